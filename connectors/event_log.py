@@ -1,0 +1,131 @@
+"""The native workflow event log (../shared/spec/EVENT_LOG.md): JSON Lines, maybe gzipped."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from connectors.base import (
+    BadRecord,
+    QuarantineSink,
+    Reader,
+    dumps,
+    iter_lines,
+    optional_str,
+    parse_json_line,
+    parse_rfc3339,
+    require_str,
+)
+from connectors.schema import EVENT_SCHEMA
+
+EVENT_TYPES = frozenset(
+    {
+        "run.started",
+        "intent.declared",
+        "action.attempted",
+        "action.succeeded",
+        "action.failed",
+        "action.timed_out",
+        "receipt.recorded",
+        "action.skipped",
+        "action.compensated",
+        "run.awaiting_approval",
+        "run.escalated",
+        "run.needs_reconciliation",
+        "run.completed",
+        "run.failed",
+    }
+)
+INTENT_EVENTS = EVENT_TYPES - {t for t in EVENT_TYPES if t.startswith("run.")}
+KNOWN_FIELDS = frozenset(
+    {
+        "event_id", "ts", "type", "run_id", "workflow", "intent_id", "step", "action",
+        "system", "idempotency_key", "target", "expected", "attempt", "receipt", "error",
+        "status", "actor", "description",
+    }
+)  # fmt: skip
+
+
+def event_row(record: dict[str, Any]) -> dict[str, Any]:
+    """Validate one event against event-log.schema.json and map it to a canonical row."""
+    kind = require_str(record, "type")
+    if kind not in EVENT_TYPES:
+        raise BadRecord(f"unknown event type '{kind}'")
+    row = {
+        "event_id": require_str(record, "event_id"),
+        "ts": parse_rfc3339(record.get("ts"), "ts"),
+        "type": kind,
+        "run_id": require_str(record, "run_id"),
+        "workflow": require_str(record, "workflow"),
+    }
+    for key in ("intent_id", "step", "action", "system", "idempotency_key", "status", "actor", "description"):
+        row[key] = optional_str(record, key)
+    if kind in INTENT_EVENTS and not row["intent_id"]:
+        raise BadRecord(f"'{kind}' requires 'intent_id'")
+    if kind == "intent.declared":
+        for key in ("step", "action", "system"):
+            if not row[key]:
+                raise BadRecord(f"'intent.declared' requires '{key}'")
+        if not isinstance(record.get("expected"), dict):
+            raise BadRecord("'intent.declared' requires an 'expected' object")
+    target = _object(record, "target")
+    receipt = _object(record, "receipt")
+    error = _object(record, "error")
+    attempt = record.get("attempt")
+    if attempt is not None and (isinstance(attempt, bool) or not isinstance(attempt, int) or not 1 <= attempt < 2**31):
+        raise BadRecord(f"field 'attempt' must be an integer >= 1, got {attempt!r}")
+    row.update(
+        target_object_type=_text(target.get("object_type")),
+        target_key=_text(target.get("key")),
+        expected=dumps(record.get("expected")) if isinstance(record.get("expected"), dict) else None,
+        attempt=attempt,
+        receipt_external_id=_text(receipt.get("external_id")),
+        receipt=dumps(receipt) if receipt else None,
+        error_kind=_text(error.get("kind")),
+        error_message=_text(error.get("message")),
+        extra=dumps({k: v for k, v in record.items() if k not in KNOWN_FIELDS}) or None,
+    )
+    if row["extra"] == "{}":
+        row["extra"] = None
+    return row
+
+
+def _object(record: dict[str, Any], key: str) -> dict[str, Any]:
+    value = record.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise BadRecord(f"field '{key}' must be an object, got {type(value).__name__}")
+    return value
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+class EventLogReader(Reader):
+    """Events pass through as they are; duplicates (same event_id) are dropped by the
+    recorded layer, across all files, so memory stays bounded here."""
+
+    name = "event_log"
+    layer = "workflow"
+    schema = EVENT_SCHEMA
+
+    def batches(self, path: Path, sink: QuarantineSink) -> Iterator[pa.RecordBatch]:
+        source_file = self.options.relative(path)
+
+        def rows():
+            for line_no, text in iter_lines(path, sink, source_file):
+                try:
+                    row = event_row(parse_json_line(text))
+                except BadRecord as exc:
+                    sink.reject(source_file, line_no, str(exc), text)
+                    continue
+                row["source_file"] = source_file
+                row["source_record"] = line_no
+                yield row
+
+        yield from self.to_batches(rows())

@@ -1,0 +1,120 @@
+"""Stripe refunds: list pages, bare refunds, and webhook events that carry refunds."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from connectors.base import (
+    BadRecord,
+    QuarantineSink,
+    Reader,
+    dig,
+    document_items,
+    dumps,
+    iter_record_rows,
+    parse_epoch_seconds,
+    require_str,
+    without_none,
+)
+from connectors.schema import OBSERVED_SCHEMA
+
+STATES = {
+    "succeeded": "success",
+    "pending": "pending",
+    "requires_action": "pending",
+    "failed": "failed",
+    "canceled": "failed",
+}
+# Events whose `data.object` is a refund; `charge.refunded` carries a charge instead.
+REFUND_EVENTS = frozenset(
+    {"refund.created", "refund.updated", "refund.failed", "charge.refund.updated"}
+)
+BUSINESS_FIELDS = (
+    "amount", "currency", "charge", "payment_intent", "balance_transaction", "reason",
+    "status", "failure_reason", "receipt_number", "metadata",
+)  # fmt: skip
+# Fields Stripe may expand from an id into the full object.
+EXPANDABLE = frozenset({"charge", "payment_intent", "balance_transaction"})
+
+
+class StripeReader(Reader):
+    """One row per refund version: a refund inside an event is versioned by the
+    event's time; a listed or bare refund has no version time of its own."""
+
+    name = "stripe"
+    layer = "observed"
+    schema = OBSERVED_SCHEMA
+
+    def batches(self, path: Path, sink: QuarantineSink) -> Iterator[pa.RecordBatch]:
+        source_file = self.options.relative(path)
+        items = document_items(path, sink, source_file, list_key="data")
+        yield from self.to_batches(iter_record_rows(items, sink, source_file, self.record_rows))
+
+    def record_rows(self, record: dict[str, Any]) -> list[dict[str, Any]]:
+        kind = record.get("object")
+        if kind == "refund":
+            return [self.refund_row(record, None)]
+        if kind == "event":
+            return self.event_rows(record)
+        raise BadRecord(f"field 'object' must be 'refund' or 'event', got {kind!r}")
+
+    def event_rows(self, event: dict[str, Any]) -> list[dict[str, Any]]:
+        kind = require_str(event, "type")
+        if kind not in REFUND_EVENTS and kind != "charge.refunded":
+            return []  # other events say nothing about refunds
+        version = parse_epoch_seconds(event.get("created"), "created")
+        resource = dig(event, "data.object")
+        if not isinstance(resource, dict):
+            raise BadRecord(f"'{kind}' event needs an object at 'data.object'")
+        if kind in REFUND_EVENTS:
+            return [self.refund_row(resource, version)]
+        # Since API 2022-11-15 a charge's refunds are not included unless expanded.
+        refunds = dig(resource, "refunds.data")
+        if refunds is None:
+            return []
+        if not isinstance(refunds, list):
+            raise BadRecord("field 'data.object.refunds.data' must be an array")
+        rows = []
+        for index, refund in enumerate(refunds):
+            if not isinstance(refund, dict):
+                raise BadRecord(f"'data.object.refunds.data[{index}]' is not an object")
+            try:
+                rows.append(self.refund_row(refund, version))
+            except BadRecord as exc:
+                raise BadRecord(f"data.object.refunds.data[{index}]: {exc}") from exc
+        return rows
+
+    def refund_row(self, refund: dict[str, Any], version: datetime | None) -> dict[str, Any]:
+        if refund.get("object", "refund") != "refund":
+            raise BadRecord(f"expected a refund, got object {refund.get('object')!r}")
+        refund_id = require_str(refund, "id")
+        status = require_str(refund, "status")
+        if status not in STATES:
+            raise BadRecord(f"unknown refund status '{status}' in field 'status'")
+        amount = refund.get("amount")
+        if amount is not None and (isinstance(amount, bool) or not isinstance(amount, int)):
+            raise BadRecord(f"field 'amount' must be an integer, got {amount!r}")
+        if refund.get("metadata") is not None and not isinstance(refund["metadata"], dict):
+            raise BadRecord("field 'metadata' must be an object")
+        fields = {key: refund.get(key) for key in BUSINESS_FIELDS}
+        for key in EXPANDABLE:
+            if isinstance(fields[key], dict):
+                fields[key] = fields[key].get("id")
+        return {
+            "system": self.options.system,
+            "object_type": self.options.object_type or "refund",
+            "external_id": refund_id,
+            "correlation_keys": self.correlation_keys(refund),
+            "state": STATES[status],
+            "raw_status": status,
+            "fields": dumps(without_none(fields)),
+            "last_actor": None,
+            "created_at": parse_epoch_seconds(refund.get("created"), "created"),
+            "updated_at": version,
+            "merged_into": None,
+        }

@@ -1,0 +1,29 @@
+"""One whole audit in-process, in the same order as the Dagster job's assets.
+
+The CLI runs the Dagster job; tests and the benchmark call `run_audit` to exercise
+exactly the same step functions without the orchestrator around them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from reckon import engine
+from reckon.workspace import Workspace
+from reports.plan_export import export_plan
+
+
+def run_audit(ws: Workspace) -> dict:
+    """Snapshot every source, build the layers, detect, plan, measure, publish."""
+    started = datetime.now(UTC)
+    for source in ws.config.sources:
+        engine.ingest(ws, source.name)
+    with engine.connect(ws) as con:
+        engine.prepare(con, ws)
+        for layer in engine.LAYERS:
+            engine.build_layer(con, layer)
+        engine.detect_findings(con)
+        engine.plan_repairs(con)
+        export_plan(con, ws.exports)
+        engine.compute_metrics(con)
+        return engine.publish(con, started)

@@ -1,0 +1,224 @@
+"""Immutable Parquet snapshots of a source's landing files.
+
+Layout (hive-style): snapshots/source=<name>/observed_date=<YYYY-MM-DD>/snapshot_id=<id>/
+holding data.parquet, quarantine.parquet and _manifest.json. A snapshot is built in
+a temporary folder and renamed into place in one step, so a reader never sees a
+partial one. Its id is a hash of the files it read (path, size, content hash and
+observed_at) and of how they were read, so re-snapshotting unchanged files is a
+no-op, and a file already in a snapshot of the source is never read twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from connectors import CONNECTORS, SourceOptions
+from connectors.base import QuarantineSink, Reader
+from connectors.schema import with_snapshot_columns
+from reckon.config import Source, parse_fixed_time
+from reckon.workspace import Workspace
+
+MANIFEST = "_manifest.json"
+ROW_GROUP_ROWS = 500_000
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    path: str
+    size: int
+    sha256: str
+    observed_at: str
+    rows: int = 0
+    quarantined: int = 0
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    snapshot_id: str
+    source: str
+    connector: str
+    layer: str
+    system: str | None
+    observed_at: str  # newest observed_at of its files (RFC 3339, UTC)
+    rows: int
+    quarantined: int
+    files: list[FileEntry]
+    folder: Path
+
+    @property
+    def data_file(self) -> Path:
+        return self.folder / "data.parquet"
+
+    @property
+    def quarantine_file(self) -> Path:
+        return self.folder / "quarantine.parquet"
+
+
+def source_options(ws: Workspace, source: Source) -> SourceOptions:
+    system = ws.config.systems.get(source.system or "")
+    return SourceOptions(
+        source=source.name,
+        system=source.system,
+        object_type=system.object_type if system else None,
+        correlation_paths=system.correlation_paths if system else [],
+        correlation_pattern=re.compile(ws.config.correlation_key_pattern),
+        root=ws.root,
+    )
+
+
+def list_snapshots(ws: Workspace, source: str | None = None) -> list[Snapshot]:
+    """Completed snapshots (those with a manifest), oldest first."""
+    pattern = f"source={source or '*'}/observed_date=*/snapshot_id=*/{MANIFEST}"
+    found = []
+    for manifest in ws.snapshots.glob(pattern):
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+        data["files"] = [FileEntry(**f) for f in data["files"]]
+        data.pop("format_version", None)
+        found.append(Snapshot(folder=manifest.parent, **data))
+    return sorted(found, key=lambda s: (s.observed_at, s.snapshot_id))
+
+
+def take_snapshot(ws: Workspace, source: Source) -> Snapshot | None:
+    """Snapshot the source's new or changed landing files; None when there are none."""
+    reader_cls = CONNECTORS[source.connector]
+    reader = reader_cls(source_options(ws, source))
+    already = {(f.path, f.sha256, f.observed_at) for s in list_snapshots(ws, source.name) for f in s.files}
+    entries = []
+    for path in ws.landing_files(source.paths):
+        entry = FileEntry(
+            path=str(path.relative_to(ws.root)),
+            size=path.stat().st_size,
+            sha256=_sha256(path),
+            observed_at=_observed_at(reader, source, path).isoformat(),
+        )
+        if (entry.path, entry.sha256, entry.observed_at) not in already:
+            entries.append(entry)
+    if not entries:
+        return None
+
+    snapshot_id = _snapshot_id(source, reader, entries)
+    observed_at = max(e.observed_at for e in entries)
+    final = ws.snapshots / f"source={source.name}" / f"observed_date={observed_at[:10]}" / f"snapshot_id={snapshot_id}"
+    if (final / MANIFEST).exists():
+        return next(s for s in list_snapshots(ws, source.name) if s.snapshot_id == snapshot_id)
+
+    staging = ws.snapshots / ".staging" / f"{snapshot_id}-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        entries = _write(ws, reader, source, entries, snapshot_id, staging)
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            "snapshot_id": snapshot_id,
+            "source": source.name,
+            "connector": source.connector,
+            "layer": reader_cls.layer,
+            "system": source.system,
+            "observed_at": observed_at,
+            "rows": sum(e.rows for e in entries),
+            "quarantined": sum(e.quarantined for e in entries),
+            "files": [asdict(e) for e in entries],
+        }
+        _write_text(staging / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True))
+        _fsync_dir(staging)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.rename(staging, final)  # atomic: the snapshot appears whole or not at all
+        except OSError:
+            if not (final / MANIFEST).exists():
+                raise
+        _fsync_dir(final.parent)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return next(s for s in list_snapshots(ws, source.name) if s.snapshot_id == snapshot_id)
+
+
+def _write(
+    ws: Workspace, reader: Reader, source: Source, entries: list[FileEntry], snapshot_id: str, folder: Path
+) -> list[FileEntry]:
+    schema = with_snapshot_columns(reader.schema)
+    sink = QuarantineSink(source.name)
+    written = []
+    with pq.ParquetWriter(folder / "data.parquet", schema, compression="zstd") as writer:
+        for entry in entries:
+            observed_at = datetime.fromisoformat(entry.observed_at)
+            before = len(sink.rows)
+            rows = 0
+            for batch in reader.batches(ws.root / entry.path, sink):
+                n = batch.num_rows
+                extra = [pa.array([snapshot_id] * n, pa.string()), pa.array([observed_at] * n, schema.field("observed_at").type)]
+                writer.write_batch(
+                    pa.RecordBatch.from_arrays(list(batch.columns) + extra, schema=schema),
+                    row_group_size=ROW_GROUP_ROWS,
+                )
+                rows += n
+            written.append(FileEntry(**{**asdict(entry), "rows": rows, "quarantined": len(sink.rows) - before}))
+    quarantine = sink.table()
+    quarantine = quarantine.append_column("snapshot_id", pa.array([snapshot_id] * quarantine.num_rows, pa.string()))
+    pq.write_table(quarantine, folder / "quarantine.parquet", compression="zstd")
+    for name in ("data.parquet", "quarantine.parquet"):
+        _fsync(folder / name)
+    return written
+
+
+def _observed_at(reader: Reader, source: Source, path: Path) -> datetime:
+    """When the export was taken: fixed by config, the format's own time, or the file mtime."""
+    if source.observed_at not in ("auto", "mtime"):
+        return parse_fixed_time(source.observed_at, f"sources.{source.name}.observed_at")
+    if source.observed_at == "auto":
+        exported = reader.exported_at(path)
+        if exported is not None:
+            return exported.astimezone(UTC)
+    return datetime.fromtimestamp(path.stat().st_mtime, tz=UTC).replace(microsecond=0)
+
+
+def _snapshot_id(source: Source, reader: Reader, entries: list[FileEntry]) -> str:
+    opts = reader.options
+    recipe = {
+        "format_version": FORMAT_VERSION,
+        "source": source.name,
+        "connector": source.connector,
+        "system": source.system,
+        "correlation_paths": opts.correlation_paths,
+        "correlation_pattern": opts.correlation_pattern.pattern,
+        "files": [(e.path, e.size, e.sha256, e.observed_at) for e in entries],
+    }
+    digest = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
+    return f"snap_{digest[:20]}"
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _write_text(path: Path, text: str) -> None:
+    path.write_text(text, encoding="utf-8")
+    _fsync(path)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    _fsync(path)
+

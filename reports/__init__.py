@@ -1,0 +1,1 @@
+"""Reports: reconciliation metrics (metrics.sql), repair-plan exports and the summary."""

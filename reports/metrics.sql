@@ -1,0 +1,97 @@
+-- step: reconciliation metrics
+-- description: TAXONOMY.md's metrics for this audit, overall (workflow = '*') and per
+--   workflow, appended to `metrics` in long form (one row per audit, workflow, metric and
+--   dimension) so that "over time" is a GROUP BY away. Re-running an audit replaces its rows.
+CREATE TABLE IF NOT EXISTS metrics (
+    audit_id VARCHAR, as_of TIMESTAMPTZ, workflow VARCHAR, metric VARCHAR, dimension VARCHAR, value DOUBLE
+);
+DELETE FROM metrics WHERE audit_id = (SELECT audit_id FROM audit_context);
+
+CREATE OR REPLACE TEMP TABLE metric_findings AS
+SELECT f.*, coalesce(f.workflow, '(none)') AS wf,
+       f.repair_pattern <> 'human_adjudication' AS auto_resolvable
+FROM findings f;
+
+-- Findings of the previous audit that are gone now: reconciled at this audit's as_of.
+CREATE OR REPLACE TEMP TABLE metric_resolved AS
+WITH previous AS (
+    SELECT audit_id FROM audits
+    WHERE as_of < (SELECT as_of FROM audit_context)
+    ORDER BY as_of DESC LIMIT 1
+)
+SELECT h.finding_id, coalesce(h.workflow, '(none)') AS wf,
+       epoch((SELECT as_of FROM audit_context) - h.first_seen_at) AS seconds_to_reconcile
+FROM findings_history h
+WHERE h.audit_id IN (SELECT audit_id FROM previous)
+  AND h.finding_id NOT IN (SELECT finding_id FROM findings);
+
+-- Consecutive audits (ending with this one) in which each workflow had findings.
+CREATE OR REPLACE TEMP TABLE metric_streaks AS
+WITH audits_so_far AS (
+    SELECT audit_id, as_of FROM audits WHERE as_of < (SELECT as_of FROM audit_context)
+    UNION ALL SELECT audit_id, as_of FROM audit_context
+),
+per_audit AS (
+    SELECT a.audit_id, a.as_of, w.wf,
+        EXISTS (SELECT 1 FROM findings_history h WHERE h.audit_id = a.audit_id AND coalesce(h.workflow, '(none)') = w.wf
+                UNION ALL SELECT 1 FROM metric_findings f WHERE a.audit_id = (SELECT audit_id FROM audit_context) AND f.wf = w.wf) AS had
+    FROM audits_so_far a
+    CROSS JOIN (SELECT DISTINCT wf FROM metric_findings) w
+),
+breaks AS (
+    SELECT wf, max(as_of) FILTER (NOT had) AS last_clean FROM per_audit GROUP BY wf
+)
+SELECT p.wf, count(*) AS streak
+FROM per_audit p JOIN breaks b USING (wf)
+WHERE p.had AND (b.last_clean IS NULL OR p.as_of > b.last_clean)
+GROUP BY p.wf;
+
+INSERT INTO metrics
+WITH scopes AS (
+    SELECT '*' AS workflow UNION SELECT DISTINCT coalesce(workflow, '(none)') FROM recorded_runs
+    UNION SELECT DISTINCT wf FROM metric_findings
+),
+values_ AS (
+    SELECT s.workflow, 'runs_audited' AS metric, NULL AS dimension,
+        (SELECT count(*) FROM recorded_runs r WHERE s.workflow IN ('*', r.workflow))::DOUBLE AS value FROM scopes s
+    UNION ALL SELECT s.workflow, 'intents_audited', NULL,
+        (SELECT count(*) FROM intended i WHERE s.workflow IN ('*', i.workflow)) FROM scopes s
+    UNION ALL SELECT s.workflow, 'runs_entering_reconciliation', NULL,
+        (SELECT count(DISTINCT f.run_id) FROM metric_findings f WHERE f.run_id IS NOT NULL AND s.workflow IN ('*', f.wf)) FROM scopes s
+    UNION ALL SELECT s.workflow, 'findings', NULL,
+        (SELECT count(*) FROM metric_findings f WHERE s.workflow IN ('*', f.wf)) FROM scopes s
+    UNION ALL SELECT s.workflow, 'findings_by_type', f.mismatch_type, count(*)
+        FROM scopes s JOIN metric_findings f ON s.workflow IN ('*', f.wf) GROUP BY ALL
+    UNION ALL SELECT workflow, 'top_mismatch_type_rank', mismatch_type,
+        rank() OVER (PARTITION BY workflow ORDER BY n DESC, mismatch_type) FROM (
+        SELECT s.workflow, f.mismatch_type, count(*) AS n
+        FROM scopes s JOIN metric_findings f ON s.workflow IN ('*', f.wf) GROUP BY ALL)
+    UNION ALL SELECT s.workflow, 'auto_resolvable_share', NULL,
+        (SELECT avg(f.auto_resolvable::INT) FROM metric_findings f WHERE s.workflow IN ('*', f.wf)) FROM scopes s
+    UNION ALL SELECT s.workflow, 'human_resolved_share', NULL,
+        (SELECT avg((NOT f.auto_resolvable)::INT) FROM metric_findings f WHERE s.workflow IN ('*', f.wf)) FROM scopes s
+    UNION ALL SELECT s.workflow, 'findings_reconciled', NULL,
+        (SELECT count(*) FROM metric_resolved r WHERE s.workflow IN ('*', r.wf)) FROM scopes s
+    UNION ALL SELECT s.workflow, 'time_to_reconcile_mean_seconds', NULL,
+        (SELECT avg(r.seconds_to_reconcile) FROM metric_resolved r WHERE s.workflow IN ('*', r.wf)) FROM scopes s
+    UNION ALL SELECT s.workflow, 'time_to_reconcile_p90_seconds', NULL,
+        (SELECT quantile_cont(r.seconds_to_reconcile, 0.9) FROM metric_resolved r WHERE s.workflow IN ('*', r.wf)) FROM scopes s
+    UNION ALL SELECT s.workflow, 'duplicate_effect_incidents', NULL,
+        (SELECT count(*) FROM metric_findings f WHERE f.mismatch_type = 'duplicate_effect' AND s.workflow IN ('*', f.wf)) FROM scopes s
+    UNION ALL SELECT s.workflow, 'receipt_backfills', NULL,
+        (SELECT count(*) FROM repair_actions a WHERE a.pattern = 'receipt_backfill' AND s.workflow IN ('*', coalesce(a.workflow, '(none)'))) FROM scopes s
+    UNION ALL SELECT s.workflow, 'repair_actions_by_pattern', a.pattern, count(*)
+        FROM scopes s JOIN repair_actions a ON s.workflow IN ('*', coalesce(a.workflow, '(none)')) GROUP BY ALL
+    UNION ALL SELECT s.workflow, 'consecutive_audits_with_findings', NULL,
+        (SELECT coalesce(max(k.streak), 0) FROM metric_streaks k WHERE s.workflow IN ('*', k.wf)) FROM scopes s
+    UNION ALL SELECT s.workflow, 'operator_tasks', NULL,
+        (SELECT count(*) FROM repair_actions a WHERE (a.pattern = 'human_adjudication' OR a.requires_approval)
+            AND s.workflow IN ('*', coalesce(a.workflow, '(none)'))) FROM scopes s
+    UNION ALL SELECT s.workflow, 'human_cleanup_tax_minutes', NULL,
+        (SELECT count(*) FROM repair_actions a WHERE (a.pattern = 'human_adjudication' OR a.requires_approval)
+            AND s.workflow IN ('*', coalesce(a.workflow, '(none)')))
+        * (SELECT minutes_per_operator_task FROM cfg_policies) FROM scopes s
+    UNION ALL SELECT '*', 'quarantined_records', source, count(*) FROM quarantine GROUP BY ALL
+)
+SELECT c.audit_id, c.as_of, v.workflow, v.metric, v.dimension, v.value
+FROM values_ v CROSS JOIN audit_context c;

@@ -1,0 +1,39 @@
+"""Export the repair plan for executors: one action per line (JSONL) and the same as Parquet.
+
+Files are written beside their final name and renamed into place, so an executor
+polling `exports/` never reads a half-written plan.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import duckdb
+
+PLAN_QUERY = "SELECT * FROM repair_actions ORDER BY subject_kind, subject_id, action_id"
+
+
+def export_plan(con: duckdb.DuckDBPyConnection, exports: Path) -> dict[str, Path]:
+    """Write exports/repair-plan-<audit_id>.{jsonl,parquet}; returns the paths by format."""
+    audit_id = con.execute("SELECT audit_id FROM audit_context").fetchone()[0]
+    exports.mkdir(parents=True, exist_ok=True)
+    # In JSONL the JSON-valued columns are nested objects, not strings; Parquet keeps them
+    # as text (Polars reads DuckDB's JSON type back as Binary).
+    jsonl_query = (
+        "SELECT * REPLACE (json(parameters) AS parameters, json(preconditions) AS preconditions) "
+        f"FROM ({PLAN_QUERY})"
+    )
+    written = {}
+    for fmt, query, options in (
+        ("jsonl", jsonl_query, "FORMAT json"),
+        ("parquet", PLAN_QUERY, "FORMAT parquet, COMPRESSION zstd"),
+    ):
+        final = exports / f"repair-plan-{audit_id}.{fmt}"
+        staging = exports / f".{final.name}.{os.getpid()}.tmp"
+        con.execute(f"COPY ({query}) TO '{staging}' ({options})")
+        with staging.open("rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(staging, final)
+        written[fmt] = final
+    return written

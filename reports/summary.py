@@ -1,0 +1,38 @@
+"""The audit summary a person reads after `make demo` or `reckon audit`."""
+
+from __future__ import annotations
+
+import duckdb
+
+SUMMARY_QUERIES = {
+    "Findings by mismatch type": """
+        SELECT mismatch_type, subject_kind, severity, repair_pattern, count(*) AS findings
+        FROM findings GROUP BY ALL ORDER BY findings DESC, mismatch_type""",
+    "Findings by workflow": """
+        SELECT coalesce(workflow, '(no run)') AS workflow, count(*) AS findings,
+               count(DISTINCT run_id) AS runs_affected,
+               string_agg(DISTINCT mismatch_type, ', ' ORDER BY mismatch_type) AS types
+        FROM findings GROUP BY ALL ORDER BY findings DESC, workflow""",
+    "Repair actions by pattern": """
+        SELECT pattern, count(*) AS actions, count(*) FILTER (requires_approval) AS need_approval,
+               count(*) FILTER (duplicate_risk = 'high') AS high_duplicate_risk
+        FROM repair_actions GROUP BY ALL ORDER BY actions DESC, pattern""",
+    "Quarantined records by source": """
+        SELECT source, count(*) AS quarantined, min(reason) AS example_reason
+        FROM quarantine GROUP BY ALL ORDER BY source""",
+}
+
+
+def table_markdown(con: duckdb.DuckDBPyConnection, query: str) -> str:
+    """A query's result as a Markdown table (used in the CLI and in Dagster metadata)."""
+    rows = con.execute(query).fetchall()
+    cols = [d[0] for d in con.description]
+    if not rows:
+        return "_none_"
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join("" if v is None else str(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def summary_text(con: duckdb.DuckDBPyConnection) -> str:
+    return "\n\n".join(f"## {title}\n\n{table_markdown(con, q)}" for title, q in SUMMARY_QUERIES.items())

@@ -1,0 +1,68 @@
+-- step: subjects
+-- description: The JSON context every finding carries, per subject kind: what was intended,
+--   recorded and observed (the values the rules compare) and the evidence (receipts,
+--   external ids, snapshot ids, event ids). Views: computed only for subjects with findings.
+CREATE OR REPLACE VIEW intent_subjects AS
+WITH matched AS (
+    SELECT intent_id, list(system || ':' || external_id ORDER BY external_id) AS objects
+    FROM matches
+    WHERE is_primary
+    GROUP BY intent_id
+)
+SELECT
+    s.intent_id AS subject_id, s.run_id, s.workflow, s.system,
+    to_json({
+        'action': s.action, 'step': s.step, 'expected': json(s.expected), 'target_key': s.target_key,
+        'idempotency_key': s.idempotency_key, 'natural_key': s.natural_key,
+        'required': s.required, 'declared': s.declared
+    })::VARCHAR AS intended,
+    to_json({
+        'outcome': s.recorded_outcome, 'attempts': s.attempts, 'receipt_external_id': s.receipt_external_id,
+        'first_attempt_at': s.first_attempt_at, 'last_attempt_at': s.last_attempt_at,
+        'last_error_kind': s.last_error_kind, 'run_status': r.status
+    })::VARCHAR AS recorded,
+    to_json({
+        'state': s.observed_state, 'external_id': s.external_id, 'object_state': s.object_state,
+        'raw_status': s.raw_status, 'matched_by': s.matched_by, 'matched_objects': s.n_live + s.n_failed + s.n_gone,
+        'fields': json(s.fields), 'field_diff': json(s.field_diff), 'last_actor': s.last_actor,
+        'agent_last_writer': s.agent_last_writer, 'updated_at': s.object_updated_at,
+        'merged_into': s.merged_into, 'key_owner_id': s.key_owner_id,
+        'export_observed_at': s.newest_observed_at, 'settle_seconds': s.settle_seconds, 'fresh': s.fresh
+    })::VARCHAR AS observed,
+    to_json({
+        'receipt_external_id': s.receipt_external_id, 'receipt_event_id': s.receipt_event_id,
+        'declared_event_id': s.declared_event_id, 'last_event_id': s.last_event_id,
+        'matched_objects': coalesce(m.objects, []), 'weaker_match_external_id': s.weaker_external_id,
+        'object_snapshot_id': s.object_snapshot_id
+    })::VARCHAR AS evidence
+FROM intent_state s
+LEFT JOIN recorded_runs r USING (run_id)
+LEFT JOIN matched m USING (intent_id);
+
+CREATE OR REPLACE VIEW run_subjects AS
+SELECT
+    r.run_id AS subject_id, r.run_id, r.workflow, NULL::VARCHAR AS system,
+    to_json({'workflow': r.workflow, 'required_intents': r.required_intents})::VARCHAR AS intended,
+    to_json({
+        'status': r.status, 'started_at': r.started_at, 'completion_deadline': r.completion_deadline,
+        'status_event_id': r.status_event_id
+    })::VARCHAR AS recorded,
+    to_json({'required_done': r.required_done, 'all_required_done': r.all_required_done})::VARCHAR AS observed,
+    to_json({
+        'intent_findings': coalesce((
+            SELECT list({'intent_id': f.subject_id, 'mismatch_type': f.mismatch_type} ORDER BY f.subject_id)
+            FROM intent_findings f WHERE f.run_id = r.run_id), [])
+    })::VARCHAR AS evidence
+FROM run_state r;
+
+CREATE OR REPLACE VIEW effect_subjects AS
+SELECT
+    o.system || ':' || o.external_id AS subject_id, NULL::VARCHAR AS run_id, NULL::VARCHAR AS workflow, o.system,
+    '{}' AS intended,
+    '{}' AS recorded,
+    to_json({
+        'external_id': o.external_id, 'object_type': o.object_type, 'state': o.state, 'raw_status': o.raw_status,
+        'correlation_keys': o.correlation_keys, 'last_actor': o.last_actor, 'fields': json(o.fields)
+    })::VARCHAR AS observed,
+    to_json({'snapshot_id': o.snapshot_id, 'source_file': o.source_file, 'source_record': o.source_record})::VARCHAR AS evidence
+FROM observed o;

@@ -1,0 +1,51 @@
+-- layer: intended
+-- description: One row per intent: each `intent.declared` event (the first, if repeated),
+--   plus every required catalog step a run never declared, named `<run_id>/<step>`.
+CREATE OR REPLACE TABLE intended AS
+WITH declared AS (
+    SELECT *
+    FROM events
+    WHERE type = 'intent.declared'
+    QUALIFY row_number() OVER (PARTITION BY intent_id ORDER BY ts, event_id) = 1
+),
+runs AS (
+    SELECT run_id, arg_min(workflow, ts) AS workflow
+    FROM events
+    GROUP BY run_id
+),
+undeclared AS (
+    SELECT r.run_id || '/' || s.step AS intent_id, r.run_id, r.workflow, s.step, s.action, s.system
+    FROM runs r
+    JOIN cfg_steps s ON s.workflow = r.workflow AND s.required
+    ANTI JOIN declared d ON d.run_id = r.run_id AND d.step = s.step
+),
+all_intents AS (
+    SELECT intent_id, run_id, workflow, step, action, system, idempotency_key,
+           target_object_type, target_key, expected, description,
+           true AS declared, ts AS declared_at, event_id AS declared_event_id
+    FROM declared
+    UNION ALL BY NAME
+    SELECT intent_id, run_id, workflow, step, action, system, false AS declared
+    FROM undeclared
+)
+SELECT
+    i.intent_id, i.run_id, i.workflow, i.step, i.action, i.system,
+    split_part(i.action, '.', 2) AS object_type,
+    split_part(i.action, '.', 3) AS verb,
+    -- An intent that names its target acts on an existing object (an update).
+    i.target_key IS NOT NULL AS is_update,
+    i.idempotency_key, i.target_object_type, i.target_key, i.expected, i.description,
+    -- The natural key, built from the expected values of the system's key fields.
+    CASE WHEN len(sys.natural_key) > 0
+              AND list_bool_and(list_transform(sys.natural_key, lambda f: (i.expected ->> f) IS NOT NULL))
+         THEN array_to_string(list_transform(sys.natural_key, lambda f: i.expected ->> f), '|')
+    END AS natural_key,
+    i.declared, i.declared_at, i.declared_event_id,
+    coalesce(s.required, true) AS required,
+    s.step_order,
+    coalesce(s.reversible, false) AS reversible,
+    s.compensation,
+    coalesce(s.safe_to_retry, false) AS safe_to_retry
+FROM all_intents i
+LEFT JOIN cfg_steps s ON s.workflow = i.workflow AND s.step = i.step
+LEFT JOIN cfg_systems sys ON sys.system = i.system;

@@ -1,0 +1,86 @@
+-- layer: recorded
+-- description: What the runtime believes: per intent, the outcome of its latest event
+--   (ts orders them; at equal ts an outcome beats an attempt), its attempts and receipt;
+--   per run, its latest status and start.
+CREATE OR REPLACE TABLE recorded AS
+WITH outcome_events AS (
+    SELECT
+        e.*,
+        CASE e.type
+            WHEN 'action.attempted' THEN 'attempted'
+            WHEN 'action.timed_out' THEN 'timed_out'
+            WHEN 'action.failed' THEN 'failed'
+            WHEN 'action.succeeded' THEN 'succeeded'
+            WHEN 'receipt.recorded' THEN 'succeeded'
+            WHEN 'action.skipped' THEN 'skipped'
+            WHEN 'action.compensated' THEN 'compensated'
+        END AS outcome,
+        CASE e.type
+            WHEN 'action.attempted' THEN 1
+            WHEN 'action.timed_out' THEN 2
+            WHEN 'action.failed' THEN 3
+            WHEN 'action.succeeded' THEN 4
+            WHEN 'receipt.recorded' THEN 5
+            WHEN 'action.skipped' THEN 6
+            WHEN 'action.compensated' THEN 7
+        END AS outcome_rank
+    FROM events e
+    WHERE e.intent_id IS NOT NULL AND e.type <> 'intent.declared'
+)
+SELECT
+    i.intent_id,
+    i.run_id,
+    coalesce(arg_max(o.outcome, {'ts': o.ts, 'rank': o.outcome_rank, 'id': o.event_id}), 'not_started') AS outcome,
+    count(o.event_id) AS events,
+    max(o.attempt) AS attempts,
+    min(o.ts) FILTER (o.type = 'action.attempted') AS first_attempt_at,
+    max(o.ts) FILTER (o.type = 'action.attempted') AS last_attempt_at,
+    max(o.ts) AS last_event_at,
+    max(o.ts) FILTER (o.actor IS NULL OR o.actor = 'agent') AS last_agent_event_at,
+    arg_max(o.receipt_external_id, o.ts) FILTER (o.receipt_external_id IS NOT NULL) AS receipt_external_id,
+    arg_max(o.event_id, o.ts) FILTER (o.receipt_external_id IS NOT NULL) AS receipt_event_id,
+    arg_max(o.error_kind, o.ts) FILTER (o.error_kind IS NOT NULL) AS last_error_kind,
+    arg_max(o.event_id, {'ts': o.ts, 'rank': o.outcome_rank, 'id': o.event_id}) AS last_event_id
+FROM intended i
+LEFT JOIN outcome_events o USING (intent_id)
+GROUP BY i.intent_id, i.run_id;
+
+CREATE OR REPLACE TABLE recorded_runs AS
+WITH status_events AS (
+    SELECT run_id, ts, event_id,
+        CASE type
+            WHEN 'run.completed' THEN 'complete'
+            WHEN 'run.failed' THEN 'failed'
+            WHEN 'run.escalated' THEN 'escalated'
+            WHEN 'run.awaiting_approval' THEN 'awaiting_approval'
+            WHEN 'run.needs_reconciliation' THEN 'needs_reconciliation'
+        END AS status
+    FROM events
+    WHERE type IN ('run.completed', 'run.failed', 'run.escalated', 'run.awaiting_approval', 'run.needs_reconciliation')
+),
+runs AS (
+    SELECT run_id,
+        arg_min(workflow, ts) AS workflow,
+        coalesce(min(ts) FILTER (type = 'run.started'), min(ts)) AS started_at,
+        max(ts) AS last_event_at,
+        count(*) AS events
+    FROM events
+    GROUP BY run_id
+),
+latest_status AS (
+    SELECT run_id, arg_max(status, {'ts': ts, 'id': event_id}) AS status, arg_max(event_id, {'ts': ts, 'id': event_id}) AS status_event_id
+    FROM status_events
+    GROUP BY run_id
+)
+SELECT
+    r.run_id, r.workflow, r.started_at, r.last_event_at, r.events,
+    coalesce(s.status, 'running') AS status,
+    s.status_event_id,
+    coalesce(s.status, 'running') IN ('complete', 'failed') AS terminal,
+    r.started_at + to_seconds(w.completion_window_seconds) AS completion_deadline,
+    -- Judged against the workflow log's export time, never the wall clock.
+    coalesce(r.started_at + to_seconds(w.completion_window_seconds) < ctx.log_observed_at, false) AS past_window
+FROM runs r
+LEFT JOIN latest_status s USING (run_id)
+LEFT JOIN cfg_workflows w ON w.workflow = r.workflow
+CROSS JOIN audit_context ctx;

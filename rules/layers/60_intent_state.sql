@@ -1,0 +1,113 @@
+-- layer: intent_state
+-- description: Everything the intent-level rules compare, one row per intent: the recorded
+--   outcome, the observed state after matching (TAXONOMY.md "Derived states"), who produced
+--   the effect, the field diff, and the settle-window timing. Staged on purpose: per-key
+--   aggregates first, so no rule query holds several large hash tables at once.
+CREATE OR REPLACE TABLE intent_state AS
+WITH primary_matches AS (
+    SELECT m.intent_id, m.strength, m.matched_by, o.*
+    FROM matches m
+    JOIN observed o USING (system, external_id)
+    WHERE m.is_primary
+),
+-- The canonical owner of a unique natural key: its oldest live record.
+key_owner AS (
+    SELECT o.system, o.natural_key, arg_min(o.external_id, {'created': o.created_at, 'id': o.external_id}) AS owner_id
+    FROM observed o
+    JOIN cfg_systems s ON s.system = o.system AND s.natural_key_unique
+    WHERE o.natural_key IS NOT NULL AND o.state IN ('success', 'pending')
+    GROUP BY o.system, o.natural_key
+),
+agg AS (
+    SELECT
+        intent_id,
+        min(strength) AS strength,
+        any_value(matched_by) AS matched_by,
+        count(*) FILTER (state IN ('success', 'pending')) AS n_live,
+        count(*) FILTER (state = 'success') AS n_success,
+        count(*) FILTER (state = 'pending') AS n_pending,
+        count(*) FILTER (state = 'failed') AS n_failed,
+        count(*) FILTER (state = 'deleted' OR merged_into IS NOT NULL) AS n_gone,
+        -- The one object the verdict is about: success > pending > failed > deleted.
+        arg_max(external_id, {'rank': CASE state WHEN 'success' THEN 4 WHEN 'pending' THEN 3 WHEN 'failed' THEN 2 ELSE 1 END,
+                              'id': external_id}) AS external_id
+    FROM primary_matches
+    GROUP BY intent_id
+),
+others AS (
+    -- Objects matched by a weaker key than the intent's strongest: contradicting evidence.
+    SELECT intent_id, count(*) AS n_weaker, min(external_id) AS weaker_external_id
+    FROM matches
+    WHERE NOT is_primary
+    GROUP BY intent_id
+),
+base AS (
+    SELECT
+        i.*,
+        r.outcome AS recorded_outcome, r.attempts, r.first_attempt_at, r.last_attempt_at,
+        r.last_event_at, r.last_agent_event_at, r.receipt_external_id, r.receipt_event_id,
+        r.last_error_kind, r.last_event_id,
+        a.strength, a.matched_by, coalesce(a.n_live, 0) AS n_live, coalesce(a.n_success, 0) AS n_success,
+        coalesce(a.n_pending, 0) AS n_pending, coalesce(a.n_failed, 0) AS n_failed, coalesce(a.n_gone, 0) AS n_gone,
+        coalesce(x.n_weaker, 0) AS n_weaker, x.weaker_external_id,
+        o.external_id AS external_id, o.state AS object_state, o.raw_status, o.fields, o.last_actor,
+        o.agent_last_writer, o.created_at AS object_created_at, o.updated_at AS object_updated_at,
+        o.merged_into, o.snapshot_id AS object_snapshot_id,
+        o.natural_key IS NOT NULL AND ko.owner_id IS NOT NULL AND ko.owner_id <> o.external_id AS not_key_owner,
+        ko.owner_id AS key_owner_id,
+        f.newest_observed_at, f.settle_seconds,
+        -- When the agent last acted on the intent; settle windows count from here.
+        coalesce(r.last_attempt_at, r.last_event_at) AS acted_at,
+        coalesce(r.last_agent_event_at, r.last_attempt_at, i.declared_at) AS agent_write_at,
+        sys.idempotency_ttl_seconds
+    FROM intended i
+    JOIN recorded r USING (intent_id)
+    LEFT JOIN agg a USING (intent_id)
+    LEFT JOIN others x USING (intent_id)
+    LEFT JOIN observed o ON o.system = i.system AND o.external_id = a.external_id
+    LEFT JOIN key_owner ko ON ko.system = o.system AND ko.natural_key = o.natural_key
+    LEFT JOIN system_freshness f ON f.system = i.system
+    LEFT JOIN cfg_systems sys ON sys.system = i.system
+),
+diffs AS (
+    SELECT intent_id,
+        count(*) AS n_diff,
+        to_json(list({'field': k, 'intended': expected ->> k, 'observed': fields ->> k} ORDER BY k)) AS field_diff
+    FROM (SELECT intent_id, expected, fields, unnest(json_keys(expected)) AS k FROM base WHERE fields IS NOT NULL AND expected IS NOT NULL)
+    WHERE (expected ->> k) IS DISTINCT FROM (fields ->> k)
+    GROUP BY intent_id
+),
+judged AS (
+    SELECT
+        b.*,
+        coalesce(d.n_diff, 0) AS n_diff,
+        d.field_diff,
+        -- The export is fresh when it was taken after the attempt plus the settle window.
+        b.newest_observed_at IS NOT NULL
+            AND (b.acted_at IS NULL OR b.newest_observed_at >= b.acted_at + to_seconds(b.settle_seconds)) AS fresh,
+        -- An update is present only when the agent's write is visible on the object.
+        NOT b.is_update
+            OR b.strength = 1
+            OR (b.agent_last_writer AND b.object_updated_at >= b.agent_write_at)
+            OR coalesce(d.n_diff, 0) = 0 AS write_visible
+    FROM base b
+    LEFT JOIN diffs d USING (intent_id)
+)
+SELECT
+    j.*,
+    CASE
+        WHEN j.n_live >= 2 THEN 'duplicate'
+        WHEN j.n_success = 1 AND j.object_state = 'success' AND j.write_visible THEN 'present'
+        WHEN j.n_pending >= 1 AND j.n_success = 0 THEN 'pending'
+        WHEN j.n_failed >= 1 AND j.n_success = 0 THEN 'failed'
+        WHEN NOT j.fresh THEN 'unverifiable'
+        ELSE 'absent'
+    END AS observed_state,
+    -- Non-canonical: matched object merged away, archived or deleted, or another record
+    -- owns the same unique natural key.
+    j.n_gone > 0 OR coalesce(j.not_key_owner, false) AS non_canonical,
+    CASE WHEN j.strength <= 3 THEN 'agent' WHEN j.strength = 4 THEN 'other' END AS produced_by,
+    -- The recorded receipt names an object the (fresh) export does not have.
+    j.receipt_external_id IS NOT NULL AND j.fresh
+        AND NOT EXISTS (SELECT 1 FROM observed o2 WHERE o2.system = j.system AND o2.external_id = j.receipt_external_id) AS receipt_unknown
+FROM judged j;

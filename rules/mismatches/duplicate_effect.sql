@@ -1,0 +1,10 @@
+-- rule_id: R101
+-- mismatch_type: duplicate_effect
+-- subject_kind: intent
+-- severity: high
+-- precedence: 1
+-- description: Two or more distinct objects matched to one intent are live (success or
+--   pending): a retry or a duplicated webhook produced the effect twice.
+SELECT intent_id AS subject_id
+FROM intent_state
+WHERE observed_state = 'duplicate'

@@ -1,0 +1,15 @@
+-- rule_id: R201
+-- mismatch_type: false_completion
+-- subject_kind: run
+-- severity: high
+-- precedence: 1
+-- description: The run is recorded complete, but at least one of its intents has a finding
+--   other than unknown_outcome.
+SELECT r.run_id AS subject_id
+FROM run_state r
+WHERE r.status = 'complete'
+  AND EXISTS (
+      SELECT 1
+      FROM intent_findings f
+      WHERE f.run_id = r.run_id AND f.mismatch_type <> 'unknown_outcome'
+  )

@@ -1,0 +1,12 @@
+-- rule_id: R301
+-- mismatch_type: orphan_effect
+-- subject_kind: effect
+-- severity: high
+-- precedence: 1
+-- description: An object carries the agent's correlation marker or was last written by the
+--   agent, but matches no declared intent by any key.
+SELECT o.system || ':' || o.external_id AS subject_id
+FROM observed o
+WHERE (len(o.correlation_keys) > 0 OR o.agent_last_writer)
+  AND o.state <> 'deleted'
+  AND NOT EXISTS (SELECT 1 FROM matches m WHERE m.system = o.system AND m.external_id = o.external_id)

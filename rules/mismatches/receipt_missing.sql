@@ -1,0 +1,13 @@
+-- rule_id: R106
+-- mismatch_type: receipt_missing
+-- subject_kind: intent
+-- severity: medium
+-- precedence: 6
+-- description: The agent's effect is present (matched by correlation key, target or
+--   receipt) but the runtime has no receipt: the worker died after the side effect, or the
+--   webhook that carries the receipt never came.
+SELECT intent_id AS subject_id
+FROM intent_state
+WHERE observed_state = 'present'
+  AND produced_by = 'agent'
+  AND recorded_outcome IN ('attempted', 'timed_out', 'failed', 'not_started')

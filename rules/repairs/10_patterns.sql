@@ -1,0 +1,29 @@
+-- step: repair patterns
+-- description: The one place a finding's repair pattern is decided: TAXONOMY.md's default
+--   per mismatch type, refined by the catalog (reversible, safe to retry), the idempotency
+--   key and policy.
+CREATE OR REPLACE MACRO repair_pattern(mismatch_type, reversible, safe_to_retry, has_key, compensable) AS
+    CASE mismatch_type
+        WHEN 'duplicate_effect' THEN CASE WHEN reversible THEN 'compensation' ELSE 'human_adjudication' END
+        WHEN 'non_canonical_target' THEN 'human_adjudication'
+        WHEN 'effect_failed' THEN CASE WHEN safe_to_retry THEN 'forward_completion' ELSE 'human_adjudication' END
+        WHEN 'phantom_receipt' THEN 'human_adjudication'
+        WHEN 'satisfied_out_of_band' THEN 'status_patch'
+        WHEN 'receipt_missing' THEN 'receipt_backfill'
+        WHEN 'out_of_band_change' THEN 'human_adjudication'
+        WHEN 'field_drift' THEN 'forward_completion'
+        WHEN 'unknown_outcome' THEN 'wait_and_verify'
+        WHEN 'attempt_lost' THEN CASE WHEN has_key THEN 'forward_completion' ELSE 'human_adjudication' END
+        WHEN 'missing_step' THEN 'forward_completion'
+        WHEN 'false_completion' THEN 'status_patch'
+        WHEN 'stale_run_status' THEN 'status_patch'
+        WHEN 'stuck_run' THEN 'human_adjudication'
+        WHEN 'orphan_effect' THEN CASE WHEN compensable THEN 'compensation' ELSE 'human_adjudication' END
+    END;
+
+-- Compensation operations the catalog declares, per system and object type.
+CREATE OR REPLACE TABLE cfg_compensations AS
+SELECT system, split_part(action, '.', 2) AS object_type, min(compensation) AS compensation
+FROM cfg_steps
+WHERE reversible
+GROUP BY ALL;

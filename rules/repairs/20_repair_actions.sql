@@ -1,0 +1,170 @@
+-- step: repair plan
+-- description: The smallest safe repair for each finding, as executable actions. Each
+--   action names its target, parameters, the idempotency key to use, the preconditions
+--   the executor must re-check just before acting (if they no longer hold, the action is
+--   void), duplicate risk, reversibility, approval and a one-line explanation. The id
+--   hashes the finding, pattern, target and preconditions: the same finding in the same
+--   observed state gives the same action id in every audit.
+CREATE OR REPLACE TABLE repair_actions AS
+WITH f AS (
+    SELECT f.*, s.* EXCLUDE (run_id, workflow, system)
+    FROM findings f
+    LEFT JOIN intent_state s ON f.subject_kind = 'intent' AND s.intent_id = f.subject_id
+),
+-- Duplicates: keep the receipt's object (else the oldest); compensate each of the others.
+duplicate_extras AS (
+    SELECT f.finding_id, o.system, o.object_type, o.external_id, o.state, o.raw_status
+    FROM f
+    JOIN matches m ON m.intent_id = f.subject_id AND m.is_primary
+    JOIN observed o ON o.system = m.system AND o.external_id = m.external_id
+    WHERE f.mismatch_type = 'duplicate_effect' AND o.state IN ('success', 'pending')
+    QUALIFY row_number() OVER (
+        PARTITION BY f.finding_id
+        ORDER BY (o.external_id = f.receipt_external_id) DESC NULLS LAST, o.created_at, o.external_id) > 1
+),
+targets AS (
+    SELECT
+        f.finding_id,
+        coalesce(d.system, f.system, 'runtime') AS target_system,
+        CASE
+            WHEN d.finding_id IS NOT NULL THEN d.object_type
+            WHEN f.subject_kind = 'run' THEN 'run'
+            WHEN f.subject_kind = 'effect' THEN (SELECT o.object_type FROM observed o WHERE o.system || ':' || o.external_id = f.subject_id)
+            ELSE f.object_type
+        END AS target_object_type,
+        CASE
+            WHEN d.finding_id IS NOT NULL THEN d.external_id
+            WHEN f.subject_kind = 'run' THEN f.subject_id
+            WHEN f.subject_kind = 'effect' THEN split_part(f.subject_id, ':', 2)
+            ELSE coalesce(f.external_id, f.target_key)
+        END AS target_external_id,
+        d.state AS extra_state, d.raw_status AS extra_raw_status,
+        CASE WHEN f.subject_kind = 'run' OR f.repair_pattern IN ('receipt_backfill', 'status_patch') THEN 'runtime'
+             ELSE coalesce(d.system, f.system) END AS acts_on
+    FROM f
+    LEFT JOIN duplicate_extras d USING (finding_id)
+),
+shaped AS (
+    SELECT
+        f.finding_id, f.audit_id, f.subject_kind, f.subject_id, f.run_id, f.workflow, f.mismatch_type,
+        f.repair_pattern AS pattern,
+        CASE WHEN t.acts_on = 'runtime' THEN 'runtime' ELSE t.target_system END AS target_system,
+        CASE WHEN t.acts_on = 'runtime' AND f.subject_kind = 'intent' THEN 'intent' ELSE t.target_object_type END AS target_object_type,
+        CASE WHEN t.acts_on = 'runtime' AND f.subject_kind = 'intent' THEN f.subject_id ELSE t.target_external_id END AS target_external_id,
+        t.target_external_id AS object_external_id,
+        -- What the executor does.
+        CASE f.repair_pattern
+            WHEN 'receipt_backfill' THEN to_json({
+                'intent_id': f.subject_id, 'run_id': f.run_id, 'write_event': 'receipt.recorded',
+                'receipt': {'external_id': f.external_id, 'system': f.system, 'observed_at': f.newest_observed_at},
+                'set_outcome': 'succeeded', 'then': 'resume_or_complete_run'})
+            WHEN 'status_patch' THEN CASE f.subject_kind
+                WHEN 'run' THEN to_json({
+                    'run_id': f.run_id, 'from_status': f.recorded ->> 'status',
+                    'to_status': CASE f.mismatch_type WHEN 'false_completion' THEN 'needs_reconciliation' ELSE 'complete' END})
+                ELSE to_json({
+                    'intent_id': f.subject_id, 'run_id': f.run_id, 'set_outcome': 'satisfied_out_of_band',
+                    'satisfied_by': coalesce(f.last_actor, 'unknown (not the agent)'),
+                    'external_id': f.external_id, 'never_retry': true})
+                END
+            WHEN 'forward_completion' THEN CASE f.mismatch_type
+                WHEN 'field_drift' THEN to_json({
+                    'operation': f.action, 'patch_fields': (
+                        SELECT map_from_entries(list({'k': d ->> 'field', 'v': d ->> 'intended'}))
+                        FROM (SELECT unnest(from_json(f.field_diff, '["JSON"]')) AS d))})
+                WHEN 'missing_step' THEN to_json({
+                    'operation': f.action, 'step': f.step, 'run_id': f.run_id, 'expected': json(f.expected),
+                    'target_key': f.target_key})
+                ELSE to_json({
+                    'operation': f.action, 'expected': json(f.expected), 'target_key': f.target_key,
+                    'retry_of_attempt': f.attempts})
+                END
+            WHEN 'compensation' THEN to_json({
+                'operation': coalesce(f.compensation, (SELECT c.compensation FROM cfg_compensations c
+                    WHERE c.system = t.target_system AND c.object_type = t.target_object_type)),
+                'external_id': t.target_external_id, 'keep': f.external_id})
+            WHEN 'wait_and_verify' THEN to_json({
+                'recheck_after': f.acted_at + to_seconds(f.settle_seconds), 'recheck': 'observed state of the intent'})
+            ELSE to_json({
+                'intended_action': coalesce(f.action, f.mismatch_type), 'intended': json(f.intended),
+                'observed_state': f.observed ->> 'state', 'observed': json(f.observed), 'mismatch_type': f.mismatch_type,
+                'recommended_next_action': CASE f.mismatch_type
+                    WHEN 'duplicate_effect' THEN 'decide which duplicate to keep and reverse the others by hand'
+                    WHEN 'non_canonical_target' THEN 'apply the intent to the canonical record, or accept as is'
+                    WHEN 'effect_failed' THEN 'fix the cause, then retry or cancel the intent'
+                    WHEN 'phantom_receipt' THEN 'confirm with the system; re-run the step if it never happened'
+                    WHEN 'out_of_band_change' THEN 'adopt the outside change, or re-apply the intended values'
+                    WHEN 'attempt_lost' THEN 'retry by hand: no idempotency key protects an automatic retry'
+                    WHEN 'stuck_run' THEN 'resolve the run''s intent findings, then resume or fail the run'
+                    WHEN 'orphan_effect' THEN 'find the run that made it; keep, attach or reverse it'
+                    ELSE 'review' END,
+                'links': {'receipt_external_id': f.receipt_external_id, 'evidence': json(f.evidence)},
+                'field_diff': json(f.field_diff)})
+        END AS parameters,
+        -- Which key the executor sends: the original one for a retry (the system then
+        -- replays the first result instead of acting twice), a fresh derived one otherwise.
+        CASE WHEN f.repair_pattern = 'forward_completion' AND f.mismatch_type IN ('attempt_lost', 'effect_failed')
+             THEN coalesce((SELECT max(k.key) FROM intent_keys k WHERE k.intent_id = f.subject_id AND k.key <> f.subject_id), f.idempotency_key)
+        END AS original_key,
+        -- Observed values the executor re-checks just before acting.
+        CASE
+            WHEN f.subject_kind = 'run' THEN to_json([{'check': 'run_status', 'run_id': f.run_id, 'equals': f.recorded ->> 'status'}])
+            WHEN f.subject_kind = 'effect' THEN to_json([{'check': 'object_state', 'system': f.system,
+                'external_id': split_part(f.subject_id, ':', 2), 'equals': f.observed ->> 'raw_status'}])
+            WHEN t.extra_state IS NOT NULL THEN to_json([
+                {'check': 'object_state', 'system': t.target_system, 'external_id': t.target_external_id, 'equals': t.extra_raw_status},
+                {'check': 'recorded_outcome', 'intent_id': f.subject_id, 'equals': f.recorded_outcome}])
+            ELSE to_json([
+                {'check': 'observed_state', 'system': f.system, 'intent_id': f.subject_id, 'equals': f.observed_state,
+                 'external_id': f.external_id, 'raw_status': f.raw_status, 'fields': json(f.fields)},
+                {'check': 'recorded_outcome', 'intent_id': f.subject_id, 'equals': f.recorded_outcome}])
+        END AS preconditions,
+        CASE
+            WHEN f.repair_pattern IN ('receipt_backfill', 'status_patch', 'wait_and_verify') THEN 'low'
+            WHEN f.mismatch_type IN ('duplicate_effect', 'orphan_effect') THEN 'high'
+            WHEN f.mismatch_type IN ('attempt_lost', 'effect_failed') THEN
+                -- A retry is safe only while the system still remembers the original key.
+                CASE WHEN f.repair_pattern = 'forward_completion'
+                          AND f.acted_at + to_seconds(f.idempotency_ttl_seconds) > f.newest_observed_at THEN 'low'
+                     ELSE 'high' END
+            WHEN f.mismatch_type IN ('missing_step', 'phantom_receipt', 'stuck_run') THEN 'medium'
+            WHEN f.mismatch_type = 'field_drift' THEN 'low'
+            ELSE 'medium'
+        END AS duplicate_risk,
+        CASE f.repair_pattern
+            WHEN 'compensation' THEN false
+            WHEN 'forward_completion' THEN coalesce(f.reversible, false)
+            ELSE true
+        END AS reversible,
+        CASE f.repair_pattern
+            WHEN 'receipt_backfill' THEN printf('%s %s exists but the run has no receipt: record it and resume the run', f.system, f.external_id)
+            WHEN 'status_patch' THEN CASE f.mismatch_type
+                WHEN 'false_completion' THEN printf('Run %s is recorded complete but has open intent findings: mark it needs_reconciliation', f.run_id)
+                WHEN 'stale_run_status' THEN printf('Every required step of run %s is done: mark it complete', f.run_id)
+                ELSE printf('%s was already done by %s: mark the intent satisfied, never retry', f.subject_id, coalesce(f.last_actor, 'someone else')) END
+            WHEN 'forward_completion' THEN CASE f.mismatch_type
+                WHEN 'field_drift' THEN printf('%s %s got only part of the write: patch %s field(s)', f.system, f.external_id, f.n_diff)
+                WHEN 'missing_step' THEN printf('Run %s stopped before step %s: execute that step only', f.run_id, f.step)
+                ELSE printf('%s did not take effect in %s: retry %s with the original idempotency key', f.subject_id, f.system, f.action) END
+            WHEN 'compensation' THEN printf('%s %s duplicates another effect: reverse it with %s', t.target_system, t.target_external_id, coalesce(f.compensation, 'the compensation operation'))
+            WHEN 'wait_and_verify' THEN printf('Outcome of %s is not visible yet in %s: re-check after the settle window', f.subject_id, coalesce(f.system, 'the system'))
+            ELSE printf('Operator decision needed: %s on %s', f.mismatch_type, f.subject_id)
+        END AS explanation
+    FROM f
+    JOIN targets t USING (finding_id)
+)
+SELECT
+    'act_' || substr(sha256(concat_ws('|', finding_id, pattern, target_system, target_external_id, preconditions::VARCHAR)), 1, 24) AS action_id,
+    audit_id, finding_id, subject_kind, subject_id, run_id, workflow, mismatch_type, pattern,
+    target_system, target_object_type, target_external_id,
+    parameters::VARCHAR AS parameters,
+    coalesce(original_key,
+        'reckon_' || substr(sha256(concat_ws('|', finding_id, pattern, target_external_id)), 1, 24)) AS idempotency_key,
+    preconditions::VARCHAR AS preconditions,
+    duplicate_risk,
+    reversible,
+    list_contains((SELECT approval_required FROM cfg_policies), pattern) AS requires_approval,
+    pattern IN ('forward_completion', 'compensation') AS touches_external_system,
+    explanation
+FROM shaped
+ORDER BY subject_kind, subject_id, action_id;
