@@ -17,9 +17,9 @@ import duckdb
 import pyarrow as pa
 
 from connectors import CONNECTORS
-from rules import FINDINGS_DIR, LAYERS_DIR, REPAIRS_DIR, load_rules, sql_scripts
 from reckon.snapshots import Snapshot, list_snapshots, take_snapshot
 from reckon.workspace import Workspace
+from rules import FINDINGS_DIR, REPAIRS_DIR, Layer, load_layers, load_rules, sql_scripts
 
 REPORTS_SQL = Path(__file__).resolve().parents[1] / "reports" / "metrics.sql"
 
@@ -138,16 +138,15 @@ def prepare(con: duckdb.DuckDBPyConnection, ws: Workspace) -> str:
     return audit_id
 
 
-def build_layer(con: duckdb.DuckDBPyConnection, name: str) -> int:
-    """Run one layer script (rules/layers/NN_<name>.sql); returns the layer's row count."""
-    path = next(p for p in sql_scripts(LAYERS_DIR) if p.stem.split("_", 1)[1] == name)
+LAYERS = load_layers()
+
+
+def build_layer(con: duckdb.DuckDBPyConnection, layer: Layer) -> int:
+    """Run one layer script (rules/layers/); returns the layer's row count."""
     con.execute("BEGIN")
-    run_script(con, path)
+    run_script(con, layer.path)
     con.execute("COMMIT")
-    return con.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
-
-
-LAYERS = [p.stem.split("_", 1)[1] for p in sql_scripts(LAYERS_DIR)]
+    return con.execute(f"SELECT count(*) FROM {layer.name}").fetchone()[0]
 
 
 # --- step 3: findings ------------------------------------------------------

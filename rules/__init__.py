@@ -56,12 +56,12 @@ class Rule:
         )
 
 
-def parse_rule(path: Path) -> Rule:
-    text = path.read_text(encoding="utf-8")
+def parse_header(text: str) -> tuple[dict[str, str], str]:
+    """Split a SQL file into its `-- key: value` header and its body."""
     meta: dict[str, str] = {}
     last = None
-    body_start = 0
     lines = text.splitlines()
+    body_start = len(lines)
     for number, line in enumerate(lines):
         if (m := _CONTINUATION.match(line)) and last:
             meta[last] += " " + m.group(1).strip()
@@ -71,6 +71,11 @@ def parse_rule(path: Path) -> Rule:
         else:
             body_start = number
             break
+    return meta, "\n".join(lines[body_start:]).strip()
+
+
+def parse_rule(path: Path) -> Rule:
+    meta, sql = parse_header(path.read_text(encoding="utf-8"))
     missing = [k for k in REQUIRED_KEYS if not meta.get(k)]
     if missing:
         raise RuleError(f"{path.name}: header lacks {', '.join(missing)}")
@@ -83,7 +88,6 @@ def parse_rule(path: Path) -> Rule:
     for key in ("rule_id", "mismatch_type"):
         if not re.fullmatch(r"[A-Za-z0-9_]+", meta[key]):
             raise RuleError(f"{path.name}: {key} may hold only letters, digits and underscores")
-    sql = "\n".join(lines[body_start:]).strip()
     if not sql:
         raise RuleError(f"{path.name}: no SQL after the header")
     return Rule(
@@ -114,3 +118,24 @@ def load_rules(folder: Path = MISMATCHES_DIR) -> list[Rule]:
 def sql_scripts(folder: Path) -> list[Path]:
     """A step's SQL files, in their numbered order."""
     return sorted(folder.glob("*.sql"))
+
+
+@dataclass(frozen=True)
+class Layer:
+    """A layer script: builds the table `name` from the tables it `depends_on`."""
+
+    name: str
+    depends_on: tuple[str, ...]
+    description: str
+    path: Path
+
+
+def load_layers() -> list[Layer]:
+    layers = []
+    for path in sql_scripts(LAYERS_DIR):
+        meta, _ = parse_header(path.read_text(encoding="utf-8"))
+        if not meta.get("layer"):
+            raise RuleError(f"{path.name}: header lacks layer")
+        deps = tuple(d.strip() for d in meta.get("depends_on", "").split(",") if d.strip())
+        layers.append(Layer(meta["layer"], deps, meta.get("description", ""), path))
+    return layers

@@ -1,4 +1,5 @@
 -- layer: events
+-- depends_on: audit_inputs
 -- description: The workflow log as the runtime wrote it, each event once (at-least-once
 --   delivery repeats event_ids; the first copy read wins), ordered by ts.
 CREATE OR REPLACE TABLE events AS

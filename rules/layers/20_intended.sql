@@ -1,4 +1,5 @@
 -- layer: intended
+-- depends_on: events
 -- description: One row per intent: each `intent.declared` event (the first, if repeated),
 --   plus every required catalog step a run never declared, named `<run_id>/<step>`.
 CREATE OR REPLACE TABLE intended AS

@@ -1,4 +1,5 @@
 -- layer: recorded
+-- depends_on: intended, events
 -- description: What the runtime believes: per intent, the outcome of its latest event
 --   (ts orders them; at equal ts an outcome beats an attempt), its attempts and receipt;
 --   per run, its latest status and start.

@@ -1,4 +1,5 @@
 -- layer: observed
+-- depends_on: audit_inputs
 -- description: What the systems of record show: one row per object (system, external_id),
 --   its newest version across all snapshots. A terminal version beats a pending one (a late
 --   `processed` webhook does not undo `delivered`); then the newest version time (the

@@ -1,4 +1,5 @@
 -- layer: matches
+-- depends_on: intended, recorded, observed
 -- description: Intent <-> effect pairs, by the strongest key first (TAXONOMY.md):
 --   1 correlation key written into the object, 2 the update's target, 3 the recorded
 --   receipt, 4 the natural key. Only an intent's strongest tier counts (`is_primary`);

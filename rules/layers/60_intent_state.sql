@@ -1,4 +1,5 @@
 -- layer: intent_state
+-- depends_on: matches
 -- description: Everything the intent-level rules compare, one row per intent: the recorded
 --   outcome, the observed state after matching (TAXONOMY.md "Derived states"), who produced
 --   the effect, the field diff, and the settle-window timing. Staged on purpose: per-key

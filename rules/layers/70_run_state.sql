@@ -1,4 +1,5 @@
 -- layer: run_state
+-- depends_on: intent_state, recorded
 -- description: Per run: its recorded status and window, and how many of its required
 --   intents are observed done (present, whoever produced them).
 CREATE OR REPLACE TABLE run_state AS

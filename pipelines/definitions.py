@@ -1,0 +1,47 @@
+"""`defs`: what `dagster dev -w workspace.yaml` / `dg dev` loads.
+
+The asset graph follows the workspace's reckon.yaml ($RECKON_WORKSPACE, else ./workspace);
+before a workspace exists it follows the demo configuration, so the graph is always visible.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+
+from pipelines.assets import build_assets
+from pipelines.automation import hourly_schedule, landing_sensor
+from pipelines.checks import build_checks
+from pipelines.resources import ReckonWorkspace, default_root
+from reckon.config import CONFIG_FILE, Config, load_config
+
+DEMO_CONFIG = Path(__file__).resolve().parents[1] / "reckon" / "simulator"
+AUDIT_JOB = "audit"
+
+
+def _config(root: Path) -> Config:
+    return load_config(root if (root / CONFIG_FILE).exists() else DEMO_CONFIG)
+
+
+def build_definitions(root: str | None = None) -> dg.Definitions:
+    root = root or default_root()
+    config = _config(Path(root))
+    job = dg.define_asset_job(
+        AUDIT_JOB,
+        selection=dg.AssetSelection.all(),
+        description="Snapshot every source, then audit: layers, findings, repair plan, metrics.",
+        # One process, one step at a time: steps share one DuckDB file.
+        executor_def=dg.in_process_executor,
+    )
+    return dg.Definitions(
+        assets=build_assets(config),
+        asset_checks=build_checks(config),
+        jobs=[job],
+        schedules=[hourly_schedule(job)],
+        sensors=[landing_sensor(job)],
+        resources={"workspace": ReckonWorkspace(root=str(Path(root).resolve()))},
+    )
+
+
+defs = build_definitions()
