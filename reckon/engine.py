@@ -17,6 +17,7 @@ import duckdb
 import pyarrow as pa
 
 from connectors import CONNECTORS
+from reckon.config import Config
 from reckon.snapshots import Snapshot, list_snapshots, take_snapshot
 from reckon.workspace import Workspace
 from rules import FINDINGS_DIR, REPAIRS_DIR, Layer, load_layers, load_rules, sql_scripts
@@ -77,10 +78,15 @@ def audit_identity(snapshots: list[Snapshot]) -> tuple[str, datetime]:
 
 def prepare(con: duckdb.DuckDBPyConnection, ws: Workspace) -> str:
     """Register the audit's inputs: config tables, snapshot views, audit context."""
-    snapshots = list_snapshots(ws)
-    audit_id, as_of = audit_identity(snapshots)
-    cfg = ws.config
     con.execute("BEGIN")
+    audit_id = register_inputs(con, ws.config, list_snapshots(ws), ws.root)
+    con.execute("COMMIT")
+    return audit_id
+
+
+def register_inputs(con: duckdb.DuckDBPyConnection, cfg: Config, snapshots: list[Snapshot], root: Path) -> str:
+    """Config tables, the snapshot catalog and views, and the audit's identity."""
+    audit_id, as_of = audit_identity(snapshots)
     _table(con, "cfg_systems", [
         {"system": s.name, "object_type": s.object_type, "natural_key": s.natural_key,
          "natural_key_unique": s.natural_key_unique, "settle_seconds": int(s.settle_window.total_seconds()),
@@ -110,7 +116,7 @@ def prepare(con: duckdb.DuckDBPyConnection, ws: Workspace) -> str:
     _table(con, "cfg_snapshots", [
         {"snapshot_id": s.snapshot_id, "source": s.source, "connector": s.connector, "layer": s.layer,
          "system": s.system, "observed_at": datetime.fromisoformat(s.observed_at), "rows": s.rows,
-         "quarantined": s.quarantined, "path": str(s.folder.relative_to(ws.root))}
+         "quarantined": s.quarantined, "path": str(s.folder.relative_to(root))}
         for s in snapshots
     ], pa.schema([("snapshot_id", pa.string()), ("source", pa.string()), ("connector", pa.string()),
                   ("layer", pa.string()), ("system", pa.string()), ("observed_at", pa.timestamp("us", tz="UTC")),
@@ -134,7 +140,6 @@ def prepare(con: duckdb.DuckDBPyConnection, ws: Workspace) -> str:
            "SELECT NULL::VARCHAR source, NULL::VARCHAR source_file, NULL::BIGINT source_record, "
            "NULL::VARCHAR reason, NULL::VARCHAR excerpt, NULL::VARCHAR snapshot_id WHERE false")
     )
-    con.execute("COMMIT")
     return audit_id
 
 
