@@ -25,10 +25,13 @@ from connectors.base import (
 )
 from connectors.schema import OBSERVED_SCHEMA
 
-# History that says nothing about who last wrote the object's business data:
-# values HubSpot computes itself and its bookkeeping properties.
-IGNORED_SOURCE_TYPES = frozenset({"CALCULATED"})
-IGNORED_PROPERTIES = frozenset({"lastmodifieddate", "createdate"})
+# History that says nothing about who last wrote the object's business data: values
+# HubSpot computes itself (by source type, since hs_lead_status and other hs_* properties
+# are business data) and its bookkeeping properties.
+IGNORED_SOURCE_TYPES = frozenset({"CALCULATED", "ANALYTICS"})
+IGNORED_PROPERTIES = frozenset(
+    {"lastmodifieddate", "createdate", "hs_lastmodifieddate", "hs_createdate", "hs_object_id", "hs_merged_object_ids"}
+)
 
 
 def last_actor(history: Any) -> str | None:
@@ -40,7 +43,7 @@ def last_actor(history: Any) -> str | None:
     newest: tuple[datetime, dict[str, Any]] | None = None
     for name in sorted(history):  # sorted: ties resolve the same way every time
         entries = history[name]
-        if name in IGNORED_PROPERTIES or name.startswith("hs_") or entries is None:
+        if name in IGNORED_PROPERTIES or entries is None:
             continue
         if not isinstance(entries, list):
             raise BadRecord(f"field 'propertiesWithHistory.{name}' must be an array")

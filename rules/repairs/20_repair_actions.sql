@@ -143,7 +143,7 @@ shaped AS (
                 WHEN 'stale_run_status' THEN printf('Every required step of run %s is done: mark it complete', f.run_id)
                 ELSE printf('%s was already done by %s: mark the intent satisfied, never retry', f.subject_id, coalesce(f.last_actor, 'someone else')) END
             WHEN 'forward_completion' THEN CASE f.mismatch_type
-                WHEN 'field_drift' THEN printf('%s %s got only part of the write: patch %s field(s)', f.system, f.external_id, f.n_diff)
+                WHEN 'field_drift' THEN printf('%s %s got only part of the write: patch %d field(s)', f.system, f.external_id, f.n_diff)
                 WHEN 'missing_step' THEN printf('Run %s stopped before step %s: execute that step only', f.run_id, f.step)
                 ELSE printf('%s did not take effect in %s: retry %s with the original idempotency key', f.subject_id, f.system, f.action) END
             WHEN 'compensation' THEN printf('%s %s duplicates another effect: reverse it with %s', t.target_system, t.target_external_id, coalesce(f.compensation, 'the compensation operation'))

@@ -58,9 +58,10 @@ def test_last_actor_from_history(read):
             strict=True,
         )
     )
-    # a person's CRM_UI edit is newer than the integration's write; hs_* props don't count
-    assert actors["51234501"] == "user:7654321"
-    # the newer CALCULATED roll-up and hs_analytics_source are ignored
+    # people's CRM_UI edits (the newest to hs_lead_status, a business property) are newer
+    # than the integration's write
+    assert actors["51234501"] == "user:1112223"
+    # the newer CALCULATED roll-up and ANALYTICS-sourced hs_analytics_source are ignored
     assert actors["51234502"] == "INTEGRATION:reckon-agent"
     assert actors["51234503"] == "IMPORT:import-88123"
     assert actors["51234504"] == "API:sample-app-1234"

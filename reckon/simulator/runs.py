@@ -1,0 +1,137 @@
+"""One run's workflow-log events (EVENT_LOG.md), written as the run goes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from reckon.simulator.model import rfc3339
+from reckon.simulator.world import World
+
+CONFIG_PATH = Path(__file__).with_name("reckon.yaml")
+
+
+@cache
+def catalog() -> dict[str, dict[str, str]]:
+    """workflow -> {step: action}, in catalog order, from the demo reckon.yaml."""
+    data = yaml.safe_load(CONFIG_PATH.read_text(encoding="utf-8"))
+    return {
+        name: {s["step"]: s["action"] for s in wf["steps"]} for name, wf in data["catalog"].items()
+    }
+
+
+@dataclass
+class Intent:
+    intent_id: str
+    step: str
+    action: str
+    idempotency_key: str
+    attempt: int = 0
+    key_in_use: str = ""
+
+    @property
+    def system(self) -> str:
+        return self.action.split(".")[0]
+
+    def fields(self) -> dict[str, Any]:
+        return {"intent_id": self.intent_id, "step": self.step, "action": self.action,
+                "system": self.system}  # fmt: skip
+
+
+class Run:
+    """Emits events at `now`, which only moves forward (`tick`)."""
+
+    def __init__(self, world: World, workflow: str, scenario: str, start: datetime) -> None:
+        self.world = world
+        self.workflow = workflow
+        self.scenario = scenario
+        self.run_id = world.ids.hex("run_", 10)
+        self.now = start
+        world.runs.append(
+            {"run_id": self.run_id, "workflow": workflow, "scenario": scenario,
+             "clean": scenario.startswith("C")}
+        )  # fmt: skip
+        self.emit("run.started", status="running", actor="agent")
+
+    def tick(self, lo_minutes: float = 1, hi_minutes: float = 5) -> datetime:
+        self.now += self.world.minutes(lo_minutes, hi_minutes)
+        return self.now
+
+    def later(self, lo_seconds: float, hi_seconds: float) -> datetime:
+        self.now += self.world.seconds(lo_seconds, hi_seconds)
+        return self.now
+
+    def emit(self, kind: str, **fields: Any) -> None:
+        event = {"event_id": self.world.ids.hex("ev_", 16), "ts": rfc3339(self.now), "type": kind,
+                 "run_id": self.run_id, "workflow": self.workflow}  # fmt: skip
+        event.update({k: v for k, v in fields.items() if v is not None})
+        self.world.events.append(event)
+
+    def declare(
+        self, step: str, expected: dict[str, Any], *, target: dict[str, str] | None = None,
+        description: str | None = None,
+    ) -> Intent:  # fmt: skip
+        ids = self.world.ids
+        intent = Intent(
+            ids.hex("int_", 12), step, catalog()[self.workflow][step], ids.hex("idem_", 12)
+        )
+        self.later(1, 5)
+        self.emit(
+            "intent.declared", **intent.fields(), idempotency_key=intent.idempotency_key,
+            expected=expected, target=target, description=description,
+        )  # fmt: skip
+        return intent
+
+    def attempt(
+        self, intent: Intent, key: str | None = None, at: datetime | None = None
+    ) -> datetime:
+        """`action.attempted` (the next attempt number), at `at` or a few minutes on."""
+        intent.attempt += 1
+        intent.key_in_use = key or intent.idempotency_key
+        if at is None:
+            self.tick()
+        else:
+            self.skip_ahead(at)
+        self._action("action.attempted", intent)
+        return self.now
+
+    def succeeded(self, intent: Intent, external_id: str) -> None:
+        self._action("action.succeeded", intent, receipt={"external_id": external_id})
+
+    def failed(self, intent: Intent, kind: str, message: str) -> None:
+        self._action("action.failed", intent, error={"kind": kind, "message": message})
+
+    def timed_out(self, intent: Intent) -> None:
+        self._action(
+            "action.timed_out",
+            intent,
+            error={"kind": "timeout", "message": "no response within 30s"},
+        )
+
+    def receipt(self, intent: Intent, external_id: str) -> None:
+        """A late receipt (e.g. from the system's webhook) for the latest attempt."""
+        self._action(
+            "receipt.recorded", intent, receipt={"external_id": external_id}, actor="agent"
+        )
+
+    def _action(self, kind: str, intent: Intent, **fields: Any) -> None:
+        self.emit(
+            kind,
+            **intent.fields(),
+            idempotency_key=intent.key_in_use,
+            attempt=intent.attempt,
+            **fields,
+        )
+
+    def finish(self, status: str) -> None:
+        """The run's status event: run.<status> with `status` (completed, failed, escalated...)."""
+        self.later(2, 30)
+        self.emit(f"run.{status}", status=status)
+
+    def skip_ahead(self, to: datetime) -> None:
+        self.now = max(self.now, to)
