@@ -107,7 +107,10 @@ SELECT
     -- Non-canonical: matched object merged away, archived or deleted, or another record
     -- owns the same unique natural key.
     j.n_gone > 0 OR coalesce(j.not_key_owner, false) AS non_canonical,
-    CASE WHEN j.strength <= 3 THEN 'agent' WHEN j.strength = 4 THEN 'other' END AS produced_by,
+    -- Produced by the agent: matched by its own keys, or by natural key but last written
+    -- by one of the agent's actor ids.
+    CASE WHEN j.strength <= 3 OR (j.strength = 4 AND j.agent_last_writer) THEN 'agent'
+         WHEN j.strength = 4 THEN 'other' END AS produced_by,
     -- The recorded receipt names an object the (fresh) export does not have.
     j.receipt_external_id IS NOT NULL AND j.fresh
         AND NOT EXISTS (SELECT 1 FROM observed o2 WHERE o2.system = j.system AND o2.external_id = j.receipt_external_id) AS receipt_unknown
