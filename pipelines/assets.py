@@ -133,7 +133,7 @@ def analyst_database(context: AssetExecutionContext, workspace: ReckonWorkspace)
 
 
 def _run_start(context: AssetExecutionContext) -> datetime | None:
-    record = context.instance.get_run_record_by_id(context.run_id)
+    record = context.instance.get_run_record_by_id(context.run.run_id)
     start = record.start_time if record else None
     return datetime.fromtimestamp(start, tz=UTC) if start else None
 

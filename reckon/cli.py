@@ -25,7 +25,7 @@ def audit(root: Path) -> int:
 
     ws = Workspace.open(root)  # validate reckon.yaml before starting Dagster
     started = time.perf_counter()
-    job = build_definitions(str(ws.root)).get_job_def(AUDIT_JOB)
+    job = build_definitions(str(ws.root)).resolve_job_def(AUDIT_JOB)
     with dg.DagsterInstance.ephemeral() as instance:
         result = job.execute_in_process(instance=instance, run_config=QUIET_LOGS, raise_on_error=False)
     if not result.success:

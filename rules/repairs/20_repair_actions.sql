@@ -12,15 +12,21 @@ WITH f AS (
     LEFT JOIN intent_state s ON f.subject_kind = 'intent' AND s.intent_id = f.subject_id
 ),
 -- Duplicates: keep the receipt's object (else the oldest); compensate each of the others.
-duplicate_extras AS (
-    SELECT f.finding_id, o.system, o.object_type, o.external_id, o.state, o.raw_status
+duplicate_ranked AS (
+    SELECT f.finding_id, o.system, o.object_type, o.external_id, o.state, o.raw_status,
+        row_number() OVER (
+            PARTITION BY f.finding_id
+            ORDER BY (o.external_id = f.receipt_external_id) DESC NULLS LAST, o.created_at, o.external_id) AS keep_rank
     FROM f
     JOIN matches m ON m.intent_id = f.subject_id AND m.is_primary
     JOIN observed o ON o.system = m.system AND o.external_id = m.external_id
     WHERE f.mismatch_type = 'duplicate_effect' AND o.state IN ('success', 'pending')
-    QUALIFY row_number() OVER (
-        PARTITION BY f.finding_id
-        ORDER BY (o.external_id = f.receipt_external_id) DESC NULLS LAST, o.created_at, o.external_id) > 1
+),
+duplicate_extras AS (
+    SELECT d.*, k.external_id AS keep_external_id
+    FROM duplicate_ranked d
+    JOIN duplicate_ranked k ON k.finding_id = d.finding_id AND k.keep_rank = 1
+    WHERE d.keep_rank > 1
 ),
 targets AS (
     SELECT
@@ -38,7 +44,7 @@ targets AS (
             WHEN f.subject_kind = 'effect' THEN split_part(f.subject_id, ':', 2)
             ELSE coalesce(f.external_id, f.target_key)
         END AS target_external_id,
-        d.state AS extra_state, d.raw_status AS extra_raw_status,
+        d.state AS extra_state, d.raw_status AS extra_raw_status, d.keep_external_id,
         CASE WHEN f.subject_kind = 'run' OR f.repair_pattern IN ('receipt_backfill', 'status_patch') THEN 'runtime'
              ELSE coalesce(d.system, f.system) END AS acts_on
     FROM f
@@ -82,7 +88,7 @@ shaped AS (
             WHEN 'compensation' THEN to_json({
                 'operation': coalesce(f.compensation, (SELECT c.compensation FROM cfg_compensations c
                     WHERE c.system = t.target_system AND c.object_type = t.target_object_type)),
-                'external_id': t.target_external_id, 'keep': f.external_id})
+                'external_id': t.target_external_id, 'keep': t.keep_external_id})
             WHEN 'wait_and_verify' THEN to_json({
                 'recheck_after': f.acted_at + to_seconds(f.settle_seconds), 'recheck': 'observed state of the intent'})
             ELSE to_json({

@@ -1,0 +1,109 @@
+"""Repair actions follow TAXONOMY.md's default patterns and the catalog, with preconditions."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+DEFAULTS = {
+    "non_canonical_target": {"human_adjudication"},
+    "phantom_receipt": {"human_adjudication"},
+    "satisfied_out_of_band": {"status_patch"},
+    "receipt_missing": {"receipt_backfill"},
+    "out_of_band_change": {"human_adjudication"},
+    "field_drift": {"forward_completion"},
+    "unknown_outcome": {"wait_and_verify"},
+    "missing_step": {"forward_completion"},
+    "false_completion": {"status_patch"},
+    "stale_run_status": {"status_patch"},
+    "stuck_run": {"human_adjudication"},
+    "orphan_effect": {"human_adjudication"},  # the demo policy does not compensate orphans
+}
+FIELDS = ["action_id", "finding_id", "pattern", "target_system", "target_object_type", "target_external_id",
+          "parameters", "idempotency_key", "preconditions", "duplicate_risk", "reversible", "requires_approval",
+          "explanation"]
+
+
+@pytest.fixture(scope="module")
+def plan(audited):
+    a = audited(2)
+    rows = a.query("""
+        SELECT a.*, i.reversible AS step_reversible, i.safe_to_retry,
+               (SELECT count(*) FROM intent_keys k WHERE k.intent_id = i.intent_id AND k.key <> i.intent_id) AS keys
+        FROM repair_actions a LEFT JOIN intended i ON i.intent_id = a.subject_id""")
+    cols = [r[0] for r in a.query("DESCRIBE repair_actions")] + ["step_reversible", "safe_to_retry", "keys"]
+    return a, [dict(zip(cols, r, strict=True)) for r in rows]
+
+
+def test_every_finding_has_an_action_with_its_pattern(plan):
+    a, _actions = plan
+    missing = a.query("SELECT finding_id FROM findings EXCEPT SELECT finding_id FROM repair_actions")
+    assert missing == []
+    mismatched = a.query("""SELECT f.finding_id FROM findings f JOIN repair_actions r USING (finding_id)
+                            WHERE f.repair_pattern <> r.pattern""")
+    assert mismatched == []
+
+
+def test_default_patterns(plan):
+    _, actions = plan
+    for act in actions:
+        if act["mismatch_type"] in DEFAULTS:
+            assert act["pattern"] in DEFAULTS[act["mismatch_type"]], act
+
+
+def test_catalog_refines_patterns(plan):
+    _, actions = plan
+    seen = set()
+    for act in actions:
+        kind = act["mismatch_type"]
+        if kind == "duplicate_effect":
+            assert act["pattern"] == ("compensation" if act["step_reversible"] else "human_adjudication")
+            seen.add(kind)
+        elif kind == "effect_failed":
+            assert act["pattern"] == ("forward_completion" if act["safe_to_retry"] else "human_adjudication")
+            seen.add(kind)
+        elif kind == "attempt_lost":
+            assert act["pattern"] == ("forward_completion" if act["keys"] else "human_adjudication")
+            seen.add(kind)
+    assert seen == {"duplicate_effect", "effect_failed", "attempt_lost"}
+
+
+def test_compensation_targets_the_extra_object_only(plan):
+    _a, actions = plan
+    for act in (x for x in actions if x["pattern"] == "compensation"):
+        params = json.loads(act["parameters"])
+        assert params["operation"] == "stripe.refund.reverse"
+        assert act["target_external_id"] != params["keep"]
+        assert act["target_external_id"].startswith("re_")
+        assert act["touches_external_system"] and act["requires_approval"] and act["duplicate_risk"] == "high"
+
+
+def test_actions_carry_every_field_and_preconditions(plan):
+    _, actions = plan
+    for act in actions:
+        assert all(act[f] is not None for f in FIELDS if f != "target_external_id"), act
+        pre = json.loads(act["preconditions"])
+        assert isinstance(pre, list) and pre and all("check" in p for p in pre)
+        assert act["duplicate_risk"] in ("low", "medium", "high")
+        assert act["explanation"] and "\n" not in act["explanation"]
+
+
+def test_retry_reuses_the_original_idempotency_key(plan):
+    a, actions = plan
+    for act in actions:
+        if act["mismatch_type"] == "attempt_lost" and act["pattern"] == "forward_completion":
+            keys = {k for (k,) in a.query("SELECT key FROM intent_keys WHERE intent_id = ?", [act["subject_id"]])}
+            assert act["idempotency_key"] in keys and act["idempotency_key"].startswith("idem_")
+
+
+def test_exported_plan_has_one_action_per_line(plan):
+    a, actions = plan
+    path = a.ws.exports / f"repair-plan-{a.audit['audit_id']}.jsonl"
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert len(lines) == len(actions)
+    for line in lines:
+        assert all(f in line for f in FIELDS)
+        assert isinstance(line["parameters"], dict) and isinstance(line["preconditions"], list)
+    assert (a.ws.exports / f"repair-plan-{a.audit['audit_id']}.parquet").stat().st_size > 0
+    assert not list(a.ws.exports.glob(".*tmp"))

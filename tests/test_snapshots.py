@@ -1,0 +1,57 @@
+"""Snapshots are immutable, atomic, incremental by file and never duplicated."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+
+import pyarrow.parquet as pq
+
+from reckon.engine import ingest
+from reckon.simulator import simulate
+from reckon.snapshots import list_snapshots
+from reckon.workspace import Workspace
+
+
+def test_snapshot_layout_and_rerun(tmp_path):
+    sim = simulate(tmp_path / "ws", runs=10, seed=3)
+    ws = Workspace.open(sim.workspace)
+    snap = ingest(ws, "stripe_refunds")
+    assert snap is not None and snap.rows > 0
+    rel = snap.folder.relative_to(ws.snapshots).parts
+    assert rel[0] == "source=stripe_refunds" and rel[1].startswith("observed_date=") and rel[2] == f"snapshot_id={snap.snapshot_id}"
+    table = pq.read_table(snap.data_file)
+    assert set(table.column("snapshot_id").to_pylist()) == {snap.snapshot_id}
+    assert set(table.column("observed_at").to_pylist()) == {sim.export_time}  # the file mtime, not the wall clock
+    manifest = json.loads((snap.folder / "_manifest.json").read_text())
+    assert manifest["rows"] == table.num_rows and manifest["files"]
+
+    assert ingest(ws, "stripe_refunds") is None  # unchanged files: no new snapshot
+    assert len(list_snapshots(ws, "stripe_refunds")) == 1
+    assert not list((ws.snapshots / ".staging").glob("*"))
+
+
+def test_only_new_files_enter_the_next_snapshot(tmp_path):
+    sim = simulate(tmp_path / "ws", runs=10, seed=3)
+    ws = Workspace.open(sim.workspace)
+    first = ingest(ws, "sendgrid_events")
+    extra = ws.landing / "sendgrid" / "batch-9999.json"
+    extra.write_text(json.dumps([{"email": "a@example.com", "timestamp": 1763700000, "event": "delivered",
+                                  "sg_event_id": "new-1", "sg_message_id": "abc.filter1", "reckon_intent_id": "int_x"}]))
+    later = datetime(2026, 12, 1, tzinfo=UTC).timestamp()
+    os.utime(extra, (later, later))
+    second = ingest(ws, "sendgrid_events")
+    assert [f.path for f in second.files] == ["landing/sendgrid/batch-9999.json"]
+    assert second.rows == 1 and second.snapshot_id != first.snapshot_id
+    assert second.observed_at.startswith("2026-12-01")
+
+
+def test_fixed_observed_at_from_config(tmp_path):
+    sim = simulate(tmp_path / "ws", runs=5, seed=4)
+    cfg = (sim.workspace / "reckon.yaml").read_text()
+    cfg = cfg.replace("    system: stripe\n    paths:", "    system: stripe\n    observed_at: \"2026-11-30T08:00:00Z\"\n    paths:", 1)
+    (sim.workspace / "reckon.yaml").write_text(cfg)
+    ws = Workspace.open(sim.workspace)
+    snap = ingest(ws, "stripe_refunds")
+    assert snap.observed_at == "2026-11-30T08:00:00+00:00"
