@@ -44,6 +44,8 @@ class SourceOptions:
     correlation_pattern: re.Pattern[str] = re.compile(r".+")
     # Root the `source_file` column is written relative to.
     root: Path = Path(".")
+    # Connector-specific settings from reckon.yaml (`sources.<name>.options`).
+    options: dict[str, Any] = field(default_factory=dict)
     batch_rows: int = BATCH_ROWS
 
     def relative(self, path: Path) -> str:
@@ -88,6 +90,12 @@ class Reader(ABC):
     @abstractmethod
     def batches(self, path: Path, sink: QuarantineSink) -> Iterator[pa.RecordBatch]:
         """Yield canonical batches for one file; reject bad records into `sink`."""
+
+    @classmethod
+    def check_options(cls, options: dict[str, Any]) -> None:
+        """Reject unusable `options` with a ValueError naming the key (none by default)."""
+        if options:
+            raise ValueError(f"connector '{cls.name}' takes no options (got {', '.join(sorted(options))})")
 
     def exported_at(self, path: Path) -> datetime | None:
         """The export's own timestamp, where the format has one."""

@@ -33,6 +33,8 @@ class Source:
     system: str | None
     # "auto" (format's own export time, else file mtime), "mtime", or a fixed timestamp.
     observed_at: str
+    # Connector-specific settings (e.g. a column mapping), validated by the connector.
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -182,7 +184,7 @@ def parse_config(data: Any, workspace: Path) -> Config:
     sources = []
     for name in top.get("sources", dict):
         src = top.section("sources").section(name)
-        src.unknown({"connector", "paths", "system", "observed_at"})
+        src.unknown({"connector", "paths", "system", "observed_at", "options"})
         connector = src.get("connector", str)
         if connector not in CONNECTORS:
             raise ConfigError(f"{src.key('connector')}: unknown connector '{connector}' (known: {', '.join(sorted(CONNECTORS))})")
@@ -198,7 +200,12 @@ def parse_config(data: Any, workspace: Path) -> Config:
         observed_at = str(src.get("observed_at", (str, datetime), "auto"))
         if observed_at not in ("auto", "mtime"):
             parse_fixed_time(observed_at, src.key("observed_at"))
-        sources.append(Source(_name(name, src.path), connector, paths, system, observed_at))
+        options = src.get("options", dict, {})
+        try:
+            CONNECTORS[connector].check_options(options)
+        except ValueError as exc:
+            raise ConfigError(f"{src.key('options')}: {exc}") from exc
+        sources.append(Source(_name(name, src.path), connector, paths, system, observed_at, options))
     if not sources:
         raise ConfigError("sources: at least one source is required")
 

@@ -74,6 +74,7 @@ def source_options(ws: Workspace, source: Source) -> SourceOptions:
         correlation_paths=system.correlation_paths if system else [],
         correlation_pattern=re.compile(ws.config.correlation_key_pattern),
         root=ws.root,
+        options=source.options,
     )
 
 
@@ -192,6 +193,7 @@ def _snapshot_id(source: Source, reader: Reader, entries: list[FileEntry]) -> st
         "system": source.system,
         "correlation_paths": opts.correlation_paths,
         "correlation_pattern": opts.correlation_pattern.pattern,
+        "options": opts.options,
         "files": [(e.path, e.size, e.sha256, e.observed_at) for e in entries],
     }
     digest = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
