@@ -76,6 +76,7 @@ class Policies:
     quarantine_max_share: float = 0.05
     compensate_orphans: bool = False
     minutes_per_operator_task: float = 15.0
+    repeated_drift_audits: int = 3
     approval_required: tuple[str, ...] = ("forward_completion", "compensation", "human_adjudication")
     memory_limit: str = "4GB"
     threads: int = 2
@@ -243,7 +244,8 @@ def parse_config(data: Any, workspace: Path) -> Config:
     policies = Policies()
     if "policies" in top.data:
         pol = top.section("policies")
-        pol.unknown({"quarantine_max_share", "compensate_orphans", "minutes_per_operator_task", "approval_required", "duckdb"})
+        pol.unknown({"quarantine_max_share", "compensate_orphans", "minutes_per_operator_task", "repeated_drift_audits",
+                     "approval_required", "duckdb"})
         duck = _Reader(pol.get("duckdb", dict, {}), pol.key("duckdb"))
         duck.unknown({"memory_limit", "threads"})
         share = float(pol.get("quarantine_max_share", (int, float), policies.quarantine_max_share))
@@ -253,6 +255,7 @@ def parse_config(data: Any, workspace: Path) -> Config:
             quarantine_max_share=share,
             compensate_orphans=pol.get("compensate_orphans", bool, policies.compensate_orphans),
             minutes_per_operator_task=float(pol.get("minutes_per_operator_task", (int, float), policies.minutes_per_operator_task)),
+            repeated_drift_audits=pol.get("repeated_drift_audits", int, policies.repeated_drift_audits),
             approval_required=tuple(pol.strings("approval_required", list(policies.approval_required))),
             memory_limit=duck.get("memory_limit", str, policies.memory_limit),
             threads=duck.get("threads", int, policies.threads),

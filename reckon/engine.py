@@ -17,12 +17,14 @@ import duckdb
 import pyarrow as pa
 
 from connectors import CONNECTORS
+from connectors.base import QuarantineSink
+from reckon import decisions
 from reckon.config import Config
 from reckon.snapshots import Snapshot, list_snapshots, take_snapshot
 from reckon.workspace import Workspace
 from rules import FINDINGS_DIR, REPAIRS_DIR, Layer, load_layers, load_rules, sql_scripts
 
-REPORTS_SQL = Path(__file__).resolve().parents[1] / "reports" / "metrics.sql"
+REPORTS_DIR = Path(__file__).resolve().parents[1] / "reports"
 
 
 AUDITS_DDL = """
@@ -65,10 +67,11 @@ def ingest(ws: Workspace, source_name: str) -> Snapshot | None:
     return take_snapshot(ws, source)
 
 
-def audit_identity(snapshots: list[Snapshot]) -> tuple[str, datetime]:
-    """The audit id hashes the snapshot set; "now" is the newest export time, not the wall clock."""
+def audit_identity(snapshots: list[Snapshot], decisions_digest: str = "") -> tuple[str, datetime]:
+    """The audit id hashes the snapshot set and the operator decisions; "now" is the newest
+    export time, not the wall clock."""
     ids = sorted(s.snapshot_id for s in snapshots)
-    audit_id = "aud_" + hashlib.sha256("|".join(ids).encode()).hexdigest()[:20]
+    audit_id = "aud_" + hashlib.sha256("|".join([*ids, decisions_digest]).encode()).hexdigest()[:20]
     as_of = max((datetime.fromisoformat(s.observed_at) for s in snapshots), default=datetime(1970, 1, 1, tzinfo=UTC))
     return audit_id, as_of
 
@@ -86,7 +89,10 @@ def prepare(con: duckdb.DuckDBPyConnection, ws: Workspace) -> str:
 
 def register_inputs(con: duckdb.DuckDBPyConnection, cfg: Config, snapshots: list[Snapshot], root: Path) -> str:
     """Config tables, the snapshot catalog and views, and the audit's identity."""
-    audit_id, as_of = audit_identity(snapshots)
+    sink = QuarantineSink(decisions.SOURCE)
+    decided = decisions.load_decisions(root, sink)  # noqa: F841 - read by DuckDB below
+    con.execute("CREATE OR REPLACE TABLE decisions AS SELECT * FROM decided")
+    audit_id, as_of = audit_identity(snapshots, decisions.digest(root))
     _table(con, "cfg_systems", [
         {"system": s.name, "object_type": s.object_type, "natural_key": s.natural_key,
          "natural_key_unique": s.natural_key_unique, "settle_seconds": int(s.settle_window.total_seconds()),
@@ -110,9 +116,11 @@ def register_inputs(con: duckdb.DuckDBPyConnection, cfg: Config, snapshots: list
     pol = cfg.policies
     _table(con, "cfg_policies", [
         {"quarantine_max_share": pol.quarantine_max_share, "compensate_orphans": pol.compensate_orphans,
-         "minutes_per_operator_task": pol.minutes_per_operator_task, "approval_required": list(pol.approval_required)}
+         "minutes_per_operator_task": pol.minutes_per_operator_task, "approval_required": list(pol.approval_required),
+         "repeated_drift_audits": pol.repeated_drift_audits}
     ], pa.schema([("quarantine_max_share", pa.float64()), ("compensate_orphans", pa.bool_()),
-                  ("minutes_per_operator_task", pa.float64()), ("approval_required", pa.list_(pa.string()))]))
+                  ("minutes_per_operator_task", pa.float64()), ("approval_required", pa.list_(pa.string())),
+                  ("repeated_drift_audits", pa.int64())]))
     _table(con, "cfg_snapshots", [
         {"snapshot_id": s.snapshot_id, "source": s.source, "connector": s.connector, "layer": s.layer,
          "system": s.system, "observed_at": datetime.fromisoformat(s.observed_at), "rows": s.rows,
@@ -133,12 +141,12 @@ def register_inputs(con: duckdb.DuckDBPyConnection, cfg: Config, snapshots: list
         name = "raw_events" if layer == "workflow" else "raw_observed"
         schema = next(c.schema for c in CONNECTORS.values() if c.layer == layer)
         con.execute(f"CREATE OR REPLACE VIEW {name} AS {_parquet_or_empty(files, schema)}")
+    rejected = sink.table()  # noqa: F841 - read by DuckDB below
     quarantine = [s.quarantine_file for s in snapshots]
     con.execute(
-        "CREATE OR REPLACE TABLE quarantine AS "
-        + (f"SELECT * FROM read_parquet({_paths(quarantine)}, union_by_name = true, hive_partitioning = false)" if quarantine else
-           "SELECT NULL::VARCHAR source, NULL::VARCHAR source_file, NULL::BIGINT source_record, "
-           "NULL::VARCHAR reason, NULL::VARCHAR excerpt, NULL::VARCHAR snapshot_id WHERE false")
+        "CREATE OR REPLACE TABLE quarantine AS SELECT *, NULL::VARCHAR AS snapshot_id FROM rejected"
+        + (f" UNION ALL BY NAME SELECT * FROM read_parquet({_paths(quarantine)}, union_by_name = true, "
+           "hive_partitioning = false)" if quarantine else "")
     )
     return audit_id
 
@@ -207,8 +215,10 @@ def plan_repairs(con: duckdb.DuckDBPyConnection) -> int:
 
 
 def compute_metrics(con: duckdb.DuckDBPyConnection) -> int:
+    """Update the finding lifecycle, then the metrics that read it."""
     con.execute("BEGIN")
-    run_script(con, REPORTS_SQL)
+    run_script(con, REPORTS_DIR / "lifecycle.sql")
+    run_script(con, REPORTS_DIR / "metrics.sql")
     con.execute("COMMIT")
     return con.execute(
         "SELECT count(*) FROM metrics WHERE audit_id = (SELECT audit_id FROM audit_context)"
@@ -223,6 +233,8 @@ def publish(con: duckdb.DuckDBPyConnection, started_at: datetime | None = None) 
     con.execute("BEGIN")
     con.execute("DELETE FROM findings_history WHERE audit_id = (SELECT audit_id FROM audit_context)")
     con.execute("INSERT INTO findings_history BY NAME SELECT * FROM findings")
+    con.execute("DELETE FROM repair_actions_history WHERE audit_id = (SELECT audit_id FROM audit_context)")
+    con.execute("INSERT INTO repair_actions_history BY NAME SELECT * FROM repair_actions")
     con.execute("DELETE FROM audits WHERE audit_id = (SELECT audit_id FROM audit_context)")
     con.execute(
         """

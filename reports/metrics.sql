@@ -2,6 +2,7 @@
 -- description: TAXONOMY.md's metrics for this audit, overall (workflow = '*') and per
 --   workflow, appended to `metrics` in long form (one row per audit, workflow, metric and
 --   dimension) so that "over time" is a GROUP BY away. Re-running an audit replaces its rows.
+--   `metrics_daily` rolls the same up per day of the audits' as-of time.
 CREATE TABLE IF NOT EXISTS metrics (
     audit_id VARCHAR, as_of TIMESTAMPTZ, workflow VARCHAR, metric VARCHAR, dimension VARCHAR, value DOUBLE
 );
@@ -12,18 +13,13 @@ SELECT f.*, coalesce(f.workflow, '(none)') AS wf,
        f.repair_pattern <> 'human_adjudication' AS auto_resolvable
 FROM findings f;
 
--- Findings of the previous audit that are gone now: reconciled at this audit's as_of.
+-- Findings reconciled at this audit (see lifecycle.sql): first seen to resolved.
 CREATE OR REPLACE TEMP TABLE metric_resolved AS
-WITH previous AS (
-    SELECT audit_id FROM audits
-    WHERE as_of < (SELECT as_of FROM audit_context)
-    ORDER BY as_of DESC LIMIT 1
-)
-SELECT h.finding_id, coalesce(h.workflow, '(none)') AS wf,
-       epoch((SELECT as_of FROM audit_context) - h.first_seen_at) AS seconds_to_reconcile
-FROM findings_history h
-WHERE h.audit_id IN (SELECT audit_id FROM previous)
-  AND h.finding_id NOT IN (SELECT finding_id FROM findings);
+SELECT l.finding_id, coalesce(l.workflow, '(none)') AS wf, l.resolution,
+       epoch(l.resolved_at - l.first_seen_at) AS seconds_to_reconcile
+FROM lifecycle_events l, audit_context c
+WHERE l.audit_id = c.audit_id AND l.status = 'resolved' AND l.resolved_at = c.as_of
+  AND l.resolution IN ('auto', 'human', 'self_healed');
 
 -- Consecutive audits (ending with this one) in which each workflow had findings.
 CREATE OR REPLACE TEMP TABLE metric_streaks AS
@@ -72,6 +68,12 @@ values_ AS (
         (SELECT avg((NOT f.auto_resolvable)::INT) FROM metric_findings f WHERE s.workflow IN ('*', f.wf)) FROM scopes s
     UNION ALL SELECT s.workflow, 'findings_reconciled', NULL,
         (SELECT count(*) FROM metric_resolved r WHERE s.workflow IN ('*', r.wf)) FROM scopes s
+    UNION ALL SELECT s.workflow, 'findings_reconciled_by', r.resolution, count(*)
+        FROM scopes s JOIN metric_resolved r ON s.workflow IN ('*', r.wf) GROUP BY ALL
+    UNION ALL SELECT s.workflow, 'resolved_auto_share', NULL,
+        (SELECT avg((r.resolution = 'auto')::INT) FROM metric_resolved r WHERE s.workflow IN ('*', r.wf)) FROM scopes s
+    UNION ALL SELECT s.workflow, 'resolved_human_share', NULL,
+        (SELECT avg((r.resolution = 'human')::INT) FROM metric_resolved r WHERE s.workflow IN ('*', r.wf)) FROM scopes s
     UNION ALL SELECT s.workflow, 'time_to_reconcile_mean_seconds', NULL,
         (SELECT avg(r.seconds_to_reconcile) FROM metric_resolved r WHERE s.workflow IN ('*', r.wf)) FROM scopes s
     UNION ALL SELECT s.workflow, 'time_to_reconcile_p90_seconds', NULL,
@@ -84,6 +86,10 @@ values_ AS (
         FROM scopes s JOIN repair_actions a ON s.workflow IN ('*', coalesce(a.workflow, '(none)')) GROUP BY ALL
     UNION ALL SELECT s.workflow, 'consecutive_audits_with_findings', NULL,
         (SELECT coalesce(max(k.streak), 0) FROM metric_streaks k WHERE s.workflow IN ('*', k.wf)) FROM scopes s
+    UNION ALL SELECT '*', 'workflows_with_repeated_drift', NULL,
+        (SELECT count(*) FROM metric_streaks k, cfg_policies p WHERE k.wf <> '(none)' AND k.streak >= p.repeated_drift_audits)
+    UNION ALL SELECT k.wf, 'repeated_drift', NULL, 1
+        FROM metric_streaks k, cfg_policies p WHERE k.wf <> '(none)' AND k.streak >= p.repeated_drift_audits
     UNION ALL SELECT s.workflow, 'operator_tasks', NULL,
         (SELECT count(*) FROM repair_actions a WHERE (a.pattern = 'human_adjudication' OR a.requires_approval)
             AND s.workflow IN ('*', coalesce(a.workflow, '(none)'))) FROM scopes s
@@ -95,3 +101,32 @@ values_ AS (
 )
 SELECT c.audit_id, c.as_of, v.workflow, v.metric, v.dimension, v.value
 FROM values_ v CROSS JOIN audit_context c;
+
+-- Per day (UTC) of the audits' as-of time, over every audit so far: the day's last audit
+-- for stock figures (open findings), sums over the day's audits for flows (reconciled).
+CREATE OR REPLACE TABLE metrics_daily AS
+WITH per_audit AS (
+    SELECT m.*, CAST(m.as_of AS DATE) AS day,
+        row_number() OVER (PARTITION BY CAST(m.as_of AS DATE), m.workflow, m.metric, m.dimension ORDER BY m.as_of DESC) AS newest
+    FROM metrics m
+),
+resolved AS (
+    SELECT CAST(l.resolved_at AS DATE) AS day, coalesce(l.workflow, '(none)') AS wf, l.resolution,
+           epoch(l.resolved_at - l.first_seen_at) AS seconds
+    FROM lifecycle_events l
+    WHERE l.status = 'resolved' AND l.resolved_at = l.as_of AND l.resolution IN ('auto', 'human', 'self_healed')
+),
+scoped AS (
+    SELECT day, '*' AS workflow, resolution, seconds FROM resolved
+    UNION ALL SELECT day, wf, resolution, seconds FROM resolved
+)
+SELECT day, workflow, metric, dimension, value
+FROM per_audit
+WHERE newest = 1 AND metric IN ('findings', 'findings_by_type', 'runs_entering_reconciliation', 'operator_tasks',
+                                'human_cleanup_tax_minutes', 'duplicate_effect_incidents', 'receipt_backfills')
+UNION ALL SELECT day, workflow, 'findings_reconciled', NULL, count(*) FROM scoped GROUP BY ALL
+UNION ALL SELECT day, workflow, 'findings_reconciled_by', resolution, count(*) FROM scoped GROUP BY ALL
+UNION ALL SELECT day, workflow, 'time_to_reconcile_mean_seconds', NULL, avg(seconds) FROM scoped GROUP BY ALL
+UNION ALL SELECT day, workflow, 'time_to_reconcile_p90_seconds', NULL, quantile_cont(seconds, 0.9) FROM scoped GROUP BY ALL
+UNION ALL SELECT day, workflow, 'resolved_auto_share', NULL, avg((resolution = 'auto')::INT) FROM scoped GROUP BY ALL
+ORDER BY day, workflow, metric, dimension;

@@ -34,7 +34,11 @@ SELECT
         'declared_event_id': s.declared_event_id, 'last_event_id': s.last_event_id,
         'matched_objects': coalesce(m.objects, []), 'weaker_match_external_id': s.weaker_external_id,
         'object_snapshot_id': s.object_snapshot_id
-    })::VARCHAR AS evidence
+    })::VARCHAR AS evidence,
+    -- What an operator's decision is about: if any of these change, the decision lapses.
+    sha256(concat_ws('|', s.observed_state, coalesce(s.external_id, ''), coalesce(s.raw_status, ''),
+        coalesce(s.fields, ''), coalesce(s.last_actor, ''), s.recorded_outcome,
+        coalesce(s.receipt_external_id, ''), coalesce(s.field_diff::VARCHAR, ''))) AS state_hash
 FROM intent_state s
 LEFT JOIN recorded_runs r USING (run_id)
 LEFT JOIN matched m USING (intent_id);
@@ -52,7 +56,8 @@ SELECT
         'intent_findings': coalesce((
             SELECT list({'intent_id': f.subject_id, 'mismatch_type': f.mismatch_type} ORDER BY f.subject_id)
             FROM intent_findings f WHERE f.run_id = r.run_id), [])
-    })::VARCHAR AS evidence
+    })::VARCHAR AS evidence,
+    sha256(concat_ws('|', r.status, r.required_done, r.required_intents)) AS state_hash
 FROM run_state r;
 
 CREATE OR REPLACE VIEW effect_subjects AS
@@ -64,5 +69,6 @@ SELECT
         'external_id': o.external_id, 'object_type': o.object_type, 'state': o.state, 'raw_status': o.raw_status,
         'correlation_keys': o.correlation_keys, 'last_actor': o.last_actor, 'fields': json(o.fields)
     })::VARCHAR AS observed,
-    to_json({'snapshot_id': o.snapshot_id, 'source_file': o.source_file, 'source_record': o.source_record})::VARCHAR AS evidence
+    to_json({'snapshot_id': o.snapshot_id, 'source_file': o.source_file, 'source_record': o.source_record})::VARCHAR AS evidence,
+    sha256(concat_ws('|', o.state, coalesce(o.raw_status, ''), coalesce(o.fields, ''), coalesce(o.last_actor, ''))) AS state_hash
 FROM observed o;

@@ -45,7 +45,15 @@ SELECT
     ctx.as_of AS detected_at,
     coalesce(p.first_seen_at, ctx.as_of) AS first_seen_at,
     'open' AS status,
-    h.secondary_types
+    h.secondary_types,
+    s.state_hash,
+    -- Set by 30_lifecycle.sql.
+    NULL::VARCHAR AS lifecycle_status,
+    NULL::VARCHAR AS decision,
+    NULL::VARCHAR AS decision_reason,
+    NULL::VARCHAR AS decided_by,
+    NULL::TIMESTAMPTZ AS decided_at,
+    NULL::BOOLEAN AS decision_holds
 FROM primary_hits h
 JOIN subjects s ON s.subject_kind = h.subject_kind AND s.subject_id = h.subject_id
 JOIN context c ON c.subject_kind = h.subject_kind AND c.subject_id = h.subject_id

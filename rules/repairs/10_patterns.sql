@@ -21,6 +21,17 @@ CREATE OR REPLACE MACRO repair_pattern(mismatch_type, reversible, safe_to_retry,
         WHEN 'orphan_effect' THEN CASE WHEN compensable THEN 'compensation' ELSE 'human_adjudication' END
     END;
 
+-- An operator's decision that still holds overrides the default: `retry` asks for a
+-- forward completion, `compensate` for a compensation; accepting the external truth or
+-- ignoring closes the finding (it gets no action).
+CREATE OR REPLACE MACRO decided_pattern(decision, holds, default_pattern) AS
+    CASE
+        WHEN NOT coalesce(holds, false) THEN default_pattern
+        WHEN decision = 'retry' THEN 'forward_completion'
+        WHEN decision = 'compensate' THEN 'compensation'
+        ELSE default_pattern
+    END;
+
 -- Compensation operations the catalog declares, per system and object type.
 CREATE OR REPLACE TABLE cfg_compensations AS
 SELECT system, split_part(action, '.', 2) AS object_type, min(compensation) AS compensation

@@ -7,9 +7,11 @@
 --   observed state gives the same action id in every audit.
 CREATE OR REPLACE TABLE repair_actions AS
 WITH f AS (
+    -- Findings closed by an operator's decision that still holds need no action.
     SELECT f.*, s.* EXCLUDE (run_id, workflow, system)
     FROM findings f
     LEFT JOIN intent_state s ON f.subject_kind = 'intent' AND s.intent_id = f.subject_id
+    WHERE f.status = 'open'
 ),
 -- Duplicates: keep the receipt's object (else the oldest); compensate each of the others.
 duplicate_ranked AS (
@@ -107,9 +109,10 @@ shaped AS (
                 'links': {'receipt_external_id': f.receipt_external_id, 'evidence': json(f.evidence)},
                 'field_diff': json(f.field_diff)})
         END AS parameters,
-        -- Which key the executor sends: the original one for a retry (the system then
-        -- replays the first result instead of acting twice), a fresh derived one otherwise.
-        CASE WHEN f.repair_pattern = 'forward_completion' AND f.mismatch_type IN ('attempt_lost', 'effect_failed')
+        -- Which key the executor sends: for a lost attempt the original one (if the first
+        -- call did land after all, the system replays its result instead of acting twice);
+        -- a fresh derived one otherwise (a failed effect needs a new call, not a replay).
+        CASE WHEN f.repair_pattern = 'forward_completion' AND f.mismatch_type = 'attempt_lost'
              THEN coalesce((SELECT max(k.key) FROM intent_keys k WHERE k.intent_id = f.subject_id AND k.key <> f.subject_id), f.idempotency_key)
         END AS original_key,
         -- Observed values the executor re-checks just before acting.
@@ -128,11 +131,13 @@ shaped AS (
         CASE
             WHEN f.repair_pattern IN ('receipt_backfill', 'status_patch', 'wait_and_verify') THEN 'low'
             WHEN f.mismatch_type IN ('duplicate_effect', 'orphan_effect') THEN 'high'
-            WHEN f.mismatch_type IN ('attempt_lost', 'effect_failed') THEN
+            WHEN f.mismatch_type = 'attempt_lost' THEN
                 -- A retry is safe only while the system still remembers the original key.
                 CASE WHEN f.repair_pattern = 'forward_completion'
                           AND f.acted_at + to_seconds(f.idempotency_ttl_seconds) > f.newest_observed_at THEN 'low'
                      ELSE 'high' END
+            -- The failed object stays failed; a new call cannot duplicate it.
+            WHEN f.mismatch_type = 'effect_failed' THEN 'low'
             WHEN f.mismatch_type IN ('missing_step', 'phantom_receipt', 'stuck_run') THEN 'medium'
             WHEN f.mismatch_type = 'field_drift' THEN 'low'
             ELSE 'medium'
