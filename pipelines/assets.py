@@ -123,6 +123,7 @@ def analyst_database(context: AssetExecutionContext, workspace: ReckonWorkspace)
     ws = workspace.open()
     with engine.connect(ws) as con:
         audit = engine.publish(con, started_at=_run_start(context))
+    engine.publish_read_copy(ws)
     return dg.MaterializeResult(metadata={
         "database": dg.MetadataValue.path(str(ws.database)),
         "audit_id": audit["audit_id"],

@@ -1,19 +1,35 @@
-"""When audits run: every hour, and as soon as new files land."""
+"""When audits run: every hour, and as soon as new files land, never two at once.
 
+Neither trigger starts an audit while another audit run of the job is queued or in
+progress (the run itself also holds the workspace lock, see resources.py).
+"""
 
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import dagster as dg
 
-from pipelines.resources import ReckonWorkspace
 from reckon.workspace import Workspace
+
+ACTIVE = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
+          dg.DagsterRunStatus.STARTED]
+
+
+def audit_in_progress(instance: dg.DagsterInstance, job_name: str) -> bool:
+    return bool(instance.get_run_records(dg.RunsFilter(job_name=job_name, statuses=ACTIVE), limit=1))
 
 
 def hourly_schedule(job: dg.JobDefinition) -> dg.ScheduleDefinition:
-    return dg.ScheduleDefinition(name="hourly_audit", job=job, cron_schedule="0 * * * *",
-                                 default_status=dg.DefaultScheduleStatus.STOPPED)
+    @dg.schedule(name="hourly_audit", job=job, cron_schedule="0 * * * *",
+                 default_status=dg.DefaultScheduleStatus.STOPPED)
+    def _hourly(context):
+        if audit_in_progress(context.instance, job.name):
+            return dg.SkipReason("an audit of this workspace is still running")
+        return dg.RunRequest()
+
+    return _hourly
 
 
 def landing_fingerprint(ws: Workspace) -> str:
@@ -26,12 +42,14 @@ def landing_fingerprint(ws: Workspace) -> str:
     return h.hexdigest()[:24]
 
 
-def landing_sensor(job: dg.JobDefinition) -> dg.SensorDefinition:
+def landing_sensor(job: dg.JobDefinition, root: str) -> dg.SensorDefinition:
     @dg.sensor(name="new_landing_files", job=job, minimum_interval_seconds=60,
                default_status=dg.DefaultSensorStatus.STOPPED,
                description="Starts an audit when files land (one run per distinct landing state).")
-    def _sensor(context, workspace: ReckonWorkspace):
-        fingerprint = landing_fingerprint(workspace.open())
+    def _sensor(context):
+        if audit_in_progress(context.instance, job.name):
+            return dg.SkipReason("an audit of this workspace is still running")
+        fingerprint = landing_fingerprint(Workspace.open(Path(root)))
         if fingerprint == context.cursor:
             return dg.SkipReason("no new or changed landing files")
         context.update_cursor(fingerprint)

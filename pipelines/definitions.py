@@ -39,7 +39,7 @@ def build_definitions(root: str | None = None) -> dg.Definitions:
         asset_checks=build_checks(config),
         jobs=[job],
         schedules=[hourly_schedule(job)],
-        sensors=[landing_sensor(job)],
+        sensors=[landing_sensor(job, str(Path(root).resolve()))],
         resources={"workspace": ReckonWorkspace(root=str(Path(root).resolve()))},
     )
 

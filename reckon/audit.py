@@ -9,21 +9,25 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from reckon import engine
+from reckon.locking import DEFAULT_TIMEOUT, workspace_lock
 from reckon.workspace import Workspace
 from reports.plan_export import export_plan
 
 
-def run_audit(ws: Workspace) -> dict:
+def run_audit(ws: Workspace, lock_timeout: float = DEFAULT_TIMEOUT) -> dict:
     """Snapshot every source, build the layers, detect, plan, measure, publish."""
     started = datetime.now(UTC)
-    for source in ws.config.sources:
-        engine.ingest(ws, source.name)
-    with engine.connect(ws) as con:
-        engine.prepare(con, ws)
-        for layer in engine.LAYERS:
-            engine.build_layer(con, layer)
-        engine.detect_findings(con)
-        engine.plan_repairs(con)
-        export_plan(con, ws.exports)
-        engine.compute_metrics(con)
-        return engine.publish(con, started)
+    with workspace_lock(ws.root, lock_timeout):
+        for source in ws.config.sources:
+            engine.ingest(ws, source.name)
+        with engine.connect(ws) as con:
+            engine.prepare(con, ws)
+            for layer in engine.LAYERS:
+                engine.build_layer(con, layer)
+            engine.detect_findings(con)
+            engine.plan_repairs(con)
+            export_plan(con, ws.exports)
+            engine.compute_metrics(con)
+            audit = engine.publish(con, started)
+        engine.publish_read_copy(ws)
+    return audit

@@ -8,6 +8,8 @@ in its own Dagster asset, one after the other, without passing data in memory.
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -27,6 +29,7 @@ from rules import FINDINGS_DIR, REPAIRS_DIR, Layer, load_layers, load_rules, sql
 REPORTS_DIR = Path(__file__).resolve().parents[1] / "reports"
 
 
+READ_COPY = "reckon-read.duckdb"
 AUDITS_DDL = """
 CREATE TABLE IF NOT EXISTS audits (
     audit_id VARCHAR PRIMARY KEY, as_of TIMESTAMPTZ, log_observed_at TIMESTAMPTZ,
@@ -49,6 +52,11 @@ def connect(ws: Workspace, read_only: bool = False) -> Iterator[duckdb.DuckDBPyC
         con.execute(f"SET threads = {int(pol.threads)}")
         con.execute(f"SET temp_directory = '{temp}'")
         con.execute("SET preserve_insertion_order = false")
+        # Rules are SQL files anyone may add: they read and write inside the workspace only,
+        # and cannot change these settings back.
+        con.execute("SET allowed_directories = ?", [[str(ws.root) + "/"]])
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
         yield con
     finally:
         con.close()
@@ -90,8 +98,7 @@ def prepare(con: duckdb.DuckDBPyConnection, ws: Workspace) -> str:
 def register_inputs(con: duckdb.DuckDBPyConnection, cfg: Config, snapshots: list[Snapshot], root: Path) -> str:
     """Config tables, the snapshot catalog and views, and the audit's identity."""
     sink = QuarantineSink(decisions.SOURCE)
-    decided = decisions.load_decisions(root, sink)  # noqa: F841 - read by DuckDB below
-    con.execute("CREATE OR REPLACE TABLE decisions AS SELECT * FROM decided")
+    _arrow_table(con, "decisions", decisions.load_decisions(root, sink))
     audit_id, as_of = audit_identity(snapshots, decisions.digest(root))
     _table(con, "cfg_systems", [
         {"system": s.name, "object_type": s.object_type, "natural_key": s.natural_key,
@@ -141,10 +148,10 @@ def register_inputs(con: duckdb.DuckDBPyConnection, cfg: Config, snapshots: list
         name = "raw_events" if layer == "workflow" else "raw_observed"
         schema = next(c.schema for c in CONNECTORS.values() if c.layer == layer)
         con.execute(f"CREATE OR REPLACE VIEW {name} AS {_parquet_or_empty(files, schema)}")
-    rejected = sink.table()  # noqa: F841 - read by DuckDB below
+    _arrow_table(con, "rejected_decisions", sink.table())
     quarantine = [s.quarantine_file for s in snapshots]
     con.execute(
-        "CREATE OR REPLACE TABLE quarantine AS SELECT *, NULL::VARCHAR AS snapshot_id FROM rejected"
+        "CREATE OR REPLACE TABLE quarantine AS SELECT *, NULL::VARCHAR AS snapshot_id FROM rejected_decisions"
         + (f" UNION ALL BY NAME SELECT * FROM read_parquet({_paths(quarantine)}, union_by_name = true, "
            "hive_partitioning = false)" if quarantine else "")
     )
@@ -257,12 +264,34 @@ def publish(con: duckdb.DuckDBPyConnection, started_at: datetime | None = None) 
     return dict(zip(cols, row, strict=True))
 
 
+def publish_read_copy(ws: Workspace) -> Path:
+    """Replace `reckon-read.duckdb`, the copy analysts open while audits run, in one step.
+
+    Call with no connection open: the database file is then checkpointed and whole.
+    """
+    final = ws.root / READ_COPY
+    staging = ws.root / f".{READ_COPY}.{os.getpid()}.tmp"
+    shutil.copyfile(ws.database, staging)
+    with staging.open("rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(staging, final)
+    return final
+
+
 # --- helpers ---------------------------------------------------------------
 
 
 def _table(con: duckdb.DuckDBPyConnection, name: str, rows: list[dict], schema: pa.Schema) -> None:
-    data = pa.Table.from_pylist(rows, schema=schema)  # noqa: F841 - read by DuckDB below
-    con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM data")
+    _arrow_table(con, name, pa.Table.from_pylist(rows, schema=schema))
+
+
+def _arrow_table(con: duckdb.DuckDBPyConnection, name: str, data: pa.Table) -> None:
+    # Registered explicitly: with external access off, DuckDB does not scan Python variables.
+    con.register("_arrow_input", data)
+    try:
+        con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _arrow_input")
+    finally:
+        con.unregister("_arrow_input")
 
 
 def _paths(paths: list[Path]) -> str:

@@ -93,8 +93,9 @@ def _fill(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, Any]]
         raise ValueError(f"fixture names unknown column(s) of {table}: {', '.join(unknown)}")
     con.execute(f"DELETE FROM {table}")
     if rows:
-        given = pa.Table.from_pylist([{k: _text_if_nested(v) for k, v in row.items()} for row in rows])  # noqa: F841
-        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM given")
+        con.register("_given", pa.Table.from_pylist([{k: _text_if_nested(v) for k, v in row.items()} for row in rows]))
+        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _given")
+        con.unregister("_given")
 
 
 def _text_if_nested(value: Any) -> Any:

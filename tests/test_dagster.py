@@ -41,9 +41,8 @@ def test_sensor_requests_one_run_per_landing_state(tmp_path):
     defs = build_definitions(str(sim.workspace))
     sensor = defs.resolve_sensor_def("new_landing_files")
     with dg.instance_for_test() as instance:
-        first = sensor(dg.build_sensor_context(instance=instance, resources={"workspace": defs.resources["workspace"]}))
+        first = sensor(dg.build_sensor_context(instance=instance))
         assert isinstance(first, dg.RunRequest)
         cursor = landing_fingerprint(Workspace.open(sim.workspace))
-        again = sensor(dg.build_sensor_context(instance=instance, cursor=cursor,
-                                               resources={"workspace": defs.resources["workspace"]}))
+        again = sensor(dg.build_sensor_context(instance=instance, cursor=cursor))
         assert isinstance(again, dg.SkipReason)
