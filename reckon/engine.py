@@ -270,6 +270,8 @@ def publish_read_copy(ws: Workspace) -> Path:
     Call with no connection open: the database file is then checkpointed and whole.
     """
     final = ws.root / READ_COPY
+    for leftover in ws.root.glob(f".{READ_COPY}.*.tmp"):  # from a killed run
+        leftover.unlink()
     staging = ws.root / f".{READ_COPY}.{os.getpid()}.tmp"
     shutil.copyfile(ws.database, staging)
     with staging.open("rb") as handle:

@@ -114,8 +114,11 @@ def take_snapshot(ws: Workspace, source: Source) -> Snapshot | None:
     if (final / MANIFEST).exists():
         return next(s for s in list_snapshots(ws, source.name) if s.snapshot_id == snapshot_id)
 
-    staging = ws.snapshots / ".staging" / f"{snapshot_id}-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
+    # Leftovers of a killed run of this source are never visible (no manifest, not in
+    # place); the workspace lock makes it safe to clear them now.
+    for leftover in (ws.snapshots / ".staging").glob(f"{source.name}-*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+    staging = ws.snapshots / ".staging" / f"{source.name}-{snapshot_id}-{os.getpid()}"
     staging.mkdir(parents=True)
     try:
         entries = _write(ws, reader, source, entries, snapshot_id, staging)

@@ -18,6 +18,8 @@ def export_plan(con: duckdb.DuckDBPyConnection, exports: Path) -> dict[str, Path
     """Write exports/repair-plan-<audit_id>.{jsonl,parquet}; returns the paths by format."""
     audit_id = con.execute("SELECT audit_id FROM audit_context").fetchone()[0]
     exports.mkdir(parents=True, exist_ok=True)
+    for leftover in exports.glob(".repair-plan-*.tmp"):  # from a killed run; never read
+        leftover.unlink()
     # In JSONL the JSON-valued columns are nested objects, not strings; Parquet keeps them
     # as text (Polars reads DuckDB's JSON type back as Binary).
     jsonl_query = (
