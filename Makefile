@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: demo test install lint clean
+.PHONY: demo test install browser bench clean
 
 install: $(STAMP)
 
@@ -12,12 +12,22 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -e '.[dev]'
 	rm -f $(VENV)/.installed-* && touch $@
 
+# Debian's Chromium renders the HTML report in the browser test (as root, on Debian).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium not installed: the browser test will be skipped"; fi; }
+
 demo: $(STAMP)
 	$(VENV)/bin/reckon demo --workspace workspace
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest -q
 
+bench: $(STAMP)
+	$(VENV)/bin/python -m bench --intents 1000000,3000000,10000000
+
 clean:
-	rm -rf workspace workspace.labels.jsonl workspace.scenarios.jsonl .pytest_cache .ruff_cache
+	rm -rf workspace workspace.labels.jsonl workspace.scenarios.jsonl workspace.timeline.jsonl .pytest_cache .ruff_cache

@@ -1,0 +1,131 @@
+"""An audit's inputs, registered in DuckDB: the config as tables, the snapshot catalog,
+views over the snapshot Parquet files, operator decisions, quarantine, and the audit's
+identity (its id and "now")."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from connectors import CONNECTORS
+from connectors.base import QuarantineSink
+from connectors.schema import with_snapshot_columns
+from reckon import decisions
+from reckon.config import Config
+from reckon.snapshots import Snapshot
+
+AUDITS_DDL = """
+CREATE TABLE IF NOT EXISTS audits (
+    audit_id VARCHAR PRIMARY KEY, as_of TIMESTAMPTZ, log_observed_at TIMESTAMPTZ,
+    snapshot_ids VARCHAR[], runs BIGINT, intents BIGINT, observed_objects BIGINT,
+    findings BIGINT, repair_actions BIGINT, quarantined BIGINT, sources VARCHAR,
+    started_at TIMESTAMPTZ, finished_at TIMESTAMPTZ)
+"""
+
+
+def audit_identity(snapshots: list[Snapshot], decisions_digest: str = "") -> tuple[str, datetime]:
+    """The audit id hashes the snapshot set and the operator decisions; "now" is the newest
+    export time, not the wall clock."""
+    ids = sorted(s.snapshot_id for s in snapshots)
+    audit_id = "aud_" + hashlib.sha256("|".join([*ids, decisions_digest]).encode()).hexdigest()[:20]
+    as_of = max((datetime.fromisoformat(s.observed_at) for s in snapshots), default=datetime(1970, 1, 1, tzinfo=UTC))
+    return audit_id, as_of
+
+
+def register_inputs(con: duckdb.DuckDBPyConnection, cfg: Config, snapshots: list[Snapshot], root: Path) -> str:
+    """Config tables, the snapshot catalog and views, and the audit's identity."""
+    sink = QuarantineSink(decisions.SOURCE)
+    _arrow_table(con, "decisions", decisions.load_decisions(root, sink))
+    audit_id, as_of = audit_identity(snapshots, decisions.digest(root))
+    _table(con, "cfg_systems", [
+        {"system": s.name, "object_type": s.object_type, "natural_key": s.natural_key,
+         "natural_key_unique": s.natural_key_unique, "settle_seconds": int(s.settle_window.total_seconds()),
+         "agent_actors": s.agent_actors, "idempotency_ttl_seconds": int(s.idempotency_ttl.total_seconds())}
+        for s in cfg.systems.values()
+    ], pa.schema([("system", pa.string()), ("object_type", pa.string()), ("natural_key", pa.list_(pa.string())),
+                  ("natural_key_unique", pa.bool_()), ("settle_seconds", pa.int64()),
+                  ("agent_actors", pa.list_(pa.string())), ("idempotency_ttl_seconds", pa.int64())]))
+    _table(con, "cfg_workflows", [
+        {"workflow": w.name, "completion_window_seconds": int(w.completion_window.total_seconds())}
+        for w in cfg.workflows.values()
+    ], pa.schema([("workflow", pa.string()), ("completion_window_seconds", pa.int64())]))
+    _table(con, "cfg_steps", [
+        {"workflow": w.name, "step": s.name, "action": s.action, "system": s.system, "required": s.required,
+         "reversible": s.reversible, "compensation": s.compensation, "safe_to_retry": s.safe_to_retry,
+         "step_order": s.order}
+        for w in cfg.workflows.values() for s in w.steps
+    ], pa.schema([("workflow", pa.string()), ("step", pa.string()), ("action", pa.string()), ("system", pa.string()),
+                  ("required", pa.bool_()), ("reversible", pa.bool_()), ("compensation", pa.string()),
+                  ("safe_to_retry", pa.bool_()), ("step_order", pa.int32())]))
+    pol = cfg.policies
+    _table(con, "cfg_policies", [
+        {"quarantine_max_share": pol.quarantine_max_share, "compensate_orphans": pol.compensate_orphans,
+         "minutes_per_operator_task": pol.minutes_per_operator_task, "approval_required": list(pol.approval_required),
+         "repeated_drift_audits": pol.repeated_drift_audits}
+    ], pa.schema([("quarantine_max_share", pa.float64()), ("compensate_orphans", pa.bool_()),
+                  ("minutes_per_operator_task", pa.float64()), ("approval_required", pa.list_(pa.string())),
+                  ("repeated_drift_audits", pa.int64())]))
+    _table(con, "cfg_snapshots", [
+        {"snapshot_id": s.snapshot_id, "source": s.source, "connector": s.connector, "layer": s.layer,
+         "system": s.system, "observed_at": datetime.fromisoformat(s.observed_at), "rows": s.rows,
+         "quarantined": s.quarantined, "path": str(s.folder.relative_to(root))}
+        for s in snapshots
+    ], pa.schema([("snapshot_id", pa.string()), ("source", pa.string()), ("connector", pa.string()),
+                  ("layer", pa.string()), ("system", pa.string()), ("observed_at", pa.timestamp("us", tz="UTC")),
+                  ("rows", pa.int64()), ("quarantined", pa.int64()), ("path", pa.string())]))
+    log_times = [datetime.fromisoformat(s.observed_at) for s in snapshots if s.layer == "workflow"]
+    con.execute(AUDITS_DDL)
+    con.execute(
+        "CREATE OR REPLACE TABLE audit_context AS SELECT ?::VARCHAR AS audit_id, ?::TIMESTAMPTZ AS as_of, "
+        "?::TIMESTAMPTZ AS log_observed_at",
+        [audit_id, as_of, max(log_times) if log_times else None],
+    )
+    for layer in ("workflow", "observed"):
+        files = [s.data_file for s in snapshots if s.layer == layer]
+        name = "raw_events" if layer == "workflow" else "raw_observed"
+        schema = next(c.schema for c in CONNECTORS.values() if c.layer == layer)
+        con.execute(f"CREATE OR REPLACE VIEW {name} AS {_parquet_or_empty(files, schema)}")
+    _arrow_table(con, "rejected_decisions", sink.table())
+    quarantine = [s.quarantine_file for s in snapshots]
+    con.execute(
+        "CREATE OR REPLACE TABLE quarantine AS SELECT *, NULL::VARCHAR AS snapshot_id FROM rejected_decisions"
+        + (f" UNION ALL BY NAME SELECT * FROM read_parquet({_paths(quarantine)}, union_by_name = true, "
+           "hive_partitioning = false)" if quarantine else "")
+    )
+    return audit_id
+
+
+def _table(con: duckdb.DuckDBPyConnection, name: str, rows: list[dict], schema: pa.Schema) -> None:
+    _arrow_table(con, name, pa.Table.from_pylist(rows, schema=schema))
+
+
+def _arrow_table(con: duckdb.DuckDBPyConnection, name: str, data: pa.Table) -> None:
+    # Registered explicitly: with external access off, DuckDB does not scan Python variables.
+    con.register("_arrow_input", data)
+    try:
+        con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _arrow_input")
+    finally:
+        con.unregister("_arrow_input")
+
+
+def _paths(paths: list[Path]) -> str:
+    return "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
+
+
+def _parquet_or_empty(files: list[Path], schema: pa.Schema) -> str:
+    if files:
+        return f"SELECT * FROM read_parquet({_paths(files)}, union_by_name = true, hive_partitioning = false)"
+    cols = ", ".join(f"NULL::{_duck_type(f.type)} AS {f.name}" for f in with_snapshot_columns(schema))
+    return f"SELECT {cols} WHERE false"
+
+
+def _duck_type(t: pa.DataType) -> str:
+    if pa.types.is_timestamp(t):
+        return "TIMESTAMPTZ"
+    if pa.types.is_list(t):
+        return _duck_type(t.value_type) + "[]"
+    return {pa.string(): "VARCHAR", pa.int32(): "INTEGER", pa.int64(): "BIGINT", pa.bool_(): "BOOLEAN"}[t]
