@@ -29,6 +29,7 @@ import yaml
 
 from reckon import engine
 from reckon.config import load_config
+from reckon.inputs import register_inputs
 from rules import FIXTURES_DIR, Rule, load_rules
 
 DEMO_CONFIG_DIR = Path(__file__).resolve().parents[1] / "reckon" / "simulator"
@@ -50,7 +51,7 @@ def empty_audit_database() -> duckdb.DuckDBPyConnection:
     """An in-memory database with every layer and findings table, all empty."""
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
-    engine.register_inputs(con, load_config(DEMO_CONFIG_DIR), [], DEMO_CONFIG_DIR)
+    register_inputs(con, load_config(DEMO_CONFIG_DIR), [], DEMO_CONFIG_DIR)
     for layer in engine.LAYERS:
         engine.build_layer(con, layer)
     engine.detect_findings(con)
