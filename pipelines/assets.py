@@ -10,6 +10,7 @@ from dagster import AssetExecutionContext
 from pipelines.resources import ReckonWorkspace
 from reckon import engine
 from reckon.config import Config
+from reports.html_report import headline_markdown, publish_report, trend_markdown
 from reports.plan_export import export_plan
 from reports.summary import SUMMARY_QUERIES, table_markdown
 
@@ -133,6 +134,22 @@ def analyst_database(context: AssetExecutionContext, workspace: ReckonWorkspace)
     })
 
 
+@dg.asset(group_name="reports", deps=[analyst_database], kinds={"html"},
+          description="Self-contained HTML report of the audit (exports/report-<audit_id>.html), "
+                      "personal data masked.")
+def audit_report(workspace: ReckonWorkspace) -> dg.MaterializeResult:
+    report = publish_report(workspace.open())
+    return dg.MaterializeResult(metadata={
+        "path": dg.MetadataValue.path(str(report.path)),
+        "audit_id": report.data.audit_id,
+        "headline": dg.MetadataValue.md(headline_markdown(report.data)),
+        "open_findings_per_audit": dg.MetadataValue.md(trend_markdown(report.data)),
+        # Numeric metadata: the Dagster UI plots each over the asset's materializations.
+        **{m.key: dg.MetadataValue.int(int(m.value)) if m.kind == "count" else dg.MetadataValue.float(m.value)
+           for m in report.data.headline if m.value is not None},
+    })
+
+
 def _run_start(context: AssetExecutionContext) -> datetime | None:
     record = context.instance.get_run_record_by_id(context.run.run_id)
     start = record.start_time if record else None
@@ -149,4 +166,5 @@ def build_assets(config: Config) -> list[dg.AssetsDefinition]:
         repair_plan,
         reconciliation_metrics,
         analyst_database,
+        audit_report,
     ]
