@@ -58,8 +58,22 @@ def simulate(root: Path, runs: int, seed: int) -> int:
     return 0
 
 
-def demo(root: Path, runs: int, seed: int) -> int:
-    """Generate a fresh demo workspace and audit it."""
+def demo(root: Path, runs: int, seed: int, days: int = 3) -> int:
+    """Generate a fresh demo workspace and audit it once per simulated day: day 1 is the
+    simulation; each later day a small executor applies part of the previous plan and the
+    world moves on (`reckon.simulator.timeline`). The earlier days are audited in-process
+    (`run_audit`, the job's steps without the orchestrator), the last one by the Dagster job.
+    Prints one lifecycle line per audit and the full summary of the last one."""
+    import contextlib
+    import io
+
+    from reckon import engine
+    from reckon.audit import run_audit
+    from reckon.simulator.timeline import advance, timeline_path
+
+    if days < 1:
+        print(f"reckon: --days must be at least 1, got {days}", file=sys.stderr)
+        return 2
     if root.exists() and any(root.iterdir()):
         if not (root / DEMO_MARKER).exists():
             print(f"reckon: {root} holds data that `reckon demo` did not make; choose another --workspace",
@@ -67,7 +81,38 @@ def demo(root: Path, runs: int, seed: int) -> int:
             return 2
         shutil.rmtree(root)
     simulate(root, runs, seed)
-    return audit(root)
+    for day in range(1, days + 1):
+        if day > 1:
+            print(advance(root, day, seed).summary())
+        report = io.StringIO()
+        if day < days:
+            run_audit(Workspace.open(root))
+        else:
+            with contextlib.redirect_stdout(report):
+                code = audit(root)
+            if code:
+                print(report.getvalue(), end="")
+                return code
+        with engine.connect(Workspace.open(root), read_only=True) as con:
+            audit_id, findings, as_of = con.execute(
+                "SELECT audit_id, findings, as_of FROM audits WHERE audit_id = (SELECT audit_id FROM audit_context)"
+            ).fetchone()
+            # Resolved counts only what this audit resolved (a finding closed by an earlier
+            # decision is reported again while it holds).
+            counts = dict(con.execute(
+                "SELECT coalesce(status || ' ' || resolution, status), count(*) FROM lifecycle_events "
+                "WHERE audit_id = ? AND (status <> 'resolved' OR resolved_at = as_of) GROUP BY ALL",
+                [audit_id]).fetchall())
+        resolved = {k.split(" ")[1]: n for k, n in counts.items() if k.startswith("resolved ")}
+        print(f"day {day} audit {audit_id} as of {as_of:%Y-%m-%d %H:%M} UTC: {findings} findings; "
+              f"new {counts.get('new', 0)} · ongoing {counts.get('ongoing', 0)} · regressed {counts.get('regressed', 0)} · "
+              f"resolved {sum(resolved.values())}"
+              + (f" ({', '.join(f'{k} {n}' for k, n in sorted(resolved.items()))})" if resolved else ""))
+    if days > 1:
+        print(f"expected lifecycle facts: {timeline_path(root)}")
+    print()
+    print(report.getvalue(), end="")
+    return 0
 
 
 def rules_test() -> int:
@@ -89,11 +134,14 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("audit", help="audit a workspace of exports (runs the Dagster job in-process)")
     p.add_argument("--workspace", type=Path, default=DEFAULT_WORKSPACE)
-    for name, helptext in (("simulate", "write a labelled demo workspace"), ("demo", "simulate, then audit")):
+    for name, helptext in (("simulate", "write a labelled demo workspace"),
+                           ("demo", "simulate, then audit it over several simulated days")):
         p = sub.add_parser(name, help=helptext)
         p.add_argument("--workspace", type=Path, default=DEFAULT_WORKSPACE)
         p.add_argument("--runs", type=int, default=120)
         p.add_argument("--seed", type=int, default=7)
+    sub.choices["demo"].add_argument("--days", type=int, default=3,
+                                     help="simulated days, one audit each (default 3)")
     rules = sub.add_parser("rules", help="rule tools").add_subparsers(dest="rules_command", required=True)
     rules.add_parser("test", help="run every rule's given/expect fixtures")
     args = parser.parse_args(argv)
@@ -103,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "simulate":
             return simulate(args.workspace, args.runs, args.seed)
         if args.command == "demo":
-            return demo(args.workspace, args.runs, args.seed)
+            return demo(args.workspace, args.runs, args.seed, args.days)
         return rules_test()
     except ConfigError as exc:
         print(f"reckon: invalid configuration: {exc}", file=sys.stderr)

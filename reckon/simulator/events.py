@@ -28,9 +28,9 @@ def write_events(world: World, out: Output) -> None:
     first, second = lines[:half], lines[half:]
     for bad in malformed(world):
         first.insert(rng.randint(0, len(first)), bad)
-    out.write("landing/events/log-0001.jsonl", "".join(f"{line}\n" for line in first).encode())
+    out.landing("events", "log-0001.jsonl", "".join(f"{line}\n" for line in first).encode())
     data = "".join(f"{line}\n" for line in second).encode()
-    out.write("landing/events/log-0002.jsonl.gz", gzip.compress(data, compresslevel=9, mtime=0))
+    out.landing("events", "log-0002.jsonl.gz", gzip.compress(data, compresslevel=9, mtime=0))
 
 
 def malformed(world: World) -> list[str]:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from reckon.simulator.model import Contact, rfc3339
+from reckon.simulator.model import Change, Contact, rfc3339
 from reckon.simulator.output import Output, json_bytes
 from reckon.simulator.world import World
 
@@ -28,6 +29,21 @@ def contact_object(contact: Contact) -> dict[str, Any]:
             "createdAt": rfc3339(contact.created_at), "updatedAt": updated, "archived": False}  # fmt: skip
 
 
+def contact_from_object(obj: dict[str, Any]) -> Contact:
+    """The contact a page shows (the inverse of `contact_object`), to change on a later day."""
+    history = {
+        name: [
+            Change(e["value"], datetime.fromisoformat(e["timestamp"]),
+                   {k: v for k, v in e.items() if k not in ("value", "timestamp")})
+            for e in sorted(entries, key=lambda e: e["timestamp"])
+        ]
+        for name, entries in obj["propertiesWithHistory"].items()
+    }  # fmt: skip
+    derived = {"createdate", "lastmodifieddate", "hs_object_id", *history}
+    extra = {k: v for k, v in obj["properties"].items() if k not in derived}
+    return Contact(obj["id"], datetime.fromisoformat(obj["createdAt"]), history, extra)
+
+
 def write_hubspot(world: World, out: Output) -> None:
     contacts = sorted(world.contacts.values(), key=lambda c: int(c.id))
     pages = [contacts[i : i + PAGE_SIZE] for i in range(0, len(contacts), PAGE_SIZE)] or [[]]
@@ -36,4 +52,4 @@ def write_hubspot(world: World, out: Output) -> None:
         if number < len(pages):
             after = str(int(page[-1].id) + 1)
             document["paging"] = {"next": {"after": after, "link": f"{API}?after={after}"}}
-        out.write(f"landing/hubspot/contacts-page-{number}.json", json_bytes(document))
+        out.landing("hubspot", f"contacts-page-{number}.json", json_bytes(document))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import string
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -53,6 +53,12 @@ class Ids:
             if value not in self._used:
                 self._used.add(value)
                 return value
+
+    def reserve(self, values: Iterable[object], people: int = 0) -> None:
+        """Never hand out `values` (ids an earlier day already used), and number new people
+        after `people` (so that their emails stay unique too)."""
+        self._used.update(values)
+        self._people = max(self._people, people)
 
     def hex(self, prefix: str, n: int) -> str:
         """`prefix` + n lowercase hex digits (run_, int_, idem_, ev_ ids)."""

@@ -42,6 +42,7 @@ class Refund:
     idempotency_key: str | None  # sent with the create request (None from the Dashboard)
     states: list[RefundState]  # oldest first; the last one is the current state
     redeliver: bool = False  # the refund.created webhook arrives twice
+    exported: int = 0  # states already delivered as webhooks in an earlier day's export
 
     @property
     def created(self) -> datetime:

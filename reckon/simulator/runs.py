@@ -58,6 +58,15 @@ class Run:
         )  # fmt: skip
         self.emit("run.started", status="running", actor="agent")
 
+    @classmethod
+    def resume(cls, world: World, run_id: str, workflow: str, now: datetime) -> Run:
+        """A run already in the log (written on an earlier day) that goes on at `now`."""
+        run = cls.__new__(cls)
+        run.world, run.workflow, run.scenario, run.run_id, run.now = (
+            world, workflow, "resumed", run_id, now
+        )
+        return run
+
     def tick(self, lo_minutes: float = 1, hi_minutes: float = 5) -> datetime:
         self.now += self.world.minutes(lo_minutes, hi_minutes)
         return self.now
@@ -100,8 +109,8 @@ class Run:
         self._action("action.attempted", intent)
         return self.now
 
-    def succeeded(self, intent: Intent, external_id: str) -> None:
-        self._action("action.succeeded", intent, receipt={"external_id": external_id})
+    def succeeded(self, intent: Intent, external_id: str, **fields: Any) -> None:
+        self._action("action.succeeded", intent, receipt={"external_id": external_id}, **fields)
 
     def failed(self, intent: Intent, kind: str, message: str) -> None:
         self._action("action.failed", intent, error={"kind": kind, "message": message})
@@ -113,25 +122,31 @@ class Run:
             error={"kind": "timeout", "message": "no response within 30s"},
         )
 
-    def receipt(self, intent: Intent, external_id: str) -> None:
+    def receipt(self, intent: Intent, external_id: str, **fields: Any) -> None:
         """A late receipt (e.g. from the system's webhook) for the latest attempt."""
         self._action(
-            "receipt.recorded", intent, receipt={"external_id": external_id}, actor="agent"
-        )
+            "receipt.recorded", intent, receipt={"external_id": external_id}, actor="agent",
+            **fields,
+        )  # fmt: skip
+
+    def compensated(self, intent: Intent, **fields: Any) -> None:
+        """A counter-action was performed for the intent (e.g. a duplicate refund reversed)."""
+        self._action("action.compensated", intent, **fields)
 
     def _action(self, kind: str, intent: Intent, **fields: Any) -> None:
+        # An intent never attempted (resumed on a later day) has no attempt number or key in use.
         self.emit(
             kind,
             **intent.fields(),
-            idempotency_key=intent.key_in_use,
-            attempt=intent.attempt,
+            idempotency_key=intent.key_in_use or None,
+            attempt=intent.attempt or None,
             **fields,
         )
 
-    def finish(self, status: str) -> None:
+    def finish(self, status: str, **fields: Any) -> None:
         """The run's status event: run.<status> with `status` (completed, failed, escalated...)."""
         self.later(2, 30)
-        self.emit(f"run.{status}", status=status)
+        self.emit(f"run.{status}", status=status, **fields)
 
     def skip_ahead(self, to: datetime) -> None:
         self.now = max(self.now, to)

@@ -39,4 +39,4 @@ def write_sendgrid(world: World, out: Output) -> None:
         batches[rng.randint(index + 1, count - 1)].append(event)
     for index, batch in enumerate(batches, start=1):
         rng.shuffle(batch)
-        out.write(f"landing/sendgrid/batch-{index:04d}.json", json_bytes(batch))
+        out.landing("sendgrid", f"batch-{index:04d}.json", json_bytes(batch))

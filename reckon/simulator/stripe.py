@@ -3,6 +3,7 @@ with duplicate and out-of-order deliveries)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from reckon.simulator.model import Refund, RefundState, unix
@@ -29,13 +30,27 @@ def refund_object(refund: Refund, state: RefundState) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def refund_from_object(obj: dict[str, Any]) -> Refund:
+    """The refund a list page shows (the inverse of `refund_object`), to change on a later
+    day: its current state counts as already delivered, so only new states make webhooks."""
+    state = RefundState(datetime.fromtimestamp(obj["created"], UTC), obj["status"], obj["failure_reason"])
+    return Refund(
+        id=obj["id"], amount=obj["amount"], charge=obj["charge"],
+        payment_intent=obj["payment_intent"], balance_transaction=obj["balance_transaction"],
+        metadata=dict(obj["metadata"]), idempotency_key=None, states=[state], exported=1,
+    )  # fmt: skip
+
+
 def refund_events(world: World, refund: Refund) -> list[tuple[dict[str, Any], bool]]:
-    """(event, delivered twice) for each state change: refund.created, then refund.updated
-    (and refund.failed when it failed)."""
+    """(event, delivered twice) for each state change not yet delivered: refund.created,
+    then refund.updated (and refund.failed when it failed)."""
     ids = world.ids
     events = []
     previous: RefundState | None = None
-    for state in refund.states:
+    for index, state in enumerate(refund.states):
+        if index < refund.exported:
+            previous = state
+            continue
         data: dict[str, Any] = {"object": refund_object(refund, state)}
         if previous is None:
             kinds = ["refund.created"]
@@ -67,7 +82,7 @@ def write_stripe(world: World, out: Output) -> None:
     rng = world.rng
     refunds = sorted(world.refunds, key=lambda r: (unix(r.created), r.id), reverse=True)
     current = [refund_object(r, r.states[-1]) for r in refunds]
-    out.write("landing/stripe/refunds-list.json", json_bytes(list_page(current, "/v1/refunds")))
+    out.landing("stripe", "refunds-list.json", json_bytes(list_page(current, "/v1/refunds")))
 
     deliveries = [pair for r in world.refunds for pair in refund_events(world, r)]
     deliveries.sort(key=lambda pair: (pair[0]["created"], pair[0]["id"]), reverse=True)
@@ -78,4 +93,4 @@ def write_stripe(world: World, out: Output) -> None:
     for event, twice in deliveries:
         if twice:
             events.insert(rng.randint(0, len(events)), event)
-    out.write("landing/stripe/events-0001.json", json_bytes(list_page(events, "/v1/events")))
+    out.landing("stripe", "events-0001.json", json_bytes(list_page(events, "/v1/events")))

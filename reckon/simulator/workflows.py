@@ -30,6 +30,15 @@ class Flow:
         self.run = Run(world, self.workflow, scenario, start)
         self.intents: dict[str, Intent] = {}
 
+    @classmethod
+    def resume(cls, run: Run, intents: dict[str, Intent], **state: Any) -> Flow:
+        """The flow of a run already in the log, to go on with it on a later day: `state`
+        holds what the constructor would have made (customer, charge, ticket...)."""
+        flow = cls.__new__(cls)
+        flow.world, flow.scenario, flow.run, flow.intents = run.world, run.scenario, run, intents
+        flow.__dict__.update(state)
+        return flow
+
     @property
     def run_id(self) -> str:
         return self.run.run_id

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from datetime import datetime
 from typing import Any
 
 from reckon.simulator.model import Ticket, rfc3339, unix
@@ -24,6 +25,18 @@ def ticket_object(ticket: Ticket) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def ticket_from_object(obj: dict[str, Any]) -> Ticket:
+    """The ticket a page shows (the inverse of `ticket_object`), to change on a later day."""
+    return Ticket(
+        id=obj["id"], external_id=obj["external_id"], status=obj["status"],
+        priority=obj["priority"], type=obj["type"], subject=obj["subject"], tags=list(obj["tags"]),
+        channel=obj["via"]["channel"], requester_id=obj["requester_id"],
+        submitter_id=obj["submitter_id"], assignee_id=obj["assignee_id"],
+        created_at=datetime.fromisoformat(obj["created_at"]),
+        updated_at=datetime.fromisoformat(obj["updated_at"]),
+    )  # fmt: skip
+
+
 def write_zendesk(world: World, out: Output) -> None:
     tickets = sorted(world.tickets, key=lambda t: (t.updated_at, t.id))
     last = tickets[-1].id if tickets else 0
@@ -34,4 +47,4 @@ def write_zendesk(world: World, out: Output) -> None:
         "after_url": f"{API}/incremental/tickets/cursor.json?cursor={cursor}",
         "end_of_stream": True,
     }
-    out.write("landing/zendesk/tickets-page-1.json", json_bytes(document))
+    out.landing("zendesk", "tickets-page-1.json", json_bytes(document))
