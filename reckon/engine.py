@@ -19,7 +19,7 @@ import duckdb
 from reckon.inputs import register_inputs
 from reckon.snapshots import Snapshot, list_snapshots, take_snapshot
 from reckon.workspace import Workspace
-from rules import FINDINGS_DIR, REPAIRS_DIR, Layer, load_layers, load_rules, sql_scripts
+from rules import FINDINGS_DIR, REPAIRS_DIR, Layer, load_layers, load_rules
 
 REPORTS_DIR = Path(__file__).resolve().parents[1] / "reports"
 
@@ -94,24 +94,24 @@ def detect_findings(con: duckdb.DuckDBPyConnection) -> int:
     by_kind = {kind: [r for r in rules if r.subject_kind == kind] for kind in ("intent", "run", "effect")}
     con.execute("BEGIN")
     run_script(con, REPAIRS_DIR / "10_patterns.sql")
-    _hits(con, "intent_hits", by_kind["intent"])
-    # Run-level rules read the intents' primary findings (false_completion does).
+    # Findings of earlier audits (none on the first): for first_seen_at, decisions, lifecycle.
     con.execute(
-        "CREATE OR REPLACE TABLE intent_findings AS SELECT h.*, i.run_id FROM intent_hits h "
-        "JOIN intended i ON i.intent_id = h.subject_id "
-        "QUALIFY row_number() OVER (PARTITION BY subject_id ORDER BY precedence, rule_id) = 1"
+        "CREATE OR REPLACE TABLE prior_findings AS "
+        + ("SELECT finding_id, audit_id, detected_at, first_seen_at, state_hash, status FROM findings_history "
+           "WHERE audit_id <> (SELECT audit_id FROM audit_context)"
+           if _exists(con, "findings_history") else
+           "SELECT NULL::VARCHAR finding_id, NULL::VARCHAR audit_id, NULL::TIMESTAMPTZ detected_at, "
+           "NULL::TIMESTAMPTZ first_seen_at, NULL::VARCHAR state_hash, NULL::VARCHAR status WHERE false")
     )
+    _hits(con, "intent_hits", by_kind["intent"])
+    run_script(con, FINDINGS_DIR / "10_subjects.sql")
+    # Run-level rules read the intents' primary findings (false_completion does).
+    run_script(con, FINDINGS_DIR / "20_decisions.sql")
     _hits(con, "other_hits", by_kind["run"] + by_kind["effect"])
     con.execute("CREATE OR REPLACE TABLE rule_hits AS SELECT * FROM intent_hits UNION ALL SELECT * FROM other_hits")
-    con.execute(
-        "CREATE OR REPLACE TABLE prior_first_seen AS "
-        + ("SELECT finding_id, min(first_seen_at) AS first_seen_at FROM findings_history GROUP BY finding_id"
-           if _exists(con, "findings_history") else
-           "SELECT NULL::VARCHAR AS finding_id, NULL::TIMESTAMPTZ AS first_seen_at WHERE false")
-    )
-    for path in sql_scripts(FINDINGS_DIR):
-        run_script(con, path)
-    con.execute("DROP TABLE intent_hits; DROP TABLE other_hits; DROP TABLE prior_first_seen")
+    for script in ("30_run_subjects.sql", "40_assemble.sql", "50_lifecycle.sql"):
+        run_script(con, FINDINGS_DIR / script)
+    con.execute("DROP TABLE intent_hits; DROP TABLE other_hits; DROP TABLE prior_findings")
     con.execute("CREATE TABLE IF NOT EXISTS findings_history AS SELECT * FROM findings WHERE false")
     con.execute("COMMIT")
     return con.execute("SELECT count(*) FROM findings").fetchone()[0]
@@ -162,7 +162,7 @@ def publish(con: duckdb.DuckDBPyConnection, started_at: datetime | None = None) 
     con.execute(
         """
         INSERT INTO audits
-        SELECT c.audit_id, c.as_of, c.log_observed_at,
+        SELECT c.audit_id, c.seq, c.as_of, c.log_observed_at,
             (SELECT list(snapshot_id ORDER BY snapshot_id) FROM cfg_snapshots),
             (SELECT count(*) FROM recorded_runs), (SELECT count(*) FROM intended),
             (SELECT count(*) FROM observed), (SELECT count(*) FROM findings),

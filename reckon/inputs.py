@@ -20,7 +20,7 @@ from reckon.snapshots import Snapshot
 
 AUDITS_DDL = """
 CREATE TABLE IF NOT EXISTS audits (
-    audit_id VARCHAR PRIMARY KEY, as_of TIMESTAMPTZ, log_observed_at TIMESTAMPTZ,
+    audit_id VARCHAR PRIMARY KEY, seq BIGINT, as_of TIMESTAMPTZ, log_observed_at TIMESTAMPTZ,
     snapshot_ids VARCHAR[], runs BIGINT, intents BIGINT, observed_objects BIGINT,
     findings BIGINT, repair_actions BIGINT, quarantined BIGINT, sources VARCHAR,
     started_at TIMESTAMPTZ, finished_at TIMESTAMPTZ)
@@ -79,10 +79,13 @@ def register_inputs(con: duckdb.DuckDBPyConnection, cfg: Config, snapshots: list
                   ("rows", pa.int64()), ("quarantined", pa.int64()), ("path", pa.string())]))
     log_times = [datetime.fromisoformat(s.observed_at) for s in snapshots if s.layer == "workflow"]
     con.execute(AUDITS_DDL)
+    # `seq` orders audits: a re-run keeps its number, a new audit (even with the same
+    # as-of time, e.g. after an operator decision) comes after every earlier one.
     con.execute(
         "CREATE OR REPLACE TABLE audit_context AS SELECT ?::VARCHAR AS audit_id, ?::TIMESTAMPTZ AS as_of, "
-        "?::TIMESTAMPTZ AS log_observed_at",
-        [audit_id, as_of, max(log_times) if log_times else None],
+        "?::TIMESTAMPTZ AS log_observed_at, coalesce((SELECT seq FROM audits WHERE audit_id = ?), "
+        "(SELECT coalesce(max(seq), 0) + 1 FROM audits)) AS seq",
+        [audit_id, as_of, max(log_times) if log_times else None, audit_id],
     )
     for layer in ("workflow", "observed"):
         files = [s.data_file for s in snapshots if s.layer == layer]

@@ -1,18 +1,20 @@
 -- step: finding lifecycle over time
 -- description: One `lifecycle_events` row per finding per audit in which it was present or
---   changed; `finding_lifecycle` is each finding's latest row. A finding open in the
---   state before this audit and absent from it is resolved now, and how is told by the
---   evidence, never by an executor's word alone: `auto` (a repair that needs no person was
---   applied, and the finding is gone from the observed state), `human` (a person
---   adjudicated or decided), `self_healed` (gone with no repair, e.g. a late webhook), or
---   `superseded` (its subject now has another mismatch type). Re-running an audit replaces
---   its rows, so the table is a pure function of the audits so far.
+--   changed (`changed` marks a new status); `finding_lifecycle` is each finding's latest
+--   row. A finding open before this audit and absent from it is resolved now, and how is
+--   told by the evidence, never by an executor's word alone: `superseded` (its subject now
+--   has another mismatch type), `human` (a person decided or adjudicated), `auto` (a repair
+--   that needs no person was applied since the finding last opened, and the finding is
+--   gone from the observed state) or `self_healed` (gone with no repair, e.g. a late
+--   webhook). Audits are ordered by `seq`; re-running one replaces its rows, so the table
+--   is a pure function of the audits so far.
 CREATE TABLE IF NOT EXISTS repair_actions_history AS SELECT * FROM repair_actions WHERE false;
 CREATE TABLE IF NOT EXISTS lifecycle_events (
-    audit_id VARCHAR, as_of TIMESTAMPTZ, finding_id VARCHAR, subject_kind VARCHAR, subject_id VARCHAR,
+    audit_id VARCHAR, seq BIGINT, as_of TIMESTAMPTZ, finding_id VARCHAR, subject_kind VARCHAR, subject_id VARCHAR,
     mismatch_type VARCHAR, workflow VARCHAR, run_id VARCHAR, system VARCHAR, status VARCHAR,
-    first_seen_at TIMESTAMPTZ, last_seen_at TIMESTAMPTZ, resolved_at TIMESTAMPTZ, resolution VARCHAR,
-    times_regressed INTEGER, repair_pattern VARCHAR, decision VARCHAR, applied_action_id VARCHAR
+    changed BOOLEAN, first_seen_at TIMESTAMPTZ, opened_at TIMESTAMPTZ, last_seen_at TIMESTAMPTZ,
+    resolved_at TIMESTAMPTZ, resolution VARCHAR, times_regressed INTEGER, repair_pattern VARCHAR,
+    decision VARCHAR, applied_action_id VARCHAR
 );
 DELETE FROM lifecycle_events WHERE audit_id = (SELECT audit_id FROM audit_context);
 
@@ -31,13 +33,15 @@ WHERE e.extra IS NOT NULL AND (e.extra ->> 'action_id') IS NOT NULL;
 CREATE OR REPLACE TEMP TABLE lifecycle_before AS
 SELECT l.*
 FROM lifecycle_events l, audit_context c
-WHERE l.as_of < c.as_of
-QUALIFY row_number() OVER (PARTITION BY l.finding_id ORDER BY l.as_of DESC) = 1;
+WHERE l.seq < c.seq
+QUALIFY row_number() OVER (PARTITION BY l.finding_id ORDER BY l.seq DESC) = 1;
 
 INSERT INTO lifecycle_events
-SELECT c.audit_id, c.as_of, f.finding_id, f.subject_kind, f.subject_id, f.mismatch_type, f.workflow,
+SELECT c.audit_id, c.seq, c.as_of, f.finding_id, f.subject_kind, f.subject_id, f.mismatch_type, f.workflow,
     f.run_id, f.system, f.lifecycle_status,
+    f.lifecycle_status IS DISTINCT FROM b.status,
     coalesce(b.first_seen_at, f.first_seen_at),
+    CASE WHEN f.lifecycle_status IN ('new', 'regressed') THEN c.as_of ELSE coalesce(b.opened_at, f.first_seen_at) END,
     c.as_of,
     CASE WHEN f.lifecycle_status = 'resolved'
          THEN coalesce(CASE WHEN b.status = 'resolved' THEN b.resolved_at END, c.as_of) END,
@@ -48,28 +52,30 @@ FROM findings f
 CROSS JOIN audit_context c
 LEFT JOIN lifecycle_before b USING (finding_id)
 UNION ALL
-SELECT c.audit_id, c.as_of, b.finding_id, b.subject_kind, b.subject_id, b.mismatch_type, b.workflow,
-    b.run_id, b.system, 'resolved', b.first_seen_at, b.last_seen_at, c.as_of,
+SELECT c.audit_id, c.seq, c.as_of, b.finding_id, b.subject_kind, b.subject_id, b.mismatch_type, b.workflow,
+    b.run_id, b.system, 'resolved', true, b.first_seen_at, b.opened_at, b.last_seen_at, c.as_of,
     CASE
+        WHEN EXISTS (SELECT 1 FROM findings f2 WHERE f2.subject_kind = b.subject_kind AND f2.subject_id = b.subject_id)
+            THEN 'superseded'
         WHEN b.decision IS NOT NULL THEN 'human'
         WHEN a.pattern = 'human_adjudication' OR a.actor <> 'agent' THEN 'human'
         WHEN a.action_id IS NOT NULL THEN 'auto'
-        WHEN EXISTS (SELECT 1 FROM findings f2 WHERE f2.subject_kind = b.subject_kind AND f2.subject_id = b.subject_id)
-            THEN 'superseded'
         ELSE 'self_healed'
     END,
     b.times_regressed, b.repair_pattern, b.decision, a.action_id
 FROM lifecycle_before b
 CROSS JOIN audit_context c
-LEFT JOIN (
-    SELECT finding_id, arg_max(action_id, applied_at) AS action_id, arg_max(pattern, applied_at) AS pattern,
-           arg_max(actor, applied_at) AS actor
-    FROM applied_repairs GROUP BY finding_id
-) a USING (finding_id)
+-- Only a repair applied since the finding last opened counts for it.
+LEFT JOIN LATERAL (
+    SELECT arg_max(r.action_id, r.applied_at) AS action_id, arg_max(r.pattern, r.applied_at) AS pattern,
+           arg_max(r.actor, r.applied_at) AS actor
+    FROM applied_repairs r
+    WHERE r.finding_id = b.finding_id AND r.applied_at >= b.opened_at
+) a ON true
 WHERE b.status <> 'resolved'
   AND b.finding_id NOT IN (SELECT finding_id FROM findings);
 
 CREATE OR REPLACE VIEW finding_lifecycle AS
-SELECT * EXCLUDE (audit_id, as_of), audit_id AS last_audit_id, as_of AS last_audit_as_of
+SELECT * EXCLUDE (audit_id, seq, as_of, changed), audit_id AS last_audit_id, as_of AS last_audit_as_of
 FROM lifecycle_events
-QUALIFY row_number() OVER (PARTITION BY finding_id ORDER BY as_of DESC) = 1;
+QUALIFY row_number() OVER (PARTITION BY finding_id ORDER BY seq DESC) = 1;

@@ -13,33 +13,34 @@ SELECT f.*, coalesce(f.workflow, '(none)') AS wf,
        f.repair_pattern <> 'human_adjudication' AS auto_resolvable
 FROM findings f;
 
--- Findings reconciled at this audit (see lifecycle.sql): first seen to resolved.
+-- Findings reconciled at this audit (see lifecycle.sql): from when the finding last
+-- opened (first seen, or its latest regression) to resolved. Superseded ones do not count.
 CREATE OR REPLACE TEMP TABLE metric_resolved AS
 SELECT l.finding_id, coalesce(l.workflow, '(none)') AS wf, l.resolution,
-       epoch(l.resolved_at - l.first_seen_at) AS seconds_to_reconcile
+       epoch(l.resolved_at - l.opened_at) AS seconds_to_reconcile
 FROM lifecycle_events l, audit_context c
-WHERE l.audit_id = c.audit_id AND l.status = 'resolved' AND l.resolved_at = c.as_of
+WHERE l.audit_id = c.audit_id AND l.status = 'resolved' AND l.changed
   AND l.resolution IN ('auto', 'human', 'self_healed');
 
 -- Consecutive audits (ending with this one) in which each workflow had findings.
 CREATE OR REPLACE TEMP TABLE metric_streaks AS
 WITH audits_so_far AS (
-    SELECT audit_id, as_of FROM audits WHERE as_of < (SELECT as_of FROM audit_context)
-    UNION ALL SELECT audit_id, as_of FROM audit_context
+    SELECT audit_id, seq FROM audits WHERE seq < (SELECT seq FROM audit_context)
+    UNION ALL SELECT audit_id, seq FROM audit_context
 ),
 per_audit AS (
-    SELECT a.audit_id, a.as_of, w.wf,
+    SELECT a.audit_id, a.seq, w.wf,
         EXISTS (SELECT 1 FROM findings_history h WHERE h.audit_id = a.audit_id AND coalesce(h.workflow, '(none)') = w.wf
                 UNION ALL SELECT 1 FROM metric_findings f WHERE a.audit_id = (SELECT audit_id FROM audit_context) AND f.wf = w.wf) AS had
     FROM audits_so_far a
     CROSS JOIN (SELECT DISTINCT wf FROM metric_findings) w
 ),
 breaks AS (
-    SELECT wf, max(as_of) FILTER (NOT had) AS last_clean FROM per_audit GROUP BY wf
+    SELECT wf, max(seq) FILTER (NOT had) AS last_clean FROM per_audit GROUP BY wf
 )
 SELECT p.wf, count(*) AS streak
 FROM per_audit p JOIN breaks b USING (wf)
-WHERE p.had AND (b.last_clean IS NULL OR p.as_of > b.last_clean)
+WHERE p.had AND (b.last_clean IS NULL OR p.seq > b.last_clean)
 GROUP BY p.wf;
 
 INSERT INTO metrics
@@ -112,9 +113,9 @@ WITH per_audit AS (
 ),
 resolved AS (
     SELECT CAST(l.resolved_at AS DATE) AS day, coalesce(l.workflow, '(none)') AS wf, l.resolution,
-           epoch(l.resolved_at - l.first_seen_at) AS seconds
+           epoch(l.resolved_at - l.opened_at) AS seconds
     FROM lifecycle_events l
-    WHERE l.status = 'resolved' AND l.resolved_at = l.as_of AND l.resolution IN ('auto', 'human', 'self_healed')
+    WHERE l.status = 'resolved' AND l.changed AND l.resolution IN ('auto', 'human', 'self_healed')
 ),
 scoped AS (
     SELECT day, '*' AS workflow, resolution, seconds FROM resolved

@@ -161,12 +161,13 @@ def test_repaired_healed_and_decided_findings_resolve(timeline):
 
 
 def test_time_to_reconcile_from_known_timestamps(timeline):
-    # A, B, C and run A's false completion were first seen at T1 and reconciled at T1 + 1 day.
+    # A, B, C and the false completions of runs A and C (C's intent finding was closed by
+    # the operator) were first seen at T1 and reconciled at T1 + 1 day.
     assert timeline.day2_metrics["time_to_reconcile_mean_seconds"] == 86400
     assert timeline.day2_metrics["time_to_reconcile_p90_seconds"] == 86400
-    assert timeline.day2_metrics["findings_reconciled"] == 4
-    assert timeline.day2_metrics["resolved_auto_share"] == pytest.approx(1 / 4)
-    assert timeline.day2_metrics["resolved_human_share"] == pytest.approx(1 / 4)
+    assert timeline.day2_metrics["findings_reconciled"] == 5
+    assert timeline.day2_metrics["resolved_auto_share"] == pytest.approx(1 / 5)
+    assert timeline.day2_metrics["resolved_human_share"] == pytest.approx(1 / 5)
     a = timeline.lifecycle(timeline.ids["int_b"])
     assert a["resolved_at"] - a["first_seen_at"] == DAY
 
@@ -180,6 +181,29 @@ def test_regressions_and_lapsed_decisions(timeline):
                           [timeline.ids["int_c"]]) == [("open", False)]
     e = timeline.lifecycle(timeline.ids["int_e"])
     assert (e["status"], e["resolution"]) == ("resolved", "self_healed")
+    # run C's false completion follows its intent: closed by the decision, back when it lapses
+    run_c = timeline.lifecycle(timeline.finding("run_c", "false_completion"))
+    assert (run_c["status"], run_c["times_regressed"]) == ("regressed", 1)
+
+
+def test_a_decision_without_new_exports_is_a_later_audit(tmp_path):
+    # Same snapshots plus one decision: a new audit id at the same as-of time, ordered after
+    # the first; untouched findings stay ongoing (not regressed), the decided one resolves.
+    t = Timeline(tmp_path)
+    t.events(1, run_events("c", "action.succeeded", "re_c") + run_events("e", "action.succeeded", "re_e"), T1)
+    t.refunds(1, [refund("c", "succeeded", amount=900), refund("e", "failed")], T1)
+    first = t.audit()
+    c = t.finding("int_c", "out_of_band_change")
+    t.write("decisions/d.jsonl", json.dumps({"finding_id": c, "decision": "ignore", "reason": "known test refund",
+                                             "operator": "ops-1", "decided_at": iso(T1)}) + "\n", T1)
+    second = t.audit()
+    assert second["audit_id"] != first["audit_id"] and second["as_of"] == first["as_of"]
+    assert t.query("SELECT seq FROM audits ORDER BY seq") == [(1,), (2,)]
+    statuses = dict(t.query("SELECT subject_id || '/' || mismatch_type, status FROM finding_lifecycle"))
+    assert statuses["int_c/out_of_band_change"] == "resolved"
+    assert statuses["int_e/effect_failed"] == "ongoing"
+    assert statuses["run_c/false_completion"] == "resolved"  # its only intent finding is closed
+    assert statuses["run_e/false_completion"] == "ongoing"
 
 
 def test_decided_findings_get_no_repair_action(timeline):
@@ -200,4 +224,4 @@ def test_daily_metrics_roll_up(timeline):
     assert [d for (d,) in days] == [(T1 + i * DAY).date() for i in range(3)]
     reconciled = timeline.query("SELECT value FROM metrics_daily WHERE day = ? AND workflow = '*' "
                                 "AND metric = 'findings_reconciled'", [(T1 + DAY).date()])
-    assert reconciled == [(4.0,)]
+    assert reconciled == [(5.0,)]

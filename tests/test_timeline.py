@@ -97,9 +97,10 @@ def test_every_timeline_fact_holds(tl):
 def test_the_timeline_has_every_kind_of_fact(tl):
     seen = {(f["day"], f["finding"]["mismatch_type"], f["expect"]["status"], f["expect"].get("resolution"))
             for f in tl.facts()}  # fmt: skip
-    for mismatch in ("receipt_missing", "false_completion", "stale_run_status", "field_drift", "duplicate_effect",
-                     "attempt_lost"):  # fmt: skip
+    for mismatch in ("receipt_missing", "stale_run_status", "field_drift", "duplicate_effect", "attempt_lost"):
         assert (2, mismatch, "resolved", "auto") in seen, mismatch
+    # patched to needs_reconciliation, the run's finding becomes stale or stuck
+    assert (2, "false_completion", "resolved", "superseded") in seen
     assert (2, "unknown_outcome", "resolved", "self_healed") in seen  # the late webhook
     assert (2, "unknown_outcome", "resolved", "superseded") in seen  # the attempt that never landed
     assert (2, "out_of_band_change", "resolved", "human") in seen  # the operator's decision

@@ -152,7 +152,9 @@ class Facts:
         })  # fmt: skip
 
     def repairs(self, outcomes: list[Outcome]) -> None:
-        """A finding whose selected actions were all applied is resolved `auto` next audit."""
+        """A finding whose selected actions were all applied is resolved `auto` next audit,
+        except a false completion: patched to needs_reconciliation, its run still has open
+        intents, so the run's finding becomes stale or stuck and the old one is superseded."""
         by_finding: dict[str, list[Outcome]] = {}
         for o in outcomes:
             if o.verdict != "not_selected":
@@ -161,7 +163,8 @@ class Facts:
             if all(o.verdict == "applied" for o in done):
                 a = done[0].action
                 why = f"{a['pattern']} {', '.join(o.action_id for o in done)} applied"
-                self.add(a["subject_kind"], a["subject_id"], a["mismatch_type"], why, status="resolved", resolution="auto")
+                how = "superseded" if a["mismatch_type"] == "false_completion" else "auto"
+                self.add(a["subject_kind"], a["subject_id"], a["mismatch_type"], why, status="resolved", resolution=how)
 
 
 # --- the world moves on -------------------------------------------------------------------

@@ -1,7 +1,8 @@
 -- step: subjects
--- description: The JSON context every finding carries, per subject kind: what was intended,
---   recorded and observed (the values the rules compare) and the evidence (receipts,
---   external ids, snapshot ids, event ids). Views: computed only for subjects with findings.
+-- description: The JSON context every intent and effect finding carries: what was intended,
+--   recorded and observed (the values the rules compare), the evidence (receipts, external
+--   ids, snapshot ids, event ids) and a state hash. Views: computed only for subjects with
+--   findings. (Runs: 30_run_subjects.sql, after the intents' findings are known.)
 CREATE OR REPLACE VIEW intent_subjects AS
 WITH matched AS (
     SELECT intent_id, list(system || ':' || external_id ORDER BY external_id) AS objects
@@ -42,23 +43,6 @@ SELECT
 FROM intent_state s
 LEFT JOIN recorded_runs r USING (run_id)
 LEFT JOIN matched m USING (intent_id);
-
-CREATE OR REPLACE VIEW run_subjects AS
-SELECT
-    r.run_id AS subject_id, r.run_id, r.workflow, NULL::VARCHAR AS system,
-    to_json({'workflow': r.workflow, 'required_intents': r.required_intents})::VARCHAR AS intended,
-    to_json({
-        'status': r.status, 'started_at': r.started_at, 'completion_deadline': r.completion_deadline,
-        'status_event_id': r.status_event_id
-    })::VARCHAR AS recorded,
-    to_json({'required_done': r.required_done, 'all_required_done': r.all_required_done})::VARCHAR AS observed,
-    to_json({
-        'intent_findings': coalesce((
-            SELECT list({'intent_id': f.subject_id, 'mismatch_type': f.mismatch_type} ORDER BY f.subject_id)
-            FROM intent_findings f WHERE f.run_id = r.run_id), [])
-    })::VARCHAR AS evidence,
-    sha256(concat_ws('|', r.status, r.required_done, r.required_intents)) AS state_hash
-FROM run_state r;
 
 CREATE OR REPLACE VIEW effect_subjects AS
 SELECT

@@ -4,12 +4,12 @@
 -- severity: high
 -- precedence: 1
 -- description: The run is recorded complete, but at least one of its intents has a finding
---   other than unknown_outcome.
+--   other than unknown_outcome (and not closed by an operator's decision that still holds).
 SELECT r.run_id AS subject_id
 FROM run_state r
 WHERE r.status = 'complete'
   AND EXISTS (
       SELECT 1
       FROM intent_findings f
-      WHERE f.run_id = r.run_id AND f.mismatch_type <> 'unknown_outcome'
+      WHERE f.run_id = r.run_id AND f.mismatch_type <> 'unknown_outcome' AND f.closed IS NOT TRUE
   )

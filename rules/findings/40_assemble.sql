@@ -47,7 +47,7 @@ SELECT
     'open' AS status,
     h.secondary_types,
     s.state_hash,
-    -- Set by 30_lifecycle.sql.
+    -- Set by 50_lifecycle.sql.
     NULL::VARCHAR AS lifecycle_status,
     NULL::VARCHAR AS decision,
     NULL::VARCHAR AS decision_reason,
@@ -57,6 +57,7 @@ SELECT
 FROM primary_hits h
 JOIN subjects s ON s.subject_kind = h.subject_kind AND s.subject_id = h.subject_id
 JOIN context c ON c.subject_kind = h.subject_kind AND c.subject_id = h.subject_id
-LEFT JOIN prior_first_seen p ON p.finding_id = h.finding_id
+LEFT JOIN (SELECT finding_id, min(first_seen_at) AS first_seen_at FROM prior_findings GROUP BY finding_id) p
+    ON p.finding_id = h.finding_id
 CROSS JOIN audit_context ctx
 ORDER BY h.subject_kind, h.subject_id;
