@@ -45,7 +45,17 @@ def audit(root: Path) -> int:
     print("\nOutputs:")
     print(f"  analyst database  {ws.database}")
     print(f"  repair plan       {ws.exports / f'repair-plan-{audit_id}.jsonl'} (+ .parquet)")
+    print(f"  report            {ws.exports / f'report-{audit_id}.html'} (personal data masked)")
     print(f"  snapshots         {ws.snapshots}")
+    print(f"  analyst copy      {ws.root / engine.READ_COPY} (open it while audits run)")
+    return 0
+
+
+def report(root: Path, audit_id: str | None, unmask: bool) -> int:
+    from reports.html_report import write_report
+
+    path = write_report(Workspace.open(root), audit_id=audit_id, unmask=unmask)
+    print(f"report written to {path}" + (" (UNMASKED: personal data visible)" if unmask else ""))
     return 0
 
 
@@ -142,6 +152,10 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--seed", type=int, default=7)
     sub.choices["demo"].add_argument("--days", type=int, default=3,
                                      help="simulated days, one audit each (default 3)")
+    p = sub.add_parser("report", help="write the HTML report of an audit (default: the newest)")
+    p.add_argument("--workspace", type=Path, default=DEFAULT_WORKSPACE)
+    p.add_argument("--audit", dest="audit_id", default=None)
+    p.add_argument("--unmask", action="store_true", help="show personal data (emails, names) unmasked")
     rules = sub.add_parser("rules", help="rule tools").add_subparsers(dest="rules_command", required=True)
     rules.add_parser("test", help="run every rule's given/expect fixtures")
     args = parser.parse_args(argv)
@@ -150,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
             return audit(args.workspace)
         if args.command == "simulate":
             return simulate(args.workspace, args.runs, args.seed)
+        if args.command == "report":
+            return report(args.workspace, args.audit_id, args.unmask)
         if args.command == "demo":
             return demo(args.workspace, args.runs, args.seed, args.days)
         return rules_test()

@@ -30,3 +30,13 @@ def test_audit_reports_a_bad_config(tmp_path, capsys):
 def test_rules_test_passes(capsys):
     assert main(["rules", "test"]) == 0
     assert " 0 failed" in capsys.readouterr().out
+
+
+def test_report_command_writes_masked_then_unmasked(tmp_path, capsys):
+    ws = tmp_path / "ws"
+    assert main(["demo", "--workspace", str(ws), "--runs", "20", "--seed", "5", "--days", "1"]) == 0
+    assert main(["report", "--workspace", str(ws)]) == 0
+    assert "UNMASKED" not in capsys.readouterr().out
+    assert main(["report", "--workspace", str(ws), "--unmask"]) == 0
+    assert "UNMASKED" in capsys.readouterr().out
+    assert len(list((ws / "exports").glob("report-*.html"))) == 2
