@@ -106,10 +106,17 @@ FROM values_ v CROSS JOIN audit_context c;
 -- Per day (UTC) of the audits' as-of time, over every audit so far: the day's last audit
 -- for stock figures (open findings), sums over the day's audits for flows (reconciled).
 CREATE OR REPLACE TABLE metrics_daily AS
-WITH per_audit AS (
-    SELECT m.*, CAST(m.as_of AS DATE) AS day,
-        row_number() OVER (PARTITION BY CAST(m.as_of AS DATE), m.workflow, m.metric, m.dimension ORDER BY m.as_of DESC) AS newest
+WITH last_of_day AS (
+    -- The day's last audit: its figures are the day's stock (open findings, ...).
+    SELECT CAST(as_of AS DATE) AS day, arg_max(audit_id, seq) AS audit_id
+    FROM (SELECT audit_id, seq, as_of FROM audits WHERE audit_id <> (SELECT audit_id FROM audit_context)
+          UNION ALL SELECT audit_id, seq, as_of FROM audit_context)
+    GROUP BY ALL
+),
+per_audit AS (
+    SELECT m.*, l.day
     FROM metrics m
+    JOIN last_of_day l USING (audit_id)
 ),
 resolved AS (
     SELECT CAST(l.resolved_at AS DATE) AS day, coalesce(l.workflow, '(none)') AS wf, l.resolution,
@@ -123,7 +130,7 @@ scoped AS (
 )
 SELECT day, workflow, metric, dimension, value
 FROM per_audit
-WHERE newest = 1 AND metric IN ('findings', 'findings_by_type', 'runs_entering_reconciliation', 'operator_tasks',
+WHERE metric IN ('findings', 'findings_by_type', 'runs_entering_reconciliation', 'operator_tasks',
                                 'human_cleanup_tax_minutes', 'duplicate_effect_incidents', 'receipt_backfills')
 UNION ALL SELECT day, workflow, 'findings_reconciled', NULL, count(*) FROM scoped GROUP BY ALL
 UNION ALL SELECT day, workflow, 'findings_reconciled_by', resolution, count(*) FROM scoped GROUP BY ALL

@@ -156,7 +156,8 @@ shaped AS (
             WHEN 'forward_completion' THEN CASE f.mismatch_type
                 WHEN 'field_drift' THEN printf('%s %s got only part of the write: patch %d field(s)', f.system, f.external_id, f.n_diff)
                 WHEN 'missing_step' THEN printf('Run %s stopped before step %s: execute that step only', f.run_id, f.step)
-                ELSE printf('%s did not take effect in %s: retry %s with the original idempotency key', f.subject_id, f.system, f.action) END
+                WHEN 'attempt_lost' THEN printf('%s did not take effect in %s: retry %s with the original idempotency key', f.subject_id, f.system, f.action)
+                ELSE printf('%s failed in %s: call %s again with a new idempotency key', f.subject_id, f.system, f.action) END
             WHEN 'compensation' THEN printf('%s %s duplicates another effect: reverse it with %s', t.target_system, t.target_external_id, coalesce(f.compensation, 'the compensation operation'))
             WHEN 'wait_and_verify' THEN printf('Outcome of %s is not visible yet in %s: re-check after the settle window', f.subject_id, coalesce(f.system, 'the system'))
             ELSE printf('Operator decision needed: %s on %s', f.mismatch_type, f.subject_id)
