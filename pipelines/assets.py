@@ -11,6 +11,7 @@ from pipelines.resources import ReckonWorkspace
 from reckon import engine
 from reckon.config import Config
 from reports.html_report import headline_markdown, publish_report, trend_markdown
+from reports.operator_csv import export_operator_queue_csv
 from reports.plan_export import export_plan
 from reports.summary import SUMMARY_QUERIES, table_markdown
 
@@ -97,11 +98,13 @@ def repair_plan(workspace: ReckonWorkspace) -> dg.MaterializeResult:
     with engine.connect(ws) as con:
         count = engine.plan_repairs(con)
         paths = export_plan(con, ws.exports)
+        queue = export_operator_queue_csv(con, ws.exports)
         by_pattern = table_markdown(con, SUMMARY_QUERIES["Repair actions by pattern"])
     return dg.MaterializeResult(metadata={
         "rows": dg.MetadataValue.int(count),
         "jsonl": dg.MetadataValue.path(str(paths["jsonl"])),
         "parquet": dg.MetadataValue.path(str(paths["parquet"])),
+        "operator_queue_csv": dg.MetadataValue.path(str(queue)),
         "by_pattern": dg.MetadataValue.md(by_pattern),
     })
 

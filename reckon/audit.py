@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from reckon import engine
 from reckon.locking import DEFAULT_TIMEOUT, workspace_lock
 from reckon.workspace import Workspace
+from reports.operator_csv import export_operator_queue_csv
 from reports.plan_export import export_plan
 
 
@@ -27,6 +28,7 @@ def run_audit(ws: Workspace, lock_timeout: float = DEFAULT_TIMEOUT) -> dict:
             engine.detect_findings(con)
             engine.plan_repairs(con)
             export_plan(con, ws.exports)
+            export_operator_queue_csv(con, ws.exports)
             engine.compute_metrics(con)
             audit = engine.publish(con, started)
         engine.publish_read_copy(ws)

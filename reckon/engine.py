@@ -104,14 +104,15 @@ def detect_findings(con: duckdb.DuckDBPyConnection) -> int:
            "NULL::TIMESTAMPTZ first_seen_at, NULL::VARCHAR state_hash, NULL::VARCHAR status WHERE false")
     )
     _hits(con, "intent_hits", by_kind["intent"])
+    con.execute("CREATE OR REPLACE TABLE rule_hits AS SELECT * FROM intent_hits")
     run_script(con, FINDINGS_DIR / "10_subjects.sql")
     # Run-level rules read the intents' primary findings (false_completion does).
     run_script(con, FINDINGS_DIR / "20_decisions.sql")
     _hits(con, "other_hits", by_kind["run"] + by_kind["effect"])
-    con.execute("CREATE OR REPLACE TABLE rule_hits AS SELECT * FROM intent_hits UNION ALL SELECT * FROM other_hits")
+    con.execute("INSERT INTO rule_hits SELECT * FROM other_hits")
     for script in ("30_run_subjects.sql", "40_assemble.sql", "50_lifecycle.sql"):
         run_script(con, FINDINGS_DIR / script)
-    con.execute("DROP TABLE intent_hits; DROP TABLE other_hits; DROP TABLE prior_findings")
+    con.execute("DROP TABLE other_hits; DROP TABLE prior_findings")
     con.execute("CREATE TABLE IF NOT EXISTS findings_history AS SELECT * FROM findings WHERE false")
     con.execute("COMMIT")
     return con.execute("SELECT count(*) FROM findings").fetchone()[0]

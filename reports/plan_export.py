@@ -1,4 +1,5 @@
-"""Export the repair plan for executors: one action per line (JSONL) and the same as Parquet.
+"""Export the repair plan for executors: one action per line (JSONL) and the same as Parquet,
+and the operator queue as a spreadsheet-safe CSV (reports/operator_csv.py).
 
 Files are written beside their final name and renamed into place, so an executor
 polling `exports/` never reads a half-written plan.
@@ -26,16 +27,26 @@ def export_plan(con: duckdb.DuckDBPyConnection, exports: Path) -> dict[str, Path
         "SELECT * REPLACE (json(parameters) AS parameters, json(preconditions) AS preconditions) "
         f"FROM ({PLAN_QUERY})"
     )
-    written = {}
+    staged = []
     for fmt, query, options in (
-        ("jsonl", jsonl_query, "FORMAT json"),
         ("parquet", PLAN_QUERY, "FORMAT parquet, COMPRESSION zstd"),
+        ("jsonl", jsonl_query, "FORMAT json"),
     ):
         final = exports / f"repair-plan-{audit_id}.{fmt}"
         staging = exports / f".{final.name}.{os.getpid()}.tmp"
         con.execute(f"COPY ({query}) TO '{staging}' ({options})")
         with staging.open("rb") as handle:
             os.fsync(handle.fileno())
+        staged.append((fmt, staging, final))
+    # Both files are whole before either is renamed; the Parquet twin goes first and the
+    # JSONL last, so a visible JSONL always has its Parquet twin.
+    written = {}
+    for fmt, staging, final in staged:
         os.replace(staging, final)
         written[fmt] = final
+    fd = os.open(exports, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
     return written

@@ -17,8 +17,9 @@ SUMMARY_QUERIES = {
         SELECT pattern, count(*) AS actions, count(*) FILTER (requires_approval) AS need_approval,
                count(*) FILTER (duplicate_risk = 'high') AS high_duplicate_risk
         FROM repair_actions GROUP BY ALL ORDER BY actions DESC, pattern""",
-    "Quarantined records by source": """
-        SELECT source, count(*) AS quarantined, min(reason) AS example_reason
+    "Quarantined records by source": r"""
+        -- Reasons may quote the bad value (personal data): show only the part before it.
+        SELECT source, count(*) AS quarantined, min(regexp_replace(reason, ':\s.*$', '')) AS example_reason
         FROM quarantine GROUP BY ALL ORDER BY source""",
 }
 

@@ -1,13 +1,15 @@
 -- step: subjects
 -- description: The JSON context every intent and effect finding carries: what was intended,
 --   recorded and observed (the values the rules compare), the evidence (receipts, external
---   ids, snapshot ids, event ids) and a state hash. Views: computed only for subjects with
---   findings. (Runs: 30_run_subjects.sql, after the intents' findings are known.)
+--   ids, snapshot ids, event ids) and a state hash. Views over this audit's rule hits
+--   (`intent_hits`, `rule_hits`), so the JSON is built only for subjects with findings.
+--   (Runs: 30_run_subjects.sql, after the intents' findings are known.)
 CREATE OR REPLACE VIEW intent_subjects AS
 WITH matched AS (
+    -- Only for intents some rule hit: list() cannot spill, so keep its input small.
     SELECT intent_id, list(system || ':' || external_id ORDER BY external_id) AS objects
     FROM matches
-    WHERE is_primary
+    WHERE is_primary AND intent_id IN (SELECT subject_id FROM intent_hits)
     GROUP BY intent_id
 )
 SELECT
@@ -42,7 +44,8 @@ SELECT
         coalesce(s.receipt_external_id, ''), coalesce(s.field_diff::VARCHAR, ''))) AS state_hash
 FROM intent_state s
 LEFT JOIN recorded_runs r USING (run_id)
-LEFT JOIN matched m USING (intent_id);
+LEFT JOIN matched m USING (intent_id)
+WHERE s.intent_id IN (SELECT subject_id FROM intent_hits);
 
 CREATE OR REPLACE VIEW effect_subjects AS
 SELECT
@@ -55,4 +58,5 @@ SELECT
     })::VARCHAR AS observed,
     to_json({'snapshot_id': o.snapshot_id, 'source_file': o.source_file, 'source_record': o.source_record})::VARCHAR AS evidence,
     sha256(concat_ws('|', o.state, coalesce(o.raw_status, ''), coalesce(o.fields, ''), coalesce(o.last_actor, ''))) AS state_hash
-FROM observed o;
+FROM observed o
+WHERE o.system || ':' || o.external_id IN (SELECT subject_id FROM rule_hits WHERE subject_kind = 'effect');

@@ -16,5 +16,6 @@ SELECT
             FROM intent_findings f WHERE f.run_id = r.run_id AND f.closed IS NOT TRUE), [])
     })::VARCHAR AS evidence,
     sha256(concat_ws('|', r.status, r.required_done, r.required_intents)) AS state_hash
-FROM run_state r;
+FROM run_state r
+WHERE r.run_id IN (SELECT subject_id FROM rule_hits WHERE subject_kind = 'run');
 
