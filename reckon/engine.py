@@ -7,7 +7,6 @@ in its own Dagster asset, one after the other, without passing data in memory.
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import duckdb
 
+from reckon import atomic
 from reckon.inputs import register_inputs
 from reckon.snapshots import Snapshot, list_snapshots, take_snapshot
 from reckon.workspace import Workspace
@@ -187,13 +187,10 @@ def publish_read_copy(ws: Workspace) -> Path:
     Call with no connection open: the database file is then checkpointed and whole.
     """
     final = ws.root / READ_COPY
-    for leftover in ws.root.glob(f".{READ_COPY}.*.tmp"):  # from a killed run
-        leftover.unlink()
-    staging = ws.root / f".{READ_COPY}.{os.getpid()}.tmp"
+    atomic.remove_leftovers(ws.root, f".{READ_COPY}.*.tmp")
+    staging = atomic.staging_path(final)
     shutil.copyfile(ws.database, staging)
-    with staging.open("rb") as handle:
-        os.fsync(handle.fileno())
-    os.replace(staging, final)
+    atomic.publish([(staging, final)])
     return final
 
 

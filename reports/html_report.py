@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import html
 import json
-import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -24,7 +23,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.colors import qualitative
 
-from reckon import engine
+from reckon import atomic, engine
 from reckon.workspace import Workspace
 from reports.masking import NAME_KEYS, Masker, name_words
 from rules import load_rules
@@ -86,13 +85,10 @@ def publish_report(ws: Workspace, audit_id: str | None = None, unmask: bool = Fa
     ws.exports.mkdir(parents=True, exist_ok=True)
     # An unmasked report never takes the masked one's name, so it is not shared by mistake.
     final = ws.exports / f"report-{data.audit_id}{'-unmasked' if unmask else ''}.html"
-    staging = ws.exports / f".{final.name}.{os.getpid()}.tmp"
+    staging = atomic.staging_path(final)
     try:
-        with staging.open("w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(staging, final)
+        staging.write_text(text, encoding="utf-8")
+        atomic.publish([(staging, final)])
     finally:
         staging.unlink(missing_ok=True)
     return Report(final, data)

@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from pathlib import Path
 
 import duckdb
 
+from reckon import atomic
 from reports.masking import Masker
 
 COLUMNS = (
@@ -80,10 +80,9 @@ def export_operator_queue_csv(
     """Write exports/operator-queue-<audit_id>.csv atomically; returns its path."""
     audit_id = con.execute("SELECT audit_id FROM audit_context").fetchone()[0]
     exports.mkdir(parents=True, exist_ok=True)
-    for leftover in exports.glob(".operator-queue-*.tmp"):  # from a killed run; never read
-        leftover.unlink()
+    atomic.remove_leftovers(exports, ".operator-queue-*.tmp")
     final = exports / f"operator-queue-{audit_id}.csv"
-    staging = exports / f".{final.name}.{os.getpid()}.tmp"
+    staging = atomic.staging_path(final)
     mask = Masker(unmask=unmask)
     result = con.execute(QUEUE_QUERY)
     with staging.open("w", encoding="utf-8-sig", newline="") as handle:
@@ -91,12 +90,5 @@ def export_operator_queue_csv(
         writer.writerow(COLUMNS)
         while rows := result.fetchmany(10_000):
             writer.writerows([_cell(c, v, mask) for c, v in zip(COLUMNS, row, strict=True)] for row in rows)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(staging, final)
-    fd = os.open(exports, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    atomic.publish([(staging, final)])
     return final

@@ -7,10 +7,11 @@ polling `exports/` never reads a half-written plan.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import duckdb
+
+from reckon import atomic
 
 PLAN_QUERY = "SELECT * FROM repair_actions ORDER BY subject_kind, subject_id, action_id"
 
@@ -19,34 +20,24 @@ def export_plan(con: duckdb.DuckDBPyConnection, exports: Path) -> dict[str, Path
     """Write exports/repair-plan-<audit_id>.{jsonl,parquet}; returns the paths by format."""
     audit_id = con.execute("SELECT audit_id FROM audit_context").fetchone()[0]
     exports.mkdir(parents=True, exist_ok=True)
-    for leftover in exports.glob(".repair-plan-*.tmp"):  # from a killed run; never read
-        leftover.unlink()
+    atomic.remove_leftovers(exports, ".repair-plan-*.tmp")
     # In JSONL the JSON-valued columns are nested objects, not strings; Parquet keeps them
     # as text (Polars reads DuckDB's JSON type back as Binary).
     jsonl_query = (
         "SELECT * REPLACE (json(parameters) AS parameters, json(preconditions) AS preconditions) "
         f"FROM ({PLAN_QUERY})"
     )
-    staged = []
+    written, staged = {}, []
     for fmt, query, options in (
         ("parquet", PLAN_QUERY, "FORMAT parquet, COMPRESSION zstd"),
         ("jsonl", jsonl_query, "FORMAT json"),
     ):
         final = exports / f"repair-plan-{audit_id}.{fmt}"
-        staging = exports / f".{final.name}.{os.getpid()}.tmp"
+        staging = atomic.staging_path(final)
         con.execute(f"COPY ({query}) TO '{staging}' ({options})")
-        with staging.open("rb") as handle:
-            os.fsync(handle.fileno())
-        staged.append((fmt, staging, final))
+        staged.append((staging, final))
+        written[fmt] = final
     # Both files are whole before either is renamed; the Parquet twin goes first and the
     # JSONL last, so a visible JSONL always has its Parquet twin.
-    written = {}
-    for fmt, staging, final in staged:
-        os.replace(staging, final)
-        written[fmt] = final
-    fd = os.open(exports, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    atomic.publish(staged)
     return written
