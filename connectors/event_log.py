@@ -113,6 +113,8 @@ class EventLogReader(Reader):
     name = "event_log"
     layer = "workflow"
     schema = EVENT_SCHEMA
+    known_fields = KNOWN_FIELDS
+    expected_fields = frozenset({"event_id", "ts", "type", "run_id", "workflow"})
 
     def batches(self, path: Path, sink: QuarantineSink) -> Iterator[pa.RecordBatch]:
         source_file = self.options.relative(path)
@@ -120,7 +122,9 @@ class EventLogReader(Reader):
         def rows():
             for line_no, text in iter_lines(path, sink, source_file):
                 try:
-                    row = event_row(parse_json_line(text))
+                    record = parse_json_line(text)
+                    self.note_fields(source_file, record)
+                    row = event_row(record)
                 except BadRecord as exc:
                     sink.reject(source_file, line_no, str(exc), text)
                     continue

@@ -86,11 +86,16 @@ class HubSpotReader(Reader):
     name = "hubspot"
     layer = "observed"
     schema = OBSERVED_SCHEMA
+    # A CRM v3 object's top-level fields; properties are a map (custom ones are normal).
+    known_fields = frozenset({"id", "properties", "propertiesWithHistory", "createdAt", "updatedAt", "archived",
+                              "archivedAt", "associations", "objectWriteTraceId", "url"})
+    expected_fields = frozenset({"id", "properties"})
 
     def batches(self, path: Path, sink: QuarantineSink) -> Iterator[pa.RecordBatch]:
         source_file = self.options.relative(path)
         items = document_items(path, sink, source_file, list_key="results")
-        yield from self.to_batches(iter_record_rows(items, sink, source_file, self.object_rows))
+        rows = iter_record_rows(items, sink, source_file, self.noting(source_file, self.object_rows))
+        yield from self.to_batches(rows)
 
     def object_rows(self, record: dict[str, Any]) -> list[dict[str, Any]]:
         object_id = require_id(record, "id")

@@ -38,6 +38,14 @@ BUSINESS_FIELDS = (
     "amount", "currency", "charge", "payment_intent", "balance_transaction", "reason",
     "status", "failure_reason", "receipt_number", "metadata",
 )  # fmt: skip
+# Top-level fields Stripe documents for refunds and events (schema drift reports others).
+DOCUMENTED = frozenset({
+    "id", "object", "amount", "balance_transaction", "charge", "created", "currency", "description",
+    "destination_details", "failure_balance_transaction", "failure_reason", "instructions_email", "metadata",
+    "next_action", "payment_intent", "pending_reason", "presentment_details", "reason", "receipt_number",
+    "source_transfer_reversal", "status", "transfer_reversal", "customer", "customer_account", "payment_method",
+    "api_version", "context", "data", "livemode", "pending_webhooks", "request", "type", "account",
+})
 # Fields Stripe may expand from an id into the full object.
 EXPANDABLE = frozenset({"charge", "payment_intent", "balance_transaction"})
 
@@ -49,11 +57,14 @@ class StripeReader(Reader):
     name = "stripe"
     layer = "observed"
     schema = OBSERVED_SCHEMA
+    known_fields = DOCUMENTED
+    expected_fields = frozenset({"id", "object"})
 
     def batches(self, path: Path, sink: QuarantineSink) -> Iterator[pa.RecordBatch]:
         source_file = self.options.relative(path)
         items = document_items(path, sink, source_file, list_key="data")
-        yield from self.to_batches(iter_record_rows(items, sink, source_file, self.record_rows))
+        rows = iter_record_rows(items, sink, source_file, self.noting(source_file, self.record_rows))
+        yield from self.to_batches(rows)
 
     def record_rows(self, record: dict[str, Any]) -> list[dict[str, Any]]:
         kind = record.get("object")

@@ -60,11 +60,21 @@ class ZendeskReader(Reader):
     name = "zendesk"
     layer = "observed"
     schema = OBSERVED_SCHEMA
+    known_fields = frozenset({
+        "url", "id", "external_id", "via", "created_at", "updated_at", "generated_timestamp", "type", "subject",
+        "raw_subject", "description", "priority", "status", "recipient", "requester_id", "submitter_id",
+        "assignee_id", "organization_id", "group_id", "collaborator_ids", "follower_ids", "email_cc_ids",
+        "forum_topic_id", "problem_id", "has_incidents", "is_public", "due_at", "tags", "custom_fields",
+        "satisfaction_rating", "sharing_agreement_ids", "custom_status_id", "fields", "followup_ids",
+        "ticket_form_id", "brand_id", "allow_channelback", "allow_attachments", "from_messaging_channel",
+        "encoded_id", "result_type",
+    })  # fmt: skip
+    expected_fields = frozenset({"id", "status"})
 
     def batches(self, path: Path, sink: QuarantineSink) -> Iterator[pa.RecordBatch]:
         source_file = self.options.relative(path)
         items = document_items(path, sink, source_file, list_key="tickets", item_key="ticket")
-        yield from self.to_batches(iter_records(items, sink, source_file, self.ticket_row))
+        yield from self.to_batches(iter_records(items, sink, source_file, self.noting(source_file, self.ticket_row)))
 
     def exported_at(self, path: Path) -> datetime | None:
         """A time-based export page's `end_time`; problems reading it surface in `batches`."""

@@ -1,4 +1,4 @@
-"""Asset checks on each snapshot: canonical schema, and the quarantine share under policy."""
+"""Asset checks on each snapshot: canonical schema, the quarantine share under policy, schema drift."""
 
 from __future__ import annotations
 
@@ -44,7 +44,22 @@ def snapshot_checks(source: Source, max_share: float) -> list[dg.AssetChecksDefi
             metadata={"rows": rows, "quarantined": bad, "share": round(share, 6), "max_share": max_share},
         )
 
-    return [schema_check, quarantine_check]
+    @dg.asset_check(asset=snapshot_key(source.name), name="schema_drift",
+                    description="The newest snapshot's raw records carry the fields the format documents: "
+                                "none added (kept in `extra`/`fields`), none expected missing.")
+    def drift_check(workspace: ReckonWorkspace) -> dg.AssetCheckResult:
+        snaps = list_snapshots(workspace.open(), source.name)
+        if not snaps:
+            return dg.AssetCheckResult(passed=True, severity=dg.AssetCheckSeverity.WARN, metadata={"snapshots": 0})
+        snap = snaps[-1]
+        return dg.AssetCheckResult(
+            passed=not snap.fields_added and not snap.fields_missing,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={"snapshot_id": snap.snapshot_id, "fields_added": ", ".join(snap.fields_added) or "-",
+                      "fields_missing": ", ".join(snap.fields_missing) or "-"},
+        )
+
+    return [schema_check, quarantine_check, drift_check]
 
 
 def build_checks(config: Config) -> list[dg.AssetChecksDefinition]:

@@ -15,7 +15,7 @@ import json
 import os
 import re
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -55,6 +55,10 @@ class Snapshot:
     quarantined: int
     files: list[FileEntry]
     folder: Path
+    # Schema drift seen while reading (Reader.field_drift): raw fields the format does
+    # not document, and documented fields no record of a file carried.
+    fields_added: list[str] = field(default_factory=list)
+    fields_missing: list[str] = field(default_factory=list)
 
     @property
     def data_file(self) -> Path:
@@ -122,6 +126,7 @@ def take_snapshot(ws: Workspace, source: Source) -> Snapshot | None:
     staging.mkdir(parents=True)
     try:
         entries = _write(ws, reader, source, entries, snapshot_id, staging)
+        fields_added, fields_missing = reader.field_drift()
         manifest = {
             "format_version": FORMAT_VERSION,
             "snapshot_id": snapshot_id,
@@ -133,6 +138,8 @@ def take_snapshot(ws: Workspace, source: Source) -> Snapshot | None:
             "rows": sum(e.rows for e in entries),
             "quarantined": sum(e.quarantined for e in entries),
             "files": [asdict(e) for e in entries],
+            "fields_added": fields_added,
+            "fields_missing": fields_missing,
         }
         _write_text(staging / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True))
         _fsync_dir(staging)

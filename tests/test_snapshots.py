@@ -55,3 +55,21 @@ def test_fixed_observed_at_from_config(tmp_path):
     ws = Workspace.open(sim.workspace)
     snap = ingest(ws, "stripe_refunds")
     assert snap.observed_at == "2026-11-30T08:00:00+00:00"
+
+
+def test_schema_drift_is_recorded_not_dropped(tmp_path):
+    sim = simulate(tmp_path / "ws", runs=5, seed=3)
+    ws = Workspace.open(sim.workspace)
+    line = {"event_id": "ev_drift", "ts": "2026-11-20T10:00:00Z", "type": "run.started", "run_id": "run_x",
+            "workflow": "refund_order", "trace_id": "4bf92f3577b34da6"}
+    log = ws.landing / "events" / "drift.jsonl"
+    log.write_text(json.dumps(line) + "\n")
+    refunds = ws.landing / "stripe" / "renamed.json"
+    refunds.write_text(json.dumps({"object": "list", "data": [{"refund_id": "re_1", "object": "refund",
+                                                                 "status": "succeeded", "amount": 1}]}))
+    events = ingest(ws, "workflow_log")
+    stripe = ingest(ws, "stripe_refunds")
+    assert events.fields_added == ["trace_id"] and events.fields_missing == []
+    assert "refund_id" in stripe.fields_added and "id" in stripe.fields_missing
+    rows = pq.read_table(events.data_file).to_pylist()
+    assert json.loads(next(r for r in rows if r["event_id"] == "ev_drift")["extra"]) == {"trace_id": "4bf92f3577b34da6"}
