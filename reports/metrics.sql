@@ -65,7 +65,7 @@ values_ AS (
         FROM scopes s JOIN metric_findings f ON s.workflow IN ('*', f.wf) GROUP BY ALL)
     UNION ALL SELECT s.workflow, 'auto_resolvable_share', NULL,
         (SELECT avg(f.auto_resolvable::INT) FROM metric_findings f WHERE s.workflow IN ('*', f.wf)) FROM scopes s
-    UNION ALL SELECT s.workflow, 'human_resolved_share', NULL,
+    UNION ALL SELECT s.workflow, 'human_adjudication_share', NULL,
         (SELECT avg((NOT f.auto_resolvable)::INT) FROM metric_findings f WHERE s.workflow IN ('*', f.wf)) FROM scopes s
     UNION ALL SELECT s.workflow, 'findings_reconciled', NULL,
         (SELECT count(*) FROM metric_resolved r WHERE s.workflow IN ('*', r.wf)) FROM scopes s
