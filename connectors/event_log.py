@@ -8,18 +8,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from connectors.base import (
-    BadRecord,
-    QuarantineSink,
-    Reader,
-    dumps,
-    iter_lines,
-    optional_str,
-    parse_json_line,
-    parse_rfc3339,
-    require_str,
-)
+from connectors.base import QuarantineSink, Reader
+from connectors.files import iter_lines, parse_json_line
 from connectors.schema import EVENT_SCHEMA
+from connectors.values import BadRecord, dumps, optional_str, parse_rfc3339, require_str
 
 EVENT_TYPES = frozenset(
     {

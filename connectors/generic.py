@@ -17,26 +17,17 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from connectors.base import (
-    TIMESTAMP_FORMATS,
-    BadRecord,
-    QuarantineSink,
-    Reader,
-    check_keys,
-    dig,
-    dumps,
+from connectors.base import QuarantineSink, Reader
+from connectors.files import (
     iter_csv_rows,
     iter_document_items,
     iter_json_lines,
     iter_json_records,
-    not_after,
     numbered_rows,
-    option_mapping,
-    option_str,
-    option_strings,
-    parse_timestamp,
 )
+from connectors.runtime_options import check_keys, option_mapping, option_str, option_strings
 from connectors.schema import OBSERVED_SCHEMA, OBSERVED_STATES
+from connectors.values import TIMESTAMP_FORMATS, BadRecord, dig, dumps, not_after, parse_timestamp
 
 FORMATS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
 OPTIONS = (

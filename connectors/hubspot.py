@@ -13,17 +13,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from connectors.base import (
-    BadRecord,
-    QuarantineSink,
-    Reader,
-    document_items,
-    dumps,
-    iter_record_rows,
-    parse_rfc3339,
-    require_id,
-)
+from connectors.base import QuarantineSink, Reader
+from connectors.files import document_items, iter_record_rows
 from connectors.schema import OBSERVED_SCHEMA
+from connectors.values import BadRecord, dumps, parse_rfc3339, require_id
 
 # History that says nothing about who last wrote the object's business data: values
 # HubSpot computes itself (by source type, since hs_lead_status and other hs_* properties

@@ -19,26 +19,19 @@ from typing import Any
 
 import pyarrow as pa
 
-from connectors.base import (
+from connectors.base import QuarantineSink, Reader
+from connectors.files import is_json_lines, iter_document_items, iter_json_lines
+from connectors.runtime_options import (
     ActionSpec,
-    BadRecord,
-    QuarantineSink,
-    Reader,
     action_specs,
-    as_object,
     check_runtime_options,
-    dumps,
-    is_json_lines,
-    iter_document_items,
-    iter_json_lines,
-    not_after,
     option_str,
     option_strings,
-    parse_epoch_nanos,
     resolve_workflow,
     workflow_event,
 )
 from connectors.schema import EVENT_SCHEMA
+from connectors.values import BadRecord, as_object, dumps, not_after, parse_epoch_nanos
 
 RUN_OPERATIONS = frozenset({"invoke_workflow", "invoke_agent"})
 TOOL_OPERATION = "execute_tool"

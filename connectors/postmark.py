@@ -15,19 +15,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from connectors.base import (
-    BadRecord,
-    QuarantineSink,
-    Reader,
-    dumps,
-    iter_json_records,
-    not_after,
-    numbered_rows,
-    parse_rfc3339,
-    require_str,
-    without_none,
-)
+from connectors.base import QuarantineSink, Reader
+from connectors.files import iter_json_records, numbered_rows
 from connectors.schema import OBSERVED_SCHEMA
+from connectors.values import BadRecord, dumps, not_after, parse_rfc3339, require_str, without_none
 
 # RecordType -> the field holding the event's time.
 EVENT_TIME = {

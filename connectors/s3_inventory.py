@@ -24,20 +24,11 @@ from urllib.parse import unquote_plus
 
 import pyarrow as pa
 
-from connectors.base import (
-    BadRecord,
-    QuarantineSink,
-    Reader,
-    check_keys,
-    dumps,
-    iter_csv_rows,
-    load_document,
-    not_after,
-    option_str,
-    parse_epoch_seconds,
-    parse_rfc3339,
-)
+from connectors.base import QuarantineSink, Reader
+from connectors.files import iter_csv_rows, load_document
+from connectors.runtime_options import check_keys, option_str
 from connectors.schema import OBSERVED_SCHEMA
+from connectors.values import BadRecord, dumps, not_after, parse_epoch_seconds, parse_rfc3339
 
 # Fields an inventory report may list (docs.aws.amazon.com, "Amazon S3 Inventory").
 INVENTORY_FIELDS = frozenset(

@@ -13,20 +13,17 @@ from typing import Any
 
 import pyarrow as pa
 
-from connectors.base import (
+from connectors.base import QuarantineSink, Reader
+from connectors.files import document_items, iter_lines, parse_json_line
+from connectors.schema import OBSERVED_SCHEMA
+from connectors.values import (
     BadRecord,
-    QuarantineSink,
-    Reader,
-    document_items,
     dumps,
-    iter_lines,
     optional_str,
     parse_epoch_seconds,
-    parse_json_line,
     require_str,
     without_none,
 )
-from connectors.schema import OBSERVED_SCHEMA
 
 STATES = {
     "delivered": "success",

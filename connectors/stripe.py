@@ -9,19 +9,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from connectors.base import (
-    BadRecord,
-    QuarantineSink,
-    Reader,
-    dig,
-    document_items,
-    dumps,
-    iter_record_rows,
-    parse_epoch_seconds,
-    require_str,
-    without_none,
-)
+from connectors.base import QuarantineSink, Reader
+from connectors.files import document_items, iter_record_rows
 from connectors.schema import OBSERVED_SCHEMA
+from connectors.values import BadRecord, dig, dumps, parse_epoch_seconds, require_str, without_none
 
 STATES = {
     "succeeded": "success",

@@ -23,23 +23,17 @@ from typing import Any
 
 import pyarrow as pa
 
-from connectors.base import (
+from connectors.base import QuarantineSink, Reader
+from connectors.files import iter_json_records, numbered_rows
+from connectors.runtime_options import (
     ActionSpec,
-    BadRecord,
-    QuarantineSink,
-    Reader,
     action_specs,
-    as_object,
     check_runtime_options,
-    dig,
-    iter_json_records,
-    not_after,
-    numbered_rows,
-    parse_rfc3339,
     resolve_workflow,
     workflow_event,
 )
 from connectors.schema import EVENT_SCHEMA
+from connectors.values import BadRecord, as_object, dig, not_after, parse_rfc3339
 
 # temporalio/api enums/v1/event_type.proto, in the short spelling.
 EVENT_TYPES = (

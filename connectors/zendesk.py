@@ -9,22 +9,19 @@ from typing import Any
 
 import pyarrow as pa
 
-from connectors.base import (
+from connectors.base import QuarantineSink, Reader
+from connectors.files import document_items, iter_records, load_document
+from connectors.schema import OBSERVED_SCHEMA
+from connectors.values import (
     BadRecord,
-    QuarantineSink,
-    Reader,
     dig,
-    document_items,
     dumps,
-    iter_records,
-    load_document,
     parse_epoch_seconds,
     parse_rfc3339,
     require_id,
     require_str,
     without_none,
 )
-from connectors.schema import OBSERVED_SCHEMA
 
 # With custom statuses `status` is still one of these categories.
 LIVE_STATUSES = frozenset({"new", "open", "pending", "hold", "solved", "closed"})

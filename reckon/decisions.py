@@ -18,7 +18,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from connectors.base import BadRecord, QuarantineSink, parse_rfc3339
+from connectors.base import QuarantineSink
+from connectors.values import BadRecord, parse_rfc3339
 
 DECISIONS = ("accept_external_truth", "retry", "compensate", "ignore")
 SOURCE = "decisions"

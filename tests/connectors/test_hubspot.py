@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from connectors.base import BadRecord
 from connectors.hubspot import HubSpotReader, last_actor
+from connectors.values import BadRecord
 
 PATHS = ["properties.reckon_intent_id"]  # as in reckon.yaml
 

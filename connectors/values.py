@@ -1,0 +1,190 @@
+"""Turning raw vendor values into canonical ones, or a BadRecord naming the field."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+EXCERPT_CHARS = 200
+
+
+# How far a record's time may run ahead of its export's before it counts as bad.
+CLOCK_SKEW = timedelta(days=1)
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class BadRecord(ValueError):
+    """A record that cannot be turned into a canonical row; the message is the reason."""
+
+
+def dig(record: Any, dotted: str) -> Any:
+    """The value at a dotted path (`metadata.intent_id`, `0.order_id` into an array),
+    or None where absent."""
+    value = record
+    for part in dotted.split("."):
+        if isinstance(value, list) and part.isdigit():
+            value = value[int(part)] if int(part) < len(value) else None
+            continue
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+def excerpt(raw: Any) -> str | None:
+    if raw is None:
+        return None
+    if isinstance(raw, bytes):
+        text = raw.decode("utf-8", errors="replace")
+    elif isinstance(raw, str):
+        text = raw
+    else:
+        try:
+            text = json.dumps(raw, default=str)
+        except (TypeError, ValueError, RecursionError):
+            text = repr(raw)
+    text = text.replace("\x00", "\\0")
+    return text[:EXCERPT_CHARS]
+
+
+def dumps(value: Any) -> str | None:
+    """Canonical JSON text (sorted keys) for JSON-valued columns. Values JSON has no
+    type for (dates, decimals from Parquet) become text; NaN and infinities, which
+    standard JSON cannot hold, become null."""
+    if value is None:
+        return None
+    try:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str,
+                          allow_nan=False)  # fmt: skip
+    except ValueError:
+        return dumps(_finite(value))
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
+
+
+def require_str(record: dict[str, Any], key: str) -> str:
+    value = record.get(key)
+    if not isinstance(value, str) or not value:
+        raise BadRecord(f"missing or non-string required field '{key}'")
+    return value
+
+
+def optional_str(record: dict[str, Any], key: str) -> str | None:
+    value = record.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise BadRecord(f"field '{key}' must be a string, got {type(value).__name__}")
+    return str(value)
+
+
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:?\d{2})$")
+
+
+def parse_rfc3339(value: Any, key: str) -> datetime:
+    """An RFC 3339 timestamp with an offset, as UTC; no offset is a bad record."""
+    if not isinstance(value, str) or not _RFC3339.match(value):
+        raise BadRecord(f"field '{key}' is not an RFC 3339 timestamp with offset: {value!r}")
+    text = value.replace("z", "Z").replace("Z", "+00:00")
+    if "." in text:  # Python accepts at most 6 fractional digits
+        head, rest = text.split(".", 1)
+        digits = re.match(r"\d+", rest).group(0)
+        text = f"{head}.{digits[:6].ljust(6, '0')}{rest[len(digits):]}"
+    try:
+        return datetime.fromisoformat(text).astimezone(UTC)
+    except ValueError as exc:
+        raise BadRecord(f"field '{key}' is not a valid timestamp: {value!r}") from exc
+
+
+def parse_epoch_seconds(value: Any, key: str) -> datetime:
+    """Unix seconds (int, float or numeric string) as UTC."""
+    if isinstance(value, bool):
+        raise BadRecord(f"field '{key}' is not a Unix timestamp: {value!r}")
+    try:
+        seconds = float(value)
+        return datetime.fromtimestamp(seconds, tz=UTC)
+    except (TypeError, ValueError, OverflowError, OSError) as exc:
+        raise BadRecord(f"field '{key}' is not a Unix timestamp: {value!r}") from exc
+
+
+def require_id(record: dict[str, Any], key: str) -> str:
+    """An identifier given as a non-empty string or an integer, as text."""
+    value = record.get(key)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, str) and value.strip():
+        return value
+    raise BadRecord(f"missing or invalid required field '{key}': {value!r}")
+
+
+def as_object(value: Any, where: str) -> dict[str, Any]:
+    """`value` when it is an object, {} when absent (null); anything else is a bad record."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise BadRecord(f"field '{where}' must be an object, got {type(value).__name__}")
+    return value
+
+
+def without_none(mapping: dict[str, Any]) -> dict[str, Any]:
+    """The mapping minus its None values (absent and null mean the same here)."""
+    return {key: value for key, value in mapping.items() if value is not None}
+
+
+def not_after(value: datetime, limit: datetime, key: str) -> datetime:
+    """`value` unless it is later than `limit` (see `Reader.latest_plausible`)."""
+    if value > limit:
+        raise BadRecord(f"field '{key}' is in the future: {value.isoformat()} is after the export")
+    return value
+
+
+def parse_epoch_nanos(value: Any, key: str) -> datetime:
+    """Unix nanoseconds (an int64 given as a number or a decimal string) as UTC."""
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**63:
+        raise BadRecord(f"field '{key}' is not Unix nanoseconds: {value!r}")
+    try:
+        return EPOCH + timedelta(microseconds=value // 1000)
+    except (ValueError, OverflowError) as exc:
+        raise BadRecord(f"field '{key}' is out of range: {value!r}") from exc
+
+
+TIMESTAMP_FORMATS = ("rfc3339", "utc", "epoch_s", "epoch_ms")
+
+
+def parse_timestamp(value: Any, key: str, fmt: str = "rfc3339") -> datetime:
+    """A timestamp in one of TIMESTAMP_FORMATS: `rfc3339` needs an offset, `utc` takes a
+    time without one as UTC, `epoch_s`/`epoch_ms` are Unix seconds/milliseconds. A
+    datetime (from Parquet) counts as RFC 3339."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            if fmt != "utc":
+                raise BadRecord(f"field '{key}' has no UTC offset: {value.isoformat()}")
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+    if fmt in ("epoch_s", "epoch_ms"):
+        if isinstance(value, str) and value.strip():
+            try:
+                value = float(value)
+            except ValueError:
+                raise BadRecord(f"field '{key}' is not a Unix timestamp: {value!r}") from None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise BadRecord(f"field '{key}' is not a Unix timestamp: {value!r}")
+        return parse_epoch_seconds(value / 1000 if fmt == "epoch_ms" else value, key)
+    if fmt == "utc" and isinstance(value, str) and not re.search(r"([Zz]|[+-]\d{2}:?\d{2})$", value.strip()):
+        value = value.strip() + "Z"
+    return parse_rfc3339(value, key)
