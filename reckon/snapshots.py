@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 from connectors import CONNECTORS, SourceOptions
 from connectors.base import QuarantineSink, Reader
 from connectors.schema import with_snapshot_columns
+from reckon import atomic
 from reckon.config import Source, parse_fixed_time
 from reckon.workspace import Workspace
 
@@ -141,15 +142,17 @@ def take_snapshot(ws: Workspace, source: Source) -> Snapshot | None:
             "fields_added": fields_added,
             "fields_missing": fields_missing,
         }
-        _write_text(staging / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True))
-        _fsync_dir(staging)
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
+        for name in ("data.parquet", "quarantine.parquet", MANIFEST):
+            atomic.fsync(staging / name)
+        atomic.fsync(staging)
         final.parent.mkdir(parents=True, exist_ok=True)
         try:
             os.rename(staging, final)  # atomic: the snapshot appears whole or not at all
         except OSError:
             if not (final / MANIFEST).exists():
                 raise
-        _fsync_dir(final.parent)
+        atomic.fsync(final.parent)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return next(s for s in list_snapshots(ws, source.name) if s.snapshot_id == snapshot_id)
@@ -178,8 +181,6 @@ def _write(
     quarantine = sink.table()
     quarantine = quarantine.append_column("snapshot_id", pa.array([snapshot_id] * quarantine.num_rows, pa.string()))
     pq.write_table(quarantine, folder / "quarantine.parquet", compression="zstd")
-    for name in ("data.parquet", "quarantine.parquet"):
-        _fsync(folder / name)
     return written
 
 
@@ -216,21 +217,3 @@ def _sha256(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def _write_text(path: Path, text: str) -> None:
-    path.write_text(text, encoding="utf-8")
-    _fsync(path)
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
-    _fsync(path)
-
