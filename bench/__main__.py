@@ -1,0 +1,181 @@
+"""`python -m bench`: generate, ingest, audit, floor, Dagster and incremental figures per N.
+
+    python -m bench --intents 1000000,3000000,10000000 [--workdir /tmp/reckon-bench]
+                    [--days 30] [--skip-incremental] [--skip-dagster] [--memory-limit 4GB]
+    python -m bench --quick          # one ~50k-intent run
+
+For each N it generates a workspace of N intents spread over `--days` days (and, for
+the incremental figure, one more day of N/days intents held back), then, each phase in
+a child process of its own so that no phase's memory counts in another's peak RSS:
+
+1. ingest: every source through `reckon.engine.ingest` (landing files -> snapshot);
+2. the full audit's steps (prepare, layers, findings, plan + export, metrics, publish),
+   each timed, and the audit's peak RSS; then, in the same child, the floor (one
+   hand-written DuckDB pass over the same snapshots, `bench/floor.py`);
+3. the Dagster audit job re-run in-process on the same workspace, every engine step
+   timed inside it, so the job's own overhead is the rest;
+4. incremental: the held-back day is moved into landing/ and `run_audit` is timed
+   (ingest of the new files + audit), as a share of the full audit of step 2.
+
+It prints one Markdown table of every figure per N and writes the raw figures to
+`<workdir>/results.json`. Wall seconds are printed with CPU seconds beside them: on
+a shared machine CPU time is the steadier measure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench import report
+from bench.probes import hardware
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_WORKDIR = Path("/tmp/reckon-bench")
+QUICK_INTENTS = 50_000
+TINY_INTENTS = 1_000
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--intents", default="1000000,3000000,10000000",
+                        help="comma-separated N (intents per workspace); 1M, 3M, 10M by default")
+    parser.add_argument("--quick", action="store_true", help=f"one run of {QUICK_INTENTS:,} intents")
+    parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR)
+    parser.add_argument("--days", type=int, default=30, help="days of history per workspace")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--fault-share", type=float, default=0.05)
+    parser.add_argument("--memory-limit", help="DuckDB memory_limit for the audit (reckon.yaml's otherwise)")
+    parser.add_argument("--threads", type=int, help="DuckDB threads for the audit (reckon.yaml's otherwise)")
+    parser.add_argument("--skip-incremental", action="store_true")
+    parser.add_argument("--skip-dagster", action="store_true", help="skip the at-scale Dagster job re-run")
+    parser.add_argument("--tiny-intents", type=int, default=TINY_INTENTS,
+                        help="size of the fresh workspace the Dagster job's fixed cost is measured on (0: skip)")
+    parser.add_argument("--keep", action="store_true", help="keep each N's workspace (else removed after)")
+    args = parser.parse_args(argv)
+    args.sizes = [QUICK_INTENTS] if args.quick else [_count(x) for x in args.intents.split(",") if x.strip()]
+    return args
+
+
+def _count(text: str) -> int:
+    text = text.strip().lower().replace("_", "")
+    scale = {"k": 1_000, "m": 1_000_000}.get(text[-1:], 1)
+    return int(float(text[:-1] if scale > 1 else text) * scale)
+
+
+def child(task: str, root: Path, logs: Path, **kwargs) -> dict:
+    """Run one phase in a child process; its figures come back through a JSON file."""
+    logs.mkdir(parents=True, exist_ok=True)
+    out = logs / f"{task}-{root.name}.json"
+    log = logs / f"{task}-{root.name}.log"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    cmd = [sys.executable, "-m", "bench.child", task, str(root), str(out), json.dumps(kwargs)]
+    with log.open("w") as handle:
+        done = subprocess.run(cmd, cwd=REPO, env=env, stdout=handle, stderr=subprocess.STDOUT, check=False)
+    if done.returncode != 0:
+        tail = log.read_text(errors="replace")[-4000:]
+        raise RuntimeError(f"bench child '{task}' on {root} failed ({done.returncode}):\n{tail}")
+    return json.loads(out.read_text())
+
+
+def configure(root: Path, memory_limit: str | None, threads: int | None) -> tuple[str, int]:
+    """Apply --memory-limit / --threads to the workspace's reckon.yaml; the values in force."""
+    path = root / "reckon.yaml"
+    text = path.read_text()
+    if memory_limit:
+        text = re.sub(r"memory_limit:\s*[^,}\s]+", f"memory_limit: {memory_limit}", text)
+    if threads:
+        text = re.sub(r"threads:\s*\d+", f"threads: {threads}", text)
+    path.write_text(text)
+    from reckon.config import load_config
+
+    pol = load_config(root).policies
+    return pol.memory_limit, pol.threads
+
+
+# Disk one N needs, per million intents: landing files 2.2 GB, snapshots 0.25 GB, the analyst
+# database and its read copy ~2.1 GB each (measured at 1M and 3M), plus DuckDB spill room.
+DISK_PER_MILLION = 7.5e9
+
+
+def bench_one(n: int, args: argparse.Namespace, say) -> dict:
+    base = args.workdir / f"n{n}"
+    shutil.rmtree(base, ignore_errors=True)
+    need, free = DISK_PER_MILLION * n / 1e6, shutil.disk_usage(args.workdir).free
+    if need > free:
+        say(f"warning: N={n:,} needs about {need / 1e9:.0f} GB of disk, {free / 1e9:.0f} GB free in {args.workdir}")
+    ws, held_back, logs = base / "ws", base / "next", base / "logs"
+    result: dict = {"intents": n}
+    gen_args = {"days": args.days, "seed": args.seed, "fault_share": args.fault_share}
+    say(f"N={n:,}: generating {args.days} days")
+    result["generate"] = child("generate", ws, logs, intents=n, **gen_args)
+    if not args.skip_incremental:
+        say(f"N={n:,}: generating day {args.days + 1} (held back)")
+        result["generate_next"] = child("generate", held_back, logs, intents=max(2, n // args.days), days=1,
+                                        seed=args.seed, fault_share=args.fault_share, first_day=args.days + 1)
+    result["memory_limit"], result["threads"] = configure(ws, args.memory_limit, args.threads)
+    say(f"N={n:,}: ingest")
+    result["ingest"] = child("ingest", ws, logs)
+    say(f"N={n:,}: full audit + floor")
+    result["audit"] = child("audit", ws, logs)
+    if not args.skip_dagster:
+        say(f"N={n:,}: Dagster job re-run")
+        result["dagster"] = child("dagster", ws, logs)
+    if not args.skip_incremental:
+        for folder in (held_back / "landing").iterdir():
+            for path in sorted(folder.iterdir()):
+                os.replace(path, ws / "landing" / folder.name / path.name)  # keeps the mtime
+        say(f"N={n:,}: incremental audit (day {args.days + 1})")
+        result["incremental"] = child("run_audit", ws, logs)
+    if not args.keep:
+        shutil.rmtree(base, ignore_errors=True)
+    return result
+
+
+def bench_tiny(args: argparse.Namespace, say) -> dict:
+    """The Dagster job on a small fresh workspace: its fixed cost per run."""
+    base = args.workdir / "tiny"
+    shutil.rmtree(base, ignore_errors=True)
+    ws, logs = base / "ws", base / "logs"
+    say(f"Dagster job on a fresh {args.tiny_intents:,}-intent workspace")
+    child("generate", ws, logs, intents=args.tiny_intents, days=1, seed=args.seed, fault_share=args.fault_share)
+    configure(ws, args.memory_limit, args.threads)
+    out = {"intents": args.tiny_intents, "dagster": child("dagster", ws, logs)}
+    if not args.keep:
+        shutil.rmtree(base, ignore_errors=True)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    args.workdir = args.workdir.resolve()
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+
+    def say(text: str) -> None:
+        print(f"[bench {time.perf_counter() - started:7.1f}s] {text}", file=sys.stderr, flush=True)
+
+    hw = hardware()
+    results = [bench_one(n, args, say) for n in args.sizes]
+    tiny = bench_tiny(args, say) if args.tiny_intents else None
+    options = {"days": args.days, "seed": args.seed, "fault_share": args.fault_share,
+               "memory_limit": results[0]["memory_limit"] if results else None,
+               "threads": results[0]["threads"] if results else None,
+               "load_end": [round(x, 2) for x in os.getloadavg()]}  # fmt: skip
+    (args.workdir / "results.json").write_text(
+        json.dumps({"hardware": hw, "options": options, "results": results, "tiny": tiny}, indent=2, default=str)
+    )
+    print(report.render(results, tiny, hw, options))
+    say(f"done; raw figures in {args.workdir / 'results.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,161 @@
+"""Clocks and memory probes for the benchmark: wall and CPU time per step, peak RSS.
+
+CPU time (user + system of the whole process, all DuckDB threads included) is
+reported beside wall time because a shared machine stretches wall time; peak RSS is
+the kernel's high-water mark (VmHWM), which can be reset between phases.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import platform
+import resource
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _status_kb(key: str) -> int | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def peak_rss_bytes() -> int:
+    """The process's peak resident set (VmHWM), else ru_maxrss."""
+    kb = _status_kb("VmHWM")
+    if kb is None:
+        kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return kb * 1024
+
+
+def reset_peak_rss() -> bool:
+    """Reset VmHWM to the current RSS (Linux: `5` into clear_refs); False if unsupported."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+@dataclass
+class Step:
+    name: str
+    wall: float
+    cpu: float
+    rows: int | None = None
+
+
+@dataclass
+class Clock:
+    """Timed steps, in the order they ran."""
+
+    steps: list[Step] = field(default_factory=list)
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[Step]:
+        wall, cpu = time.perf_counter(), cpu_seconds()
+        entry = Step(name, 0.0, 0.0)
+        try:
+            yield entry
+        finally:
+            entry.wall = time.perf_counter() - wall
+            entry.cpu = cpu_seconds() - cpu
+            self.steps.append(entry)
+
+    def wrap(self, fn: Callable, name: Callable[..., str] | str) -> Callable:
+        """`fn`, timed as a step on every call (`name` may derive the name from the args)."""
+
+        @functools.wraps(fn)
+        def timed(*args, **kwargs):
+            label = name(*args, **kwargs) if callable(name) else name
+            with self.step(label):
+                return fn(*args, **kwargs)
+
+        return timed
+
+    def total(self, prefix: str = "") -> tuple[float, float]:
+        chosen = [s for s in self.steps if s.name.startswith(prefix)]
+        return sum(s.wall for s in chosen), sum(s.cpu for s in chosen)
+
+    def to_json(self) -> list[dict]:
+        return [asdict(s) for s in self.steps]
+
+
+def instrument_engine(clock: Clock) -> Callable[[], None]:
+    """Time every engine step the audit and the Dagster job call; returns an undo.
+
+    `reckon.audit` and `pipelines.assets` call the steps through the `engine` module, and
+    import `export_plan` / `publish_report` by name, so those names are patched where used.
+    """
+    import importlib
+
+    from reckon import engine
+
+    patches: list[tuple[object, str, object]] = []
+
+    def patch(owner: object, attr: str, name) -> None:
+        original = getattr(owner, attr)
+        patches.append((owner, attr, original))
+        setattr(owner, attr, clock.wrap(original, name))
+
+    patch(engine, "ingest", lambda ws, source: f"ingest:{source}")
+    patch(engine, "prepare", "prepare")
+    patch(engine, "build_layer", lambda con, layer: f"layer:{layer.name}")
+    patch(engine, "detect_findings", "findings")
+    patch(engine, "plan_repairs", "plan")
+    patch(engine, "compute_metrics", "metrics")
+    patch(engine, "publish", "publish")
+    patch(engine, "publish_read_copy", "publish_read_copy")
+    for module_name in ("reckon.audit", "pipelines.assets"):
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        if hasattr(module, "export_plan"):
+            patch(module, "export_plan", "export_plan")
+        if hasattr(module, "publish_report"):
+            patch(module, "publish_report", "html_report")
+
+    def undo() -> None:
+        for owner, attr, original in reversed(patches):
+            setattr(owner, attr, original)
+
+    return undo
+
+
+def hardware() -> dict:
+    mem_kb = None
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem_kb = int(line.split()[1])
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import duckdb
+
+    return {
+        "cores": os.cpu_count(),
+        "ram_gib": round(mem_kb / 1024 / 1024, 1) if mem_kb else None,
+        "cpu": model,
+        "python": platform.python_version(),
+        "duckdb": duckdb.__version__,
+        "load": [round(x, 2) for x in os.getloadavg()],
+    }

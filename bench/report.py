@@ -1,0 +1,162 @@
+"""The benchmark's printed figures: one Markdown table, a column per N, targets beside."""
+
+from __future__ import annotations
+
+from bench.generate import expected_findings
+
+# Targets from the performance issue.
+FLOOR_RATIO_MAX = 2.0
+PEAK_RSS_MAX = 6e9
+INGEST_MBPS_MIN = 200.0
+INCREMENTAL_SHARE_MAX = 0.10
+DAGSTER_OVERHEAD_MAX = 10.0
+
+AUDIT_STEPS = ("connect", "prepare", "layer:events", "layer:intended", "layer:recorded", "layer:observed",
+               "layer:matches", "layer:intent_state", "layer:run_state", "findings", "plan", "export_plan",
+               "metrics", "publish", "close", "publish_read_copy")  # fmt: skip
+ENGINE_STEP_PREFIXES = ("ingest:", "prepare", "layer:", "findings", "plan", "export_plan", "metrics", "publish")
+
+
+def gb(n: float) -> str:
+    return f"{n / 1e9:.2f} GB"
+
+
+def mb(n: float) -> str:
+    return f"{n / 1e6:,.0f} MB"
+
+
+def secs(x: float | None) -> str:
+    return "-" if x is None else f"{x:,.1f} s" if x >= 10 else f"{x:,.2f} s"
+
+
+def verdict(ok: bool | None) -> str:
+    return "" if ok is None else (" ✅" if ok else " ❌")
+
+
+def derive(r: dict) -> dict:
+    """Figures computed from one N's raw results (also stored in results.json)."""
+    d: dict = {}
+    audit = r["audit"]
+    steps = {s["name"]: s for s in audit["steps"]}
+    d["audit_wall"], d["audit_cpu"] = audit["total"]["wall"], audit["total"]["cpu"]
+    d["floor_wall"], d["floor_cpu"] = audit["floor"]["wall"], audit["floor"]["cpu"]
+    d["ratio_wall"] = d["audit_wall"] / d["floor_wall"] if d["floor_wall"] else None
+    d["ratio_cpu"] = d["audit_cpu"] / d["floor_cpu"] if d["floor_cpu"] else None
+    d["layers_wall"] = sum(s["wall"] for n, s in steps.items() if n.startswith("layer:"))
+    ingest = r["ingest"]["sources"]
+    d["ingest_wall"] = sum(s["wall"] for s in ingest)
+    d["ingest_bytes"] = sum(s["bytes"] for s in ingest)
+    d["ingest_min_mbps"] = min((s["bytes"] / 1e6 / s["wall"] for s in ingest if s["wall"]), default=None)
+    if r.get("dagster"):
+        dag = r["dagster"]
+        engine = sum(s["wall"] for s in dag["steps"] if s["name"].startswith(ENGINE_STEP_PREFIXES))
+        report = sum(s["wall"] for s in dag["steps"] if s["name"] == "html_report")
+        d["dagster_engine"] = engine
+        d["dagster_report"] = report
+        d["dagster_overhead"] = dag["run"]["wall"] - engine - report
+    if r.get("incremental"):
+        inc = r["incremental"]
+        d["inc_wall"] = inc["total"]["wall"]
+        d["inc_ingest"] = sum(s["wall"] for s in inc["steps"] if s["name"].startswith("ingest:"))
+        d["inc_share"] = d["inc_wall"] / d["audit_wall"]
+        d["inc_share_full"] = d["inc_wall"] / (d["audit_wall"] + d["ingest_wall"])
+    return d
+
+
+def render(results: list[dict], tiny: dict | None, hw: dict, options: dict) -> str:
+    cols = [r["intents"] for r in results]
+    derived = [derive(r) for r in results]
+    lines = []
+    lines.append(
+        f"hardware: {hw['cores']} cores ({hw['cpu']}), {hw['ram_gib']} GiB RAM; Python {hw['python']}, "
+        f"DuckDB {hw['duckdb']}; load average at start {hw['load']}, at end {options.get('load_end')}; "
+        f"audit DuckDB settings: threads {options.get('threads')}, memory_limit {options.get('memory_limit')}"
+    )
+    lines.append(f"workspace: {options.get('days')} days of runs per workspace, fault share "
+                 f"{options.get('fault_share')}, seed {options.get('seed')}; wall seconds (CPU seconds)")
+    lines.append("")
+    lines.append("| figure | " + " | ".join(f"N = {n:,}" for n in cols) + " | target |")
+    lines.append("| --- | " + " | ".join("---:" for _ in cols) + " | --- |")
+
+    def row(label: str, cells: list[str], target: str = "") -> None:
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {target} |")
+
+    row("runs / observed objects", [f"{r['generate']['runs']:,} / {r['audit']['audit']['observed_objects']:,}"
+                                    for r in results])
+    row("generate (vectorized)", [f"{secs(r['generate']['seconds'])} ({secs(r['generate'].get('cpu_seconds'))}) · "
+                                  f"{gb(sum(r['generate']['bytes'].values()))}"
+                                  for r in results])
+    sources = [s["source"] for s in results[0]["ingest"]["sources"]]
+    for name in sources:
+        cells = []
+        connector = ""
+        for r in results:
+            s = next(x for x in r["ingest"]["sources"] if x["source"] == name)
+            connector = s["connector"]
+            rate = s["bytes"] / 1e6 / s["wall"] if s["wall"] else 0
+            cells.append(f"{secs(s['wall'])} ({secs(s['cpu'])}) · {mb(s['bytes'])} · **{rate:,.1f} MB/s** · "
+                         f"{s['rows'] / s['wall'] if s['wall'] else 0:,.0f} rows/s · RSS {mb(s['peak_rss'])}")
+        ok = all(
+            (x["bytes"] / 1e6 / x["wall"] if x["wall"] else 0) >= INGEST_MBPS_MIN
+            for r in results for x in r["ingest"]["sources"] if x["source"] == name
+        )
+        row(f"ingest {name} ({connector})", cells, f"≥ {INGEST_MBPS_MIN:.0f} MB/s{verdict(ok)}")
+    row("ingest, all sources", [f"{secs(d['ingest_wall'])} · {d['ingest_bytes'] / 1e6 / d['ingest_wall']:,.1f} MB/s"
+                                for d in derived])
+    for name in AUDIT_STEPS:
+        cells = []
+        for r in results:
+            s = next((x for x in r["audit"]["steps"] if x["name"] == name), None)
+            if s is None:
+                cells.append("-")
+                continue
+            share = s["wall"] / r["audit"]["total"]["wall"] * 100
+            rows = f" · {s['rows']:,} rows" if s.get("rows") is not None else ""
+            cells.append(f"{secs(s['wall'])} ({secs(s['cpu'])}) · {share:.0f}%{rows}")
+        row(f"audit: {name}", cells)
+    row("**full audit** (snapshots → analyst database)",
+        [f"**{secs(d['audit_wall'])}** ({secs(d['audit_cpu'])})" for d in derived])
+    ok = all(r["audit"]["peak_rss"] <= PEAK_RSS_MAX for r in results)
+    row("audit peak RSS (child process)", [gb(r["audit"]["peak_rss"]) for r in results], f"≤ 6 GB{verdict(ok)}")
+    row("floor (one hand-written DuckDB pass)",
+        [f"{secs(d['floor_wall'])} ({secs(d['floor_cpu'])}) · RSS {gb(r['audit']['floor']['peak_rss'])}"
+         for r, d in zip(results, derived, strict=True)])
+    ok = all(d["ratio_wall"] is not None and d["ratio_wall"] <= FLOOR_RATIO_MAX for d in derived)
+    row("**audit / floor**", [f"**{d['ratio_wall']:.1f}x** (CPU {d['ratio_cpu']:.1f}x)" for d in derived],
+        f"≤ {FLOOR_RATIO_MAX:.0f}x at 10M{verdict(ok)}")
+    if all(r.get("dagster") for r in results):
+        row("Dagster: load definitions", [secs(r["dagster"]["load"]["wall"]) for r in results])
+        row("Dagster: audit job run (re-run, snapshots unchanged)",
+            [f"{secs(r['dagster']['run']['wall'])} ({secs(r['dagster']['run']['cpu'])})" for r in results])
+        row("Dagster: engine steps inside the job", [secs(d["dagster_engine"]) for d in derived])
+        row("Dagster: HTML report asset", [secs(d["dagster_report"]) for d in derived])
+        ok = all(d["dagster_overhead"] <= DAGSTER_OVERHEAD_MAX for d in derived)
+        row("**Dagster overhead** (job - engine steps - report)", [f"**{secs(d['dagster_overhead'])}**"
+                                                                  for d in derived],
+            f"≤ {DAGSTER_OVERHEAD_MAX:.0f} s{verdict(ok)}")
+    if all(r.get("incremental") for r in results):
+        row(f"incremental: day {options.get('days', 30) + 1} added, `run_audit`",
+            [f"{secs(d['inc_wall'])} ({secs(r['incremental']['total']['cpu'])})"
+             for r, d in zip(results, derived, strict=True)])
+        row("incremental: of which ingest (new day + re-hash of old files)", [secs(d["inc_ingest"]) for d in derived])
+        ok = all(d["inc_share"] <= INCREMENTAL_SHARE_MAX for d in derived)
+        row("**incremental / full audit**", [f"**{d['inc_share'] * 100:.0f}%** (vs ingest + audit: "
+                                             f"{d['inc_share_full'] * 100:.0f}%)" for d in derived],
+            f"≤ {INCREMENTAL_SHARE_MAX:.0%}{verdict(ok)}")
+    if tiny:
+        dag = tiny["dagster"]
+        engine = sum(s["wall"] for s in dag["steps"] if s["name"].startswith(ENGINE_STEP_PREFIXES))
+        report = sum(s["wall"] for s in dag["steps"] if s["name"] == "html_report")
+        overhead = dag["run"]["wall"] - engine - report
+        cells = [f"job {secs(dag['run']['wall'])}, engine {secs(engine)}, report {secs(report)}, "
+                 f"overhead **{secs(overhead)}**"] + [""] * (len(cols) - 1)
+        row(f"Dagster job, fresh {tiny['intents']:,}-intent workspace", cells,
+            f"≤ {DAGSTER_OVERHEAD_MAX:.0f} s{verdict(overhead <= DAGSTER_OVERHEAD_MAX)}")
+    lines.append("")
+    for r in results:
+        expected = expected_findings(r["generate"]["scenarios"])
+        found = r["audit"]["findings"]
+        check = "as generated" if found == expected else f"DIFFERENT from the generator's labels {expected}"
+        lines.append(f"N = {r['intents']:,}: audit findings {found} ({check}); "
+                     f"floor {r['audit']['floor']['by_type']}")
+    return "\n".join(lines)

@@ -1,0 +1,67 @@
+"""The benchmark keeps working: a tiny run prints every figure, and the generator's
+workspaces audit to exactly the faults it put in. No timing is asserted."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from bench.__main__ import main
+from bench.generate import expected_findings, generate
+
+FIGURES = [
+    "runs / observed objects", "generate (vectorized)",
+    "ingest workflow_log (event_log)", "ingest stripe_refunds (stripe)",
+    "ingest sendgrid_events (sendgrid)", "ingest hubspot_contacts (hubspot)",
+    "ingest zendesk_tickets (zendesk)", "ingest, all sources",
+    "audit: prepare", "audit: layer:events", "audit: layer:intent_state", "audit: findings",
+    "audit: plan", "audit: export_plan", "audit: metrics", "audit: publish",
+    "**full audit**", "audit peak RSS", "floor (one hand-written DuckDB pass)", "**audit / floor**",
+    "Dagster: audit job run", "**Dagster overhead**", "incremental: day 4 added",
+    "**incremental / full audit**", "hardware:",
+]  # fmt: skip
+
+
+def test_a_tiny_benchmark_run_prints_every_figure(tmp_path, capsys):
+    argv = ["--intents", "2000", "--days", "3", "--fault-share", "0.3", "--workdir", str(tmp_path),
+            "--tiny-intents", "0"]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    for figure in FIGURES:
+        assert figure in out, figure
+    table = [line for line in out.splitlines() if line.startswith("| ")]
+    assert all(" nan" not in line and "None" not in line for line in table)
+    assert re.search(r"\*\*audit / floor\*\* \| \*\*[\d.]+x\*\*", out)
+
+    results = json.loads((tmp_path / "results.json").read_text())["results"][0]
+    assert results["intents"] == 2000 == results["audit"]["audit"]["intents"]
+    found = results["audit"]["findings"]
+    assert {"intent:receipt_missing", "intent:attempt_lost", "intent:duplicate_effect",
+            "intent:effect_failed", "intent:field_drift"} <= set(found)  # fmt: skip
+    assert found == expected_findings(results["generate"]["scenarios"])
+    # The floor classifies the same intents the same way, for the types it knows.
+    floor = results["audit"]["floor"]["by_type"]
+    for kind in ("receipt_missing", "attempt_lost", "duplicate_effect", "effect_failed", "field_drift"):
+        assert floor[kind] == found[f"intent:{kind}"]
+    assert results["incremental"]["intents"] > 2000
+    assert results["dagster"]["success"]
+
+
+@pytest.mark.parametrize("intents", [2, 5, 6, 101])
+def test_the_generator_writes_exactly_n_intents_with_unique_ids(tmp_path, intents):
+    result = generate(tmp_path / "ws", intents, days=2, seed=3, fault_share=0.5)
+    lines: dict[str, str] = {}  # event_id -> line: a repeated line is the same event, verbatim
+    declared: set[str] = set()
+    for path in sorted((tmp_path / "ws" / "landing" / "events").glob("*.jsonl")):
+        for line in path.read_text().splitlines():
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue  # the one truncated line per file, for the quarantine
+            assert lines.setdefault(event["event_id"], line) == line
+            if event["type"] == "intent.declared":
+                declared.add(event["intent_id"])
+    assert len(declared) == intents == result.intents
+    assert (tmp_path / "ws" / "reckon.yaml").exists()
