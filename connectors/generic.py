@@ -120,9 +120,7 @@ class GenericReader(Reader):
             "parquet": self._parquet_records,
         }[fmt](path, sink, source_file)
 
-        def build(record: dict[str, Any]) -> list[dict[str, Any]]:
-            self.note_fields(source_file, record)
-            return [self.object_row(record, latest)]
+        build = self.noting(source_file, lambda record: [self.object_row(record, latest)])
 
         yield from self.to_batches(numbered_rows(records, sink, source_file, build))
 

@@ -75,9 +75,7 @@ class PostmarkReader(Reader):
         source_file = self.options.relative(path)
         latest = self.latest_plausible(path)
 
-        def build(record: dict[str, Any]) -> list[dict[str, Any]]:
-            self.note_fields(source_file, record)
-            return [self.event_row(record, latest)]
+        build = self.noting(source_file, lambda record: [self.event_row(record, latest)])
 
         records = iter_json_records(path, sink, source_file)
         yield from self.to_batches(numbered_rows(records, sink, source_file, build))
