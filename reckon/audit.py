@@ -1,7 +1,8 @@
 """One whole audit in-process, in the same order as the Dagster job's assets.
 
 The CLI runs the Dagster job; tests and the benchmark call `run_audit` to exercise
-exactly the same step functions without the orchestrator around them.
+exactly the same step functions without the orchestrator around them (all but the HTML
+report, which only the job's `audit_report` asset writes: `reckon report` writes it too).
 """
 
 from __future__ import annotations

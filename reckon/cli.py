@@ -108,10 +108,10 @@ def demo(root: Path, runs: int, seed: int, days: int = 3) -> int:
                 "SELECT audit_id, findings, as_of FROM audits WHERE audit_id = (SELECT audit_id FROM audit_context)"
             ).fetchone()
             # Resolved counts only what this audit resolved (a finding closed by an earlier
-            # decision is reported again while it holds).
+            # decision is reported again while it holds, unchanged).
             counts = dict(con.execute(
                 "SELECT coalesce(status || ' ' || resolution, status), count(*) FROM lifecycle_events "
-                "WHERE audit_id = ? AND (status <> 'resolved' OR resolved_at = as_of) GROUP BY ALL",
+                "WHERE audit_id = ? AND (status <> 'resolved' OR changed) GROUP BY ALL",
                 [audit_id]).fetchall())
         resolved = {k.split(" ")[1]: n for k, n in counts.items() if k.startswith("resolved ")}
         print(f"day {day} audit {audit_id} as of {as_of:%Y-%m-%d %H:%M} UTC: {findings} findings; "
