@@ -5,7 +5,8 @@ holding data.parquet, quarantine.parquet and _manifest.json. A snapshot is built
 a temporary folder and renamed into place in one step, so a reader never sees a
 partial one. Its id is a hash of the files it read (path, size, content hash and
 observed_at) and of how they were read, so re-snapshotting unchanged files is a
-no-op, and a file already in a snapshot of the source is never read twice.
+no-op, and a file already in a snapshot of the source is never read twice (one whose
+path, size and modification time are unchanged is not even hashed again).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class FileEntry:
     observed_at: str
     rows: int = 0
     quarantined: int = 0
+    mtime_ns: int | None = None  # for the quick check only; not part of the snapshot id
 
 
 @dataclass(frozen=True)
@@ -99,14 +101,23 @@ def take_snapshot(ws: Workspace, source: Source) -> Snapshot | None:
     """Snapshot the source's new or changed landing files; None when there are none."""
     reader_cls = CONNECTORS[source.connector]
     reader = reader_cls(source_options(ws, source))
-    already = {(f.path, f.sha256, f.observed_at) for s in list_snapshots(ws, source.name) for f in s.files}
+    earlier = [f for s in list_snapshots(ws, source.name) for f in s.files]
+    already = {(f.path, f.sha256, f.observed_at) for f in earlier}
+    # Quick check (as rsync's): a file with the path, size and mtime of one already read
+    # is not hashed or parsed again; its hash and export time are taken from the manifest.
+    seen = {(f.path, f.size, f.mtime_ns): f for f in earlier if f.mtime_ns is not None}
     entries = []
     for path in ws.landing_files(source.paths):
+        stat = path.stat()
+        rel = str(path.relative_to(ws.root))
+        prior = seen.get((rel, stat.st_size, stat.st_mtime_ns))
         entry = FileEntry(
-            path=str(path.relative_to(ws.root)),
-            size=path.stat().st_size,
-            sha256=_sha256(path),
-            observed_at=_observed_at(reader, source, path).isoformat(),
+            path=rel,
+            size=stat.st_size,
+            sha256=prior.sha256 if prior else _sha256(path),
+            observed_at=(prior.observed_at if prior and source.observed_at == "auto"
+                         else _observed_at(reader, source, path).isoformat()),
+            mtime_ns=stat.st_mtime_ns,
         )
         if (entry.path, entry.sha256, entry.observed_at) not in already:
             entries.append(entry)

@@ -73,3 +73,21 @@ def test_schema_drift_is_recorded_not_dropped(tmp_path):
     assert "refund_id" in stripe.fields_added and "id" in stripe.fields_missing
     rows = pq.read_table(events.data_file).to_pylist()
     assert json.loads(next(r for r in rows if r["event_id"] == "ev_drift")["extra"]) == {"trace_id": "4bf92f3577b34da6"}
+
+
+def test_quick_check_skips_unchanged_files_by_size_and_mtime(tmp_path):
+    sim = simulate(tmp_path / "ws", runs=10, seed=3)
+    ws = Workspace.open(sim.workspace)
+    first = ingest(ws, "stripe_refunds")
+    page = ws.landing / "stripe" / "refunds-list.json"
+    stat = page.stat()
+    # Same size and mtime: taken as unchanged without reading it (as rsync's quick check).
+    page.write_bytes(page.read_bytes().replace(b"succeeded", b"SUCCEEDED"))
+    os.utime(page, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert ingest(ws, "stripe_refunds") is None
+    # A newer mtime makes it a new export: read, hashed and snapshotted again.
+    os.utime(page, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    second = ingest(ws, "stripe_refunds")
+    assert second is not None and second.snapshot_id != first.snapshot_id
+    assert [f.path for f in second.files] == ["landing/stripe/refunds-list.json"]
+    assert second.files[0].sha256 != next(f.sha256 for f in first.files if f.path == second.files[0].path)
