@@ -31,24 +31,26 @@ duplicate_extras AS (
     WHERE d.keep_rank > 1
 ),
 targets AS (
+    -- Receipt backfills and status patches act on the runtime's record (the intent or the
+    -- run); everything else on the object in its system.
     SELECT
         f.finding_id,
-        coalesce(d.system, f.system, 'runtime') AS target_system,
+        CASE WHEN f.subject_kind = 'run' OR f.repair_pattern IN ('receipt_backfill', 'status_patch') THEN 'runtime'
+             ELSE coalesce(d.system, f.system) END AS target_system,
         CASE
             WHEN d.finding_id IS NOT NULL THEN d.object_type
             WHEN f.subject_kind = 'run' THEN 'run'
+            WHEN f.repair_pattern IN ('receipt_backfill', 'status_patch') THEN 'intent'
             WHEN f.subject_kind = 'effect' THEN (SELECT o.object_type FROM observed o WHERE o.system || ':' || o.external_id = f.subject_id)
             ELSE f.object_type
         END AS target_object_type,
         CASE
             WHEN d.finding_id IS NOT NULL THEN d.external_id
-            WHEN f.subject_kind = 'run' THEN f.subject_id
+            WHEN f.subject_kind = 'run' OR f.repair_pattern IN ('receipt_backfill', 'status_patch') THEN f.subject_id
             WHEN f.subject_kind = 'effect' THEN split_part(f.subject_id, ':', 2)
             ELSE coalesce(f.external_id, f.target_key)
         END AS target_external_id,
-        d.state AS extra_state, d.raw_status AS extra_raw_status, d.keep_external_id,
-        CASE WHEN f.subject_kind = 'run' OR f.repair_pattern IN ('receipt_backfill', 'status_patch') THEN 'runtime'
-             ELSE coalesce(d.system, f.system) END AS acts_on
+        d.state AS extra_state, d.raw_status AS extra_raw_status, d.keep_external_id
     FROM f
     LEFT JOIN duplicate_extras d USING (finding_id)
 ),
@@ -56,10 +58,7 @@ shaped AS (
     SELECT
         f.finding_id, f.audit_id, f.subject_kind, f.subject_id, f.run_id, f.workflow, f.mismatch_type,
         f.repair_pattern AS pattern,
-        CASE WHEN t.acts_on = 'runtime' THEN 'runtime' ELSE t.target_system END AS target_system,
-        CASE WHEN t.acts_on = 'runtime' AND f.subject_kind = 'intent' THEN 'intent' ELSE t.target_object_type END AS target_object_type,
-        CASE WHEN t.acts_on = 'runtime' AND f.subject_kind = 'intent' THEN f.subject_id ELSE t.target_external_id END AS target_external_id,
-        t.target_external_id AS object_external_id,
+        t.target_system, t.target_object_type, t.target_external_id,
         -- What the executor does.
         CASE f.repair_pattern
             WHEN 'receipt_backfill' THEN to_json({
