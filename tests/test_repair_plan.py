@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 
+import duckdb
 import pytest
+
+from reckon.audit import run_audit
+from reckon.simulator import simulate
+from reckon.workspace import Workspace
 
 DEFAULTS = {
     "non_canonical_target": {"human_adjudication"},
@@ -107,3 +113,21 @@ def test_exported_plan_has_one_action_per_line(plan):
         assert isinstance(line["parameters"], dict) and isinstance(line["preconditions"], list)
     assert (a.ws.exports / f"repair-plan-{a.audit['audit_id']}.parquet").stat().st_size > 0
     assert not list(a.ws.exports.glob(".*tmp"))
+
+
+def test_effect_targets_keep_colons_in_external_ids(tmp_path):
+    # An effect's subject is `system:external_id`; the id itself may hold colons (object keys).
+    sim = simulate(tmp_path / "ws", runs=5, seed=4)
+    page = sim.workspace / "landing" / "stripe" / "orphan-colon.json"
+    page.write_text(json.dumps({"object": "list", "data": [{
+        "id": "re_orphan:part:2", "object": "refund", "amount": 100, "currency": "usd", "created": 1763600000,
+        "charge": "ch_colon", "status": "succeeded", "metadata": {"reckon_intent_id": "int_undeclared_colon"}}]}))
+    mtime = sim.export_time.timestamp()
+    os.utime(page, (mtime, mtime))
+    ws = Workspace.open(sim.workspace)
+    run_audit(ws)
+    with duckdb.connect(str(ws.database), read_only=True) as con:
+        target, pre = con.execute("SELECT target_external_id, preconditions FROM repair_actions "
+                                  "WHERE subject_id = 'stripe:re_orphan:part:2'").fetchone()
+    assert target == "re_orphan:part:2"
+    assert json.loads(pre)[0]["external_id"] == "re_orphan:part:2"

@@ -47,7 +47,7 @@ targets AS (
         CASE
             WHEN d.finding_id IS NOT NULL THEN d.external_id
             WHEN f.subject_kind = 'run' OR f.repair_pattern IN ('receipt_backfill', 'status_patch') THEN f.subject_id
-            WHEN f.subject_kind = 'effect' THEN split_part(f.subject_id, ':', 2)
+            WHEN f.subject_kind = 'effect' THEN substr(f.subject_id, length(f.system) + 2)
             ELSE coalesce(f.external_id, f.target_key)
         END AS target_external_id,
         d.state AS extra_state, d.raw_status AS extra_raw_status, d.keep_external_id
@@ -118,7 +118,7 @@ shaped AS (
         CASE
             WHEN f.subject_kind = 'run' THEN to_json([{'check': 'run_status', 'run_id': f.run_id, 'equals': f.recorded ->> 'status'}])
             WHEN f.subject_kind = 'effect' THEN to_json([{'check': 'object_state', 'system': f.system,
-                'external_id': split_part(f.subject_id, ':', 2), 'equals': f.observed ->> 'raw_status'}])
+                'external_id': substr(f.subject_id, length(f.system) + 2), 'equals': f.observed ->> 'raw_status'}])
             WHEN t.extra_state IS NOT NULL THEN to_json([
                 {'check': 'object_state', 'system': t.target_system, 'external_id': t.target_external_id, 'equals': t.extra_raw_status},
                 {'check': 'recorded_outcome', 'intent_id': f.subject_id, 'equals': f.recorded_outcome}])
