@@ -75,6 +75,8 @@ def task_audit(root: Path, args: dict) -> dict:
         for layer in engine.LAYERS:
             with clock.step(f"layer:{layer.name}") as step:
                 step.rows = engine.build_layer(con, layer)
+        with clock.step("layer:commit") as step:
+            step.rows = engine.commit_layers(con)
         with clock.step("findings") as step:
             step.rows = engine.detect_findings(con)
         with clock.step("plan") as step:

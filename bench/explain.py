@@ -122,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     proxy = ProfilingConnection(con, scratch)
     steps = [("prepare", lambda c: engine.prepare(c, ws))]
     steps += [(f"layer:{layer.name}", lambda c, layer=layer: engine.build_layer(c, layer)) for layer in engine.LAYERS]
+    steps += [("layer:commit", engine.commit_layers)]
     steps += [("findings", engine.detect_findings), ("plan", engine.plan_repairs),
               ("metrics", engine.compute_metrics), ("publish", engine.publish)]  # fmt: skip
     totals = []

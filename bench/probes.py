@@ -114,6 +114,7 @@ def instrument_engine(clock: Clock) -> Callable[[], None]:
     patch(engine, "ingest", lambda ws, source: f"ingest:{source}")
     patch(engine, "prepare", "prepare")
     patch(engine, "build_layer", lambda con, layer: f"layer:{layer.name}")
+    patch(engine, "commit_layers", "layer:commit")
     patch(engine, "detect_findings", "findings")
     patch(engine, "plan_repairs", "plan")
     patch(engine, "compute_metrics", "metrics")

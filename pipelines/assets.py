@@ -82,7 +82,21 @@ def layer_asset(layer) -> dg.AssetsDefinition:
     return _layer
 
 
-@dg.asset(group_name="findings", deps=["intent_state", "run_state", "observed"], kinds={"duckdb", "sql"},
+LAYER_TABLES = "layer_tables"
+
+
+@dg.asset(name=LAYER_TABLES, group_name="layers", deps=[layer.name for layer in engine.LAYERS], kinds={"duckdb"},
+          description="Folds the scope's rows into the run-scoped layer tables in one transaction "
+                      "(incremental: the scope's runs are replaced; full: every table is rebuilt).")
+def layer_tables(workspace: ReckonWorkspace) -> dg.MaterializeResult:
+    with engine.connect(workspace.open()) as con:
+        runs = engine.commit_layers(con)
+        incremental = con.execute("SELECT incremental FROM audit_context").fetchone()[0]
+    return dg.MaterializeResult(metadata={"runs_recomputed": dg.MetadataValue.int(runs),
+                                          "incremental": dg.MetadataValue.bool(bool(incremental))})
+
+
+@dg.asset(group_name="findings", deps=[LAYER_TABLES], kinds={"duckdb", "sql"},
           description="One primary finding per subject, by the mismatch rules in rules/mismatches/.")
 def findings(workspace: ReckonWorkspace) -> dg.MaterializeResult:
     with engine.connect(workspace.open()) as con:
@@ -165,6 +179,7 @@ def build_assets(config: Config) -> list[dg.AssetsDefinition]:
         *(snapshot_asset(s.name, s.connector) for s in config.sources),
         audit_inputs_asset(sources),
         *(layer_asset(layer) for layer in engine.LAYERS),
+        layer_tables,
         findings,
         repair_plan,
         reconciliation_metrics,

@@ -24,8 +24,7 @@ def run_audit(ws: Workspace, lock_timeout: float = DEFAULT_TIMEOUT) -> dict:
             engine.ingest(ws, source.name)
         with engine.connect(ws) as con:
             engine.prepare(con, ws)
-            for layer in engine.LAYERS:
-                engine.build_layer(con, layer)
+            engine.build_layers(con)
             engine.detect_findings(con)
             engine.plan_repairs(con)
             export_plan(con, ws.exports)

@@ -80,6 +80,8 @@ class Policies:
     approval_required: tuple[str, ...] = ("forward_completion", "compensation", "human_adjudication")
     memory_limit: str = "4GB"
     threads: int = 2
+    # Recompute only the runs new data can change (reckon/incremental.py); false: every audit is full.
+    incremental: bool = True
 
 
 @dataclass(frozen=True)
@@ -245,7 +247,7 @@ def parse_config(data: Any, workspace: Path) -> Config:
     if "policies" in top.data:
         pol = top.section("policies")
         pol.unknown({"quarantine_max_share", "compensate_orphans", "minutes_per_operator_task", "repeated_drift_audits",
-                     "approval_required", "duckdb"})
+                     "approval_required", "duckdb", "incremental"})
         duck = _Reader(pol.get("duckdb", dict, {}), pol.key("duckdb"))
         duck.unknown({"memory_limit", "threads"})
         share = float(pol.get("quarantine_max_share", (int, float), policies.quarantine_max_share))
@@ -259,6 +261,7 @@ def parse_config(data: Any, workspace: Path) -> Config:
             approval_required=tuple(pol.strings("approval_required", list(policies.approval_required))),
             memory_limit=duck.get("memory_limit", str, policies.memory_limit),
             threads=duck.get("threads", int, policies.threads),
+            incremental=pol.get("incremental", bool, policies.incremental),
         )
     return Config(root, pattern, sources, systems, workflows, policies)
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import duckdb
 
 from reckon import atomic
+from reckon import incremental as incremental_state
 from reckon.inputs import register_inputs
 from reckon.snapshots import Snapshot, list_snapshots, take_snapshot
 from reckon.workspace import Workspace
@@ -78,11 +79,47 @@ LAYERS = load_layers()
 
 
 def build_layer(con: duckdb.DuckDBPyConnection, layer: Layer) -> int:
-    """Run one layer script (rules/layers/); returns the layer's row count."""
+    """Run one layer script (rules/layers/); returns the row count it computed (for a
+    run-scoped layer: the rows of the audit's scope)."""
+    full = layer.full_path is not None and not _incremental(con)
     con.execute("BEGIN")
-    run_script(con, layer.path)
+    run_script(con, layer.full_path if full else layer.path)
     con.execute("COMMIT")
-    return con.execute(f"SELECT count(*) FROM {layer.name}").fetchone()[0]
+    return con.execute(f"SELECT count(*) FROM {layer.table}").fetchone()[0]
+
+
+def commit_layers(con: duckdb.DuckDBPyConnection) -> int:
+    """Fold the scope's rows into the run-scoped layer tables, in one transaction.
+
+    Incremental: the scope's runs are replaced. Full: the scoped tables become the tables.
+    Returns the number of runs recomputed.
+    """
+    incremental = _incremental(con)
+    con.execute("BEGIN")
+    for table in (t for layer in LAYERS for t in layer.scoped_tables):
+        if incremental:
+            con.execute(f"DELETE FROM {table} WHERE run_id IN (SELECT run_id FROM scope_runs)")
+            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM scoped_{table}")
+            con.execute(f"DROP TABLE scoped_{table}")
+        else:
+            con.execute(f"DROP TABLE IF EXISTS {table}")
+            con.execute(f"ALTER TABLE scoped_{table} RENAME TO {table}")
+    con.execute("DROP VIEW scoped_events; DROP VIEW claims_outside_scope; DROP TABLE IF EXISTS scope_event_rows")
+    con.execute("DELETE FROM changed_runs; DELETE FROM changed_objects")
+    incremental_state.record(con, con.execute("SELECT layers_fingerprint FROM audit_context").fetchone()[0])
+    con.execute("COMMIT")
+    return con.execute("SELECT count(*) FROM scope_runs").fetchone()[0]
+
+
+def build_layers(con: duckdb.DuckDBPyConnection) -> None:
+    """Every layer in order, then the commit."""
+    for layer in LAYERS:
+        build_layer(con, layer)
+    commit_layers(con)
+
+
+def _incremental(con: duckdb.DuckDBPyConnection) -> bool:
+    return bool(con.execute("SELECT incremental FROM audit_context").fetchone()[0])
 
 
 # --- step 3: findings ------------------------------------------------------

@@ -14,7 +14,7 @@ import pyarrow as pa
 from connectors import CONNECTORS
 from connectors.base import QuarantineSink
 from connectors.schema import with_snapshot_columns
-from reckon import decisions
+from reckon import decisions, incremental
 from reckon.config import Config
 from reckon.snapshots import Snapshot
 
@@ -41,24 +41,27 @@ def register_inputs(con: duckdb.DuckDBPyConnection, cfg: Config, snapshots: list
     sink = QuarantineSink(decisions.SOURCE)
     _arrow_table(con, "decisions", decisions.load_decisions(root, sink))
     audit_id, as_of = audit_identity(snapshots, decisions.digest(root))
-    _table(con, "cfg_systems", [
+    systems = [
         {"system": s.name, "object_type": s.object_type, "natural_key": s.natural_key,
          "natural_key_unique": s.natural_key_unique, "settle_seconds": int(s.settle_window.total_seconds()),
          "agent_actors": s.agent_actors, "idempotency_ttl_seconds": int(s.idempotency_ttl.total_seconds())}
         for s in cfg.systems.values()
-    ], pa.schema([("system", pa.string()), ("object_type", pa.string()), ("natural_key", pa.list_(pa.string())),
-                  ("natural_key_unique", pa.bool_()), ("settle_seconds", pa.int64()),
-                  ("agent_actors", pa.list_(pa.string())), ("idempotency_ttl_seconds", pa.int64())]))
-    _table(con, "cfg_workflows", [
+    ]
+    workflows = [
         {"workflow": w.name, "completion_window_seconds": int(w.completion_window.total_seconds())}
         for w in cfg.workflows.values()
-    ], pa.schema([("workflow", pa.string()), ("completion_window_seconds", pa.int64())]))
-    _table(con, "cfg_steps", [
+    ]
+    steps = [
         {"workflow": w.name, "step": s.name, "action": s.action, "system": s.system, "required": s.required,
          "reversible": s.reversible, "compensation": s.compensation, "safe_to_retry": s.safe_to_retry,
          "step_order": s.order}
         for w in cfg.workflows.values() for s in w.steps
-    ], pa.schema([("workflow", pa.string()), ("step", pa.string()), ("action", pa.string()), ("system", pa.string()),
+    ]
+    _table(con, "cfg_systems", systems, pa.schema([("system", pa.string()), ("object_type", pa.string()), ("natural_key", pa.list_(pa.string())),
+                  ("natural_key_unique", pa.bool_()), ("settle_seconds", pa.int64()),
+                  ("agent_actors", pa.list_(pa.string())), ("idempotency_ttl_seconds", pa.int64())]))
+    _table(con, "cfg_workflows", workflows, pa.schema([("workflow", pa.string()), ("completion_window_seconds", pa.int64())]))
+    _table(con, "cfg_steps", steps, pa.schema([("workflow", pa.string()), ("step", pa.string()), ("action", pa.string()), ("system", pa.string()),
                   ("required", pa.bool_()), ("reversible", pa.bool_()), ("compensation", pa.string()),
                   ("safe_to_retry", pa.bool_()), ("step_order", pa.int32())]))
     pol = cfg.policies
@@ -81,17 +84,23 @@ def register_inputs(con: duckdb.DuckDBPyConnection, cfg: Config, snapshots: list
     con.execute(AUDITS_DDL)
     # `seq` orders audits: a re-run keeps its number, a new audit (even with the same
     # as-of time, e.g. after an operator decision) comes after every earlier one.
+    layers_print = incremental.fingerprint([systems, workflows, steps])
+    folded = incremental.resume(con, layers_print, {s.snapshot_id for s in snapshots}, cfg.policies.incremental)
     con.execute(
         "CREATE OR REPLACE TABLE audit_context AS SELECT ?::VARCHAR AS audit_id, ?::TIMESTAMPTZ AS as_of, "
         "?::TIMESTAMPTZ AS log_observed_at, coalesce((SELECT seq FROM audits WHERE audit_id = ?), "
-        "(SELECT coalesce(max(seq), 0) + 1 FROM audits)) AS seq",
-        [audit_id, as_of, max(log_times) if log_times else None, audit_id],
+        "(SELECT coalesce(max(seq), 0) + 1 FROM audits)) AS seq, ?::BOOLEAN AS incremental, "
+        "?::VARCHAR AS layers_fingerprint",
+        [audit_id, as_of, max(log_times) if log_times else None, audit_id, bool(folded), layers_print],
     )
+    # All snapshots (for analysts), and the ones the kept layer tables have not folded in yet.
     for layer in ("workflow", "observed"):
-        files = [s.data_file for s in snapshots if s.layer == layer]
         name = "raw_events" if layer == "workflow" else "raw_observed"
         schema = next(c.schema for c in CONNECTORS.values() if c.layer == layer)
+        files = [s.data_file for s in snapshots if s.layer == layer]
+        new_files = [s.data_file for s in snapshots if s.layer == layer and s.snapshot_id not in folded]
         con.execute(f"CREATE OR REPLACE VIEW {name} AS {_parquet_or_empty(files, schema)}")
+        con.execute(f"CREATE OR REPLACE VIEW {name}_new AS {_parquet_or_empty(new_files, schema)}")
     _arrow_table(con, "rejected_decisions", sink.table())
     quarantine = [s.quarantine_file for s in snapshots]
     con.execute(

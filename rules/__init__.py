@@ -122,12 +122,25 @@ def sql_scripts(folder: Path) -> list[Path]:
 
 @dataclass(frozen=True)
 class Layer:
-    """A layer script: builds the table `name` from the tables it `depends_on`."""
+    """A layer script: builds the table `name` from the tables it `depends_on`.
+
+    A run-scoped layer (header `scoped_tables: a, b`) computes its tables for the audit's
+    scope only, as `scoped_a`, `scoped_b`; `reckon.engine.commit_layers` folds them into
+    `a`, `b` by run_id. `full_mode` names the script to run instead on a full audit.
+    """
 
     name: str
     depends_on: tuple[str, ...]
     description: str
     path: Path
+    scoped_tables: tuple[str, ...] = ()
+    full_path: Path | None = None
+    counted: str = ""  # header `table`: the table whose rows the layer reports, if not `name`
+
+    @property
+    def table(self) -> str:
+        """The table whose row count the layer reports."""
+        return self.counted or (f"scoped_{self.name}" if self.name in self.scoped_tables else self.name)
 
 
 def load_layers() -> list[Layer]:
@@ -136,6 +149,12 @@ def load_layers() -> list[Layer]:
         meta, _ = parse_header(path.read_text(encoding="utf-8"))
         if not meta.get("layer"):
             raise RuleError(f"{path.name}: header lacks layer")
-        deps = tuple(d.strip() for d in meta.get("depends_on", "").split(",") if d.strip())
-        layers.append(Layer(meta["layer"], deps, meta.get("description", ""), path))
+        full = meta.get("full_mode")
+        layers.append(Layer(meta["layer"], _names(meta.get("depends_on", "")), meta.get("description", ""), path,
+                            _names(meta.get("scoped_tables", "")), path.parent / full if full else None,
+                            meta.get("table", "")))
     return layers
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(d.strip() for d in text.split(",") if d.strip())

@@ -52,8 +52,7 @@ def empty_audit_database() -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     register_inputs(con, load_config(DEMO_CONFIG_DIR), [], DEMO_CONFIG_DIR)
-    for layer in engine.LAYERS:
-        engine.build_layer(con, layer)
+    engine.build_layers(con)
     engine.detect_findings(con)
     return con
 

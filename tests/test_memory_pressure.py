@@ -94,8 +94,9 @@ def test_layers_spill_into_the_workspace_and_give_the_same_tables(inputs, defaul
             spilled = max(spilled, con.execute(
                 "SELECT coalesce(sum(temporary_storage_bytes), 0) FROM duckdb_memory()").fetchone()[0])
             paths |= {Path(p) for (p,) in con.execute("SELECT path FROM duckdb_temporary_files()").fetchall()}
-        layers = {layer.name: con.execute(f"SELECT * FROM {layer.name} ORDER BY ALL").fetchall()
-                  for layer in engine.LAYERS}
+        engine.commit_layers(con)
+        tables = [t for layer in engine.LAYERS for t in layer.scoped_tables or (layer.table,)]
+        layers = {name: con.execute(f"SELECT * FROM {name} ORDER BY ALL").fetchall() for name in tables}
     assert spilled > 0, "DuckDB did not spill at 64 MB"
     assert all(p.is_relative_to(ws.root / ".duckdb_tmp") for p in paths)
     with duckdb.connect(str(default_ws.database), read_only=True) as con:

@@ -30,7 +30,7 @@ SELECT
         'fields': json(s.fields), 'field_diff': json(s.field_diff), 'last_actor': s.last_actor,
         'agent_last_writer': s.agent_last_writer, 'updated_at': s.object_updated_at,
         'merged_into': s.merged_into, 'key_owner_id': s.key_owner_id,
-        'export_observed_at': s.newest_observed_at, 'settle_seconds': s.settle_seconds, 'fresh': s.fresh
+        'export_observed_at': sf.newest_observed_at, 'settle_seconds': s.settle_seconds, 'fresh': s.fresh
     })::VARCHAR AS observed,
     to_json({
         'receipt_external_id': s.receipt_external_id, 'receipt_event_id': s.receipt_event_id,
@@ -44,6 +44,7 @@ SELECT
         coalesce(s.receipt_external_id, ''), coalesce(s.field_diff::VARCHAR, ''))) AS state_hash
 FROM intent_state s
 LEFT JOIN recorded_runs r USING (run_id)
+LEFT JOIN system_freshness sf ON sf.system = s.system
 LEFT JOIN matched m USING (intent_id)
 WHERE s.intent_id IN (SELECT subject_id FROM intent_hits);
 

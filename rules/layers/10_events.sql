@@ -1,9 +1,26 @@
 -- layer: events
 -- depends_on: audit_inputs
 -- description: The workflow log as the runtime wrote it, each event once (at-least-once
---   delivery repeats event_ids; the first copy read wins). Unordered: every reader orders
---   by `ts` itself.
-CREATE OR REPLACE TABLE events AS
-SELECT *
-FROM raw_events
+--   delivery repeats event_ids; the first copy read wins). Kept across audits: an audit
+--   folds in only the snapshots not folded yet (`raw_events_new`; all of them on a full
+--   audit) and queues the runs they touch in `changed_runs` for the scope. Unordered:
+--   every reader orders by `ts` itself.
+CREATE TABLE IF NOT EXISTS events AS SELECT * FROM raw_events_new WHERE false;
+CREATE TABLE IF NOT EXISTS changed_runs (run_id VARCHAR);
+
+-- Copies already kept of event ids the new snapshots repeat: they compete again.
+CREATE OR REPLACE TEMP TABLE kept_copies AS
+SELECT * FROM events WHERE event_id IN (SELECT event_id FROM raw_events_new);
+DELETE FROM events WHERE event_id IN (SELECT event_id FROM kept_copies);
+
+INSERT INTO changed_runs
+SELECT DISTINCT run_id FROM (SELECT run_id FROM raw_events_new UNION ALL SELECT run_id FROM kept_copies);
+
+INSERT INTO events BY NAME
+SELECT * FROM (SELECT * FROM raw_events_new UNION ALL BY NAME SELECT * FROM kept_copies)
 QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY observed_at, source_file, source_record) = 1;
+
+INSERT INTO folded_snapshots
+SELECT snapshot_id FROM cfg_snapshots
+WHERE layer = 'workflow' AND snapshot_id NOT IN (SELECT snapshot_id FROM folded_snapshots);
+DROP TABLE kept_copies;

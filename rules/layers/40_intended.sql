@@ -1,17 +1,18 @@
 -- layer: intended
--- depends_on: events
+-- depends_on: scope
+-- scoped_tables: intended
 -- description: One row per intent: each `intent.declared` event (the first, if repeated),
 --   plus every required catalog step a run never declared, named `<run_id>/<step>`.
-CREATE OR REPLACE TABLE intended AS
+CREATE OR REPLACE TABLE scoped_intended AS
 WITH declared AS (
     SELECT *
-    FROM events
+    FROM scoped_events
     WHERE type = 'intent.declared'
     QUALIFY row_number() OVER (PARTITION BY intent_id ORDER BY ts, event_id) = 1
 ),
 runs AS (
     SELECT run_id, arg_min(workflow, ts) AS workflow
-    FROM events
+    FROM scoped_events
     GROUP BY run_id
 ),
 undeclared AS (

@@ -1,9 +1,10 @@
 -- layer: recorded
--- depends_on: intended, events
+-- depends_on: intended
+-- scoped_tables: recorded, recorded_runs
 -- description: What the runtime believes: per intent, the outcome of its latest event
 --   (ts orders them; at equal ts an outcome beats an attempt), its attempts and receipt;
 --   per run, its latest status and start.
-CREATE OR REPLACE TABLE recorded AS
+CREATE OR REPLACE TABLE scoped_recorded AS
 WITH outcome_events AS (
     SELECT
         e.*,
@@ -25,7 +26,7 @@ WITH outcome_events AS (
             WHEN 'action.skipped' THEN 6
             WHEN 'action.compensated' THEN 7
         END AS outcome_rank
-    FROM events e
+    FROM scoped_events e
     WHERE e.intent_id IS NOT NULL AND e.type <> 'intent.declared'
 )
 SELECT
@@ -42,11 +43,11 @@ SELECT
     arg_max(o.event_id, o.ts) FILTER (o.receipt_external_id IS NOT NULL) AS receipt_event_id,
     arg_max(o.error_kind, o.ts) FILTER (o.error_kind IS NOT NULL) AS last_error_kind,
     arg_max(o.event_id, {'ts': o.ts, 'rank': o.outcome_rank, 'id': o.event_id}) AS last_event_id
-FROM intended i
+FROM scoped_intended i
 LEFT JOIN outcome_events o USING (intent_id)
 GROUP BY i.intent_id, i.run_id;
 
-CREATE OR REPLACE TABLE recorded_runs AS
+CREATE OR REPLACE TABLE scoped_recorded_runs AS
 WITH status_events AS (
     SELECT run_id, ts, event_id,
         CASE type
@@ -56,7 +57,7 @@ WITH status_events AS (
             WHEN 'run.awaiting_approval' THEN 'awaiting_approval'
             WHEN 'run.needs_reconciliation' THEN 'needs_reconciliation'
         END AS status
-    FROM events
+    FROM scoped_events
     WHERE type IN ('run.completed', 'run.failed', 'run.escalated', 'run.awaiting_approval', 'run.needs_reconciliation')
 ),
 runs AS (
@@ -65,7 +66,7 @@ runs AS (
         coalesce(min(ts) FILTER (type = 'run.started'), min(ts)) AS started_at,
         max(ts) AS last_event_at,
         count(*) AS events
-    FROM events
+    FROM scoped_events
     GROUP BY run_id
 ),
 latest_status AS (

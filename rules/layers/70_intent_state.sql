@@ -1,13 +1,14 @@
 -- layer: intent_state
 -- depends_on: matches
+-- scoped_tables: intent_state
 -- description: Everything the intent-level rules compare, one row per intent: the recorded
 --   outcome, the observed state after matching (TAXONOMY.md "Derived states"), who produced
 --   the effect, the field diff, and the settle-window timing. Staged on purpose: per-key
 --   aggregates first, so no rule query holds several large hash tables at once.
-CREATE OR REPLACE TABLE intent_state AS
+CREATE OR REPLACE TABLE scoped_intent_state AS
 WITH primary_matches AS (
     SELECT m.intent_id, m.strength, m.matched_by, o.*
-    FROM matches m
+    FROM scoped_matches m
     JOIN observed o USING (system, external_id)
     WHERE m.is_primary
 ),
@@ -38,7 +39,7 @@ agg AS (
 others AS (
     -- Objects matched by a weaker key than the intent's strongest: contradicting evidence.
     SELECT intent_id, count(*) AS n_weaker, min(external_id) AS weaker_external_id
-    FROM matches
+    FROM scoped_matches
     WHERE NOT is_primary
     GROUP BY intent_id
 ),
@@ -61,8 +62,8 @@ base AS (
         coalesce(r.last_attempt_at, r.last_event_at) AS acted_at,
         coalesce(r.last_agent_event_at, r.last_attempt_at, i.declared_at) AS agent_write_at,
         sys.idempotency_ttl_seconds
-    FROM intended i
-    JOIN recorded r USING (intent_id)
+    FROM scoped_intended i
+    JOIN scoped_recorded r USING (intent_id)
     LEFT JOIN agg a USING (intent_id)
     LEFT JOIN others x USING (intent_id)
     LEFT JOIN observed o ON o.system = i.system AND o.external_id = a.external_id
@@ -95,7 +96,9 @@ judged AS (
     LEFT JOIN diffs d USING (intent_id)
 )
 SELECT
-    j.*,
+    -- The export time changes every audit: readers take it from system_freshness, so an
+    -- intent's row changes only when its own evidence does.
+    j.* EXCLUDE (newest_observed_at),
     CASE
         WHEN j.n_live >= 2 THEN 'duplicate'
         WHEN j.n_success = 1 AND j.object_state = 'success' AND j.write_visible THEN 'present'

@@ -1,0 +1,7 @@
+-- layer: scope (full audit)
+-- description: Every run is in scope; nothing is kept from earlier audits.
+CREATE OR REPLACE TABLE scope_runs AS SELECT DISTINCT run_id FROM events;
+DROP TABLE IF EXISTS scope_event_rows;
+CREATE OR REPLACE VIEW scoped_events AS SELECT * FROM events;
+CREATE OR REPLACE VIEW claims_outside_scope AS
+SELECT NULL::VARCHAR AS system, NULL::VARCHAR AS external_id WHERE false;

@@ -1,0 +1,129 @@
+"""Incremental audits give exactly what full audits give.
+
+Two workspaces see the same files day after day: one recomputes only the runs its scope
+takes (the default), the other has `policies.incremental: false` and rebuilds every layer
+every audit. Every layer table, finding, action, lifecycle row and metric must match, while
+the incremental one recomputes only part of the runs.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+import yaml
+
+from bench.generate import generate
+from reckon.audit import run_audit
+from reckon.engine import LAYERS
+from reckon.simulator import simulate
+from reckon.simulator.timeline import advance
+from reckon.workspace import Workspace
+
+LAYER_TABLES = [t for layer in LAYERS for t in layer.scoped_tables or (layer.name,) if layer.name != "scope"]
+AUDIT_TABLES = {
+    "findings_history": "*",
+    "repair_actions_history": "*",
+    "lifecycle_events": "*",
+    "metrics": "*",
+    "audits": "* EXCLUDE (started_at, finished_at)",
+}
+
+
+def always_full(root: Path) -> None:
+    path = root / "reckon.yaml"
+    config = yaml.safe_load(path.read_text())
+    config.setdefault("policies", {})["incremental"] = False
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+def contents(root: Path, tables: dict[str, str]) -> dict[str, list[tuple]]:
+    with duckdb.connect(str(root / "reckon.duckdb"), read_only=True) as con:
+        return {t: con.execute(f"SELECT {cols} FROM {t} ORDER BY ALL").fetchall() for t, cols in tables.items()}
+
+
+def scope(root: Path) -> tuple[bool, int, int]:
+    """Whether the last audit was incremental, the runs it recomputed, and all runs."""
+    with duckdb.connect(str(root / "reckon.duckdb"), read_only=True) as con:
+        return con.execute("SELECT (SELECT incremental FROM audit_context), (SELECT count(*) FROM scope_runs), "
+                           "(SELECT count(*) FROM run_state)").fetchone()
+
+
+def assert_same(incremental: Path, full: Path) -> None:
+    tables = {**{t: "*" for t in LAYER_TABLES}, **AUDIT_TABLES}
+    got, want = contents(incremental, tables), contents(full, tables)
+    for table in tables:
+        assert got[table] == want[table], table
+    assert want["findings_history"], "the scenario must produce findings"
+
+
+def test_a_timeline_audited_incrementally_equals_full_audits(tmp_path):
+    """Three simulated days with late webhooks, repairs, decisions and regressions."""
+    roots = {"incremental": tmp_path / "inc" / "ws", "full": tmp_path / "full" / "ws"}
+    for name, root in roots.items():
+        simulate(root, 60, 5)
+        if name == "full":
+            always_full(root)
+        run_audit(Workspace.open(root))
+    assert_same(roots["incremental"], roots["full"])
+    for day in (2, 3):
+        for root in roots.values():
+            advance(root, day, 5)
+            run_audit(Workspace.open(root))
+        incremental, recomputed, runs = scope(roots["incremental"])
+        assert incremental and 0 < recomputed < runs
+        assert scope(roots["full"])[:2] == (False, runs)
+        assert_same(roots["incremental"], roots["full"])
+
+
+def test_a_new_day_recomputes_only_what_it_touches(tmp_path):
+    """The benchmark's shape: days of history, then one more day of runs (with late events
+    for older runs, redelivered webhooks and faults)."""
+    history, next_day = tmp_path / "history", tmp_path / "next"
+    generate(history, 6_000, days=3, seed=4, page_objects=2_000, part_events=5_000)
+    generate(next_day, 2_000, days=1, seed=4, first_day=4, page_objects=2_000, part_events=5_000)
+    full = tmp_path / "full"
+    shutil.copytree(history, full)
+    always_full(full)
+    for root in (history, full):
+        run_audit(Workspace.open(root))
+        for folder in (next_day / "landing").iterdir():
+            for path in sorted(folder.iterdir()):
+                target = root / "landing" / folder.name / path.name
+                shutil.copy2(path, target)
+                os.utime(target, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns))
+        run_audit(Workspace.open(root))
+    incremental, recomputed, runs = scope(history)
+    assert incremental and 0 < recomputed < runs / 2
+    assert_same(history, full)
+
+
+def test_changed_rules_or_catalog_start_over(tmp_path):
+    root = tmp_path / "ws"
+    simulate(root, 20, 3)
+    run_audit(Workspace.open(root))
+    run_audit(Workspace.open(root))
+    assert scope(root)[0]  # nothing new: incremental, only the unsettled runs
+    path = root / "reckon.yaml"
+    config = yaml.safe_load(path.read_text())
+    workflow = next(iter(config["catalog"].values()))
+    workflow["completion_window"] = "3h"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    run_audit(Workspace.open(root))
+    incremental, recomputed, runs = scope(root)
+    assert not incremental and recomputed == runs
+
+
+@pytest.mark.parametrize(("source", "landing"), [("workflow_log", "events"), ("stripe_refunds", "stripe")])
+def test_a_pruned_snapshot_starts_over(tmp_path, source, landing):
+    """A workspace whose snapshots (and landing files) of one source were removed."""
+    root = tmp_path / "ws"
+    simulate(root, 20, 3)
+    run_audit(Workspace.open(root))
+    shutil.rmtree(root / "snapshots" / f"source={source}")
+    shutil.rmtree(root / "landing" / landing)
+    run_audit(Workspace.open(root))
+    assert not scope(root)[0]
