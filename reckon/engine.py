@@ -76,6 +76,8 @@ def prepare(con: duckdb.DuckDBPyConnection, ws: Workspace) -> str:
 
 
 LAYERS = load_layers()
+# The tables the layers build (not the scope's bookkeeping): what analysts and rules read.
+LAYER_TABLES = tuple(t for layer in LAYERS if layer.full_path is None for t in layer.scoped_tables or (layer.name,))
 
 
 def build_layer(con: duckdb.DuckDBPyConnection, layer: Layer) -> int:

@@ -8,6 +8,7 @@ the incremental one recomputes only part of the runs.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -18,12 +19,11 @@ import yaml
 
 from bench.generate import generate
 from reckon.audit import run_audit
-from reckon.engine import LAYERS
+from reckon.engine import LAYER_TABLES
 from reckon.simulator import simulate
 from reckon.simulator.timeline import advance
 from reckon.workspace import Workspace
 
-LAYER_TABLES = [t for layer in LAYERS for t in layer.scoped_tables or (layer.name,) if layer.name != "scope"]
 AUDIT_TABLES = {
     "findings_history": "*",
     "repair_actions_history": "*",
@@ -53,7 +53,7 @@ def scope(root: Path) -> tuple[bool, int, int]:
 
 
 def assert_same(incremental: Path, full: Path) -> None:
-    tables = {**{t: "*" for t in LAYER_TABLES}, **AUDIT_TABLES}
+    tables = {**{t: "*" for t in (*LAYER_TABLES, "observed_keys")}, **AUDIT_TABLES}
     got, want = contents(incremental, tables), contents(full, tables)
     for table in tables:
         assert got[table] == want[table], table
@@ -127,3 +127,60 @@ def test_a_pruned_snapshot_starts_over(tmp_path, source, landing):
     shutil.rmtree(root / "landing" / landing)
     run_audit(Workspace.open(root))
     assert not scope(root)[0]
+
+
+def _stripe_refunds(root: Path) -> list[dict]:
+    """Refund objects of the landing Stripe pages (events wrap them in data.object)."""
+    refunds = []
+    for path in sorted((root / "landing" / "stripe").glob("*.json")):
+        for item in json.loads(path.read_text())["data"]:
+            refunds.append(item["data"]["object"] if item.get("object") == "event" else item)
+    return refunds
+
+
+def _land(root: Path, relative: str, text: str) -> None:
+    """A new landing file, exported an hour after the newest one."""
+    newest = max(p.stat().st_mtime for p in (root / "landing").rglob("*") if p.is_file())
+    path = root / "landing" / relative
+    path.write_text(text)
+    os.utime(path, (newest + 3600, newest + 3600))
+
+
+def test_natural_key_groups_couple_runs_across_audits(tmp_path):
+    """Runs that share a natural key but nothing else: a refund nobody claims appears with
+    the charge of an earlier run's refund (that run gains a weaker match), then another
+    run records it as its receipt (the earlier run loses it again)."""
+    roots = {"incremental": tmp_path / "inc" / "ws", "full": tmp_path / "full" / "ws"}
+    for name, root in roots.items():
+        simulate(root, 40, 3)
+        if name == "full":
+            always_full(root)
+        run_audit(Workspace.open(root))
+    claimed = [r for r in _stripe_refunds(roots["full"]) if r.get("metadata", {}).get("reckon_intent_id")]
+    with duckdb.connect(str(roots["full"] / "reckon.duckdb"), read_only=True) as con:
+        # The owner's run is settled: nothing of its own brings it into the next scope.
+        settled = {i for (i,) in con.execute(
+            "SELECT intent_id FROM intended JOIN run_state USING (run_id) WHERE past_window AND all_intents_fresh").fetchall()}
+        owner = next(r for r in claimed if r["metadata"]["reckon_intent_id"] in settled)
+        other = next(r for r in claimed if r["charge"] != owner["charge"])
+        run_id, workflow = con.execute("SELECT run_id, workflow FROM intended WHERE intent_id = ?",
+                                       [other["metadata"]["reckon_intent_id"]]).fetchone()
+    extra = {**owner, "id": "re_unclaimed_1", "metadata": {}, "created": owner["created"] + 60}
+    receipt = {"event_id": "ev_late_receipt_1", "ts": "2026-11-30T12:00:00Z", "type": "receipt.recorded",
+               "run_id": run_id, "workflow": workflow, "intent_id": other["metadata"]["reckon_intent_id"],
+               "receipt": {"external_id": "re_unclaimed_1"}}
+    steps = [("stripe/extra-1.json", json.dumps({"object": "list", "data": [extra], "has_more": False,
+                                                 "url": "/v1/refunds"})),
+             ("events/late-receipt.jsonl", json.dumps(receipt) + "\n")]
+    # Who matches the new refund after each step: the owner by natural key, then the other by receipt.
+    expected = [{(owner["metadata"]["reckon_intent_id"], "natural_key")},
+                {(other["metadata"]["reckon_intent_id"], "receipt")}]
+    for (relative, text), matched in zip(steps, expected, strict=True):
+        for root in roots.values():
+            _land(root, relative, text)
+            run_audit(Workspace.open(root))
+        assert scope(roots["incremental"])[0]
+        assert_same(roots["incremental"], roots["full"])
+        with duckdb.connect(str(roots["full"] / "reckon.duckdb"), read_only=True) as con:
+            assert set(con.execute(
+                "SELECT intent_id, matched_by FROM matches WHERE external_id = 're_unclaimed_1'").fetchall()) == matched

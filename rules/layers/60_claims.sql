@@ -1,0 +1,30 @@
+-- layer: claims
+-- depends_on: recorded
+-- scoped_tables: intent_keys, claims
+-- description: The objects each intent claims by a key of its own, one row per tier that
+--   links them (TAXONOMY.md): 1 a correlation key written into the object, 2 the update's
+--   target, 3 the recorded receipt. An object can be claimed only within the intent's
+--   `system` and `object_type`. `intent_keys` lists the keys an intent may have written.
+CREATE OR REPLACE TABLE scoped_intent_keys AS
+SELECT run_id, intent_id, intent_id AS key FROM scoped_intended
+UNION
+SELECT run_id, intent_id, idempotency_key FROM scoped_intended WHERE idempotency_key IS NOT NULL
+UNION
+-- A retry may carry a new idempotency key on its attempt event.
+SELECT run_id, intent_id, idempotency_key FROM scoped_events WHERE intent_id IS NOT NULL AND idempotency_key IS NOT NULL;
+
+CREATE OR REPLACE TABLE scoped_claims AS
+SELECT i.run_id, i.intent_id, o.system, o.external_id, 1 AS strength
+FROM scoped_intended i
+JOIN scoped_intent_keys k USING (intent_id)
+JOIN observed_keys ok ON ok.key = k.key AND ok.system = i.system
+JOIN observed o ON o.system = ok.system AND o.external_id = ok.external_id AND o.object_type = i.object_type
+UNION ALL
+SELECT i.run_id, i.intent_id, o.system, o.external_id, 2
+FROM scoped_intended i
+JOIN observed o ON o.system = i.system AND o.object_type = i.object_type AND o.external_id = i.target_key
+UNION ALL
+SELECT i.run_id, i.intent_id, o.system, o.external_id, 3
+FROM scoped_intended i
+JOIN scoped_recorded r USING (intent_id)
+JOIN observed o ON o.system = i.system AND o.object_type = i.object_type AND o.external_id = r.receipt_external_id;
