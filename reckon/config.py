@@ -47,6 +47,9 @@ class System:
     settle_window: timedelta
     agent_actors: list[str]
     idempotency_ttl: timedelta
+    # A non-unique natural key (a charge, an email + template) names the same effect only
+    # near the intent in time: objects created more than this before or after it don't match.
+    natural_key_window: timedelta = timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -268,7 +271,8 @@ def parse_config(data: Any, workspace: Path) -> Config:
 
 def _system(name: str, parent: _Reader) -> System:
     sys_ = parent.section(name)
-    sys_.unknown({"object_type", "correlation_paths", "natural_key", "natural_key_unique", "settle_window", "agent_actors", "idempotency_ttl"})
+    sys_.unknown({"object_type", "correlation_paths", "natural_key", "natural_key_unique", "settle_window", "agent_actors", "idempotency_ttl",
+                  "natural_key_window"})
     return System(
         name=_name(name, sys_.path),
         object_type=sys_.get("object_type", str),
@@ -278,6 +282,7 @@ def _system(name: str, parent: _Reader) -> System:
         settle_window=parse_duration(sys_.get("settle_window", (str, int), "1h"), sys_.key("settle_window")),
         agent_actors=sys_.strings("agent_actors", []),
         idempotency_ttl=parse_duration(sys_.get("idempotency_ttl", (str, int), "24h"), sys_.key("idempotency_ttl")),
+        natural_key_window=parse_duration(sys_.get("natural_key_window", (str, int), "24h"), sys_.key("natural_key_window")),
     )
 
 

@@ -44,7 +44,8 @@ def register_inputs(con: duckdb.DuckDBPyConnection, cfg: Config, snapshots: list
     systems = [
         {"system": s.name, "object_type": s.object_type, "natural_key": s.natural_key,
          "natural_key_unique": s.natural_key_unique, "settle_seconds": int(s.settle_window.total_seconds()),
-         "agent_actors": s.agent_actors, "idempotency_ttl_seconds": int(s.idempotency_ttl.total_seconds())}
+         "agent_actors": s.agent_actors, "idempotency_ttl_seconds": int(s.idempotency_ttl.total_seconds()),
+         "natural_key_window_seconds": int(s.natural_key_window.total_seconds())}
         for s in cfg.systems.values()
     ]
     workflows = [
@@ -59,7 +60,8 @@ def register_inputs(con: duckdb.DuckDBPyConnection, cfg: Config, snapshots: list
     ]
     _table(con, "cfg_systems", systems, pa.schema([("system", pa.string()), ("object_type", pa.string()), ("natural_key", pa.list_(pa.string())),
                   ("natural_key_unique", pa.bool_()), ("settle_seconds", pa.int64()),
-                  ("agent_actors", pa.list_(pa.string())), ("idempotency_ttl_seconds", pa.int64())]))
+                  ("agent_actors", pa.list_(pa.string())), ("idempotency_ttl_seconds", pa.int64()),
+                  ("natural_key_window_seconds", pa.int64())]))
     _table(con, "cfg_workflows", workflows, pa.schema([("workflow", pa.string()), ("completion_window_seconds", pa.int64())]))
     _table(con, "cfg_steps", steps, pa.schema([("workflow", pa.string()), ("step", pa.string()), ("action", pa.string()), ("system", pa.string()),
                   ("required", pa.bool_()), ("reversible", pa.bool_()), ("compensation", pa.string()),

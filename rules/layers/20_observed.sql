@@ -7,7 +7,7 @@
 --   audits: the version already kept competes with the new snapshots' versions (the order
 --   is total, so folding in snapshot by snapshot gives what one pass over all would), and
 --   each touched object is queued in `changed_objects`: its kept version ('before', if it
---   existed) and its new one ('after'), each with its natural key.
+--   existed) and its new one ('after'), each with its natural key and creation time.
 --   `observed_keys` holds every object's correlation keys, one row each.
 CREATE TABLE IF NOT EXISTS observed (
     system VARCHAR, object_type VARCHAR, external_id VARCHAR, correlation_keys VARCHAR[], natural_key VARCHAR,
@@ -15,7 +15,8 @@ CREATE TABLE IF NOT EXISTS observed (
     created_at TIMESTAMPTZ, updated_at TIMESTAMPTZ, merged_into VARCHAR,
     snapshot_id VARCHAR, observed_at TIMESTAMPTZ, source_file VARCHAR, source_record BIGINT);
 CREATE TABLE IF NOT EXISTS observed_keys (system VARCHAR, external_id VARCHAR, key VARCHAR);
-CREATE TABLE IF NOT EXISTS changed_objects (system VARCHAR, external_id VARCHAR, natural_key VARCHAR, version VARCHAR);
+CREATE TABLE IF NOT EXISTS changed_objects (
+    system VARCHAR, external_id VARCHAR, natural_key VARCHAR, created_at TIMESTAMPTZ, version VARCHAR);
 
 CREATE OR REPLACE TEMP TABLE observed_merged AS
 WITH new_versions AS (
@@ -63,11 +64,11 @@ JOIN first_seen f USING (system, external_id)
 LEFT JOIN cfg_systems s ON s.system = l.system;
 
 INSERT INTO changed_objects
-SELECT o.system, o.external_id, o.natural_key, 'before'
+SELECT o.system, o.external_id, o.natural_key, o.created_at, 'before'
 FROM observed o
 SEMI JOIN observed_merged m ON m.system = o.system AND m.external_id = o.external_id
 UNION ALL
-SELECT system, external_id, natural_key, 'after' FROM observed_merged;
+SELECT system, external_id, natural_key, created_at, 'after' FROM observed_merged;
 
 DELETE FROM observed o USING observed_merged m WHERE o.system = m.system AND o.external_id = m.external_id;
 DELETE FROM observed_keys k USING observed_merged m WHERE k.system = m.system AND k.external_id = m.external_id;

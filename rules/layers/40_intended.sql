@@ -42,6 +42,9 @@ SELECT
               AND list_bool_and(list_transform(sys.natural_key, lambda f: (i.expected ->> f) IS NOT NULL))
          THEN array_to_string(list_transform(sys.natural_key, lambda f: i.expected ->> f), '|')
     END AS natural_key,
+    -- When an object must have been created to match by a non-unique natural key.
+    CASE WHEN NOT sys.natural_key_unique THEN i.declared_at - to_seconds(sys.natural_key_window_seconds) END AS natural_key_from,
+    CASE WHEN NOT sys.natural_key_unique THEN i.declared_at + to_seconds(sys.natural_key_window_seconds) END AS natural_key_until,
     i.declared, i.declared_at, i.declared_event_id,
     coalesce(s.required, true) AS required,
     s.step_order,

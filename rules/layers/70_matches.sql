@@ -5,12 +5,15 @@
 --   claims of 60_claims.sql (1 correlation key, 2 target, 3 receipt), then 4 the
 --   natural key. Only an intent's strongest tier counts (`is_primary`);
 --   a weaker key pointing at another object stays here as evidence. Natural keys only
---   match objects that no intent claims by a stronger key (in the scope or outside it).
+--   match objects that no intent claims by a stronger key (in the scope or outside it),
+--   and a non-unique one only objects created within the system's `natural_key_window`
+--   of the intent's declaration (a charge refunded again next month is another refund).
 CREATE OR REPLACE TABLE scoped_matches AS
 WITH by_natural_key AS (
     SELECT i.run_id, i.intent_id, o.system, o.external_id, 4 AS strength
     FROM scoped_intended i
     JOIN observed o ON o.system = i.system AND o.object_type = i.object_type AND o.natural_key = i.natural_key
+        AND (i.natural_key_from IS NULL OR o.created_at BETWEEN i.natural_key_from AND i.natural_key_until)
     ANTI JOIN (SELECT system, external_id FROM scoped_claims UNION ALL SELECT system, external_id FROM claims_outside_scope) c
         ON c.system = o.system AND c.external_id = o.external_id
 ),
