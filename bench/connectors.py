@@ -30,9 +30,9 @@ import yaml
 
 MB = 1024 * 1024
 T0 = 1741255200  # 2025-03-06T10:00:00Z
-# Whole-document readers hold the parsed file; SendGrid keeps a file's events for its second pass.
-STREAMS = {"stripe": "no (whole document)", "hubspot": "no (whole document)", "zendesk": "no (whole document)",
-           "sendgrid": "no (two passes in memory)"}  # fmt: skip
+# Whole-document readers check a large file in one streaming pass, then read it in a second.
+STREAMS = {"stripe": "yes (check, then read)", "hubspot": "yes (check, then read)",
+           "zendesk": "yes (check, then read)"}  # fmt: skip
 
 
 def iso(seconds: int) -> str:

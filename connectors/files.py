@@ -11,8 +11,9 @@ import json
 import re
 import zlib
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from connectors.base import QuarantineSink
 from connectors.values import BadRecord
@@ -68,62 +69,6 @@ def load_document(path: Path, sink: QuarantineSink, source_file: str) -> Any | N
     return None
 
 
-def iter_records(
-    items: Iterable[Any], sink: QuarantineSink, source_file: str, build
-) -> Iterator[dict[str, Any]]:
-    """Apply `build(record)` to each numbered record, rejecting those that raise BadRecord."""
-
-    def one(item: dict[str, Any]) -> list[dict[str, Any]]:
-        row = build(item)
-        return [] if row is None else [row]
-
-    yield from numbered_rows(enumerate(items, start=1), sink, source_file, one)
-
-
-def document_items(
-    path: Path,
-    sink: QuarantineSink,
-    source_file: str,
-    list_key: str | None = None,
-    item_key: str | None = None,
-) -> list[Any]:
-    """The records of a whole-file JSON document, numbered by position from 1.
-
-    A page (an object whose `list_key` is an array) gives that array; an object
-    wrapping one record under `item_key` gives that record; a bare array gives
-    its elements; any other object is a single record. Whatever is not an object
-    or array rejects the whole file as record 0.
-    """
-    before = len(sink.rows)
-    document = load_document(path, sink, source_file)
-    if isinstance(document, list):
-        return document
-    if isinstance(document, dict):
-        if list_key is not None and isinstance(document.get(list_key), list):
-            return document[list_key]
-        if item_key is not None and item_key in document:
-            return [document[item_key]]
-        return [document]
-    if document is not None or len(sink.rows) == before:  # JSON null parses to None
-        kind = "null" if document is None else type(document).__name__
-        sink.reject(source_file, 0, f"expected a JSON object or array, got {kind}", document)
-    return []
-
-
-def iter_record_rows(
-    items: Iterable[Any],
-    sink: QuarantineSink,
-    source_file: str,
-    build: Callable[[dict[str, Any]], list[dict[str, Any]]],
-) -> Iterator[dict[str, Any]]:
-    """Like `iter_records` for records that map to zero or more rows.
-
-    `build` returns all of a record's rows or raises BadRecord, so a record is
-    either kept whole or rejected whole, never half-emitted.
-    """
-    yield from numbered_rows(enumerate(items, start=1), sink, source_file, build)
-
-
 READ_CHUNK = 1 << 20
 
 
@@ -143,6 +88,9 @@ _NUMBER_TAIL = re.compile(r"[0-9.eE+-]*")
 _DECODER = json.JSONDecoder()
 
 
+_COMMA = re.compile(r"[ \t\n\r]*,[ \t\n\r]*")
+
+
 class _JsonText:
     """Decoded text of a binary stream, read on demand, with a cursor into it."""
 
@@ -154,6 +102,10 @@ class _JsonText:
         self.eof = False
         self.undecoded = b""  # an incomplete UTF-8 sequence at the end of the last chunk
         self.bad_bytes: UnicodeDecodeError | None = None  # raised once the text before it is used
+        self.bom = False
+        self.keep: int | None = None  # an absolute position `more` must not drop text from
+        self.lines = 0  # newlines dropped before `buf`
+        self.line_start = 0  # absolute position just after the last newline dropped
 
     def more(self) -> bool:
         if self.bad_bytes is not None:
@@ -161,13 +113,19 @@ class _JsonText:
         if self.eof:
             return False
         data = self.handle.read(READ_CHUNK)
-        start = self.offset == 0 and not self.buf and not self.undecoded
+        start = self.offset == 0 and not self.buf  # no text yet (a BOM may be split over reads)
         text = self._decode(data)
         if start and text.startswith(codecs.BOM_UTF8.decode()):
             text = text[1:]
-        self.offset += self.pos
-        self.buf = self.buf[self.pos :] + text
-        self.pos = 0
+            self.bom = True
+        drop = self.pos if self.keep is None else min(self.pos, self.keep - self.offset)
+        dropped = self.buf.count("\n", 0, drop)
+        if dropped:
+            self.lines += dropped
+            self.line_start = self.offset + self.buf.rindex("\n", 0, drop) + 1
+        self.offset += drop
+        self.buf = self.buf[drop:] + text
+        self.pos -= drop
         return True
 
     def _decode(self, data: bytes) -> str:
@@ -211,7 +169,7 @@ class _JsonText:
             except json.JSONDecodeError as exc:
                 cut_short = exc.pos >= len(self.buf) - 8 or exc.msg.startswith("Unterminated string")
                 if not cut_short or not self._grow():
-                    raise ValueError(f"{exc.msg} at character {self.offset + exc.pos}") from None
+                    raise JsonBreak(exc.msg, self.offset + exc.pos) from None
                 continue
             number = isinstance(value, int | float) and not isinstance(value, bool)
             if number and _NUMBER_TAIL.fullmatch(self.buf, end) and self._grow():
@@ -227,13 +185,89 @@ class _JsonText:
     def at(self) -> int:
         return self.offset + self.pos
 
+    def elements(self) -> Iterator[Any]:
+        """The elements of the array whose `[` was just read, through its `]`. A break
+        raises JsonBreak with the message json.loads gives for the whole document."""
+        if self.peek() == "]":
+            self.pos += 1
+            return
+        scan = _DECODER.scan_once
+        while True:
+            # Fast path: the element and the comma after it are whole in the buffer.
+            try:
+                value, end = scan(self.buf, self.pos)
+            except (StopIteration, ValueError):
+                value, end = None, -1
+            if end < 0 or (type(value) in (int, float) and _NUMBER_TAIL.fullmatch(self.buf, end)):
+                value = self.value()  # more text, or the exact error
+            else:
+                self.pos = end
+            yield value
+            comma = _COMMA.match(self.buf, self.pos)
+            if comma and comma.end() < len(self.buf) and self.buf[comma.end()] != "]":
+                self.pos = comma.end()
+            elif not self.follows("[null", "]"):
+                return
+
+    def follows(self, context: str, closer: str) -> bool:
+        """After a value inside an array (`context` "[null", `closer` "]") or an object
+        ('{"":null', "}"): True with the cursor on the next element or key, False after
+        the closer; anything else is the decoder's own error for it."""
+        anchor = self.keep = self.at()
+        try:
+            char = self.peek()
+            if char == closer:
+                self.pos += 1
+                return False
+            if char == ",":
+                self.pos += 1
+                char = self.peek()
+                if char is not None and char != closer and (closer == "]" or char == '"'):
+                    return True
+            self.fail(context, anchor)
+        finally:
+            self.keep = None
+
+    def fail(self, context: str, anchor: int) -> NoReturn:
+        """Raise the error json.loads gives for the text from `anchor` through the cursor,
+        read after `context` (a stand-in for what came before: "[null" is after an element)."""
+        window = context + self.buf[anchor - self.offset : self.pos + 1]
+        try:
+            json.loads(window)
+        except json.JSONDecodeError as exc:
+            raise JsonBreak(exc.msg, anchor + exc.pos - len(context)) from None
+        raise JsonBreak("invalid JSON", self.at())
+
+    def where(self, position: int) -> str:
+        """`line L column C (char P)` of an absolute position in the text, as json.loads says it."""
+        index = position - self.offset
+        lines = self.lines + self.buf.count("\n", 0, index)
+        newline = self.buf.rfind("\n", 0, index)
+        line_start = self.offset + newline + 1 if newline >= 0 else self.line_start
+        return f"line {lines + 1} column {position - line_start + 1} (char {position})"
+
+    def drain(self) -> None:
+        """Read (and drop) the rest of the text, so that bad bytes after the cursor surface."""
+        self.keep = None
+        while self.more():
+            self.pos = len(self.buf)
+
+
+class JsonBreak(ValueError):
+    """Where and why a JSON text stops being valid (`msg` as json.loads words it)."""
+
+    def __init__(self, msg: str, position: int) -> None:
+        super().__init__(f"{msg} at character {position}")
+        self.msg = msg
+        self.position = position
+
 
 def iter_document_items(
     path: Path, sink: QuarantineSink, source_file: str, list_key: str | None = None
 ) -> Iterator[tuple[int, Any]]:
     """(number, record) for a whole-file JSON document, read incrementally.
 
-    The shapes of `document_items`: a top-level array gives its elements; an object
+    The shapes of `JsonDocument`: a top-level array gives its elements; an object
     whose `list_key` is an array gives that array's elements; any other object is one
     record. Memory stays bounded by the largest record, not the file. An empty file
     has no records. A break in the JSON (or bad UTF-8, or a gzip stream that ends
@@ -251,7 +285,7 @@ def iter_document_items(
             if first == "[":
                 text.expect("[")
                 in_array = True
-                for number, item in enumerate(_array_items(text), start=1):
+                for number, item in enumerate(text.elements(), start=1):
                     yield number, item
                 in_array = False
             elif first == "{":
@@ -268,7 +302,7 @@ def iter_document_items(
                     if key == list_key and text.peek() == "[" and not streamed:
                         text.expect("[")
                         in_array = streamed = True
-                        for number, item in enumerate(_array_items(text), start=1):
+                        for number, item in enumerate(text.elements(), start=1):
                             yield number, item
                         in_array = False
                     else:
@@ -291,15 +325,206 @@ def iter_document_items(
         sink.reject(source_file, number + 1 if in_array else 0, f"unreadable file: {exc}")
 
 
-def _array_items(text: _JsonText) -> Iterator[Any]:
-    """The elements of the array whose `[` was just read, through its `]`."""
-    if text.peek() == "]":
-        text.expect("]")
-        return
-    while True:
-        yield text.value()
-        if text.expect(",]") == "]":
+# A whole document with less text than this is parsed once and its records kept for
+# the reader; a larger one is checked in one pass and streamed in a second.
+HOLD_CHARS = 4 << 20
+
+
+class _Walk:
+    """One pass over a whole-file JSON document, validating all of it as json.loads would.
+
+    Iterating gives (array, element) for the elements of every array that may hold the
+    records: 0 is a top-level array, k the k-th member named `list_key` of a top-level
+    object. Afterwards `members` holds such an object's other members (the last of
+    repeated names wins, as in json.loads) and `value` any other top-level value.
+    """
+
+    def __init__(self, text: _JsonText, list_key: str | None) -> None:
+        self.text = text
+        self.list_key = list_key
+        self.arrays = 0
+        self.kind = ""  # "array", "object" or "value"
+        self.members: dict[str, Any] = {}
+        self.value: Any = None
+
+    def __iter__(self) -> Iterator[tuple[int, Any]]:
+        text = self.text
+        while not text.buf and text.more():  # the first text tells whether there is a BOM
+            pass
+        if text.bom:  # json.loads refuses a str that starts with one
+            raise JsonBreak(_bom_message(), 0)
+        first = text.peek()
+        if first == "[":
+            self.kind = "array"
+            text.pos += 1
+            yield from ((0, item) for item in text.elements())
+        elif first == "{":
+            self.kind = "object"
+            text.pos += 1
+            yield from self._object()
+        else:
+            self.kind = "value"
+            self.value = text.value()
+        anchor = text.keep = text.at()
+        if text.peek() is not None:
+            text.fail("null", anchor)
+        text.keep = None
+
+    def _object(self) -> Iterator[tuple[int, Any]]:
+        text = self.text
+        members = self.members
+        anchor = text.keep = text.at()
+        char = text.peek()
+        text.keep = None
+        if char == "}":
+            text.pos += 1
             return
+        if char != '"':
+            text.fail("{", anchor)
+        while True:
+            key = text.value()
+            anchor = text.keep = text.at()
+            if text.peek() != ":":
+                text.fail('{""', anchor)
+            text.keep = None
+            text.pos += 1
+            if key == self.list_key and text.peek() == "[":
+                text.pos += 1
+                self.arrays += 1
+                yield from ((self.arrays, item) for item in text.elements())
+                members[key] = _Streamed(self.arrays)
+            else:
+                members[key] = text.value()
+            if not text.follows('{"":null', "}"):
+                return
+
+
+@dataclass(frozen=True)
+class _Streamed:
+    """A member whose array was streamed, not kept."""
+
+    array: int
+
+
+def _bom_message() -> str:
+    try:
+        json.loads(codecs.BOM_UTF8.decode())
+    except json.JSONDecodeError as exc:
+        return exc.msg
+    return "Unexpected UTF-8 BOM"
+
+
+@dataclass
+class JsonDocument:
+    """The records of a whole-file JSON document, numbered by position from 1, in memory
+    bounded by its largest record. A page (an object whose `list_key` is an array) gives
+    that array; an object wrapping one record under `item_key` gives that record; a bare
+    array gives its elements; any other object is one record; anything else rejects the
+    file as record 0.
+
+    The records are all or nothing, as when the file is parsed whole: a break anywhere
+    (bad JSON, bad UTF-8, a gzip stream cut short; the first of these that a whole read
+    would meet) rejects the file as record 0 with the reason json.loads would give, and
+    keeps no record. So the document is checked in a first streaming pass; a small one
+    keeps its records from it, a larger one streams them in a second.
+    """
+
+    path: Path
+    list_key: str | None = None
+    item_key: str | None = None
+    rejection: tuple[str, Any] | None = None  # (reason, raw) for record 0
+    records: list[Any] | None = None  # the records when known; else stream array `array`
+    array: int = 0
+    head: dict[str, Any] | None = None  # an object document's members, streamed arrays left out
+
+    @classmethod
+    def check(cls, path: Path, list_key: str | None = None, item_key: str | None = None,
+              hold: int | None = None) -> JsonDocument:  # fmt: skip
+        """Read the document once; keep its records if it has fewer than `hold` (default
+        HOLD_CHARS) characters."""
+        doc = cls(path, list_key, item_key)
+        hold = HOLD_CHARS if hold is None else hold
+        try:
+            with open_binary(path) as handle:
+                text = _JsonText(handle)
+                try:
+                    walk = _Walk(text, list_key)
+                    try:
+                        held: list[Any] | None = []  # the elements of array `last`, while small
+                        last = 0
+                        for array, item in walk:
+                            if held is not None:
+                                if array != last:  # a later array of the same name wins
+                                    held, last = [], array
+                                held.append(item)
+                                if text.at() > hold:
+                                    held = None
+                    except JsonBreak as exc:
+                        doc.rejection = (f"malformed JSON document: {exc.msg}: {text.where(exc.position)}", None)
+                    except (ValueError, RecursionError) as exc:  # ValueError: integers past Python's digit limit
+                        doc.rejection = (f"malformed JSON document: {exc}", None)
+                    if doc.rejection:
+                        text.drain()  # a whole read meets bad bytes before bad JSON
+                except UnicodeDecodeError as exc:
+                    doc.rejection = (f"invalid UTF-8: {exc.reason}", None)
+                    while handle.read(READ_CHUNK):  # and a cut gzip stream before either
+                        pass
+        except (EOFError, OSError, zlib.error) as exc:
+            doc.rejection = (f"unreadable file: {exc}", None)
+        if doc.rejection is None:
+            doc._shape(walk, held, last)
+        return doc
+
+    def _shape(self, walk: _Walk, held: list[Any] | None, last: int) -> None:
+        """The shapes above, from what the check pass saw and kept."""
+
+        def kept(array: int) -> list[Any] | None:  # None: not kept, stream it
+            return None if held is None else held if array == last else []
+
+        members = walk.members
+        if walk.kind == "array":
+            self.records = kept(0)
+            return
+        if walk.kind == "value":
+            kind = "null" if walk.value is None else type(walk.value).__name__
+            self.rejection = (f"expected a JSON object or array, got {kind}", walk.value)
+            return
+        self.head = {key: value for key, value in members.items() if not isinstance(value, _Streamed)}
+        listed = members.get(self.list_key) if self.list_key is not None else None
+        if isinstance(listed, _Streamed):
+            self.records, self.array = kept(listed.array), listed.array
+        elif self.item_key is not None and self.item_key in members:
+            self.records = [members[self.item_key]]
+        else:
+            self.records = [members]
+
+    def numbered(self, sink: QuarantineSink, source_file: str) -> Iterator[tuple[int, Any]]:
+        """(number from 1, record); a broken document is rejected here as record 0."""
+        if self.rejection is not None:
+            sink.reject(source_file, 0, *self.rejection)
+        elif self.records is not None:
+            yield from enumerate(self.records, start=1)
+        else:
+            yield from self._stream(sink, source_file)
+
+    def _stream(self, sink: QuarantineSink, source_file: str) -> Iterator[tuple[int, Any]]:
+        number = 0
+        try:
+            with open_binary(self.path) as handle:
+                for array, item in _Walk(_JsonText(handle), self.list_key):
+                    if array == self.array:
+                        number += 1
+                        yield number, item
+        except (ValueError, RecursionError, EOFError, OSError, zlib.error) as exc:
+            # The file changed since it was checked: what was read stays, as for a stream.
+            sink.reject(source_file, 0, f"unreadable file: changed while read ({exc})")
+
+
+def iter_whole_document(
+    path: Path, sink: QuarantineSink, source_file: str, list_key: str | None = None, item_key: str | None = None
+) -> Iterator[tuple[int, Any]]:
+    """(number, record) of a whole-file JSON document, all or nothing (see JsonDocument)."""
+    return JsonDocument.check(path, list_key, item_key).numbered(sink, source_file)
 
 
 def iter_json_lines(path: Path, sink: QuarantineSink, source_file: str) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -400,7 +625,8 @@ def numbered_rows(
     source_file: str,
     build: Callable[[dict[str, Any]], list[dict[str, Any]]],
 ) -> Iterator[dict[str, Any]]:
-    """`iter_record_rows` for records that carry their own number (a line, a position)."""
+    """The rows `build` makes of each numbered record (a line, a position); `build` returns
+    all of a record's rows or raises BadRecord, so a record is kept or rejected whole."""
     for number, item in records:
         try:
             if not isinstance(item, dict):

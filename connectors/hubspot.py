@@ -14,7 +14,7 @@ from typing import Any
 import pyarrow as pa
 
 from connectors.base import QuarantineSink, Reader
-from connectors.files import document_items, iter_record_rows
+from connectors.files import iter_whole_document, numbered_rows
 from connectors.schema import OBSERVED_SCHEMA
 from connectors.values import BadRecord, dumps, parse_rfc3339, require_id
 
@@ -86,8 +86,8 @@ class HubSpotReader(Reader):
 
     def batches(self, path: Path, sink: QuarantineSink) -> Iterator[pa.RecordBatch]:
         source_file = self.options.relative(path)
-        items = document_items(path, sink, source_file, list_key="results")
-        rows = iter_record_rows(items, sink, source_file, self.noting(source_file, self.object_rows))
+        records = iter_whole_document(path, sink, source_file, list_key="results")
+        rows = numbered_rows(records, sink, source_file, self.noting(source_file, self.object_rows))
         yield from self.to_batches(rows)
 
     def object_rows(self, record: dict[str, Any]) -> list[dict[str, Any]]:

@@ -14,7 +14,7 @@ from typing import Any
 import pyarrow as pa
 
 from connectors.base import QuarantineSink, Reader
-from connectors.files import document_items, iter_lines, parse_json_line
+from connectors.files import JsonDocument, iter_json_lines
 from connectors.schema import OBSERVED_SCHEMA
 from connectors.values import (
     BadRecord,
@@ -43,7 +43,7 @@ STATES = {
 @dataclass
 class _Event:
     number: int
-    raw: Any
+    raw: Any  # kept for events without a message id only (a rejection's excerpt)
     row: dict[str, Any]
     recipient: tuple[str, str] | None  # (email, first correlation key): a message's stand-in
 
@@ -55,27 +55,74 @@ class SendGridReader(Reader):
 
     def batches(self, path: Path, sink: QuarantineSink) -> Iterator[pa.RecordBatch]:
         source_file = self.options.relative(path)
-        # Two passes: an event without a message id is matched against the whole file.
-        events = self._parse(path, sink, source_file)
-        yield from self.to_batches(self._attach(events, sink, source_file))
+        yield from self.to_batches(self._rows(path, sink, source_file))
 
-    def _numbered(
-        self, path: Path, sink: QuarantineSink, source_file: str
-    ) -> Iterator[tuple[int, Any]]:
-        """(record number, raw record): array positions, or line numbers for JSON Lines."""
+    def _rows(self, path: Path, sink: QuarantineSink, source_file: str) -> Iterator[dict[str, Any]]:
+        """Every kept event's row in file order; an event lacking `sg_message_id` (an async
+        bounce) gets the id of the one message in the file that shares its email and first
+        correlation key, else it is rejected.
+
+        That message may come before or after the event. Rows go out in one pass until
+        such an event turns up; then the pass goes on to collect its recipients and their
+        messages after it, and a second pass (only for such files) collects the messages
+        before, and gives the rows from that event on. Memory follows those recipients.
+        """
         if ".jsonl" in path.suffixes:
-            for line_no, text in iter_lines(path, sink, source_file):
-                try:
-                    yield line_no, parse_json_line(text)
-                except BadRecord as exc:
-                    sink.reject(source_file, line_no, str(exc), text)
-        else:
-            yield from enumerate(document_items(path, sink, source_file), start=1)
 
-    def _parse(self, path: Path, sink: QuarantineSink, source_file: str) -> list[_Event]:
-        events: list[_Event] = []
+            def records(into: QuarantineSink) -> Iterator[tuple[int, Any]]:
+                return iter_json_lines(path, into, source_file)
+        else:
+            document = JsonDocument.check(path)
+
+            def records(into: QuarantineSink) -> Iterator[tuple[int, Any]]:
+                return document.numbered(into, source_file)
+
+        first: int | None = None  # the first event without a message id
+        messages: dict[tuple[str, str], set[str]] = {}  # such an event's recipient -> message ids
+        for event in self._events(records(sink), sink, source_file):
+            external_id = event.row["external_id"]
+            if first is None and external_id is not None:
+                yield event.row
+                continue
+            if first is None:
+                first = event.number
+            if external_id is None:
+                if event.recipient:
+                    messages.setdefault(event.recipient, set())
+            elif event.recipient in messages:
+                messages[event.recipient].add(external_id)
+        if first is None:
+            return
+        quiet = QuarantineSink(sink.source)  # the first pass rejected what is bad
+        for event in self._events(records(quiet), quiet, source_file):
+            external_id = event.row["external_id"]
+            if external_id is not None:
+                if event.recipient in messages:
+                    messages[event.recipient].add(external_id)
+                if event.number >= first:
+                    yield event.row
+                continue
+            candidates = messages.get(event.recipient, set()) if event.recipient else set()
+            if len(candidates) != 1:
+                # Guessing between two sends of one intent could hide a duplicate.
+                found = "no" if not candidates else f"{len(candidates)} different"
+                sink.reject(
+                    source_file,
+                    event.number,
+                    f"field 'sg_message_id' is missing and {found} messages in this file "
+                    "share the event's email and first correlation key",
+                    event.raw,
+                )
+                continue
+            event.row["external_id"] = next(iter(candidates))
+            yield event.row
+
+    def _events(
+        self, records: Iterator[tuple[int, Any]], sink: QuarantineSink, source_file: str
+    ) -> Iterator[_Event]:
+        """The valid events, each `sg_event_id` once (webhook retries repeat events)."""
         seen: set[str] = set()
-        for number, raw in self._numbered(path, sink, source_file):
+        for number, raw in records:
             try:
                 if not isinstance(raw, dict):
                     raise BadRecord(f"expected a JSON object, got {type(raw).__name__}")
@@ -94,33 +141,7 @@ class SendGridReader(Reader):
             row["source_record"] = number
             keys = row["correlation_keys"]
             recipient = (email, keys[0]) if email and keys else None
-            events.append(_Event(number, raw, row, recipient))
-        return events
-
-    def _attach(
-        self, events: list[_Event], sink: QuarantineSink, source_file: str
-    ) -> Iterator[dict[str, Any]]:
-        """Give events lacking `sg_message_id` (async bounces) their message's id."""
-        messages: dict[tuple[str, str], set[str]] = {}
-        for event in events:
-            if event.row["external_id"] is not None and event.recipient:
-                messages.setdefault(event.recipient, set()).add(event.row["external_id"])
-        for event in events:
-            if event.row["external_id"] is None:
-                candidates = messages.get(event.recipient, set()) if event.recipient else set()
-                if len(candidates) != 1:
-                    # Guessing between two sends of one intent could hide a duplicate.
-                    found = "no" if not candidates else f"{len(candidates)} different"
-                    sink.reject(
-                        source_file,
-                        event.number,
-                        f"field 'sg_message_id' is missing and {found} messages in this file "
-                        "share the event's email and first correlation key",
-                        event.raw,
-                    )
-                    continue
-                event.row["external_id"] = next(iter(candidates))
-            yield event.row
+            yield _Event(number, raw if row["external_id"] is None else None, row, recipient)
 
     def event_row(self, record: dict[str, Any]) -> dict[str, Any]:
         """The row for one event; `external_id` stays None when `sg_message_id` is absent."""

@@ -10,7 +10,7 @@ from typing import Any
 import pyarrow as pa
 
 from connectors.base import QuarantineSink, Reader
-from connectors.files import document_items, iter_record_rows
+from connectors.files import iter_whole_document, numbered_rows
 from connectors.schema import OBSERVED_SCHEMA
 from connectors.values import BadRecord, dig, dumps, parse_epoch_seconds, require_str, without_none
 
@@ -53,8 +53,8 @@ class StripeReader(Reader):
 
     def batches(self, path: Path, sink: QuarantineSink) -> Iterator[pa.RecordBatch]:
         source_file = self.options.relative(path)
-        items = document_items(path, sink, source_file, list_key="data")
-        rows = iter_record_rows(items, sink, source_file, self.noting(source_file, self.record_rows))
+        records = iter_whole_document(path, sink, source_file, list_key="data")
+        rows = numbered_rows(records, sink, source_file, self.noting(source_file, self.record_rows))
         yield from self.to_batches(rows)
 
     def record_rows(self, record: dict[str, Any]) -> list[dict[str, Any]]:

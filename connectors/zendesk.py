@@ -9,8 +9,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from connectors.base import QuarantineSink, Reader
-from connectors.files import document_items, iter_records, load_document
+from connectors.base import QuarantineSink, Reader, SourceOptions
+from connectors.files import JsonDocument, numbered_rows
 from connectors.schema import OBSERVED_SCHEMA
 from connectors.values import (
     BadRecord,
@@ -53,6 +53,15 @@ def custom_fields(value: Any) -> dict[str, Any] | None:
     return out
 
 
+def _version(path: Path) -> tuple[int, int] | None:
+    """(size, mtime) of a file, to tell whether it changed between two reads."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_size, stat.st_mtime_ns
+
+
 class ZendeskReader(Reader):
     name = "zendesk"
     layer = "observed"
@@ -68,18 +77,28 @@ class ZendeskReader(Reader):
     })  # fmt: skip
     expected_fields = frozenset({"id", "status"})
 
+    def __init__(self, options: SourceOptions) -> None:
+        super().__init__(options)
+        # `exported_at` checks a page whole; `batches` reads it next and need not check again.
+        self.checked: dict[Path, tuple[tuple[int, int] | None, JsonDocument]] = {}
+
     def batches(self, path: Path, sink: QuarantineSink) -> Iterator[pa.RecordBatch]:
         source_file = self.options.relative(path)
-        items = document_items(path, sink, source_file, list_key="tickets", item_key="ticket")
-        yield from self.to_batches(iter_records(items, sink, source_file, self.noting(source_file, self.ticket_row)))
+        known, document = self.checked.pop(path, (None, None))
+        if document is None or known is None or known != _version(path):
+            document = JsonDocument.check(path, list_key="tickets", item_key="ticket")
+        build = self.noting(source_file, self.ticket_row)
+        rows = numbered_rows(document.numbered(sink, source_file), sink, source_file, lambda record: [build(record)])
+        yield from self.to_batches(rows)
 
     def exported_at(self, path: Path) -> datetime | None:
         """A time-based export page's `end_time`; problems reading it surface in `batches`."""
-        document = load_document(path, QuarantineSink(self.options.source), str(path))
-        if not isinstance(document, dict) or document.get("end_time") is None:
+        document = JsonDocument.check(path, list_key="tickets", item_key="ticket", hold=0)
+        self.checked[path] = (_version(path), document)
+        if document.rejection is not None or document.head is None or document.head.get("end_time") is None:
             return None
         try:
-            return parse_epoch_seconds(document["end_time"], "end_time")
+            return parse_epoch_seconds(document.head["end_time"], "end_time")
         except BadRecord:
             return None
 
