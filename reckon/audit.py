@@ -16,15 +16,18 @@ from reports.operator_csv import export_operator_queue_csv
 from reports.plan_export import export_plan
 
 
-def run_audit(ws: Workspace, lock_timeout: float = DEFAULT_TIMEOUT) -> dict:
-    """Snapshot every source, build the layers, detect, plan, measure, publish."""
+def run_audit(ws: Workspace, lock_timeout: float = DEFAULT_TIMEOUT, buckets: int = 1) -> dict:
+    """Snapshot every source, build the layers, detect, plan, measure, publish.
+
+    `buckets` > 1 builds a full audit's layers one bucket of runs at a time (needs
+    `policies.incremental: false`); the results are those of one pass."""
     started = datetime.now(UTC)
     with workspace_lock(ws.root, lock_timeout):
         for source in ws.config.sources:
             engine.ingest(ws, source.name)
         with engine.connect(ws) as con:
             engine.prepare(con, ws)
-            engine.build_layers(con)
+            engine.build_layers(con, buckets)
             engine.detect_findings(con)
             engine.plan_repairs(con)
             export_plan(con, ws.exports)

@@ -184,3 +184,26 @@ def test_natural_key_groups_couple_runs_across_audits(tmp_path):
         with duckdb.connect(str(roots["full"] / "reckon.duckdb"), read_only=True) as con:
             assert set(con.execute(
                 "SELECT intent_id, matched_by FROM matches WHERE external_id = 're_unclaimed_1'").fetchall()) == matched
+
+
+def test_a_full_audit_in_buckets_equals_one_pass(tmp_path):
+    """Buckets of runs (a hash of run_id), each audited on its own, merge into exactly the
+    single-pass layers, findings, plan and metrics."""
+    one_pass, bucketed = tmp_path / "one", tmp_path / "buckets"
+    generate(one_pass, 4_000, days=2, seed=9, page_objects=2_000, part_events=5_000)
+    always_full(one_pass)
+    shutil.copytree(one_pass, bucketed)
+    run_audit(Workspace.open(one_pass))
+    run_audit(Workspace.open(bucketed), buckets=4)
+    assert_same(bucketed, one_pass)
+    with duckdb.connect(str(bucketed / "reckon.duckdb"), read_only=True) as con:
+        last, runs = con.execute("SELECT (SELECT count(*) FROM scope_runs), (SELECT count(*) FROM run_state)").fetchone()
+    assert 0 < last < runs / 2  # the last pass held about a quarter of the runs
+
+
+def test_buckets_need_a_full_audit(tmp_path):
+    root = tmp_path / "ws"
+    simulate(root, 10, 3)
+    run_audit(Workspace.open(root))  # kept tables: the next audit is incremental
+    with pytest.raises(ValueError, match="incremental"):
+        run_audit(Workspace.open(root), buckets=2)
