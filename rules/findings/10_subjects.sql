@@ -15,7 +15,7 @@ WITH matched AS (
 SELECT
     s.intent_id AS subject_id, s.run_id, s.workflow, s.system,
     to_json({
-        'action': s.action, 'step': s.step, 'expected': json(s.expected), 'target_key': s.target_key,
+        'action': s.action, 'step': s.step, 'expected': json(i.expected), 'target_key': s.target_key,
         'idempotency_key': s.idempotency_key, 'natural_key': s.natural_key,
         'required': s.required, 'declared': s.declared
     })::VARCHAR AS intended,
@@ -27,7 +27,7 @@ SELECT
     to_json({
         'state': s.observed_state, 'external_id': s.external_id, 'object_state': s.object_state,
         'raw_status': s.raw_status, 'matched_by': s.matched_by, 'matched_objects': s.n_live + s.n_failed + s.n_gone,
-        'fields': json(s.fields), 'field_diff': json(s.field_diff), 'last_actor': s.last_actor,
+        'fields': json(o.fields), 'field_diff': json(s.field_diff), 'last_actor': s.last_actor,
         'agent_last_writer': s.agent_last_writer, 'updated_at': s.object_updated_at,
         'merged_into': s.merged_into, 'key_owner_id': s.key_owner_id,
         'export_observed_at': sf.newest_observed_at, 'settle_seconds': s.settle_seconds, 'fresh': s.fresh
@@ -40,10 +40,12 @@ SELECT
     })::VARCHAR AS evidence,
     -- What an operator's decision is about: if any of these change, the decision lapses.
     sha256(concat_ws('|', s.observed_state, coalesce(s.external_id, ''), coalesce(s.raw_status, ''),
-        coalesce(s.fields, ''), coalesce(s.last_actor, ''), s.recorded_outcome,
+        coalesce(o.fields, ''), coalesce(s.last_actor, ''), s.recorded_outcome,
         coalesce(s.receipt_external_id, ''), coalesce(s.field_diff::VARCHAR, ''))) AS state_hash
 FROM intent_state s
-LEFT JOIN recorded_runs r USING (run_id)
+JOIN intended i USING (intent_id)
+LEFT JOIN observed o ON o.system = s.system AND o.external_id = s.external_id
+LEFT JOIN recorded_runs r ON r.run_id = s.run_id
 LEFT JOIN system_freshness sf ON sf.system = s.system
 LEFT JOIN matched m USING (intent_id)
 WHERE s.intent_id IN (SELECT subject_id FROM intent_hits);

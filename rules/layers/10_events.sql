@@ -13,14 +13,29 @@ CREATE OR REPLACE TEMP TABLE kept_copies AS
 SELECT * FROM events WHERE event_id IN (SELECT event_id FROM raw_events_new);
 DELETE FROM events WHERE event_id IN (SELECT event_id FROM kept_copies);
 
+-- Only event ids read more than once need ranking (a few percent): the rest go straight in.
+CREATE OR REPLACE TEMP TABLE repeated_ids AS
+SELECT event_id FROM (SELECT event_id FROM raw_events_new UNION ALL SELECT event_id FROM kept_copies)
+GROUP BY event_id HAVING count(*) > 1;
+
+-- A full audit folds everything: no queue needed then.
 INSERT INTO changed_runs
-SELECT DISTINCT run_id FROM (SELECT run_id FROM raw_events_new UNION ALL SELECT run_id FROM kept_copies);
+SELECT DISTINCT run_id FROM (SELECT run_id FROM raw_events_new UNION ALL SELECT run_id FROM kept_copies)
+WHERE (SELECT incremental FROM audit_context);
 
 INSERT INTO events BY NAME
-SELECT * FROM (SELECT * FROM raw_events_new UNION ALL BY NAME SELECT * FROM kept_copies)
+SELECT * FROM raw_events_new WHERE event_id NOT IN (SELECT event_id FROM repeated_ids);
+
+INSERT INTO events BY NAME
+SELECT * FROM (
+    SELECT * FROM raw_events_new WHERE event_id IN (SELECT event_id FROM repeated_ids)
+    UNION ALL BY NAME
+    SELECT * FROM kept_copies
+)
 QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY observed_at, source_file, source_record) = 1;
 
 INSERT INTO folded_snapshots
 SELECT snapshot_id FROM cfg_snapshots
 WHERE layer = 'workflow' AND snapshot_id NOT IN (SELECT snapshot_id FROM folded_snapshots);
 DROP TABLE kept_copies;
+DROP TABLE repeated_ids;

@@ -36,18 +36,17 @@ versions AS (
     SEMI JOIN (SELECT DISTINCT system, external_id FROM new_versions) n
         ON n.system = o.system AND n.external_id = o.external_id
 ),
-latest AS (
-    SELECT *
-    FROM versions
-    QUALIFY row_number() OVER (
-        PARTITION BY system, external_id
-        ORDER BY (state <> 'pending') DESC, version_at DESC, observed_at DESC, source_file DESC, source_record DESC
-    ) = 1
+-- Each object's winning version and its first-seen time in one aggregate (no sort).
+ranked AS (
+    SELECT
+        arg_max(v, {'terminal': v.state <> 'pending', 'version_at': v.version_at, 'observed_at': v.observed_at,
+                    'source_file': v.source_file, 'source_record': v.source_record}) AS winner,
+        min(coalesce(v.created_at, v.version_at)) AS first_seen_at
+    FROM versions v
+    GROUP BY v.system, v.external_id
 ),
-first_seen AS (
-    SELECT system, external_id, min(coalesce(created_at, version_at)) AS created_at
-    FROM versions
-    GROUP BY system, external_id
+latest AS (
+    SELECT unnest(winner), first_seen_at FROM ranked
 )
 SELECT
     l.system, l.object_type, l.external_id, l.correlation_keys,
@@ -57,18 +56,21 @@ SELECT
     END AS natural_key,
     l.state, l.raw_status, l.fields, l.last_actor,
     coalesce(list_contains(s.agent_actors, l.last_actor), false) AS agent_last_writer,
-    f.created_at, l.version_at AS updated_at, l.merged_into,
+    l.first_seen_at AS created_at, l.version_at AS updated_at, l.merged_into,
     l.snapshot_id, l.observed_at, l.source_file, l.source_record
 FROM latest l
-JOIN first_seen f USING (system, external_id)
 LEFT JOIN cfg_systems s ON s.system = l.system;
 
+-- A full audit folds everything: no queue needed then.
 INSERT INTO changed_objects
-SELECT o.system, o.external_id, o.natural_key, o.created_at, 'before'
-FROM observed o
-SEMI JOIN observed_merged m ON m.system = o.system AND m.external_id = o.external_id
-UNION ALL
-SELECT system, external_id, natural_key, created_at, 'after' FROM observed_merged;
+SELECT * FROM (
+    SELECT o.system, o.external_id, o.natural_key, o.created_at, 'before'
+    FROM observed o
+    SEMI JOIN observed_merged m ON m.system = o.system AND m.external_id = o.external_id
+    UNION ALL
+    SELECT system, external_id, natural_key, created_at, 'after' FROM observed_merged
+)
+WHERE (SELECT incremental FROM audit_context);
 
 DELETE FROM observed o USING observed_merged m WHERE o.system = m.system AND o.external_id = m.external_id;
 DELETE FROM observed_keys k USING observed_merged m WHERE k.system = m.system AND k.external_id = m.external_id;

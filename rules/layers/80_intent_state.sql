@@ -97,8 +97,9 @@ judged AS (
 )
 SELECT
     -- The export time changes every audit: readers take it from system_freshness, so an
-    -- intent's row changes only when its own evidence does.
-    j.* EXCLUDE (newest_observed_at),
+    -- intent's row changes only when its own evidence does. The intended values and the
+    -- object's fields stay in intended and observed (the diff is here): no copy to write.
+    j.* EXCLUDE (newest_observed_at, expected, fields, description),
     CASE
         WHEN j.n_live >= 2 THEN 'duplicate'
         WHEN j.n_success = 1 AND j.object_state = 'success' AND j.write_visible THEN 'present'

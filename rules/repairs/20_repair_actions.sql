@@ -8,9 +8,11 @@
 CREATE OR REPLACE TABLE repair_actions AS
 WITH f AS (
     -- Findings closed by an operator's decision that still holds need no action.
-    SELECT f.*, s.* EXCLUDE (run_id, workflow, system), sf.newest_observed_at
+    SELECT f.*, s.* EXCLUDE (run_id, workflow, system), i.expected, o.fields, sf.newest_observed_at
     FROM findings f
     LEFT JOIN intent_state s ON f.subject_kind = 'intent' AND s.intent_id = f.subject_id
+    LEFT JOIN intended i ON i.intent_id = s.intent_id
+    LEFT JOIN observed o ON o.system = s.system AND o.external_id = s.external_id
     LEFT JOIN system_freshness sf ON f.subject_kind = 'intent' AND sf.system = f.system
     WHERE f.status = 'open'
 ),
