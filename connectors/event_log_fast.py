@@ -1,0 +1,378 @@
+"""The event log's native fast path: blocks of whole lines parsed and validated in DuckDB.
+
+`connectors/event_log.py` is the reference: `event_row` decides every row and every
+reason. Here a block of lines is split by Arrow, parsed by DuckDB (keys, fields) and checked in
+SQL against a strict subset of what `event_row` accepts, where the result is provably
+the same: flat objects of strings, booleans, null and integers of at most 18 digits,
+no escapes in the JSON text that is copied out, timestamps of the RFC 3339 form that
+`parse_rfc3339` reads in years 1000-9998. Any line outside that subset (malformed JSON,
+invalid UTF-8, a missing field, a float, a nested value, a duplicate key, ...) goes
+through the Python path line by line, so reasons, excerpts and numbers are its own.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import threading
+import zlib
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
+
+from connectors.base import QuarantineSink
+from connectors.files import open_binary
+from connectors.schema import EVENT_SCHEMA
+
+BLOCK_BYTES = 16 << 20
+WORKERS = 2
+_READ_ERRORS = (EOFError, OSError, zlib.error)  # what iter_lines turns into "unreadable file"
+_SPLIT = (pcsv.ReadOptions(column_names=["line"], block_size=4 << 20),
+          pcsv.ParseOptions(delimiter="\x01", quote_char=False, escape_char=False, double_quote=False,
+                            ignore_empty_lines=False, newlines_in_values=False),
+          pcsv.ConvertOptions(column_types={"line": pa.binary()}))  # fmt: skip
+
+# The top-level fields `event_row` reads (KNOWN_FIELDS).
+FIELDS = ("event_id", "ts", "type", "run_id", "workflow", "intent_id", "step", "action", "system",
+          "idempotency_key", "target", "expected", "attempt", "receipt", "error", "status", "actor",
+          "description")  # fmt: skip
+_OPTIONAL = ("intent_id", "step", "action", "system", "idempotency_key", "status", "actor", "description")
+
+# A value `event_row` reads the same from yyjson's minified text as Python's json does:
+# a string without escapes, an integer that fits (yyjson turns longer ones into floats),
+# a boolean or null.
+_VALUE = r'(?:-?[0-9]{1,18}|true|false|null|"[^"]*")'
+_PAIR = rf'"[^"]*":{_VALUE}'
+_TS = (r"[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}[T ](?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:\.[0-9]{1,6})?)?"
+       r"(?:Z|[+-](?:[01][0-9]|2[0-3]):?[0-5][0-9])")  # fmt: skip
+
+
+def _sql_list(names: frozenset[str]) -> str:
+    return "[" + ", ".join(f"'{name}'" for name in sorted(names)) + "]"
+
+
+def _macros(event_types: frozenset[str], intent_events: frozenset[str]) -> list[str]:
+    return [
+        # decoded text of a JSON string (JSON text as from_json gives it), else NULL
+        r"""CREATE MACRO jstr(x) AS CASE WHEN NOT starts_with(x, '"') THEN NULL
+            WHEN contains(x, '\') THEN x ->> '$' ELSE substr(x, 2, length(x) - 2) END""",
+        "CREATE MACRO is_int(x) AS regexp_full_match(x, '-?[0-9]{1,18}')",
+        # optional_str: absent, null, a string or an integer (as its digits)
+        """CREATE MACRO opt_ok(x) AS x IS NULL OR starts_with(x, '"') OR is_int(x)""",
+        """CREATE MACRO opt_val(x) AS CASE WHEN starts_with(x, '"') THEN jstr(x) ELSE x END""",
+        # absent, or a flat object (keys `k`) whose minified text needs no escapes (its pairs
+        # can be cut by regex) and has no key twice (Python keeps the last, DuckDB the first)
+        rf"""CREATE MACRO obj_ok(t, k) AS t IS NULL OR (NOT contains(t, '\')
+            AND regexp_full_match(t, '\{{(?:{_PAIR}(?:,{_PAIR})*)?\}}') AND list_unique(k) = len(k))""",
+        rf"""CREATE MACRO obj_keys(t) AS regexp_extract_all(t, '"([^"]*)":{_VALUE}', 1)""",
+        rf"""CREATE MACRO obj_vals(t) AS regexp_extract_all(t, '"[^"]*":({_VALUE})', 1)""",
+        # values.dumps: keys sorted, no spaces; the values are already in its spelling
+        """CREATE MACRO canon(t, k, v) AS CASE WHEN k = list_sort(k) THEN t
+            ELSE to_json(map_from_entries(list_sort(list_zip(k, v::JSON[])))) END""",
+        # _text of a member of an object that passed obj_ok: a string, or an integer's digits
+        """CREATE MACRO member_ok(x) AS x IS NULL OR x NOT IN ('true', 'false')""",
+        """CREATE MACRO member_val(x) AS CASE WHEN starts_with(x, '"') THEN substr(x, 2, length(x) - 2) END""",
+        f"CREATE MACRO event_type_ok(x) AS x IN {tuple(sorted(event_types))}",
+        f"CREATE MACRO intent_event(x) AS x IN {tuple(sorted(intent_events))}",
+    ]
+
+
+def _query() -> str:
+    structure = "{" + ", ".join(f'"{name}": "JSON"' for name in FIELDS) + "}"
+    # JSON text as VARCHAR, so that what the macros make of it is never read as JSON again
+    as_text = "STRUCT(" + ", ".join(f"{name} VARCHAR" for name in FIELDS) + ")"
+    members = """'{"object_type": "JSON", "key": "JSON", "external_id": "JSON", "kind": "JSON",
+        "message": "JSON"}'"""
+    member_text = "STRUCT(object_type VARCHAR, key VARCHAR, external_id VARCHAR, kind VARCHAR, message VARCHAR)"
+    optional = ",\n".join(f"opt_val(v.{name}) AS {name}" for name in _OPTIONAL)
+    optional_ok = " AND ".join(f"opt_ok(v.{name})" for name in _OPTIONAL)
+    known = _sql_list(frozenset(FIELDS))
+    present = " + ".join(f"(v.{name} IS NOT NULL)::INT" for name in FIELDS)
+    return rf"""
+    WITH lines AS (
+        -- yyjson also takes trailing commas and bare nan/inf; Python's json does not
+        SELECT n, line, CASE WHEN starts_with(line, '{{') AND NOT contains(line, '\u0000')
+                AND NOT regexp_matches(line, ',[ \t\r\n]*[\]}}]') THEN try(json_keys(line)) END AS keys
+        FROM block_lines
+    ), parsed AS (
+        SELECT n, line, keys, from_json(line, '{structure}')::{as_text} AS v
+        FROM lines WHERE keys IS NOT NULL
+    ), fields AS (
+        SELECT n, line, keys, v,
+            jstr(v.event_id) AS event_id, jstr(v.type) AS type, jstr(v.run_id) AS run_id,
+            jstr(v.workflow) AS workflow, jstr(v.ts) AS ts_text,
+            {optional},
+            -- more keys than known fields with a value: an unknown field, or a null
+            len(keys) > {present} AS has_extra,
+            CASE WHEN v.expected IS NOT NULL THEN obj_keys(v.expected) END AS ek,
+            CASE WHEN v.receipt IS NOT NULL THEN obj_keys(v.receipt) END AS rk
+        FROM parsed
+    ), valid AS (
+        SELECT *,
+            epoch_us(TRY_CAST(ts_text AS TIMESTAMPTZ)) AS ts,
+            CASE WHEN has_extra THEN json_extract(line, '$.*') END AS vals,
+            CASE WHEN v.target IS NOT NULL THEN from_json(v.target, {members})::{member_text} END AS tm,
+            CASE WHEN v.receipt IS NOT NULL THEN from_json(v.receipt, {members})::{member_text} END AS rm,
+            CASE WHEN v.error IS NOT NULL THEN from_json(v.error, {members})::{member_text} END AS em
+        FROM fields
+        WHERE event_type_ok(type) AND length(event_id) > 0 AND length(run_id) > 0 AND length(workflow) > 0
+          -- what parse_rfc3339 and DuckDB read alike; no year next to Python's limits
+          AND regexp_full_match(ts_text, '{_TS}') AND left(ts_text, 4) <> '9999'
+          AND {optional_ok}
+          AND (NOT intent_event(type) OR length(intent_id) > 0)
+          AND (type <> 'intent.declared' OR (length(step) > 0 AND length(action) > 0 AND length(system) > 0
+               AND starts_with(v.expected, '{{')))
+          AND obj_ok(v.target, obj_keys(v.target)) AND obj_ok(v.receipt, rk) AND obj_ok(v.error, obj_keys(v.error))
+          AND obj_ok(v.expected, ek)
+          AND (v.attempt IS NULL OR TRY_CAST(v.attempt AS BIGINT) BETWEEN 1 AND 2147483647)
+    ), rows AS (
+        SELECT *,
+            CASE WHEN has_extra THEN list_filter(list_zip(keys, vals), lambda p: NOT list_contains({known}, p[1]))
+                END AS extra_pairs
+        FROM valid
+        WHERE ts IS NOT NULL AND member_ok(tm.object_type) AND member_ok(tm.key)
+          AND member_ok(rm.external_id) AND member_ok(em.kind) AND member_ok(em.message)
+          -- the extra object is cut out of the line's own text: no escapes anywhere in it
+          AND (NOT has_extra OR (NOT contains(line, '\') AND list_unique(keys) = len(keys)
+               AND list_bool_and(list_transform(vals, lambda x: regexp_full_match(x, '{_VALUE}')))))
+    )
+    SELECT n AS source_record, event_id, ts, type, run_id, workflow, intent_id, step, action, system,
+        idempotency_key,
+        coalesce(member_val(tm.object_type), tm.object_type) AS target_object_type,
+        coalesce(member_val(tm.key), tm.key) AS target_key,
+        CASE WHEN v.expected IS NOT NULL THEN canon(v.expected, ek, obj_vals(v.expected)) END AS expected,
+        v.attempt::INTEGER AS attempt,
+        coalesce(member_val(rm.external_id), rm.external_id) AS receipt_external_id,
+        CASE WHEN v.receipt IS NOT NULL AND v.receipt <> '{{}}'
+            THEN canon(v.receipt, rk, obj_vals(v.receipt)) END AS receipt,
+        coalesce(member_val(em.kind), em.kind) AS error_kind,
+        coalesce(member_val(em.message), em.message) AS error_message,
+        status, actor, description,
+        CASE WHEN len(extra_pairs) > 0 THEN to_json(map_from_entries(list_sort(list_transform(extra_pairs,
+            lambda p: (p[1], p[2]::JSON))))) END AS extra,
+        to_json(keys) AS fields_seen
+    FROM rows
+    """
+
+
+@dataclass
+class _Block:
+    """Whole lines of the file, numbered from `first`, split and parsed off the main thread."""
+
+    first: int
+    lines: pa.BinaryArray
+    open_end: bool = False  # the last line is the file's last and has no newline
+    rows: pa.Table | None = None  # the lines the native path accepted, in order
+    slow: list[int] | None = None  # indexes into `lines` the Python path must read
+
+
+LineRow = Callable[[int, bytes], dict[str, Any] | None]
+
+
+class NativeEventLog:
+    """Reads one event log file in blocks; `line_row` is the Python path for one raw line
+    (it rejects into the sink and notes the fields itself) and `note_fields` tallies the
+    fields of the lines read natively."""
+
+    def __init__(
+        self, event_types: frozenset[str], intent_events: frozenset[str], block_bytes: int = BLOCK_BYTES
+    ) -> None:
+        self.block_bytes = block_bytes
+        self.con = duckdb.connect(config={"threads": 2, "enable_external_access": False})
+        # Pushing the filters down would copy from_json and the macros into each condition.
+        self.con.execute("SET disabled_optimizers = 'filter_pushdown'")
+        for macro in _macros(event_types, intent_events):
+            self.con.execute(macro)
+        self.query = _query()
+        self.local = threading.local()
+        self.native_rows = 0  # rows the native path made
+        self.python_lines = 0  # lines it handed to the Python path
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        """This thread's connection to the database holding the macros."""
+        con = getattr(self.local, "con", None)
+        if con is None:
+            con = self.local.con = self.con.cursor()
+        return con
+
+    def close(self) -> None:
+        self.con.close()
+
+    def batches(
+        self,
+        path: Path,
+        sink: QuarantineSink,
+        source_file: str,
+        line_row: LineRow,
+        note_fields: Callable[[list[str]], None],
+    ) -> Iterator[pa.RecordBatch]:
+        """Canonical batches of one file in line order; a read error after the last whole
+        line is rejected as `iter_lines` rejects it."""
+        # Two blocks parse at once (DuckDB and Arrow release the GIL) while the caller
+        # writes the one before them; results are taken in file order.
+        with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+            pending: deque[Future[_Block]] = deque()
+            error: BaseException | None = None
+            last = 0
+            for block, read_error in _blocks(path, self.block_bytes):
+                error = read_error
+                pending.append(pool.submit(self._parse, block))
+                last = block.first + len(block.lines) - 1
+                if len(pending) > WORKERS:
+                    yield from self._finish(pending.popleft().result(), source_file, line_row, note_fields)
+            while pending:
+                yield from self._finish(pending.popleft().result(), source_file, line_row, note_fields)
+        if error is not None:
+            sink.reject(source_file, last + 1, f"unreadable file: {error}")
+
+    def _parse(self, block: _Block) -> _Block:
+        lines = block.lines
+        try:
+            text = lines.cast(pa.string())
+        except pa.ArrowInvalid:  # invalid UTF-8 somewhere: those lines go the Python way
+            valid = [_utf8(raw) for raw in lines.to_pylist()]
+            text = pc.if_else(pa.array(valid), lines, b"").cast(pa.string())
+        numbers = pa.array(range(block.first, block.first + len(lines)), pa.int64())
+        # One Arrow batch is scanned by one DuckDB thread, in order: rows come back in line
+        # order, and the other thread parses the next block.
+        con = self._cursor()
+        con.register("block_lines", pa.table({"n": numbers, "line": text}))
+        try:
+            block.rows = con.sql(self.query).to_arrow_table()
+        except duckdb.Error:  # whatever the checks missed: the whole block goes the Python way
+            block.rows = None
+            block.slow = list(range(len(lines)))
+            return block
+        finally:
+            con.unregister("block_lines")
+        if block.rows.num_rows < len(lines):
+            done = set(block.rows.column("source_record").to_pylist())
+            block.slow = [i for i in range(len(lines)) if block.first + i not in done]
+        return block
+
+    def _finish(
+        self, block: _Block, source_file: str, line_row: LineRow, note_fields: Callable[[list[str]], None]
+    ) -> Iterator[pa.RecordBatch]:
+        slow = set(block.slow or ())
+        table = EVENT_SCHEMA.empty_table()
+        if block.rows is not None:
+            rows = block.rows
+            # A line's key list is one of a few; each is checked and tallied once per block.
+            twice = []
+            for keys in pc.unique(rows.column("fields_seen")).to_pylist():
+                names = json.loads(keys)
+                if len(set(names)) < len(names):  # Python keeps a repeated key's last value, DuckDB its first
+                    twice.append(keys)
+                else:
+                    note_fields(names)
+            if twice:
+                repeated = pc.is_in(rows.column("fields_seen"), pa.array(twice))
+                slow.update(n - block.first for n in pc.filter(rows.column("source_record"), repeated).to_pylist())
+                rows = rows.filter(pc.invert(repeated))
+            table = _canonical(rows, source_file)
+        self.native_rows += table.num_rows
+        self.python_lines += len(slow)
+        if slow:
+            # The Python path reads exactly these lines, in order, with their own numbers.
+            ends_file = len(block.lines) - 1
+            slow_rows = []
+            for i in sorted(slow):
+                raw = block.lines[i].as_py()
+                row = line_row(block.first + i, raw if i == ends_file and block.open_end else raw + b"\n")
+                if row is not None:
+                    slow_rows.append(row)
+            if slow_rows:
+                merged = pa.concat_tables([table, pa.Table.from_pylist(slow_rows, schema=EVENT_SCHEMA)])
+                table = merged.take(pc.sort_indices(merged.column("source_record")))
+        yield from table.to_batches()
+
+
+def _canonical(rows: pa.Table, source_file: str) -> pa.Table:
+    """The native rows as EVENT_SCHEMA columns."""
+    columns = []
+    for field in EVENT_SCHEMA:
+        if field.name == "source_file":
+            columns.append(pa.repeat(pa.scalar(source_file), rows.num_rows))
+        elif field.name == "ts":  # epoch microseconds
+            columns.append(rows.column("ts").cast(pa.int64()).cast(field.type))
+        else:
+            columns.append(rows.column(field.name).cast(field.type))
+    return pa.Table.from_arrays(columns, schema=EVENT_SCHEMA)
+
+
+def _utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _blocks(path: Path, size: int) -> Iterator[tuple[_Block, BaseException | None]]:
+    """Blocks of whole lines; with a read error, the last block holds the whole lines
+    before it (a partial line is lost, as in `iter_lines`) and the error comes with it."""
+    first, tail = 1, b""
+    try:
+        handle = open_binary(path)
+    except _READ_ERRORS as exc:
+        yield _Block(first, pa.array([], pa.binary())), exc
+        return
+    with handle:
+        while True:
+            chunk, error = _read(handle, size)
+            data = tail + chunk
+            if error is None and chunk and len(data) < size:
+                tail = data
+                continue
+            cut = data.rfind(b"\n") + 1
+            if error is None and chunk and cut == 0:  # one line longer than a block
+                tail = data
+                continue
+            open_end = error is None and not chunk and cut < len(data)
+            body, tail = (data, b"") if open_end else (data[:cut], data[cut:])
+            if body or error is not None:
+                lines = _split(body, open_end)
+                yield _Block(first, lines, open_end), error
+                first += len(lines)
+            if error is not None or not chunk:
+                return
+
+
+def _read(handle: Any, size: int) -> tuple[bytes, BaseException | None]:
+    """Up to `size` bytes; `read1` so that a gzip stream that breaks keeps what came before."""
+    parts: list[bytes] = []
+    got = 0
+    try:
+        while got < size:
+            part = handle.read1(size - got)
+            if not part:
+                break
+            parts.append(part)
+            got += len(part)
+    except _READ_ERRORS as exc:
+        return b"".join(parts), exc
+    return b"".join(parts), None
+
+
+def _split(body: bytes, open_end: bool) -> pa.BinaryArray:
+    """The lines of `body` without their newlines. Arrow's CSV reader splits them in
+    parallel; it also ends a line at a carriage return and drops a byte order mark at
+    the start, so such blocks are split here."""
+    if b"\r" not in body and b"\x01" not in body and not body.startswith(codecs.BOM_UTF8):
+        try:
+            table = pcsv.read_csv(pa.BufferReader(body), *_SPLIT)
+            return table.column("line").combine_chunks()
+        except pa.ArrowInvalid:  # a line longer than the CSV reader's block
+            pass
+    parts = body.split(b"\n")
+    if not open_end:
+        parts.pop()
+    return pa.array(parts, pa.binary())
