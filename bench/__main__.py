@@ -1,7 +1,7 @@
 """`python -m bench`: generate, ingest, audit, floor, Dagster and incremental figures per N.
 
     python -m bench --intents 1000000,3000000,10000000 [--workdir /tmp/reckon-bench]
-                    [--days 30] [--skip-incremental] [--skip-dagster] [--memory-limit 4GB]
+                    [--days 30] [--skip-incremental] [--skip-dagster] [--buckets 4] [--memory-limit 4GB]
     python -m bench --quick          # one ~50k-intent run
 
 For each N it generates a workspace of N intents spread over `--days` days (and, for
@@ -34,6 +34,8 @@ import sys
 import time
 from pathlib import Path
 
+import yaml
+
 from bench import report
 from bench.probes import hardware
 
@@ -56,6 +58,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, help="DuckDB threads for the audit (reckon.yaml's otherwise)")
     parser.add_argument("--skip-incremental", action="store_true")
     parser.add_argument("--skip-dagster", action="store_true", help="skip the at-scale Dagster job re-run")
+    parser.add_argument("--buckets", type=int, default=4,
+                        help="also rebuild the full audit in this many buckets of runs (0 or 1: skip)")
     parser.add_argument("--tiny-intents", type=int, default=TINY_INTENTS,
                         help="size of the fresh workspace the Dagster job's fixed cost is measured on (0: skip)")
     parser.add_argument("--keep", action="store_true", help="keep each N's workspace (else removed after)")
@@ -128,6 +132,9 @@ def bench_one(n: int, args: argparse.Namespace, say) -> dict:
     if not args.skip_dagster:
         say(f"N={n:,}: Dagster job re-run")
         result["dagster"] = child("dagster", ws, logs)
+    if args.buckets > 1:
+        say(f"N={n:,}: full audit in {args.buckets} buckets")
+        result["buckets"] = buckets_audit(ws, logs, args.buckets)
     if not args.skip_incremental:
         for folder in (held_back / "landing").iterdir():
             for path in sorted(folder.iterdir()):
@@ -137,6 +144,19 @@ def bench_one(n: int, args: argparse.Namespace, say) -> dict:
     if not args.keep:
         shutil.rmtree(base, ignore_errors=True)
     return result
+
+
+def buckets_audit(ws: Path, logs: Path, buckets: int) -> dict:
+    """The same full audit rebuilt in buckets (a full rebuild needs policies.incremental off)."""
+    path = ws / "reckon.yaml"
+    original = path.read_text()
+    config = yaml.safe_load(original)
+    config.setdefault("policies", {})["incremental"] = False
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    try:
+        return {"buckets": buckets, **child("run_audit", ws, logs, buckets=buckets)}
+    finally:
+        path.write_text(original)
 
 
 def bench_tiny(args: argparse.Namespace, say) -> dict:

@@ -98,18 +98,28 @@ def task_audit(root: Path, args: dict) -> dict:
         findings = dict(db.execute(
             "SELECT subject_kind || ':' || mismatch_type, count(*) FROM findings GROUP BY ALL ORDER BY 1"
         ).fetchall())
+        digest = findings_digest(db)
     reset_peak_rss()
     floor = run_floor(ws)
     floor["peak_rss"] = peak_rss_bytes()
     return {
-        "steps": clock.to_json(), "total": total, "peak_rss": audit_peak, "findings": findings,
+        "steps": clock.to_json(), "total": total, "peak_rss": audit_peak, "findings": findings, "digest": digest,
         "audit": {k: audit[k] for k in ("audit_id", "runs", "intents", "observed_objects", "findings",
                                         "repair_actions", "quarantined")},
         "floor": floor,
     }  # fmt: skip
 
 
+def findings_digest(db) -> str:
+    """One hash of every finding's id and state: equal digests, equal findings."""
+    return db.execute("SELECT md5(coalesce(string_agg(finding_id || state_hash, ',' ORDER BY finding_id), '')) "
+                      "FROM findings").fetchone()[0]
+
+
 def task_run_audit(root: Path, args: dict) -> dict:
+    """`run_audit` timed (an incremental audit; with `buckets`, a full audit in buckets)."""
+    import duckdb
+
     from reckon.audit import run_audit
     from reckon.workspace import Workspace
 
@@ -118,12 +128,17 @@ def task_run_audit(root: Path, args: dict) -> dict:
     reset_peak_rss()
     try:
         wall, cpu = time.perf_counter(), cpu_seconds()
-        audit = run_audit(Workspace.open(root))
+        audit = run_audit(Workspace.open(root), buckets=args.get("buckets", 1))
         total = {"wall": time.perf_counter() - wall, "cpu": cpu_seconds() - cpu}
     finally:
         undo()
-    return {"steps": clock.to_json(), "total": total, "peak_rss": peak_rss_bytes(),
-            "findings": audit["findings"], "intents": audit["intents"]}  # fmt: skip
+    with duckdb.connect(str(root / "reckon.duckdb"), read_only=True) as db:
+        scope = dict(zip(("scope_runs", "spill_runs", "runs"), db.execute(
+            "SELECT (SELECT count(*) FROM scope_runs), (SELECT count(*) FROM spill_runs), "
+            "(SELECT count(*) FROM run_state)").fetchone(), strict=True))
+        digest = findings_digest(db)
+    return {"steps": clock.to_json(), "total": total, "peak_rss": peak_rss_bytes(), "scope": scope,
+            "findings": audit["findings"], "intents": audit["intents"], "digest": digest}  # fmt: skip
 
 
 def task_dagster(root: Path, args: dict) -> dict:

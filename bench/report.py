@@ -11,9 +11,6 @@ INGEST_MBPS_MIN = 200.0
 INCREMENTAL_SHARE_MAX = 0.10
 DAGSTER_OVERHEAD_MAX = 10.0
 
-AUDIT_STEPS = ("connect", "prepare", "layer:events", "layer:intended", "layer:recorded", "layer:observed",
-               "layer:matches", "layer:intent_state", "layer:run_state", "findings", "plan", "export_plan",
-               "metrics", "publish", "close", "publish_read_copy")  # fmt: skip
 ENGINE_STEP_PREFIXES = ("ingest:", "prepare", "layer:", "findings", "plan", "export_plan", "metrics", "publish")
 
 
@@ -103,7 +100,7 @@ def render(results: list[dict], tiny: dict | None, hw: dict, options: dict) -> s
         row(f"ingest {name} ({connector})", cells, f"≥ {INGEST_MBPS_MIN:.0f} MB/s{verdict(ok)}")
     row("ingest, all sources", [f"{secs(d['ingest_wall'])} · {d['ingest_bytes'] / 1e6 / d['ingest_wall']:,.1f} MB/s"
                                 for d in derived])
-    for name in AUDIT_STEPS:
+    for name in [s["name"] for s in results[0]["audit"]["steps"]]:
         cells = []
         for r in results:
             s = next((x for x in r["audit"]["steps"] if x["name"] == name), None)
@@ -134,11 +131,26 @@ def render(results: list[dict], tiny: dict | None, hw: dict, options: dict) -> s
         row("**Dagster overhead** (job - engine steps - report)", [f"**{secs(d['dagster_overhead'])}**"
                                                                   for d in derived],
             f"≤ {DAGSTER_OVERHEAD_MAX:.0f} s{verdict(ok)}")
+    if all(r.get("buckets") for r in results):
+        row(f"full audit in {results[0]['buckets']['buckets']} buckets of runs (`run_audit`, ingest done)",
+            [f"{secs(r['buckets']['total']['wall'])} ({secs(r['buckets']['total']['cpu'])}) · "
+             f"RSS {gb(r['buckets']['peak_rss'])}" for r in results])
+        row("buckets: findings equal the single pass (md5 of ids + state hashes)",
+            ["yes" if r["buckets"]["digest"] == r["audit"]["digest"] else "**NO**" for r in results])
     if all(r.get("incremental") for r in results):
         row(f"incremental: day {options.get('days', 30) + 1} added, `run_audit`",
             [f"{secs(d['inc_wall'])} ({secs(r['incremental']['total']['cpu'])})"
              for r, d in zip(results, derived, strict=True)])
         row("incremental: of which ingest (new day + re-hash of old files)", [secs(d["inc_ingest"]) for d in derived])
+        row("incremental: runs recomputed (of which spilled by natural keys) / all runs",
+            [f"{r['incremental']['scope']['scope_runs']:,} ({r['incremental']['scope']['spill_runs']:,}) / "
+             f"{r['incremental']['scope']['runs']:,}" for r in results])
+        for name in [s["name"] for s in results[0]["incremental"]["steps"]]:
+            cells = []
+            for r in results:
+                s = next((x for x in r["incremental"]["steps"] if x["name"] == name), None)
+                cells.append("-" if s is None else f"{secs(s['wall'])} ({secs(s['cpu'])})")
+            row(f"incremental: {name}", cells)
         ok = all(d["inc_share"] <= INCREMENTAL_SHARE_MAX for d in derived)
         row("**incremental / full audit**", [f"**{d['inc_share'] * 100:.0f}%** (vs ingest + audit: "
                                              f"{d['inc_share_full'] * 100:.0f}%)" for d in derived],
