@@ -10,16 +10,27 @@
 --   unique key, when any object of the group changed. Those runs have no new events and no changed object of their own, so their
 --   intended, recorded and claims rows are the kept ones: copied into the scoped tables;
 --   70_matches.sql onwards recomputes the rest.
-CREATE OR REPLACE TEMP TABLE claimed_before AS SELECT DISTINCT system, external_id FROM claims;
-CREATE OR REPLACE TEMP TABLE claimed_now AS
-SELECT system, external_id FROM claims_outside_scope
-UNION SELECT system, external_id FROM scoped_claims;
+-- Whether an object was claimed before this audit and is now. Only objects the scope
+-- claimed (before or now) or that changed can differ, so only those are looked up.
+CREATE OR REPLACE TEMP TABLE claim_status AS
+WITH candidates AS (
+    SELECT system, external_id FROM claims SEMI JOIN scope_runs USING (run_id)
+    UNION SELECT system, external_id FROM scoped_claims
+    UNION SELECT system, external_id FROM changed_objects
+),
+outside AS (
+    SELECT c.system, c.external_id FROM claims c ANTI JOIN scope_runs USING (run_id)
+)
+SELECT c.system, c.external_id,
+    EXISTS (SELECT 1 FROM claims k WHERE k.system = c.system AND k.external_id = c.external_id) AS claimed_before,
+    EXISTS (SELECT 1 FROM outside k WHERE k.system = c.system AND k.external_id = c.external_id)
+        OR EXISTS (SELECT 1 FROM scoped_claims k WHERE k.system = c.system AND k.external_id = c.external_id)
+        AS claimed_now
+FROM candidates c;
 
 CREATE OR REPLACE TABLE spill_runs AS
 WITH claim_changed AS (
-    (SELECT * FROM claimed_before EXCEPT SELECT * FROM claimed_now)
-    UNION ALL
-    (SELECT * FROM claimed_now EXCEPT SELECT * FROM claimed_before)
+    SELECT system, external_id FROM claim_status WHERE claimed_before <> claimed_now
 ),
 -- Candidates gained, lost or changed: (system, natural key, creation time).
 touched AS (
@@ -27,12 +38,8 @@ touched AS (
     SEMI JOIN claim_changed x ON x.system = o.system AND x.external_id = o.external_id
     UNION ALL
     SELECT c.system, c.natural_key, c.created_at FROM changed_objects c
-    ANTI JOIN claimed_before b ON b.system = c.system AND b.external_id = c.external_id
-    WHERE c.version = 'before'
-    UNION ALL
-    SELECT c.system, c.natural_key, c.created_at FROM changed_objects c
-    ANTI JOIN claimed_now n ON n.system = c.system AND n.external_id = c.external_id
-    WHERE c.version = 'after'
+    JOIN claim_status x ON x.system = c.system AND x.external_id = c.external_id
+    WHERE (c.version = 'before' AND NOT x.claimed_before) OR (c.version = 'after' AND NOT x.claimed_now)
 ),
 -- Unique keys: every live object of the group decides its owner.
 owner_groups AS (
@@ -58,5 +65,4 @@ INSERT INTO scoped_recorded SELECT * FROM recorded SEMI JOIN spill_runs USING (r
 INSERT INTO scoped_recorded_runs SELECT * FROM recorded_runs SEMI JOIN spill_runs USING (run_id);
 INSERT INTO scoped_intent_keys SELECT * FROM intent_keys SEMI JOIN spill_runs USING (run_id);
 INSERT INTO scoped_claims SELECT * FROM claims SEMI JOIN spill_runs USING (run_id);
-DROP TABLE claimed_before;
-DROP TABLE claimed_now;
+DROP TABLE claim_status;
