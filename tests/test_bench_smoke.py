@@ -19,7 +19,8 @@ FIGURES = [
     "audit: prepare", "audit: layer:events", "audit: layer:intent_state", "audit: findings",
     "audit: plan", "audit: export_plan", "audit: metrics", "audit: publish",
     "**full audit**", "audit peak RSS", "floor (one hand-written DuckDB pass)", "**audit / floor**",
-    "Dagster: audit job run", "**Dagster overhead**", "incremental: day 4 added",
+    "Dagster: audit job run", "**Dagster overhead**", "full audit in 4 buckets of runs",
+    "buckets: findings equal the single pass", "incremental: day 4 added", "incremental: runs recomputed",
     "**incremental / full audit**", "hardware:",
 ]  # fmt: skip
 
@@ -47,6 +48,9 @@ def test_a_tiny_benchmark_run_prints_every_figure(tmp_path, capsys):
         assert floor[kind] == found[f"intent:{kind}"]
     assert results["incremental"]["intents"] > 2000
     assert results["dagster"]["success"]
+    # Rebuilt in buckets, the audit finds exactly what one pass found.
+    assert results["buckets"]["digest"] == results["audit"]["digest"]
+    assert results["buckets"]["findings"] == sum(found.values())
 
 
 @pytest.mark.parametrize("intents", [2, 5, 6, 101])
