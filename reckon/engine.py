@@ -134,6 +134,10 @@ def _build_layers_in_buckets(con: duckdb.DuckDBPyConnection, buckets: int) -> No
     """
     if _incremental(con):
         raise ValueError("an audit in buckets starts from nothing: set policies.incremental to false")
+    # Until the last bucket is in, the kept tables are incomplete: a fingerprint that never
+    # matches makes an audit after a crash start over.
+    fingerprint = con.execute("SELECT layers_fingerprint FROM audit_context").fetchone()[0]
+    con.execute("UPDATE audit_context SET layers_fingerprint = 'unfinished buckets'")
     start = next(i for i, layer in enumerate(LAYERS) if layer.full_path is not None)
     for layer in LAYERS[:start]:  # events and observed: folded once, for every bucket
         build_layer(con, layer)
@@ -153,7 +157,10 @@ def _build_layers_in_buckets(con: duckdb.DuckDBPyConnection, buckets: int) -> No
         for layer in LAYERS[start:]:
             build_layer(con, layer)
         commit_layers(con)
-    con.execute("UPDATE audit_context SET incremental = false")
+    con.execute("UPDATE audit_context SET incremental = false, layers_fingerprint = ?", [fingerprint])
+    con.execute("BEGIN")
+    incremental_state.record(con, fingerprint)
+    con.execute("COMMIT")
 
 
 def _incremental(con: duckdb.DuckDBPyConnection) -> bool:

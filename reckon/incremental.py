@@ -1,7 +1,7 @@
 """What an audit keeps from the last one, and when it must start over.
 
 The layer tables persist in the workspace database. An audit folds in only the snapshots
-not folded yet and recomputes only the runs in its scope (rules/layers/45_scope.sql); the
+not folded yet and recomputes only the runs in its scope (rules/layers/30_scope.sql); the
 rest keep their rows. That holds while the layer SQL and the catalog (systems, workflows,
 steps) are the ones the rows were computed with, and every folded snapshot still exists
 (snapshots are immutable, but a workspace may be pruned). Otherwise the audit is full: the

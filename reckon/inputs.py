@@ -84,10 +84,10 @@ def register_inputs(con: duckdb.DuckDBPyConnection, cfg: Config, snapshots: list
                   ("rows", pa.int64()), ("quarantined", pa.int64()), ("path", pa.string())]))
     log_times = [datetime.fromisoformat(s.observed_at) for s in snapshots if s.layer == "workflow"]
     con.execute(AUDITS_DDL)
-    # `seq` orders audits: a re-run keeps its number, a new audit (even with the same
-    # as-of time, e.g. after an operator decision) comes after every earlier one.
     layers_print = incremental.fingerprint([systems, workflows, steps])
     folded = incremental.resume(con, layers_print, {s.snapshot_id for s in snapshots}, cfg.policies.incremental)
+    # `seq` orders audits: a re-run keeps its number, a new audit (even with the same
+    # as-of time, e.g. after an operator decision) comes after every earlier one.
     con.execute(
         "CREATE OR REPLACE TABLE audit_context AS SELECT ?::VARCHAR AS audit_id, ?::TIMESTAMPTZ AS as_of, "
         "?::TIMESTAMPTZ AS log_observed_at, coalesce((SELECT seq FROM audits WHERE audit_id = ?), "
