@@ -83,6 +83,8 @@ class Policies:
     approval_required: tuple[str, ...] = ("forward_completion", "compensation", "human_adjudication")
     memory_limit: str = "4GB"
     threads: int = 2
+    # Spill room in .duckdb_tmp/; empty: 90% of the workspace disk's free space when an audit starts.
+    max_temp_directory_size: str = ""
     # Recompute only the runs new data can change (reckon/incremental.py); false: every audit is full.
     incremental: bool = True
 
@@ -252,7 +254,7 @@ def parse_config(data: Any, workspace: Path) -> Config:
         pol.unknown({"quarantine_max_share", "compensate_orphans", "minutes_per_operator_task", "repeated_drift_audits",
                      "approval_required", "duckdb", "incremental"})
         duck = _Reader(pol.get("duckdb", dict, {}), pol.key("duckdb"))
-        duck.unknown({"memory_limit", "threads"})
+        duck.unknown({"memory_limit", "threads", "max_temp_directory_size"})
         share = float(pol.get("quarantine_max_share", (int, float), policies.quarantine_max_share))
         if not 0 <= share <= 1:
             raise ConfigError(f"{pol.key('quarantine_max_share')}: must be between 0 and 1")
@@ -264,6 +266,7 @@ def parse_config(data: Any, workspace: Path) -> Config:
             approval_required=tuple(pol.strings("approval_required", list(policies.approval_required))),
             memory_limit=duck.get("memory_limit", str, policies.memory_limit),
             threads=duck.get("threads", int, policies.threads),
+            max_temp_directory_size=duck.get("max_temp_directory_size", str, policies.max_temp_directory_size),
             incremental=pol.get("incremental", bool, policies.incremental),
         )
     return Config(root, pattern, sources, systems, workflows, policies)

@@ -40,6 +40,7 @@ def connect(ws: Workspace, read_only: bool = False) -> Iterator[duckdb.DuckDBPyC
         con.execute(f"SET memory_limit = '{pol.memory_limit}'")
         con.execute(f"SET threads = {int(pol.threads)}")
         con.execute(f"SET temp_directory = '{temp}'")
+        con.execute(f"SET max_temp_directory_size = '{pol.max_temp_directory_size or _spill_room(ws.root)}'")
         con.execute("SET preserve_insertion_order = false")
         # Rules are SQL files anyone may add: they read and write inside the workspace only,
         # and cannot change these settings back.
@@ -49,6 +50,11 @@ def connect(ws: Workspace, read_only: bool = False) -> Iterator[duckdb.DuckDBPyC
         yield con
     finally:
         con.close()
+
+
+def _spill_room(root: Path) -> str:
+    """90% of the free space on the workspace's disk, as DuckDB reads a size."""
+    return f"{int(shutil.disk_usage(root).free * 0.9) // 2**20}MiB"
 
 
 def run_script(con: duckdb.DuckDBPyConnection, path: Path) -> None:

@@ -64,12 +64,14 @@ def default_audit(inputs, tmp_path_factory):
 def test_the_memory_limit_comes_from_reckon_yaml(inputs, tmp_path):
     ws = with_limit(inputs, tmp_path / "ws", LOW_SPILL)
     with engine.connect(ws) as con:
-        limit, temp = con.execute(
-            "SELECT current_setting('memory_limit'), current_setting('temp_directory')").fetchone()
+        limit, temp, room, order = con.execute(
+            "SELECT current_setting('memory_limit'), current_setting('temp_directory'), "
+            "current_setting('max_temp_directory_size'), current_setting('preserve_insertion_order')").fetchone()
     with duckdb.connect() as plain:
         plain.execute(f"SET memory_limit = '{LOW_SPILL}'")
         assert limit == plain.execute("SELECT current_setting('memory_limit')").fetchone()[0]
     assert Path(temp) == ws.root / ".duckdb_tmp"
+    assert order is False and room not in ("", "0 bytes")  # set explicitly, never unbounded
 
 
 def test_a_low_limit_gives_the_same_audit(inputs, default_audit, tmp_path):
