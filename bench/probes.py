@@ -127,6 +127,12 @@ def instrument_engine(clock: Clock) -> Callable[[], None]:
             continue
         if hasattr(module, "export_plan"):
             patch(module, "export_plan", "export_plan")
+        # Our own work inside the job, not the orchestrator's: the operator queue and the
+        # summaries each asset reports as metadata.
+        if hasattr(module, "export_operator_queue_csv"):
+            patch(module, "export_operator_queue_csv", "export_queue")
+        if hasattr(module, "table_markdown"):
+            patch(module, "table_markdown", "summary")
         if hasattr(module, "publish_report"):
             patch(module, "publish_report", "html_report")
 

@@ -11,7 +11,8 @@ INGEST_MBPS_MIN = 200.0
 INCREMENTAL_SHARE_MAX = 0.10
 DAGSTER_OVERHEAD_MAX = 10.0
 
-ENGINE_STEP_PREFIXES = ("ingest:", "prepare", "layer:", "findings", "plan", "export_plan", "metrics", "publish")
+ENGINE_STEP_PREFIXES = ("ingest:", "prepare", "layer:", "findings", "plan", "export_plan", "export_queue", "summary",
+                        "metrics", "publish")
 
 
 def gb(n: float) -> str:
