@@ -104,9 +104,10 @@ def configure(root: Path, memory_limit: str | None, threads: int | None) -> tupl
     return pol.memory_limit, pol.threads
 
 
-# Disk one N needs, per million intents: landing files 2.2 GB, snapshots 0.25 GB, the analyst
-# database and its read copy ~2.1 GB each (measured at 1M and 3M), plus DuckDB spill room.
-DISK_PER_MILLION = 7.5e9
+# Disk one N needs, per million intents (measured at 10M): landing files 2.15 GB, snapshots
+# 0.23 GB, the analyst database and its read copy ~1.0 GB each, a second copy while the read
+# copy is replaced, plus DuckDB spill room.
+DISK_PER_MILLION = 5.5e9
 
 
 def bench_one(n: int, args: argparse.Namespace, say) -> dict:
