@@ -12,16 +12,31 @@ CREATE OR REPLACE TABLE scoped_matches AS
 WITH unclaimed AS MATERIALIZED (
     -- First: most objects are claimed, and a shared natural key (an owner's address) would
     -- otherwise pair every intent with every object of its group before the anti-join.
-    SELECT o.system, o.object_type, o.external_id, o.natural_key, o.created_at
+    -- `slot` numbers the window-long stretch of time the object was created in.
+    SELECT o.system, o.object_type, o.external_id, o.natural_key, o.created_at,
+        CASE WHEN NOT s.natural_key_unique THEN epoch(o.created_at)::BIGINT // s.natural_key_window_seconds END AS slot
     FROM observed o
+    JOIN cfg_systems s ON s.system = o.system
     ANTI JOIN (SELECT system, external_id FROM scoped_claims UNION ALL SELECT system, external_id FROM claims_outside_scope) c
         ON c.system = o.system AND c.external_id = o.external_id
     WHERE o.natural_key IS NOT NULL
 ),
+probes AS (
+    -- An object within the window was created in the intent's slot or one either side:
+    -- joining on the slot too keeps a busy shared key from pairing every intent with every
+    -- object of its group over all history. A unique key has no window and one probe.
+    SELECT i.run_id, i.intent_id, i.system, i.object_type, i.natural_key, i.natural_key_from, i.natural_key_until,
+        epoch(i.declared_at)::BIGINT // s.natural_key_window_seconds + d.delta AS slot
+    FROM scoped_intended i
+    JOIN cfg_systems s ON s.system = i.system
+    CROSS JOIN (VALUES (-1), (0), (1)) d(delta)
+    WHERE i.natural_key IS NOT NULL AND (i.natural_key_from IS NOT NULL OR d.delta = 0)
+),
 by_natural_key AS (
     SELECT i.run_id, i.intent_id, o.system, o.external_id, 4 AS strength
-    FROM scoped_intended i
+    FROM probes i
     JOIN unclaimed o ON o.system = i.system AND o.object_type = i.object_type AND o.natural_key = i.natural_key
+        AND o.slot IS NOT DISTINCT FROM (CASE WHEN i.natural_key_from IS NOT NULL THEN i.slot END)
         AND (i.natural_key_from IS NULL OR o.created_at BETWEEN i.natural_key_from AND i.natural_key_until)
 ),
 pairs AS (
