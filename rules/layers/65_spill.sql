@@ -18,15 +18,21 @@ WITH candidates AS (
     UNION SELECT system, external_id FROM scoped_claims
     UNION SELECT system, external_id FROM changed_objects
 ),
-outside AS (
-    SELECT c.system, c.external_id FROM claims c ANTI JOIN scope_runs USING (run_id)
+-- One pass over the kept claims of the candidates: by any run, and by runs outside the scope.
+kept AS (
+    SELECT k.system, k.external_id, count(*) FILTER (s.run_id IS NULL) AS outside
+    FROM claims k
+    SEMI JOIN candidates c ON c.system = k.system AND c.external_id = k.external_id
+    LEFT JOIN scope_runs s ON s.run_id = k.run_id
+    GROUP BY k.system, k.external_id
 )
 SELECT c.system, c.external_id,
-    EXISTS (SELECT 1 FROM claims k WHERE k.system = c.system AND k.external_id = c.external_id) AS claimed_before,
-    EXISTS (SELECT 1 FROM outside k WHERE k.system = c.system AND k.external_id = c.external_id)
-        OR EXISTS (SELECT 1 FROM scoped_claims k WHERE k.system = c.system AND k.external_id = c.external_id)
+    k.system IS NOT NULL AS claimed_before,
+    coalesce(k.outside, 0) > 0
+        OR EXISTS (SELECT 1 FROM scoped_claims n WHERE n.system = c.system AND n.external_id = c.external_id)
         AS claimed_now
-FROM candidates c;
+FROM candidates c
+LEFT JOIN kept k ON k.system = c.system AND k.external_id = c.external_id;
 
 CREATE OR REPLACE TABLE spill_runs AS
 WITH claim_changed AS (
