@@ -40,6 +40,17 @@ def always_full(root: Path) -> None:
     path.write_text(yaml.safe_dump(config, sort_keys=False))
 
 
+def twins(tmp_path: Path, runs: int, seed: int) -> dict[str, Path]:
+    """The same simulated workspace twice, each audited once: one incremental, one always full."""
+    roots = {"incremental": tmp_path / "inc" / "ws", "full": tmp_path / "full" / "ws"}
+    for name, root in roots.items():
+        simulate(root, runs, seed)
+        if name == "full":
+            always_full(root)
+        run_audit(Workspace.open(root))
+    return roots
+
+
 def contents(root: Path, tables: dict[str, str]) -> dict[str, list[tuple]]:
     with duckdb.connect(str(root / "reckon.duckdb"), read_only=True) as con:
         return {t: con.execute(f"SELECT {cols} FROM {t} ORDER BY ALL").fetchall() for t, cols in tables.items()}
@@ -62,12 +73,7 @@ def assert_same(incremental: Path, full: Path) -> None:
 
 def test_a_timeline_audited_incrementally_equals_full_audits(tmp_path):
     """Three simulated days with late webhooks, repairs, decisions and regressions."""
-    roots = {"incremental": tmp_path / "inc" / "ws", "full": tmp_path / "full" / "ws"}
-    for name, root in roots.items():
-        simulate(root, 60, 5)
-        if name == "full":
-            always_full(root)
-        run_audit(Workspace.open(root))
+    roots = twins(tmp_path, 60, 5)
     assert_same(roots["incremental"], roots["full"])
     for day in (2, 3):
         for root in roots.values():
@@ -150,12 +156,7 @@ def test_natural_key_groups_couple_runs_across_audits(tmp_path):
     """Runs that share a natural key but nothing else: a refund nobody claims appears with
     the charge of an earlier run's refund (that run gains a weaker match), then another
     run records it as its receipt (the earlier run loses it again)."""
-    roots = {"incremental": tmp_path / "inc" / "ws", "full": tmp_path / "full" / "ws"}
-    for name, root in roots.items():
-        simulate(root, 40, 3)
-        if name == "full":
-            always_full(root)
-        run_audit(Workspace.open(root))
+    roots = twins(tmp_path, 40, 3)
     claimed = [r for r in _stripe_refunds(roots["full"]) if r.get("metadata", {}).get("reckon_intent_id")]
     with duckdb.connect(str(roots["full"] / "reckon.duckdb"), read_only=True) as con:
         # The owner's run is settled: nothing of its own brings it into the next scope.
