@@ -82,10 +82,10 @@ def layer_asset(layer) -> dg.AssetsDefinition:
     return _layer
 
 
-LAYER_TABLES = "layer_tables"
+LAYER_TABLES_ASSET = "layer_tables"
 
 
-@dg.asset(name=LAYER_TABLES, group_name="layers", deps=[layer.name for layer in engine.LAYERS], kinds={"duckdb"},
+@dg.asset(name=LAYER_TABLES_ASSET, group_name="layers", deps=[layer.name for layer in engine.LAYERS], kinds={"duckdb"},
           description="Folds the scope's rows into the run-scoped layer tables in one transaction "
                       "(incremental: the scope's runs are replaced; full: every table is rebuilt).")
 def layer_tables(workspace: ReckonWorkspace) -> dg.MaterializeResult:
@@ -96,7 +96,7 @@ def layer_tables(workspace: ReckonWorkspace) -> dg.MaterializeResult:
                                           "incremental": dg.MetadataValue.bool(bool(incremental))})
 
 
-@dg.asset(group_name="findings", deps=[LAYER_TABLES], kinds={"duckdb", "sql"},
+@dg.asset(group_name="findings", deps=[LAYER_TABLES_ASSET], kinds={"duckdb", "sql"},
           description="One primary finding per subject, by the mismatch rules in rules/mismatches/.")
 def findings(workspace: ReckonWorkspace) -> dg.MaterializeResult:
     with engine.connect(workspace.open()) as con:
