@@ -184,8 +184,10 @@ def detect_findings(con: duckdb.DuckDBPyConnection) -> int:
     con.execute("BEGIN")
     run_script(con, REPAIRS_DIR / "10_patterns.sql")
     # Findings of earlier audits (none on the first): for first_seen_at, decisions, lifecycle.
+    # A view, not a copy: its readers look up only this audit's findings, and the history
+    # grows with every audit.
     con.execute(
-        "CREATE OR REPLACE TABLE prior_findings AS "
+        "CREATE OR REPLACE TEMP VIEW prior_findings AS "
         + ("SELECT finding_id, audit_id, detected_at, first_seen_at, state_hash, status FROM findings_history "
            "WHERE audit_id <> (SELECT audit_id FROM audit_context)"
            if _exists(con, "findings_history") else
@@ -201,7 +203,7 @@ def detect_findings(con: duckdb.DuckDBPyConnection) -> int:
     con.execute("INSERT INTO rule_hits SELECT * FROM other_hits")
     for script in ("30_run_subjects.sql", "40_assemble.sql", "50_lifecycle.sql"):
         run_script(con, FINDINGS_DIR / script)
-    con.execute("DROP TABLE other_hits; DROP TABLE prior_findings")
+    con.execute("DROP TABLE other_hits; DROP VIEW prior_findings")
     con.execute("CREATE TABLE IF NOT EXISTS findings_history AS SELECT * FROM findings WHERE false")
     con.execute("COMMIT")
     return con.execute("SELECT count(*) FROM findings").fetchone()[0]

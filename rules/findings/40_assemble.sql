@@ -2,36 +2,58 @@
 -- description: One primary finding per subject (the hit with the lowest precedence; the
 --   others are kept as secondary types), with its context, repair pattern and a
 --   deterministic id from subject and type.
+-- Staged: each statement joins the few finding subjects with at most one large table, so
+-- each can spill to disk under a low memory_limit (one query holding every join at once
+-- could not). list() cannot spill: its input here is only the hits.
+CREATE OR REPLACE TEMP TABLE ranked_hits AS
+SELECT *, row_number() OVER (PARTITION BY subject_kind, subject_id ORDER BY precedence, rule_id) AS rank
+FROM rule_hits;
+
+CREATE OR REPLACE TEMP TABLE primary_hits AS
+SELECT p.* EXCLUDE (rank),
+    'fnd_' || substr(sha256(p.subject_kind || '|' || p.subject_id || '|' || p.mismatch_type), 1, 24) AS finding_id,
+    coalesce(s.secondary_types, []) AS secondary_types
+FROM ranked_hits p
+LEFT JOIN (
+    SELECT subject_kind, subject_id, list(mismatch_type ORDER BY rank) AS secondary_types
+    FROM ranked_hits WHERE rank > 1 GROUP BY subject_kind, subject_id
+) s ON s.subject_kind = p.subject_kind AND s.subject_id = p.subject_id
+WHERE p.rank = 1;
+
+CREATE OR REPLACE TEMP TABLE finding_subjects AS SELECT 'intent' AS subject_kind, * FROM intent_subjects;
+INSERT INTO finding_subjects SELECT 'run', * FROM run_subjects;
+INSERT INTO finding_subjects SELECT 'effect', * FROM effect_subjects;
+
+-- Catalog facts that refine the repair pattern.
+CREATE OR REPLACE TEMP TABLE hit_intents AS
+SELECT i.intent_id, i.reversible, i.safe_to_retry,
+    i.idempotency_key IS NOT NULL OR i.intent_id IN (
+        SELECT k.intent_id FROM intent_keys k WHERE k.key <> k.intent_id
+            AND k.intent_id IN (SELECT subject_id FROM primary_hits WHERE subject_kind = 'intent')) AS has_key
+FROM intended i
+WHERE i.intent_id IN (SELECT subject_id FROM primary_hits WHERE subject_kind = 'intent');
+
+CREATE OR REPLACE TEMP TABLE hit_effects AS
+SELECT o.system || ':' || o.external_id AS subject_id, c.compensation
+FROM observed o
+LEFT JOIN cfg_compensations c ON c.system = o.system AND c.object_type = o.object_type
+WHERE o.system || ':' || o.external_id IN (SELECT subject_id FROM primary_hits WHERE subject_kind = 'effect');
+
+CREATE OR REPLACE TEMP TABLE first_seen AS
+SELECT finding_id, min(first_seen_at) AS first_seen_at
+FROM prior_findings
+WHERE finding_id IN (SELECT finding_id FROM primary_hits)
+GROUP BY finding_id;
+
 CREATE OR REPLACE TABLE findings AS
-WITH ranked AS (
-    SELECT *, row_number() OVER (PARTITION BY subject_kind, subject_id ORDER BY precedence, rule_id) AS rank
-    FROM rule_hits
-),
-primary_hits AS (
-    SELECT p.*,
-        'fnd_' || substr(sha256(p.subject_kind || '|' || p.subject_id || '|' || p.mismatch_type), 1, 24) AS finding_id,
-        coalesce(
-        (SELECT list(s.mismatch_type ORDER BY s.rank) FROM ranked s
-         WHERE s.subject_kind = p.subject_kind AND s.subject_id = p.subject_id AND s.rank > 1), []) AS secondary_types
-    FROM ranked p
-    WHERE p.rank = 1
-),
-subjects AS (
-    SELECT 'intent' AS subject_kind, * FROM intent_subjects
-    UNION ALL SELECT 'run', * FROM run_subjects
-    UNION ALL SELECT 'effect', * FROM effect_subjects
-),
-context AS (
-    -- Catalog facts that refine the repair pattern.
+WITH context AS (
     SELECT h.subject_kind, h.subject_id,
-        coalesce(i.reversible, c.compensation IS NOT NULL AND pol.compensate_orphans, false) AS reversible,
+        coalesce(i.reversible, e.compensation IS NOT NULL AND pol.compensate_orphans, false) AS reversible,
         coalesce(i.safe_to_retry, false) AS safe_to_retry,
-        coalesce(i.idempotency_key IS NOT NULL OR EXISTS (
-            SELECT 1 FROM intent_keys k WHERE k.intent_id = i.intent_id AND k.key <> i.intent_id), false) AS has_key
+        coalesce(i.has_key, false) AS has_key
     FROM primary_hits h
-    LEFT JOIN intended i ON h.subject_kind = 'intent' AND i.intent_id = h.subject_id
-    LEFT JOIN observed o ON h.subject_kind = 'effect' AND o.system || ':' || o.external_id = h.subject_id
-    LEFT JOIN cfg_compensations c ON c.system = o.system AND c.object_type = o.object_type
+    LEFT JOIN hit_intents i ON h.subject_kind = 'intent' AND i.intent_id = h.subject_id
+    LEFT JOIN hit_effects e ON h.subject_kind = 'effect' AND e.subject_id = h.subject_id
     CROSS JOIN cfg_policies pol
 )
 SELECT
@@ -55,9 +77,11 @@ SELECT
     NULL::TIMESTAMPTZ AS decided_at,
     NULL::BOOLEAN AS decision_holds
 FROM primary_hits h
-JOIN subjects s ON s.subject_kind = h.subject_kind AND s.subject_id = h.subject_id
+JOIN finding_subjects s ON s.subject_kind = h.subject_kind AND s.subject_id = h.subject_id
 JOIN context c ON c.subject_kind = h.subject_kind AND c.subject_id = h.subject_id
-LEFT JOIN (SELECT finding_id, min(first_seen_at) AS first_seen_at FROM prior_findings GROUP BY finding_id) p
-    ON p.finding_id = h.finding_id
+LEFT JOIN first_seen p ON p.finding_id = h.finding_id
 CROSS JOIN audit_context ctx
 ORDER BY h.subject_kind, h.subject_id;
+
+DROP TABLE ranked_hits; DROP TABLE primary_hits; DROP TABLE finding_subjects;
+DROP TABLE hit_intents; DROP TABLE hit_effects; DROP TABLE first_seen;

@@ -5,17 +5,50 @@
 --   void), duplicate risk, reversibility, approval and a one-line explanation. The id
 --   hashes the finding, pattern, target and preconditions: the same finding in the same
 --   observed state gives the same action id in every audit.
+-- Staged like rules/findings/40_assemble.sql: the large tables are first reduced to the
+-- open findings' subjects, so that no statement holds several of them in memory at once.
+CREATE OR REPLACE TEMP TABLE open_intents AS
+WITH subjects AS (SELECT subject_id FROM findings WHERE status = 'open' AND subject_kind = 'intent')
+SELECT s.*, i.expected
+FROM (SELECT * FROM intent_state WHERE intent_id IN (SELECT subject_id FROM subjects)) s
+LEFT JOIN (SELECT intent_id, expected FROM intended WHERE intent_id IN (SELECT subject_id FROM subjects)) i
+    ON i.intent_id = s.intent_id;
+
+-- The objects the plan reads: each intent's chosen object, a duplicate's every match,
+-- and effect subjects.
+CREATE OR REPLACE TEMP TABLE plan_matches AS
+SELECT m.intent_id, m.system, m.external_id
+FROM matches m
+WHERE m.is_primary AND m.intent_id IN (
+    SELECT subject_id FROM findings WHERE status = 'open' AND mismatch_type = 'duplicate_effect');
+
+CREATE OR REPLACE TEMP TABLE plan_objects AS
+SELECT o.* FROM observed o
+SEMI JOIN (
+    SELECT system, external_id FROM open_intents
+    UNION ALL SELECT system, external_id FROM plan_matches
+    UNION ALL SELECT system, substr(subject_id, length(system) + 2) FROM findings
+    WHERE status = 'open' AND subject_kind = 'effect'
+) k ON o.system = k.system AND o.external_id = k.external_id;
+
+-- Findings closed by an operator's decision that still holds need no action.
+CREATE OR REPLACE TEMP TABLE open_findings AS
+SELECT f.*, s.* EXCLUDE (run_id, workflow, system, object_type),
+    coalesce(s.object_type, e.object_type) AS object_type,
+    o.fields, sf.newest_observed_at,
+    -- For a lost attempt, the key the original call carried.
+    (SELECT max(k.key) FROM intent_keys k
+     WHERE f.mismatch_type = 'attempt_lost' AND k.intent_id = f.subject_id AND k.key <> f.subject_id) AS original_call_key
+FROM findings f
+LEFT JOIN open_intents s ON f.subject_kind = 'intent' AND s.intent_id = f.subject_id
+LEFT JOIN plan_objects o ON o.system = s.system AND o.external_id = s.external_id
+LEFT JOIN plan_objects e ON f.subject_kind = 'effect' AND e.system = f.system
+    AND e.external_id = substr(f.subject_id, length(f.system) + 2)
+LEFT JOIN system_freshness sf ON f.subject_kind = 'intent' AND sf.system = f.system
+WHERE f.status = 'open';
+
 CREATE OR REPLACE TABLE repair_actions AS
-WITH f AS (
-    -- Findings closed by an operator's decision that still holds need no action.
-    SELECT f.*, s.* EXCLUDE (run_id, workflow, system), i.expected, o.fields, sf.newest_observed_at
-    FROM findings f
-    LEFT JOIN intent_state s ON f.subject_kind = 'intent' AND s.intent_id = f.subject_id
-    LEFT JOIN intended i ON i.intent_id = s.intent_id
-    LEFT JOIN observed o ON o.system = s.system AND o.external_id = s.external_id
-    LEFT JOIN system_freshness sf ON f.subject_kind = 'intent' AND sf.system = f.system
-    WHERE f.status = 'open'
-),
+WITH f AS (SELECT * FROM open_findings),
 -- Duplicates: keep the receipt's object (else the oldest); compensate each of the others.
 duplicate_ranked AS (
     SELECT f.finding_id, o.system, o.object_type, o.external_id, o.state, o.raw_status,
@@ -23,8 +56,8 @@ duplicate_ranked AS (
             PARTITION BY f.finding_id
             ORDER BY (o.external_id = f.receipt_external_id) DESC NULLS LAST, o.created_at, o.external_id) AS keep_rank
     FROM f
-    JOIN matches m ON m.intent_id = f.subject_id AND m.is_primary
-    JOIN observed o ON o.system = m.system AND o.external_id = m.external_id
+    JOIN plan_matches m ON m.intent_id = f.subject_id
+    JOIN plan_objects o ON o.system = m.system AND o.external_id = m.external_id
     WHERE f.mismatch_type = 'duplicate_effect' AND o.state IN ('success', 'pending')
 ),
 duplicate_extras AS (
@@ -44,7 +77,6 @@ targets AS (
             WHEN d.finding_id IS NOT NULL THEN d.object_type
             WHEN f.subject_kind = 'run' THEN 'run'
             WHEN f.repair_pattern IN ('receipt_backfill', 'status_patch') THEN 'intent'
-            WHEN f.subject_kind = 'effect' THEN (SELECT o.object_type FROM observed o WHERE o.system || ':' || o.external_id = f.subject_id)
             ELSE f.object_type
         END AS target_object_type,
         CASE
@@ -115,7 +147,7 @@ shaped AS (
         -- call did land after all, the system replays its result instead of acting twice);
         -- a fresh derived one otherwise (a failed effect needs a new call, not a replay).
         CASE WHEN f.repair_pattern = 'forward_completion' AND f.mismatch_type = 'attempt_lost'
-             THEN coalesce((SELECT max(k.key) FROM intent_keys k WHERE k.intent_id = f.subject_id AND k.key <> f.subject_id), f.idempotency_key)
+             THEN coalesce(f.original_call_key, f.idempotency_key)
         END AS original_key,
         -- Observed values the executor re-checks just before acting.
         CASE
@@ -182,3 +214,5 @@ SELECT
     explanation
 FROM shaped
 ORDER BY subject_kind, subject_id, action_id;
+
+DROP TABLE open_findings; DROP TABLE plan_objects; DROP TABLE plan_matches; DROP TABLE open_intents;
