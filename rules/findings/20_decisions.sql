@@ -20,6 +20,9 @@ SELECT
     ) AS baseline_hash
 FROM latest l;
 
+-- The intents' subjects, built once (40_assemble.sql adds the runs' and effects').
+CREATE OR REPLACE TEMP TABLE finding_subjects AS SELECT 'intent' AS subject_kind, * FROM intent_subjects;
+
 CREATE OR REPLACE TABLE intent_findings AS
 WITH primary_hits AS (
     SELECT h.*, i.run_id,
@@ -32,5 +35,5 @@ SELECT p.*, s.state_hash,
     coalesce(d.decision IN ('accept_external_truth', 'ignore')
              AND coalesce(d.baseline_hash = s.state_hash, true), false) AS closed
 FROM primary_hits p
-JOIN intent_subjects s ON s.subject_id = p.subject_id
+JOIN finding_subjects s ON s.subject_kind = 'intent' AND s.subject_id = p.subject_id
 LEFT JOIN decision_in_force d ON d.finding_id = p.finding_id;

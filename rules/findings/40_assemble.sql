@@ -20,7 +20,7 @@ LEFT JOIN (
 ) s ON s.subject_kind = p.subject_kind AND s.subject_id = p.subject_id
 WHERE p.rank = 1;
 
-CREATE OR REPLACE TEMP TABLE finding_subjects AS SELECT 'intent' AS subject_kind, * FROM intent_subjects;
+-- finding_subjects holds the intents' subjects already (20_decisions.sql).
 INSERT INTO finding_subjects SELECT 'run', * FROM run_subjects;
 INSERT INTO finding_subjects SELECT 'effect', * FROM effect_subjects;
 
