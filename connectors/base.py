@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import pyarrow as pa
 
 from connectors.schema import QUARANTINE_SCHEMA
-from connectors.values import CLOCK_SKEW, dig, excerpt
+from connectors.values import CLOCK_SKEW, dig, excerpt, require_unicode, storable
 
 BATCH_ROWS = 50_000
 
@@ -61,7 +61,7 @@ class QuarantineSink:
                 "source": self.source,
                 "source_file": source_file,
                 "source_record": record,
-                "reason": reason,
+                "reason": storable(reason),  # a reason may quote a value with a lone surrogate
                 "excerpt": excerpt(raw),
             }
         )
@@ -91,9 +91,11 @@ class Reader(ABC):
         self.fields_seen.setdefault(source_file, set()).update(names)
 
     def noting(self, source_file: str, build: Callable[[dict[str, Any]], Any]) -> Callable[[dict[str, Any]], Any]:
-        """`build`, tallying each record's top-level fields first (for schema drift)."""
+        """`build`, tallying each record's top-level fields first (for schema drift); a
+        record with a lone surrogate is bad before either (see `values.require_unicode`)."""
 
         def noted(record: dict[str, Any]) -> Any:
+            require_unicode(record)
             self.note_fields(source_file, record)
             return build(record)
 
@@ -137,7 +139,10 @@ class Reader(ABC):
         exported = self.exported_at(path)
         if exported is None:
             exported = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
-        return exported + CLOCK_SKEW
+        try:
+            return exported + CLOCK_SKEW
+        except OverflowError:  # an export dated in year 9999's last day: no time is later
+            return datetime.max.replace(tzinfo=UTC)
 
     @abstractmethod
     def batches(self, path: Path, sink: QuarantineSink) -> Iterator[pa.RecordBatch]:

@@ -12,7 +12,14 @@ from connectors.base import QuarantineSink, Reader, SourceOptions
 from connectors.event_log_fast import BLOCK_BYTES, NativeEventLog
 from connectors.files import iter_lines, parse_json_line
 from connectors.schema import EVENT_SCHEMA
-from connectors.values import BadRecord, dumps, optional_str, parse_rfc3339, require_str
+from connectors.values import (
+    BadRecord,
+    dumps,
+    optional_str,
+    parse_rfc3339,
+    require_str,
+    require_unicode,
+)
 
 EVENT_TYPES = frozenset(
     {
@@ -152,6 +159,7 @@ class EventLogReader(Reader):
         """The canonical row of one decoded line, or None when it is rejected into `sink`."""
         try:
             record = parse_json_line(text)
+            require_unicode(record)  # as `noting` does for the other readers
             self.note_fields(source_file, record)
             row = event_row(record)
         except BadRecord as exc:

@@ -6,8 +6,9 @@ SQL against a strict subset of what `event_row` accepts, where the result is pro
 the same: flat objects of strings, booleans, null and integers of at most 18 digits,
 no escapes in the JSON text that is copied out, timestamps of the RFC 3339 form that
 `parse_rfc3339` reads in years 1000-9998. Any line outside that subset (malformed JSON,
-invalid UTF-8, a missing field, a float, a nested value, a duplicate key, ...) goes
-through the Python path line by line, so reasons, excerpts and numbers are its own.
+invalid UTF-8, a lone surrogate escape, which yyjson refuses, a missing field, a float, a
+nested value, a duplicate key, ...) goes through the Python path line by line, so reasons,
+excerpts and numbers are its own.
 """
 
 from __future__ import annotations

@@ -330,6 +330,24 @@ def iter_document_items(
 HOLD_CHARS = 4 << 20
 
 
+def _load_whole(path: Path) -> tuple[Any, int] | None:
+    """(document, bytes) when the file has at most HOLD_CHARS bytes and json.loads takes
+    it whole, else None. The C parser is several times faster than the walker, and where
+    it accepts the text the walker finds the same values; where it refuses, the walker
+    reads the file and words the exact reason."""
+    limit = HOLD_CHARS
+    try:
+        if limit <= 0 or (path.suffix != ".gz" and path.stat().st_size > limit):
+            return None
+        with open_binary(path) as handle:
+            data = handle.read(limit + 1)
+        if len(data) > limit:
+            return None
+        return json.loads(data.decode("utf-8")), len(data)
+    except (ValueError, RecursionError, EOFError, OSError, zlib.error):  # ValueError: also bad UTF-8
+        return None
+
+
 class _Walk:
     """One pass over a whole-file JSON document, validating all of it as json.loads would.
 
@@ -426,7 +444,8 @@ class JsonDocument:
     (bad JSON, bad UTF-8, a gzip stream cut short; the first of these that a whole read
     would meet) rejects the file as record 0 with the reason json.loads would give, and
     keeps no record. So the document is checked in a first streaming pass; a small one
-    keeps its records from it, a larger one streams them in a second.
+    keeps its records from it, a larger one streams them in a second. A small document
+    that json.loads takes whole skips the walker (see `_load_whole`).
     """
 
     path: Path
@@ -444,6 +463,10 @@ class JsonDocument:
         HOLD_CHARS) characters."""
         doc = cls(path, list_key, item_key)
         hold = HOLD_CHARS if hold is None else hold
+        loaded = _load_whole(path)
+        if loaded is not None:
+            doc._shape_loaded(*loaded, hold)
+            return doc
         try:
             with open_binary(path) as handle:
                 text = _JsonText(handle)
@@ -472,22 +495,33 @@ class JsonDocument:
         except (EOFError, OSError, zlib.error) as exc:
             doc.rejection = (f"unreadable file: {exc}", None)
         if doc.rejection is None:
-            doc._shape(walk, held, last)
+
+            def kept(array: int) -> list[Any] | None:  # None: not kept, stream it
+                return None if held is None else held if array == last else []
+
+            doc._shape(walk.kind, walk.members, walk.value, kept)
         return doc
 
-    def _shape(self, walk: _Walk, held: list[Any] | None, last: int) -> None:
-        """The shapes above, from what the check pass saw and kept."""
+    def _shape_loaded(self, value: Any, size: int, hold: int) -> None:
+        """The shapes above, from the document parsed whole (`size` bytes): as the check
+        pass sees it, the records array standing in the members as streamed."""
+        listed = value.get(self.list_key) if isinstance(value, dict) and self.list_key is not None else None
+        records = value if isinstance(value, list) else listed if isinstance(listed, list) else []
+        if isinstance(listed, list):  # array 1: what `_stream` walks should the file change
+            value = {**value, self.list_key: _Streamed(1)}
+        kind = "array" if isinstance(value, list) else "object" if isinstance(value, dict) else "value"
+        self._shape(kind, value if kind == "object" else {}, value, lambda array: records if size <= hold else None)
 
-        def kept(array: int) -> list[Any] | None:  # None: not kept, stream it
-            return None if held is None else held if array == last else []
-
-        members = walk.members
-        if walk.kind == "array":
+    def _shape(self, kind: str, members: dict[str, Any], value: Any,
+               kept: Callable[[int], list[Any] | None]) -> None:  # fmt: skip
+        """The shapes above, from the top-level `kind` ("array", "object", "value"), an
+        object's `members`, any other `value`, and the records `kept` of each array."""
+        if kind == "array":
             self.records = kept(0)
             return
-        if walk.kind == "value":
-            kind = "null" if walk.value is None else type(walk.value).__name__
-            self.rejection = (f"expected a JSON object or array, got {kind}", walk.value)
+        if kind == "value":
+            kind = "null" if value is None else type(value).__name__
+            self.rejection = (f"expected a JSON object or array, got {kind}", value)
             return
         self.head = {key: value for key, value in members.items() if not isinstance(value, _Streamed)}
         listed = members.get(self.list_key) if self.list_key is not None else None
@@ -508,6 +542,13 @@ class JsonDocument:
             yield from self._stream(sink, source_file)
 
     def _stream(self, sink: QuarantineSink, source_file: str) -> Iterator[tuple[int, Any]]:
+        loaded = _load_whole(self.path)  # checked small, but its records were not kept
+        value = loaded[0] if loaded is not None else None
+        if self.array and isinstance(value, dict):
+            value = value.get(self.list_key)
+        if isinstance(value, list):
+            yield from enumerate(value, start=1)
+            return
         number = 0
         try:
             with open_binary(self.path) as handle:

@@ -150,8 +150,11 @@ class GenericReader(Reader):
         number = 0
         try:
             for batch in pq.ParquetFile(path).iter_batches(batch_size=PARQUET_BATCH):
-                for record in batch.to_pylist():
+                for record in _records(batch):
                     number += 1
+                    if isinstance(record, OverflowError):
+                        sink.reject(source_file, number, f"a value out of Python's range (years 1-9999): {record}")
+                        continue
                     yield number, record
         except (pa.ArrowException, OSError, ValueError) as exc:
             sink.reject(source_file, number + 1 if number else 0, f"unreadable Parquet file: {exc}")
@@ -192,3 +195,18 @@ class GenericReader(Reader):
             **times,
         )
 
+
+def _records(batch: pa.RecordBatch) -> list[dict[str, Any] | OverflowError]:
+    """The batch's rows as dicts; a row holding a timestamp Python's datetime cannot hold
+    (Parquet's reach further) is its OverflowError, so the rows around it are still read."""
+    try:
+        return batch.to_pylist()
+    except OverflowError:
+        pass
+    rows: list[dict[str, Any] | OverflowError] = []
+    for index in range(batch.num_rows):
+        try:
+            rows.extend(batch.slice(index, 1).to_pylist())
+        except OverflowError as exc:
+            rows.append(exc)
+    return rows

@@ -10,7 +10,6 @@ of the tools named under `options.tools` give intents and their outcomes. Other 
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from datetime import datetime
@@ -31,7 +30,15 @@ from connectors.runtime_options import (
     workflow_event,
 )
 from connectors.schema import EVENT_SCHEMA
-from connectors.values import BadRecord, as_object, dumps, not_after, parse_epoch_nanos
+from connectors.values import (
+    BadRecord,
+    as_object,
+    dumps,
+    not_after,
+    parse_epoch_nanos,
+    parse_nested_json,
+    require_unicode,
+)
 
 RUN_OPERATIONS = frozenset({"invoke_workflow", "invoke_agent"})
 TOOL_OPERATION = "execute_tool"
@@ -143,7 +150,7 @@ def jsonish(value: Any) -> Any:
     """Tool arguments or results: JSON text is parsed; anything else stays as it is."""
     if isinstance(value, str):
         try:
-            return json.loads(value)
+            return parse_nested_json(value)
         except (ValueError, RecursionError):
             return value
     return value
@@ -203,6 +210,7 @@ class OtelReader(Reader):
                     raise BadRecord(f"'{at}' must be an object")
                 resource = as_object(rs.get("resource"), f"{at}.resource")
                 resource = attributes(resource.get("attributes"), f"{at}.resource.attributes")
+                require_unicode(resource)
                 scopes = rs.get("scopeSpans", rs.get("instrumentationLibrarySpans")) or []
                 if not isinstance(scopes, list):
                     raise BadRecord(f"'{at}.scopeSpans' must be an array")
@@ -223,6 +231,7 @@ class OtelReader(Reader):
                 raise resource
             if not isinstance(span, dict):
                 raise BadRecord("a span must be an object")
+            require_unicode(span)
             rows = self.span_rows(span, resource, latest, source_file)
         except BadRecord as exc:
             sink.reject(source_file, number, f"{where}: {exc}", span if isinstance(span, dict) else raw)

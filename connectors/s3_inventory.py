@@ -28,7 +28,14 @@ from connectors.base import QuarantineSink, Reader
 from connectors.files import iter_csv_rows, load_document
 from connectors.runtime_options import check_keys, option_str
 from connectors.schema import OBSERVED_SCHEMA
-from connectors.values import BadRecord, dumps, not_after, parse_epoch_seconds, parse_rfc3339
+from connectors.values import (
+    BadRecord,
+    dumps,
+    not_after,
+    parse_epoch_seconds,
+    parse_rfc3339,
+    require_unicode,
+)
 
 # Fields an inventory report may list (docs.aws.amazon.com, "Amazon S3 Inventory").
 INVENTORY_FIELDS = frozenset(
@@ -105,7 +112,7 @@ class S3InventoryReader(Reader):
         manifest = load_document(path, QuarantineSink(self.options.source), str(path))
         value = manifest.get("creationTimestamp") if isinstance(manifest, dict) else None
         try:
-            return parse_epoch_seconds(int(str(value)) / 1000, "creationTimestamp") if value is not None else None
+            return parse_epoch_seconds(int(str(value)), "creationTimestamp", 1000) if value is not None else None
         except (BadRecord, ValueError):
             return None
 
@@ -129,6 +136,7 @@ class S3InventoryReader(Reader):
         try:
             if not isinstance(manifest, dict):
                 raise ValueError("the manifest must be a JSON object")
+            require_unicode(manifest)  # its names and keys become columns and paths
             if str(manifest.get("fileFormat", "")).upper() != "CSV":
                 raise ValueError(f"fileFormat {manifest.get('fileFormat')!r} is not supported (CSV only)")
             names = columns(manifest.get("fileSchema"), "fileSchema")

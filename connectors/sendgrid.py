@@ -22,6 +22,7 @@ from connectors.values import (
     optional_str,
     parse_epoch_seconds,
     require_str,
+    require_unicode,
     without_none,
 )
 
@@ -126,6 +127,7 @@ class SendGridReader(Reader):
             try:
                 if not isinstance(raw, dict):
                     raise BadRecord(f"expected a JSON object, got {type(raw).__name__}")
+                require_unicode(raw)  # as `Reader.noting` does for the other readers
                 event_id = optional_str(raw, "sg_event_id")
                 row = self.event_row(raw)
                 email = optional_str(raw, "email")

@@ -33,7 +33,7 @@ from connectors.runtime_options import (
     workflow_event,
 )
 from connectors.schema import EVENT_SCHEMA
-from connectors.values import BadRecord, as_object, dig, not_after, parse_rfc3339
+from connectors.values import BadRecord, as_object, dig, not_after, parse_nested_json, parse_rfc3339
 
 # temporalio/api enums/v1/event_type.proto, in the short spelling.
 EVENT_TYPES = (
@@ -120,7 +120,7 @@ def payload_value(payload: Any) -> Any:
         return data  # already decoded by the exporter
     if encoding in JSON_ENCODINGS:
         try:
-            return json.loads(raw)
+            return parse_nested_json(raw)
         except (ValueError, RecursionError):
             return None
     try:
@@ -190,10 +190,7 @@ class TemporalReader(Reader):
         source_file = self.options.relative(path)
         history = _History(self, path.name.split(".")[0], self.latest_plausible(path))
 
-        def build(event: dict[str, Any]) -> list[dict[str, Any]]:
-            self.note_fields(source_file, event)
-            return history.event_rows(event)
-
+        build = self.noting(source_file, history.event_rows)
         events = iter_json_records(path, sink, source_file, "events")
         yield from self.to_batches(numbered_rows(events, sink, source_file, build))
 

@@ -36,6 +36,55 @@ def dig(record: Any, dotted: str) -> Any:
     return value
 
 
+def storable(text: str) -> str:
+    """`text` with any lone surrogate (from a JSON escape such as "\\ud800") spelled as
+    that escape: UTF-8, so Arrow and Parquet, cannot hold one."""
+    if text.isascii():  # the common case, checked without a scan
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def lone_surrogate(value: Any) -> str | None:
+    """The dotted path (as `dig` reads it) of a key or string in `value` that holds a lone
+    surrogate, "" for `value` itself, None when there is none. Python's json decodes a
+    "\\ud800" escape without its partner to one (a pair becomes one character, so any
+    left is lone). Iterative, so a record nested as deep as json allows stays in bounds;
+    `isascii` (no scan) passes most strings."""
+    search = _SURROGATE.search
+    if not isinstance(value, dict | list):
+        return "" if isinstance(value, str) and not value.isascii() and search(value) else None
+    stack = [((), value)]
+    while stack:
+        where, item = stack.pop()
+        for key, child in item.items() if isinstance(item, dict) else enumerate(item):
+            kind = type(child)  # what json and Arrow give: exact types, no subclasses
+            if (kind is str and not child.isascii() and search(child)) or (
+                type(key) is str and not key.isascii() and search(key)
+            ):
+                return ".".join(map(str, (*where, key)))
+            if kind is dict or kind is list:
+                stack.append(((*where, key), child))
+    return None
+
+
+def require_unicode(record: Any) -> None:
+    """A record holding a lone surrogate is bad: its rows could not be stored."""
+    where = lone_surrogate(record)
+    if where is not None:
+        raise BadRecord(f"invalid unicode: lone surrogate in field '{storable(where)}'")
+
+
+def parse_nested_json(text: str | bytes) -> Any:
+    """json.loads for JSON nested in a record (a payload, a tool's arguments): a lone
+    surrogate in it is a ValueError, as invalid JSON is, since no row could hold it."""
+    value = json.loads(text)
+    require_unicode(value)  # a BadRecord, so a ValueError
+    return value
+
+
 def excerpt(raw: Any) -> str | None:
     if raw is None:
         return None
@@ -48,8 +97,13 @@ def excerpt(raw: Any) -> str | None:
             text = json.dumps(raw, default=str)
         except (TypeError, ValueError, RecursionError):
             text = repr(raw)
-    text = text.replace("\x00", "\\0")
+    text = storable(text).replace("\x00", "\\0")
     return text[:EXCERPT_CHARS]
+
+
+# Built once: json.dumps with options builds a new encoder on every call (per row here).
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str,
+                              allow_nan=False)  # fmt: skip
 
 
 def dumps(value: Any) -> str | None:
@@ -59,8 +113,7 @@ def dumps(value: Any) -> str | None:
     if value is None:
         return None
     try:
-        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str,
-                          allow_nan=False)  # fmt: skip
+        return _CANONICAL.encode(value)
     except ValueError:
         return dumps(_finite(value))
 
@@ -104,17 +157,27 @@ def parse_rfc3339(value: Any, key: str) -> datetime:
         digits = re.match(r"\d+", rest).group(0)
         text = f"{head}.{digits[:6].ljust(6, '0')}{rest[len(digits):]}"
     try:
-        return datetime.fromisoformat(text).astimezone(UTC)
+        parsed = datetime.fromisoformat(text)
     except ValueError as exc:
         raise BadRecord(f"field '{key}' is not a valid timestamp: {value!r}") from exc
+    return _utc(parsed, key)
 
 
-def parse_epoch_seconds(value: Any, key: str) -> datetime:
-    """Unix seconds (int, float or numeric string) as UTC."""
+def _utc(value: datetime, key: str) -> datetime:
+    """An aware datetime in UTC; near year 1 or 9999 the offset can move it out of range."""
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:
+        raise BadRecord(f"field '{key}' is out of range in UTC: {value.isoformat()}") from exc
+
+
+def parse_epoch_seconds(value: Any, key: str, per_second: int = 1) -> datetime:
+    """Unix seconds (int, float or numeric string) as UTC; `per_second` 1000 reads milliseconds."""
     if isinstance(value, bool):
         raise BadRecord(f"field '{key}' is not a Unix timestamp: {value!r}")
     try:
-        seconds = float(value)
+        # Dividing here: an integer too large for a float overflows in the division too.
+        seconds = float(value) / per_second
         return datetime.fromtimestamp(seconds, tz=UTC)
     except (TypeError, ValueError, OverflowError, OSError) as exc:
         raise BadRecord(f"field '{key}' is not a Unix timestamp: {value!r}") from exc
@@ -154,7 +217,10 @@ def not_after(value: datetime, limit: datetime, key: str) -> datetime:
 def parse_epoch_nanos(value: Any, key: str) -> datetime:
     """Unix nanoseconds (an int64 given as a number or a decimal string) as UTC."""
     if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
+        try:
+            value = int(value)
+        except ValueError:  # digits int() refuses ("²") or too many of them
+            raise BadRecord(f"field '{key}' is not Unix nanoseconds: {value!r}") from None
     if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**63:
         raise BadRecord(f"field '{key}' is not Unix nanoseconds: {value!r}")
     try:
@@ -175,7 +241,7 @@ def parse_timestamp(value: Any, key: str, fmt: str = "rfc3339") -> datetime:
             if fmt != "utc":
                 raise BadRecord(f"field '{key}' has no UTC offset: {value.isoformat()}")
             value = value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
+        return _utc(value, key)
     if fmt in ("epoch_s", "epoch_ms"):
         if isinstance(value, str) and value.strip():
             try:
@@ -184,7 +250,7 @@ def parse_timestamp(value: Any, key: str, fmt: str = "rfc3339") -> datetime:
                 raise BadRecord(f"field '{key}' is not a Unix timestamp: {value!r}") from None
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise BadRecord(f"field '{key}' is not a Unix timestamp: {value!r}")
-        return parse_epoch_seconds(value / 1000 if fmt == "epoch_ms" else value, key)
+        return parse_epoch_seconds(value, key, 1000 if fmt == "epoch_ms" else 1)
     if fmt == "utc" and isinstance(value, str) and not re.search(r"([Zz]|[+-]\d{2}:?\d{2})$", value.strip()):
         value = value.strip() + "Z"
     return parse_rfc3339(value, key)
