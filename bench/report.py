@@ -31,6 +31,11 @@ def verdict(ok: bool | None) -> str:
     return "" if ok is None else (" ✅" if ok else " ❌")
 
 
+def single_pass(r: dict) -> dict:
+    """The last single-pass audit of the workspace, which the audit in buckets rebuilds."""
+    return r.get("incremental") or r["audit"]
+
+
 def derive(r: dict) -> dict:
     """Figures computed from one N's raw results (also stored in results.json)."""
     d: dict = {}
@@ -134,10 +139,12 @@ def render(results: list[dict], tiny: dict | None, hw: dict, options: dict) -> s
             f"≤ {DAGSTER_OVERHEAD_MAX:.0f} s{verdict(ok)}")
     if all(r.get("buckets") for r in results):
         row(f"full audit in {results[0]['buckets']['buckets']} buckets of runs (`run_audit`, ingest done)",
-            [f"{secs(r['buckets']['total']['wall'])} ({secs(r['buckets']['total']['cpu'])}) · "
+            [f"failed: {r['buckets']['error']}" if "error" in r["buckets"] else
+             f"{secs(r['buckets']['total']['wall'])} ({secs(r['buckets']['total']['cpu'])}) · "
              f"RSS {gb(r['buckets']['peak_rss'])}" for r in results])
         row("buckets: findings equal the single pass (md5 of ids + state hashes)",
-            ["yes" if r["buckets"]["digest"] == r["audit"]["digest"] else "**NO**" for r in results])
+            ["-" if "error" in r["buckets"] else "yes" if r["buckets"]["digest"] == single_pass(r)["digest"]
+             else "**NO**" for r in results])
     if all(r.get("incremental") for r in results):
         row(f"incremental: day {options.get('days', 30) + 1} added, `run_audit`",
             [f"{secs(d['inc_wall'])} ({secs(r['incremental']['total']['cpu'])})"

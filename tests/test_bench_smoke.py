@@ -48,9 +48,10 @@ def test_a_tiny_benchmark_run_prints_every_figure(tmp_path, capsys):
         assert floor[kind] == found[f"intent:{kind}"]
     assert results["incremental"]["intents"] > 2000
     assert results["dagster"]["success"]
-    # Rebuilt in buckets, the audit finds exactly what one pass found.
-    assert results["buckets"]["digest"] == results["audit"]["digest"]
-    assert results["buckets"]["findings"] == sum(found.values())
+    # Rebuilt in buckets (after the incremental day), the audit finds exactly what that
+    # audit found.
+    assert results["buckets"]["digest"] == results["incremental"]["digest"]
+    assert results["buckets"]["findings"] == results["incremental"]["findings"] > 0
 
 
 @pytest.mark.parametrize("intents", [2, 5, 6, 101])
