@@ -146,7 +146,9 @@ def bench_one(n: int, args: argparse.Namespace, say) -> dict:
         try:
             result["buckets"] = buckets_audit(ws, logs, args.buckets)
         except RuntimeError as exc:
-            result["buckets"] = {"buckets": args.buckets, "error": str(exc).splitlines()[-1]}
+            lines = str(exc).splitlines()
+            error = next((line for line in reversed(lines) if "Error" in line or "Exception" in line), lines[-1])
+            result["buckets"] = {"buckets": args.buckets, "error": error}
             say(f"N={n:,}: the audit in buckets failed: {result['buckets']['error']}")
     if not args.keep:
         shutil.rmtree(base, ignore_errors=True)
