@@ -48,14 +48,14 @@ LEFT JOIN system_freshness sf ON f.subject_kind = 'intent' AND sf.system = f.sys
 WHERE f.status = 'open';
 
 CREATE OR REPLACE TABLE repair_actions AS
-WITH f AS (SELECT * FROM open_findings),
+WITH
 -- Duplicates: keep the receipt's object (else the oldest); compensate each of the others.
 duplicate_ranked AS (
     SELECT f.finding_id, o.system, o.object_type, o.external_id, o.state, o.raw_status,
         row_number() OVER (
             PARTITION BY f.finding_id
             ORDER BY (o.external_id = f.receipt_external_id) DESC NULLS LAST, o.created_at, o.external_id) AS keep_rank
-    FROM f
+    FROM open_findings f
     JOIN plan_matches m ON m.intent_id = f.subject_id
     JOIN plan_objects o ON o.system = m.system AND o.external_id = m.external_id
     WHERE f.mismatch_type = 'duplicate_effect' AND o.state IN ('success', 'pending')
@@ -86,7 +86,7 @@ targets AS (
             ELSE coalesce(f.external_id, f.target_key)
         END AS target_external_id,
         d.state AS extra_state, d.raw_status AS extra_raw_status, d.keep_external_id
-    FROM f
+    FROM open_findings f
     LEFT JOIN duplicate_extras d USING (finding_id)
 ),
 shaped AS (
@@ -196,7 +196,7 @@ shaped AS (
             WHEN 'wait_and_verify' THEN printf('Outcome of %s is not visible yet in %s: re-check after the settle window', f.subject_id, coalesce(f.system, 'the system'))
             ELSE printf('Operator decision needed: %s on %s', f.mismatch_type, f.subject_id)
         END AS explanation
-    FROM f
+    FROM open_findings f
     JOIN targets t USING (finding_id)
 )
 SELECT
