@@ -81,6 +81,13 @@ class Reader(ABC):
     # the fields of each raw record it reads with `note_fields`.
     known_fields: ClassVar[frozenset[str]] = frozenset()
     expected_fields: ClassVar[frozenset[str]] = frozenset()
+    # Observed readers: how the system spells an object's id canonically (ID_FORMS), and
+    # its status words -> normalized states (what `$state` in a field mapping reads).
+    id_form: ClassVar[str] = "verbatim"
+    states: ClassVar[dict[str, str]] = {}
+    # Status words that can only follow others (an opened message was delivered; a closed
+    # ticket was solved): an intended earlier word holds on an object showing a later one.
+    status_implies: ClassVar[dict[str, tuple[str, ...]]] = {}
 
     def __init__(self, options: SourceOptions) -> None:
         self.options = options
@@ -129,9 +136,16 @@ class Reader(ABC):
             "created_at": None,
             "updated_at": None,
             "merged_into": None,
+            "edited_at": None,
+            "actor_writes": None,
+            "raw": None,
         }
         row.update(values)
         return row
+
+    def status_vocabulary(self) -> dict[str, str]:
+        """The system's status words and the normalized state each means."""
+        return dict(self.states)
 
     def latest_plausible(self, path: Path) -> datetime:
         """No record can be newer than the export holding it: its export time (or the

@@ -37,6 +37,10 @@ EVENT_TYPES = frozenset(
         "run.needs_reconciliation",
         "run.completed",
         "run.failed",
+        # Reasons to verify, not outcomes: a duplicate call refused by idempotency logic, a
+        # person's or a monitor's doubt about a run.
+        "action.blocked",
+        "run.flagged",
     }
 )
 INTENT_EVENTS = EVENT_TYPES - {t for t in EVENT_TYPES if t.startswith("run.")}

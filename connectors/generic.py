@@ -192,6 +192,8 @@ class GenericReader(Reader):
             raw_status=raw_status,
             fields=dumps({k: v for k, v in fields.items() if v is not None and v != ""}),
             last_actor=None if actor is None else str(actor),
+            edited_at=times["updated_at"],
+            raw=dumps(record),
             **times,
         )
 

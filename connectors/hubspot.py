@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pyarrow as pa
 
@@ -27,13 +27,15 @@ IGNORED_PROPERTIES = frozenset(
 )
 
 
-def last_actor(history: Any) -> str | None:
-    """Who made the newest write among the properties that count (None without history)."""
+def writers(history: Any) -> tuple[str | None, dict[str, str]]:
+    """Who made the newest write among the properties that count (None without history),
+    and each writer's newest write time (RFC 3339)."""
     if history is None:
-        return None
+        return None, {}
     if not isinstance(history, dict):
         raise BadRecord("field 'propertiesWithHistory' must be an object")
-    newest: tuple[datetime, dict[str, Any]] | None = None
+    newest: tuple[datetime, str] | None = None
+    latest: dict[str, datetime] = {}
     for name in sorted(history):  # sorted: ties resolve the same way every time
         entries = history[name]
         if name in IGNORED_PROPERTIES or entries is None:
@@ -47,11 +49,16 @@ def last_actor(history: Any) -> str | None:
             if entry.get("sourceType") in IGNORED_SOURCE_TYPES:
                 continue
             at = parse_rfc3339(entry.get("timestamp"), f"{where}.timestamp")
+            actor = actor_of(entry)
+            if actor not in latest or at > latest[actor]:
+                latest[actor] = at
             if newest is None or at > newest[0]:
-                newest = (at, entry)
-    if newest is None:
-        return None
-    entry = newest[1]
+                newest = (at, actor)
+    return (newest[1] if newest else None), {actor: at.isoformat() for actor, at in sorted(latest.items())}
+
+
+def actor_of(entry: dict[str, Any]) -> str:
+    """A history entry's writer: a person (`user:<id>`), else `<sourceType>:<sourceId>`."""
     source_type = entry.get("sourceType") or "UNKNOWN"
     if entry.get("updatedByUserId") is not None:
         return f"user:{entry['updatedByUserId']}"
@@ -83,6 +90,8 @@ class HubSpotReader(Reader):
     known_fields = frozenset({"id", "properties", "propertiesWithHistory", "createdAt", "updatedAt", "archived",
                               "archivedAt", "associations", "objectWriteTraceId", "url"})
     expected_fields = frozenset({"id", "properties"})
+    id_form = "integer"
+    states: ClassVar[dict[str, str]] = {"active": "success", "archived": "deleted", "merged": "deleted"}
 
     def batches(self, path: Path, sink: QuarantineSink) -> Iterator[pa.RecordBatch]:
         source_file = self.options.relative(path)
@@ -103,6 +112,7 @@ class HubSpotReader(Reader):
         if not isinstance(archived, bool):
             raise BadRecord(f"field 'archived' must be a boolean, got {archived!r}")
         updated_at = parse_rfc3339(record.get("updatedAt"), "updatedAt")
+        actor, writes = writers(record.get("propertiesWithHistory"))
         object_type = self.options.object_type or "contact"
         rows = [
             {
@@ -113,10 +123,14 @@ class HubSpotReader(Reader):
                 "state": "deleted" if archived else "success",
                 "raw_status": "archived" if archived else "active",
                 "fields": dumps(properties),
-                "last_actor": last_actor(record.get("propertiesWithHistory")),
+                "last_actor": actor,
                 "created_at": parse_rfc3339(record.get("createdAt"), "createdAt"),
                 "updated_at": updated_at,
                 "merged_into": None,
+                "edited_at": updated_at,
+                "actor_writes": dumps(writes) if writes else None,
+                # The history is summed up in last_actor; the rest is the record as read.
+                "raw": dumps({key: value for key, value in record.items() if key != "propertiesWithHistory"}),
             }
         ]
         # Absorbed records vanish from listings; an alias row keeps them resolvable.
@@ -134,6 +148,9 @@ class HubSpotReader(Reader):
                     "created_at": None,
                     "updated_at": updated_at,
                     "merged_into": object_id,
+                    "edited_at": None,
+                    "actor_writes": None,
+                    "raw": None,
                 }
             )
         return rows

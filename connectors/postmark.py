@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pyarrow as pa
 
@@ -70,6 +70,10 @@ class PostmarkReader(Reader):
     schema = OBSERVED_SCHEMA
     known_fields = WEBHOOK_FIELDS
     expected_fields = frozenset({"RecordType", "MessageID"})
+    id_form = "lowercase"  # MessageID is a UUID
+    status_implies: ClassVar[dict[str, tuple[str, ...]]] = {"Open": ("Delivery",), "Click": ("Open", "Delivery"), "SpamComplaint": ("Delivery",)}
+    states: ClassVar[dict[str, str]] = {"Delivery": "success", "Open": "success", "Click": "success", "SpamComplaint": "success",
+              "SubscriptionChange": "success", "Bounce": "failed", "Delivered": "success", "Sent": "success"}
 
     def batches(self, path: Path, sink: QuarantineSink) -> Iterator[pa.RecordBatch]:
         source_file = self.options.relative(path)
@@ -98,4 +102,5 @@ class PostmarkReader(Reader):
         return self.observed_row(
             "message", external_id=message_id, correlation_keys=self.correlation_keys(record), state=current,
             raw_status=raw_status, fields=dumps(without_none(fields)), created_at=at, updated_at=at,
+            raw=dumps(record),
         )  # fmt: skip

@@ -226,4 +226,6 @@ class S3InventoryReader(Reader):
             fields=dumps({k: v for k, v in fields.items() if v is not None}),
             created_at=modified,
             updated_at=modified,
+            edited_at=modified,  # a new version of the key: someone wrote it
+            raw=dumps(record),
         )

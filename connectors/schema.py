@@ -44,6 +44,13 @@ EVENT_SCHEMA = pa.schema(
 # Normalized states an observed object can be in.
 OBSERVED_STATES = ("success", "pending", "failed", "deleted")
 
+# How a system spells an object's id, so that a receipt or target the runtime recorded and
+# the id an export shows compare equal when they name the same object (TAXONOMY.md):
+# `verbatim` (trimmed), `integer` (a number or digits: 00123, 123 and 123.0 are 123),
+# `before_first_dot` (SendGrid: the send call's X-Message-Id is the webhook's
+# sg_message_id up to its first "."), `lowercase` (ids that ignore case, e.g. UUIDs).
+ID_FORMS = ("verbatim", "integer", "before_first_dot", "lowercase")
+
 OBSERVED_SCHEMA = pa.schema(
     [
         ("system", pa.string()),
@@ -57,6 +64,16 @@ OBSERVED_SCHEMA = pa.schema(
         ("created_at", TS),
         ("updated_at", TS),  # version time of this row; orders versions of one object
         ("merged_into", pa.string()),  # survivor id when this object was merged away
+        # When someone last changed the object's content, where the format says so (an
+        # edit, not a lifecycle step such as a delivery event): who-wrote-last evidence
+        # for systems that do not name the actor.
+        ("edited_at", TS),
+        # Each actor the format names and the time of its newest write (JSON object), so a
+        # write by the agent stays visible after someone else wrote on top of it.
+        ("actor_writes", pa.string()),
+        # The vendor's record as read (JSON): `systems.<name>.fields` maps intended fields
+        # to paths in it.
+        ("raw", pa.string()),
         ("source_file", pa.string()),
         ("source_record", pa.int64()),  # 1-based line or record number
     ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pyarrow as pa
 
@@ -53,6 +53,14 @@ class SendGridReader(Reader):
     name = "sendgrid"
     layer = "observed"
     schema = OBSERVED_SCHEMA
+    id_form = "before_first_dot"
+    states = STATES
+    status_implies: ClassVar[dict[str, tuple[str, ...]]] = {
+        "deferred": ("processed",), "delivered": ("processed",), "bounce": ("processed",),
+        "open": ("delivered", "processed"), "click": ("open", "delivered", "processed"),
+        **dict.fromkeys(("spamreport", "unsubscribe", "group_unsubscribe", "group_resubscribe"),
+                        ("delivered", "processed")),
+    }  # fmt: skip
 
     def batches(self, path: Path, sink: QuarantineSink) -> Iterator[pa.RecordBatch]:
         source_file = self.options.relative(path)
@@ -180,4 +188,8 @@ class SendGridReader(Reader):
             "created_at": at,
             "updated_at": at,
             "merged_into": None,
+            # Events are a message's deliveries, never edits of it: no `edited_at`.
+            "edited_at": None,
+            "actor_writes": None,
+            "raw": dumps(record),
         }

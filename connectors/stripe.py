@@ -12,7 +12,15 @@ import pyarrow as pa
 from connectors.base import QuarantineSink, Reader
 from connectors.files import iter_whole_document, numbered_rows
 from connectors.schema import OBSERVED_SCHEMA
-from connectors.values import BadRecord, dig, dumps, parse_epoch_seconds, require_str, without_none
+from connectors.values import (
+    BadRecord,
+    as_object,
+    dig,
+    dumps,
+    parse_epoch_seconds,
+    require_str,
+    without_none,
+)
 
 STATES = {
     "succeeded": "success",
@@ -39,7 +47,12 @@ DOCUMENTED = frozenset({
 })
 # Fields Stripe may expand from an id into the full object.
 EXPANDABLE = frozenset({"charge", "payment_intent", "balance_transaction"})
-
+# What changes as a refund moves through its own lifecycle (Stripe's doing, not an edit):
+# a `refund.updated` whose `previous_attributes` names only these is no one's edit.
+LIFECYCLE_FIELDS = frozenset({
+    "status", "failure_reason", "failure_balance_transaction", "next_action", "pending_reason",
+    "destination_details", "balance_transaction", "receipt_number", "instructions_email",
+})
 
 class StripeReader(Reader):
     """One row per refund version: a refund inside an event is versioned by the
@@ -50,6 +63,7 @@ class StripeReader(Reader):
     schema = OBSERVED_SCHEMA
     known_fields = DOCUMENTED
     expected_fields = frozenset({"id", "object"})
+    states = STATES
 
     def batches(self, path: Path, sink: QuarantineSink) -> Iterator[pa.RecordBatch]:
         source_file = self.options.relative(path)
@@ -74,7 +88,9 @@ class StripeReader(Reader):
         if not isinstance(resource, dict):
             raise BadRecord(f"'{kind}' event needs an object at 'data.object'")
         if kind in REFUND_EVENTS:
-            return [self.refund_row(resource, version)]
+            changed = as_object(dig(event, "data.previous_attributes"), "data.previous_attributes")
+            edited = version if set(changed) - LIFECYCLE_FIELDS else None
+            return [self.refund_row(resource, version, edited)]
         # Since API 2022-11-15 a charge's refunds are not included unless expanded.
         refunds = dig(resource, "refunds.data")
         if refunds is None:
@@ -91,7 +107,9 @@ class StripeReader(Reader):
                 raise BadRecord(f"data.object.refunds.data[{index}]: {exc}") from exc
         return rows
 
-    def refund_row(self, refund: dict[str, Any], version: datetime | None) -> dict[str, Any]:
+    def refund_row(
+        self, refund: dict[str, Any], version: datetime | None, edited: datetime | None = None
+    ) -> dict[str, Any]:
         if refund.get("object", "refund") != "refund":
             raise BadRecord(f"expected a refund, got object {refund.get('object')!r}")
         refund_id = require_str(refund, "id")
@@ -119,4 +137,7 @@ class StripeReader(Reader):
             "created_at": parse_epoch_seconds(refund.get("created"), "created"),
             "updated_at": version,
             "merged_into": None,
+            "edited_at": edited,
+            "actor_writes": None,
+            "raw": dumps(refund),
         }

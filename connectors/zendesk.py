@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pyarrow as pa
 
@@ -76,6 +76,9 @@ class ZendeskReader(Reader):
         "encoded_id", "result_type",
     })  # fmt: skip
     expected_fields = frozenset({"id", "status"})
+    id_form = "integer"
+    states: ClassVar[dict[str, str]] = {**dict.fromkeys(LIVE_STATUSES, "success"), "deleted": "deleted"}
+    status_implies: ClassVar[dict[str, tuple[str, ...]]] = {"closed": ("solved",)}
 
     def __init__(self, options: SourceOptions) -> None:
         super().__init__(options)
@@ -107,6 +110,7 @@ class ZendeskReader(Reader):
         status = require_str(record, "status")
         if status != "deleted" and status not in LIVE_STATUSES:
             raise BadRecord(f"unknown ticket status '{status}' in field 'status'")
+        updated_at = parse_rfc3339(record.get("updated_at"), "updated_at")
         fields = {key: record.get(key) for key in COPIED_FIELDS}
         fields["via_channel"] = dig(record, "via.channel")
         fields["custom_fields"] = custom_fields(record.get("custom_fields"))
@@ -120,6 +124,9 @@ class ZendeskReader(Reader):
             "fields": dumps(without_none(fields)),
             "last_actor": None,
             "created_at": parse_rfc3339(record.get("created_at"), "created_at"),
-            "updated_at": parse_rfc3339(record.get("updated_at"), "updated_at"),
+            "updated_at": updated_at,
             "merged_into": None,
+            "edited_at": updated_at,
+            "actor_writes": None,
+            "raw": dumps(record),
         }

@@ -1,4 +1,5 @@
-"""Asset checks on each snapshot: canonical schema, the quarantine share under policy, schema drift."""
+"""Asset checks: on each snapshot, its canonical schema, the quarantine share under policy and
+schema drift; on the observed layer, that every system has an export as fresh as the log."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from connectors import CONNECTORS
 from connectors.schema import with_snapshot_columns
 from pipelines.assets import snapshot_key
 from pipelines.resources import ReckonWorkspace
+from reckon import engine
 from reckon.config import Config, Source
 from reckon.snapshots import list_snapshots
 
@@ -62,5 +64,20 @@ def snapshot_checks(source: Source, max_share: float) -> list[dg.AssetChecksDefi
     return [schema_check, quarantine_check, drift_check]
 
 
+@dg.asset_check(asset=dg.AssetKey("observed"), name="systems_fresh",
+                description="Every system has an export, taken no longer before the workflow log's than its "
+                            "settle window: otherwise what the log says happened since cannot be confirmed.")
+def systems_fresh(workspace: ReckonWorkspace) -> dg.AssetCheckResult:
+    with engine.connect(workspace.open(), read_only=True) as con:
+        stale = con.execute("SELECT system, stale_reason FROM system_freshness WHERE stale_reason IS NOT NULL "
+                            "ORDER BY system").fetchall()
+    return dg.AssetCheckResult(
+        passed=not stale,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={"stale_systems": ", ".join(f"{system} ({reason})" for system, reason in stale) or "-"},
+    )
+
+
 def build_checks(config: Config) -> list[dg.AssetChecksDefinition]:
-    return [c for s in config.sources for c in snapshot_checks(s, config.policies.quarantine_max_share)]
+    return [*(c for s in config.sources for c in snapshot_checks(s, config.policies.quarantine_max_share)),
+            systems_fresh]

@@ -8,7 +8,7 @@ a user of another runtime or vendor changes this file, not the code.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,26 @@ class Source:
     observed_at: str
     # Connector-specific settings (e.g. a column mapping), validated by the connector.
     options: dict[str, Any] = field(default_factory=dict)
+    # An optional source may match no file; a required one that does fails the audit.
+    optional: bool = False
+
+
+# Where an intended field is read on an object (`systems.<name>.fields`): the normalized
+# state, the system's own status word, reckon's normalized fields, or a raw-record path.
+FIELD_TARGETS = {"$state": "state", "$status": "status"}
+_SEGMENT = re.compile(r'^[^.$"\\\[\]]+$')
+
+
+@dataclass(frozen=True)
+class FieldMapping:
+    """One intended field and where the system shows it."""
+
+    field: str
+    kind: str  # "raw" (a path in the vendor's record), "fields" (reckon's), "state", "status"
+    path: str  # the path as written (dotted)
+    json_path: str | None  # DuckDB JSON path for "raw"/"fields", e.g. $."properties"."email"
+    # Intended value -> the value the system shows for it (a vocabulary of the workflow).
+    values: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -50,6 +70,11 @@ class System:
     # A non-unique natural key (a charge, an email + template) names the same effect only
     # near the intent in time: objects created more than this before or after it don't match.
     natural_key_window: timedelta = timedelta(hours=24)
+    # How the system spells ids (connectors.schema.ID_FORMS); "" takes its connector's.
+    id_form: str = ""
+    # Intended field -> where the system shows it; unmapped fields are read by their own
+    # name in reckon's normalized fields.
+    fields: tuple[FieldMapping, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -192,7 +217,7 @@ def parse_config(data: Any, workspace: Path) -> Config:
     sources = []
     for name in top.get("sources", dict):
         src = top.section("sources").section(name)
-        src.unknown({"connector", "paths", "system", "observed_at", "options"})
+        src.unknown({"connector", "paths", "system", "observed_at", "options", "optional"})
         connector = src.get("connector", str)
         if connector not in CONNECTORS:
             raise ConfigError(f"{src.key('connector')}: unknown connector '{connector}' (known: {', '.join(sorted(CONNECTORS))})")
@@ -213,9 +238,11 @@ def parse_config(data: Any, workspace: Path) -> Config:
             CONNECTORS[connector].check_options(options)
         except ValueError as exc:
             raise ConfigError(f"{src.key('options')}: {exc}") from exc
-        sources.append(Source(_name(name, src.path), connector, paths, system, observed_at, options))
+        sources.append(Source(_name(name, src.path), connector, paths, system, observed_at, options,
+                              src.get("optional", bool, False)))
     if not sources:
         raise ConfigError("sources: at least one source is required")
+    systems = {name: _with_id_form(system, sources, CONNECTORS) for name, system in systems.items()}
 
     workflows = {}
     catalog = top.section("catalog") if "catalog" in top.data else _Reader({}, "catalog")
@@ -273,9 +300,14 @@ def parse_config(data: Any, workspace: Path) -> Config:
 
 
 def _system(name: str, parent: _Reader) -> System:
+    from connectors.schema import ID_FORMS
+
     sys_ = parent.section(name)
     sys_.unknown({"object_type", "correlation_paths", "natural_key", "natural_key_unique", "settle_window", "agent_actors", "idempotency_ttl",
-                  "natural_key_window"})
+                  "natural_key_window", "id_form", "fields"})
+    id_form = sys_.get("id_form", str, "")
+    if id_form and id_form not in ID_FORMS:
+        raise ConfigError(f"{sys_.key('id_form')}: '{id_form}' is not one of {', '.join(ID_FORMS)}")
     return System(
         name=_name(name, sys_.path),
         object_type=sys_.get("object_type", str),
@@ -286,7 +318,62 @@ def _system(name: str, parent: _Reader) -> System:
         agent_actors=sys_.strings("agent_actors", []),
         idempotency_ttl=parse_duration(sys_.get("idempotency_ttl", (str, int), "24h"), sys_.key("idempotency_ttl")),
         natural_key_window=parse_duration(sys_.get("natural_key_window", (str, int), "24h"), sys_.key("natural_key_window")),
+        id_form=id_form,
+        fields=_field_mappings(_Reader(sys_.get("fields", dict, {}), sys_.key("fields"))),
     )
+
+
+def _field_mappings(section: _Reader) -> tuple[FieldMapping, ...]:
+    """`fields: {intended field: target}`; a target is `$state`, `$status`, `$fields.<path>`
+    (reckon's normalized fields) or a dotted path in the raw record, alone or as
+    `{path: <target>, values: {intended value: shown value}}`."""
+    mappings = []
+    for name in section.data:
+        key = section.key(str(name))
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"{key}: an intended field name must be a non-empty string")
+        spec = section.data[name]
+        values: dict[str, str] = {}
+        if isinstance(spec, dict):
+            entry = _Reader(spec, key)
+            entry.unknown({"path", "values"})
+            spec = entry.get("path", str)
+            raw_values = entry.get("values", dict, {})
+            for intended, shown in raw_values.items():
+                if not isinstance(shown, str | int | float | bool) or isinstance(intended, list | dict):
+                    raise ConfigError(f"{key}.values.{intended}: expected a plain value, got {type(shown).__name__}")
+                values[_scalar_text(intended)] = _scalar_text(shown)
+        if not isinstance(spec, str) or not spec:
+            raise ConfigError(f"{key}: expected a path such as `email`, `properties.email`, `$state` or `$status`")
+        if spec in FIELD_TARGETS:
+            mappings.append(FieldMapping(name, FIELD_TARGETS[spec], spec, None, values))
+            continue
+        kind, path = ("fields", spec[len("$fields."):]) if spec.startswith("$fields.") else ("raw", spec)
+        segments = path.split(".")
+        if not all(_SEGMENT.match(segment) for segment in segments):
+            raise ConfigError(f"{key}: '{spec}' is not a dotted path (segments without . $ \" \\ [ ]), "
+                              "$state, $status or $fields.<path>")
+        json_path = "$" + "".join(f"[{s}]" if s.isdigit() else f'."{s}"' for s in segments)
+        mappings.append(FieldMapping(name, kind, spec, json_path, values))
+    return tuple(mappings)
+
+
+def _scalar_text(value: Any) -> str:
+    """A YAML scalar as the text JSON's ->> gives for it (true, 42, 4.5, text)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _with_id_form(system: System, sources: list[Source], connectors: dict) -> System:
+    """The system's id form: configured, else that of the connector(s) exporting it."""
+    if system.id_form:
+        return system
+    forms = sorted({connectors[s.connector].id_form for s in sources if s.system == system.name})
+    if len(forms) > 1:
+        raise ConfigError(f"systems.{system.name}.id_form: its sources' connectors spell ids differently "
+                          f"({', '.join(forms)}); set one")
+    return replace(system, id_form=forms[0] if forms else "verbatim")
 
 
 def _name(name: str, key: str) -> str:

@@ -113,7 +113,7 @@ def commit_layers(con: duckdb.DuckDBPyConnection) -> int:
             con.execute(f"DROP TABLE IF EXISTS {table}")
             con.execute(f"ALTER TABLE scoped_{table} RENAME TO {table}")
     con.execute("DROP VIEW scoped_events; DROP VIEW claims_outside_scope; DROP TABLE IF EXISTS scope_event_rows")
-    con.execute("DELETE FROM changed_runs; DELETE FROM changed_objects")
+    con.execute("DELETE FROM changed_runs; DELETE FROM changed_objects; DELETE FROM changed_fields")
     incremental_state.record(con, con.execute("SELECT layers_fingerprint FROM audit_context").fetchone()[0])
     con.execute("COMMIT")
     return con.execute("SELECT count(*) FROM scope_runs").fetchone()[0]
@@ -253,15 +253,19 @@ def publish(con: duckdb.DuckDBPyConnection, started_at: datetime | None = None) 
     con.execute("DELETE FROM audits WHERE audit_id = (SELECT audit_id FROM audit_context)")
     con.execute(
         """
-        INSERT INTO audits
+        INSERT INTO audits BY NAME
         SELECT c.audit_id, c.seq, c.as_of, c.log_observed_at,
-            (SELECT list(snapshot_id ORDER BY snapshot_id) FROM cfg_snapshots),
-            (SELECT count(*) FROM recorded_runs), (SELECT count(*) FROM intended),
-            (SELECT count(*) FROM observed), (SELECT count(*) FROM findings),
-            (SELECT count(*) FROM repair_actions), (SELECT count(*) FROM quarantine),
+            (SELECT list(snapshot_id ORDER BY snapshot_id) FROM cfg_snapshots) AS snapshot_ids,
+            (SELECT count(*) FROM recorded_runs) AS runs, (SELECT count(*) FROM intended) AS intents,
+            (SELECT count(*) FROM observed) AS observed_objects, (SELECT count(*) FROM findings) AS findings,
+            (SELECT count(*) FROM repair_actions) AS repair_actions, (SELECT count(*) FROM quarantine) AS quarantined,
             (SELECT to_json(list({'source': source, 'snapshots': n, 'rows': r, 'quarantined': q} ORDER BY source))::VARCHAR
-               FROM (SELECT source, count(*) n, sum(rows) r, sum(quarantined) q FROM cfg_snapshots GROUP BY source)),
-            ?, now()
+               FROM (SELECT source, count(*) n, sum(rows) r, sum(quarantined) q FROM cfg_snapshots GROUP BY source))
+               AS sources,
+            ? AS started_at, now() AS finished_at,
+            (SELECT to_json(list({'system': system, 'reason': stale_reason, 'newest_observed_at': newest_observed_at}
+                                 ORDER BY system))::VARCHAR
+               FROM system_freshness WHERE stale_reason IS NOT NULL) AS stale_systems
         FROM audit_context c
         """,
         [started_at or datetime.now(UTC)],

@@ -15,10 +15,11 @@ import json
 
 import duckdb
 
-from rules import LAYERS_DIR, load_layers
+from rules import LAYERS_DIR, MACROS_FILE, load_layers
 
 # Tables an audit keeps for the next one, besides the run-scoped layer tables.
-KEPT_TABLES = ("events", "observed", "observed_keys", "changed_runs", "changed_objects", "folded_snapshots")
+KEPT_TABLES = ("events", "observed", "observed_keys", "observed_fields", "changed_runs", "changed_objects",
+               "changed_fields", "folded_snapshots")
 
 STATE_DDL = """
 CREATE TABLE IF NOT EXISTS layer_state (fingerprint VARCHAR);
@@ -27,10 +28,10 @@ CREATE TABLE IF NOT EXISTS folded_snapshots (snapshot_id VARCHAR);
 
 
 def fingerprint(catalog: list[list[dict]]) -> str:
-    """Hash of every layer script and the catalog tables the layers read."""
+    """Hash of every layer script, the macros they call and the catalog tables they read."""
     digest = hashlib.sha256()
-    for path in sorted(LAYERS_DIR.rglob("*.sql")):
-        digest.update(path.relative_to(LAYERS_DIR).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    for path in [*sorted(LAYERS_DIR.rglob("*.sql")), MACROS_FILE]:
+        digest.update(path.relative_to(LAYERS_DIR.parent).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     digest.update(json.dumps(catalog, sort_keys=True, default=str).encode())
     return digest.hexdigest()[:24]
 

@@ -7,23 +7,27 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
 
-from connectors import CONNECTORS
+from connectors import CONNECTORS, SourceOptions
 from connectors.base import QuarantineSink
 from connectors.schema import with_snapshot_columns
 from reckon import decisions, incremental
 from reckon.config import Config
 from reckon.snapshots import Snapshot
+from rules import MACROS_FILE
 
 AUDITS_DDL = """
 CREATE TABLE IF NOT EXISTS audits (
     audit_id VARCHAR PRIMARY KEY, seq BIGINT, as_of TIMESTAMPTZ, log_observed_at TIMESTAMPTZ,
     snapshot_ids VARCHAR[], runs BIGINT, intents BIGINT, observed_objects BIGINT,
     findings BIGINT, repair_actions BIGINT, quarantined BIGINT, sources VARCHAR,
-    started_at TIMESTAMPTZ, finished_at TIMESTAMPTZ)
+    started_at TIMESTAMPTZ, finished_at TIMESTAMPTZ);
+-- Added later: workspaces audited before keep their history.
+ALTER TABLE audits ADD COLUMN IF NOT EXISTS stale_systems VARCHAR;
 """
 
 
@@ -45,9 +49,16 @@ def register_inputs(con: duckdb.DuckDBPyConnection, cfg: Config, snapshots: list
         {"system": s.name, "object_type": s.object_type, "natural_key": s.natural_key,
          "natural_key_unique": s.natural_key_unique, "settle_seconds": int(s.settle_window.total_seconds()),
          "agent_actors": s.agent_actors, "idempotency_ttl_seconds": int(s.idempotency_ttl.total_seconds()),
-         "natural_key_window_seconds": int(s.natural_key_window.total_seconds())}
+         "natural_key_window_seconds": int(s.natural_key_window.total_seconds()), "id_form": s.id_form,
+         "field_map": [{"field": m.field, "kind": m.kind, "json_path": m.json_path} for m in s.fields]}
         for s in cfg.systems.values()
     ]
+    field_map = [
+        {"system": s.name, "field": m.field, "kind": m.kind, "path": m.path, "json_path": m.json_path,
+         "values": [{"intended": k, "shown": v} for k, v in sorted(m.values.items())]}
+        for s in cfg.systems.values() for m in s.fields
+    ]
+    vocabulary = status_vocabulary(cfg)
     workflows = [
         {"workflow": w.name, "completion_window_seconds": int(w.completion_window.total_seconds())}
         for w in cfg.workflows.values()
@@ -61,7 +72,16 @@ def register_inputs(con: duckdb.DuckDBPyConnection, cfg: Config, snapshots: list
     _table(con, "cfg_systems", systems, pa.schema([("system", pa.string()), ("object_type", pa.string()), ("natural_key", pa.list_(pa.string())),
                   ("natural_key_unique", pa.bool_()), ("settle_seconds", pa.int64()),
                   ("agent_actors", pa.list_(pa.string())), ("idempotency_ttl_seconds", pa.int64()),
-                  ("natural_key_window_seconds", pa.int64())]))
+                  ("natural_key_window_seconds", pa.int64()), ("id_form", pa.string()),
+                  ("field_map", pa.list_(pa.struct([("field", pa.string()), ("kind", pa.string()),
+                                                    ("json_path", pa.string())])))]))
+    _table(con, "cfg_field_map", field_map, pa.schema([
+        ("system", pa.string()), ("field", pa.string()), ("kind", pa.string()), ("path", pa.string()),
+        ("json_path", pa.string()),
+        ("values", pa.list_(pa.struct([("intended", pa.string()), ("shown", pa.string())])))]))
+    _table(con, "cfg_status_vocabulary", vocabulary, pa.schema([
+        ("system", pa.string()), ("status", pa.string()), ("state", pa.string()),
+        ("implies", pa.list_(pa.string()))]))
     _table(con, "cfg_workflows", workflows, pa.schema([("workflow", pa.string()), ("completion_window_seconds", pa.int64())]))
     _table(con, "cfg_steps", steps, pa.schema([("workflow", pa.string()), ("step", pa.string()), ("action", pa.string()), ("system", pa.string()),
                   ("required", pa.bool_()), ("reversible", pa.bool_()), ("compensation", pa.string()),
@@ -84,7 +104,7 @@ def register_inputs(con: duckdb.DuckDBPyConnection, cfg: Config, snapshots: list
                   ("rows", pa.int64()), ("quarantined", pa.int64()), ("path", pa.string())]))
     log_times = [datetime.fromisoformat(s.observed_at) for s in snapshots if s.layer == "workflow"]
     con.execute(AUDITS_DDL)
-    layers_print = incremental.fingerprint([systems, workflows, steps])
+    layers_print = incremental.fingerprint([systems, workflows, steps, field_map, vocabulary])
     folded = incremental.resume(con, layers_print, {s.snapshot_id for s in snapshots}, cfg.policies.incremental)
     # `seq` orders audits: a re-run keeps its number, a new audit (even with the same
     # as-of time, e.g. after an operator decision) comes after every earlier one.
@@ -103,6 +123,7 @@ def register_inputs(con: duckdb.DuckDBPyConnection, cfg: Config, snapshots: list
         new_files = [s.data_file for s in snapshots if s.layer == layer and s.snapshot_id not in folded]
         con.execute(f"CREATE OR REPLACE VIEW {name} AS {_parquet_or_empty(files, schema)}")
         con.execute(f"CREATE OR REPLACE VIEW {name}_new AS {_parquet_or_empty(new_files, schema)}")
+    con.execute(MACROS_FILE.read_text(encoding="utf-8"))
     _arrow_table(con, "rejected_decisions", sink.table())
     quarantine = [s.quarantine_file for s in snapshots]
     con.execute(
@@ -111,6 +132,22 @@ def register_inputs(con: duckdb.DuckDBPyConnection, cfg: Config, snapshots: list
            "hive_partitioning = false)" if quarantine else "")
     )
     return audit_id
+
+
+def status_vocabulary(cfg: Config) -> list[dict[str, Any]]:
+    """Each system's status words (lower case), the normalized state each means (what `$state`
+    in a field mapping reads an intended status word with) and the words each implies, from
+    the readers of its sources."""
+    words: dict[tuple[str, str], dict[str, Any]] = {}
+    for source in cfg.sources:
+        reader = CONNECTORS[source.connector]
+        if reader.layer != "observed":
+            continue
+        vocabulary = reader(SourceOptions(source=source.name, system=source.system, options=source.options))
+        for status, state in vocabulary.status_vocabulary().items():
+            implied = sorted(word.lower() for word in reader.status_implies.get(status, ()))
+            words.setdefault((source.system, status.lower()), {"state": state, "implies": implied})
+    return [{"system": system, "status": status, **entry} for (system, status), entry in sorted(words.items())]
 
 
 def _table(con: duckdb.DuckDBPyConnection, name: str, rows: list[dict], schema: pa.Schema) -> None:

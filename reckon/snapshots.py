@@ -5,8 +5,10 @@ holding data.parquet, quarantine.parquet and _manifest.json. A snapshot is built
 a temporary folder and renamed into place in one step, so a reader never sees a
 partial one. Its id is a hash of the files it read (path, size, content hash and
 observed_at) and of how they were read, so re-snapshotting unchanged files is a
-no-op, and a file already in a snapshot of the source is never read twice (one whose
-path, size and modification time are unchanged is not even hashed again).
+no-op. A file's identity is its content: content already in a snapshot of the source is
+never read twice, under any path or modification time (one whose path, size and
+modification time are unchanged is not even hashed again), and keeps the export time it
+was first read with.
 """
 
 from __future__ import annotations
@@ -97,30 +99,46 @@ def list_snapshots(ws: Workspace, source: str | None = None) -> list[Snapshot]:
     return sorted(found, key=lambda s: (s.observed_at, s.snapshot_id))
 
 
+class MissingSourceError(ValueError):
+    """A required source's paths match no file and it was never snapshotted."""
+
+
 def take_snapshot(ws: Workspace, source: Source) -> Snapshot | None:
-    """Snapshot the source's new or changed landing files; None when there are none."""
+    """Snapshot the source's new landing files; None when there are none.
+
+    A file is identified by its content: content already in a snapshot of the source is
+    not read again, whatever its path or modification time now (a copied or re-touched
+    export), so its export time, fixed when it was first read, never moves.
+    """
     reader_cls = CONNECTORS[source.connector]
     reader = reader_cls(source_options(ws, source))
     earlier = [f for s in list_snapshots(ws, source.name) for f in s.files]
-    already = {(f.path, f.sha256, f.observed_at) for f in earlier}
+    files = ws.landing_files(source.paths)
+    if not files and not earlier and not source.optional:
+        raise MissingSourceError(
+            f"source '{source.name}': no file matches its paths ({', '.join(source.paths)}) under {ws.root}; "
+            "fix the pattern, or mark the source `optional: true` if it may have no exports yet")
+    fixed = source.observed_at not in ("auto", "mtime")
+    # Content seen -> the export time it was first read with (a fixed time in reckon.yaml
+    # is part of the content's identity: changing it reads the file again).
+    read_before = {(f.sha256, f.observed_at if fixed else None): f for f in earlier}
     # Quick check (as rsync's): a file with the path, size and mtime of one already read
-    # is not hashed or parsed again; its hash and export time are taken from the manifest.
+    # is not hashed again.
     seen = {(f.path, f.size, f.mtime_ns): f for f in earlier if f.mtime_ns is not None}
     entries = []
-    for path in ws.landing_files(source.paths):
+    for path in files:
         stat = path.stat()
         rel = str(path.relative_to(ws.root))
         prior = seen.get((rel, stat.st_size, stat.st_mtime_ns))
-        entry = FileEntry(
-            path=rel,
-            size=stat.st_size,
-            sha256=prior.sha256 if prior else _sha256(path),
-            observed_at=(prior.observed_at if prior and source.observed_at == "auto"
-                         else _observed_at(reader, source, path).isoformat()),
-            mtime_ns=stat.st_mtime_ns,
-        )
-        if (entry.path, entry.sha256, entry.observed_at) not in already:
-            entries.append(entry)
+        sha = prior.sha256 if prior else _sha256(path)
+        observed_at = _observed_at(reader, source, path).isoformat() if fixed else None
+        if (sha, observed_at) in read_before:
+            continue
+        if observed_at is None:
+            observed_at = _observed_at(reader, source, path).isoformat()
+        entry = FileEntry(path=rel, size=stat.st_size, sha256=sha, observed_at=observed_at, mtime_ns=stat.st_mtime_ns)
+        read_before[(sha, observed_at if fixed else None)] = entry  # the same content twice: read once
+        entries.append(entry)
     if not entries:
         return None
 

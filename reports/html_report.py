@@ -99,7 +99,7 @@ def publish_report(ws: Workspace, audit_id: str | None = None, unmask: bool = Fa
 
 def collect(con: duckdb.DuckDBPyConnection, audit_id: str | None = None) -> ReportData:
     """Everything the report shows for one audit, from the history tables (any past audit works)."""
-    cols = "audit_id, as_of, runs, intents, observed_objects, findings, repair_actions, quarantined"
+    cols = "audit_id, as_of, runs, intents, observed_objects, findings, repair_actions, quarantined, stale_systems"
     if audit_id is None:
         row = con.execute(f"SELECT {cols} FROM audits ORDER BY as_of DESC, finished_at DESC LIMIT 1").fetchone()
     else:
@@ -124,8 +124,12 @@ def collect(con: duckdb.DuckDBPyConnection, audit_id: str | None = None) -> Repo
     (findings_open,) = con.execute(
         "SELECT count(*) FROM findings_history WHERE audit_id = ? AND status = 'open'", [aid]).fetchone()
     reconciled = metrics.get("findings_reconciled")
+    stale = [item["system"] for item in json.loads(audit["stale_systems"] or "[]")]
 
     headline = [
+        # First: an export missing or behind the log makes every other number incomplete.
+        Metric("systems_without_fresh_export", "Systems without a fresh export", len(stale), "count",
+               ", ".join(stale) if stale else "every system's export covers the workflow log"),
         Metric("findings_open", "Open findings", findings_open, "count"),
         Metric("findings_new", "New", lifecycle.get("new", 0), "count", "first seen in this audit"),
         Metric("findings_regressed", "Regressed", lifecycle.get("regressed", 0), "count", "resolved before, back now"),

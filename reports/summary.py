@@ -5,6 +5,15 @@ from __future__ import annotations
 import duckdb
 
 SUMMARY_QUERIES = {
+    "Systems without a fresh export (their intents cannot be confirmed)": """
+        SELECT system, stale_reason AS reason, newest_observed_at
+        FROM system_freshness WHERE stale_reason IS NOT NULL ORDER BY system""",
+    "Intents whose keys disagree (reported in their findings' evidence, if any)": """
+        SELECT kind, count(*) AS intents, min(intent_id) AS example FROM (
+            SELECT intent_id, 'two or more targets' AS kind FROM intended WHERE len(targets) > 1
+            UNION ALL SELECT intent_id, 'two or more receipts' FROM recorded WHERE len(receipts) > 1
+            UNION ALL SELECT intent_id, 'a weaker key names another object' FROM intent_state WHERE n_weaker > 0
+        ) GROUP BY kind ORDER BY kind""",
     "Findings by mismatch type": """
         SELECT mismatch_type, subject_kind, severity, repair_pattern, count(*) AS findings
         FROM findings GROUP BY ALL ORDER BY findings DESC, mismatch_type""",

@@ -24,6 +24,7 @@ MISMATCHES_DIR = RULES_DIR / "mismatches"
 FINDINGS_DIR = RULES_DIR / "findings"
 REPAIRS_DIR = RULES_DIR / "repairs"
 FIXTURES_DIR = RULES_DIR / "fixtures"
+MACROS_FILE = RULES_DIR / "macros.sql"  # comparisons the layers share
 
 SUBJECT_KINDS = ("intent", "run", "effect")
 SEVERITIES = ("low", "medium", "high")

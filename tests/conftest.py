@@ -11,10 +11,8 @@ import duckdb
 import pytest
 
 from reckon.audit import run_audit
-from reckon.simulator import SimulationResult, simulate
+from reckon.simulator import Conventions, SimulationResult, simulate
 from reckon.workspace import Workspace
-
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
 
 @dataclass
@@ -35,8 +33,8 @@ class Audited:
         return [json.loads(line) for line in self.sim.scenarios_path.read_text().splitlines()]
 
 
-def simulate_and_audit(root: Path, runs: int, seed: int) -> Audited:
-    sim = simulate(root, runs=runs, seed=seed)
+def simulate_and_audit(root: Path, runs: int, seed: int, conventions: Conventions | None = None) -> Audited:
+    sim = simulate(root, runs=runs, seed=seed, conventions=conventions)
     ws = Workspace.open(root)
     return Audited(sim, ws, run_audit(ws))
 

@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import re
-
 import pytest
 
-from tests.conftest import SHARED
+from tests import contract
 
 SEEDS = [1, 2, 3, 11]
 
 
 def taxonomy_types() -> set[str]:
-    path = SHARED / "spec" / "TAXONOMY.md"
-    if not path.exists():
-        pytest.skip(f"{path} is absent: the contract lives in ../shared/spec")
-    return set(re.findall(r"^\| `([a-z_]+)` \|", path.read_text(), flags=re.M)) - {
-        "receipt_backfill", "status_patch", "forward_completion", "compensation",
-        "human_adjudication", "wait_and_verify", "intended", "recorded", "observed",
-    }
+    """The mismatch types of docs/contract.md."""
+    return set(contract.mismatch_types())
 
 
 @pytest.mark.parametrize("seed", SEEDS)

@@ -50,7 +50,7 @@ def test_analysts_read_the_published_copy_while_an_audit_runs(tmp_path):
     first = run_audit(ws)
     read_copy = ws.root / engine.READ_COPY
     # a new export arrives and a second audit starts in another process
-    (ws.landing / "stripe" / "refunds-list.json").touch()
+    (ws.landing / "stripe" / "refunds-late.json").write_text('{"object": "list", "data": [], "has_more": false}')
     auditor = multiprocessing.Process(target=_audit, args=(str(ws.root),))
     auditor.start()
     reads = 0

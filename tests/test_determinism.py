@@ -40,11 +40,13 @@ def test_same_exports_in_another_workspace_give_the_same_ids(tmp_path, fresh_cop
 def test_new_export_changes_the_audit_but_keeps_finding_ids_and_first_seen(tmp_path):
     a = simulate_and_audit(tmp_path / "ws", runs=70, seed=8)
     before = dict(a.query("SELECT finding_id, first_seen_at FROM findings"))
-    # A later Stripe export with the same content: a new snapshot (newer observed_at)
+    # A later Stripe export with the same refunds (another file's bytes): a new snapshot,
+    # with a newer observed_at
     stripe = a.ws.landing / "stripe" / "refunds-list.json"
     import os
 
     stat = stripe.stat()
+    stripe.write_bytes(stripe.read_bytes() + b"\n")
     os.utime(stripe, (stat.st_atime, stat.st_mtime + 3600))
     later = run_audit(a.ws)
     assert later["audit_id"] != a.audit["audit_id"]

@@ -131,6 +131,8 @@ def test_a_pruned_snapshot_starts_over(tmp_path, source, landing):
     run_audit(Workspace.open(root))
     shutil.rmtree(root / "snapshots" / f"source={source}")
     shutil.rmtree(root / "landing" / landing)
+    config = root / "reckon.yaml"  # a source with nothing left must say it may be empty
+    config.write_text(config.read_text().replace(f"  {source}:\n", f"  {source}:\n    optional: true\n", 1))
     run_audit(Workspace.open(root))
     assert not scope(root)[0]
 

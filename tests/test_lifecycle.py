@@ -105,14 +105,14 @@ class Timeline:
 @pytest.fixture(scope="module")
 def timeline(tmp_path_factory):
     t = Timeline(tmp_path_factory.mktemp("lifecycle"))
-    # Day 1: A receipt missing, B outcome unknown (pending), C changed by someone else, E failed.
+    # Day 1: A receipt missing, B outcome unknown (pending), C the agent's refund with another amount (field drift: Stripe names no actor), E failed.
     t.events(1, run_events("a", "action.timed_out") + run_events("b", "action.timed_out")
              + run_events("c", "action.succeeded", "re_c") + run_events("e", "action.succeeded", "re_e"), T1)
     t.refunds(1, [refund("a", "succeeded"), refund("b", "pending"), refund("c", "succeeded", amount=900),
                   refund("e", "failed")], T1)
     t.day1 = t.audit()
     ids = {k: t.finding(*k) for k in [("int_a", "receipt_missing"), ("int_b", "unknown_outcome"),
-                                      ("int_c", "out_of_band_change"), ("int_e", "effect_failed")]}
+                                      ("int_c", "field_drift"), ("int_e", "effect_failed")]}
     t.ids = {k[0]: v for k, v in ids.items()}
     backfill = t.query("SELECT action_id FROM repair_actions WHERE finding_id = ?", [t.ids["int_a"]])[0][0]
 
@@ -193,14 +193,14 @@ def test_a_decision_without_new_exports_is_a_later_audit(tmp_path):
     t.events(1, run_events("c", "action.succeeded", "re_c") + run_events("e", "action.succeeded", "re_e"), T1)
     t.refunds(1, [refund("c", "succeeded", amount=900), refund("e", "failed")], T1)
     first = t.audit()
-    c = t.finding("int_c", "out_of_band_change")
+    c = t.finding("int_c", "field_drift")
     t.write("decisions/d.jsonl", json.dumps({"finding_id": c, "decision": "ignore", "reason": "known test refund",
                                              "operator": "ops-1", "decided_at": iso(T1)}) + "\n", T1)
     second = t.audit()
     assert second["audit_id"] != first["audit_id"] and second["as_of"] == first["as_of"]
     assert t.query("SELECT seq FROM audits ORDER BY seq") == [(1,), (2,)]
     statuses = dict(t.query("SELECT subject_id || '/' || mismatch_type, status FROM finding_lifecycle"))
-    assert statuses["int_c/out_of_band_change"] == "resolved"
+    assert statuses["int_c/field_drift"] == "resolved"
     assert statuses["int_e/effect_failed"] == "ongoing"
     assert statuses["run_c/false_completion"] == "resolved"  # its only intent finding is closed
     assert statuses["run_e/false_completion"] == "ongoing"

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from reckon.simulator.conventions import Conventions
 from reckon.simulator.events import write_events
 from reckon.simulator.hubspot import write_hubspot
 from reckon.simulator.output import Output, jsonl_bytes
@@ -68,14 +69,16 @@ def labels_paths(workspace: Path) -> tuple[Path, Path]:
     )
 
 
-def simulate(workspace: Path, runs: int, seed: int) -> SimulationResult:
-    """Write a demo workspace of `runs` runs (plus the F19 orphans) for `seed`."""
+def simulate(workspace: Path, runs: int, seed: int, conventions: Conventions | None = None) -> SimulationResult:
+    """Write a demo workspace of `runs` runs (plus the F19 orphans) for `seed`, its runtime
+    and vendors following `conventions` (the labels do not depend on them)."""
     if runs < 0:
         raise ValueError(f"runs must be >= 0, got {runs}")
+    conventions = conventions or Conventions()
     workspace = Path(workspace).resolve()
     rng = random.Random(seed)
     export_time = BASE_EXPORT_TIME + timedelta(days=rng.randrange(10))
-    world = World(rng, export_time)
+    world = World(rng, export_time, conventions)
     order = allocate(runs, rng)
     background(world, runs)
     for name in order:
@@ -83,7 +86,7 @@ def simulate(workspace: Path, runs: int, seed: int) -> SimulationResult:
 
     out = Output(workspace)
     out.clear()
-    out.write("reckon.yaml", CONFIG_PATH.read_bytes())
+    out.write("reckon.yaml", conventions.config(CONFIG_PATH.read_text(encoding="utf-8")).encode())
     for writer in WRITERS:
         writer(world, out)
     labels_path, scenarios_path = labels_paths(workspace)
@@ -102,4 +105,4 @@ def simulate(workspace: Path, runs: int, seed: int) -> SimulationResult:
     )
 
 
-__all__ = ["SimulationResult", "labels_paths", "simulate"]
+__all__ = ["Conventions", "SimulationResult", "labels_paths", "simulate"]

@@ -1,5 +1,6 @@
-"""The workflow log: two files (plain and gzipped), slightly out of order, ~3% repeated
-lines (at-least-once delivery), and two malformed lines that belong to no run."""
+"""The workflow log: two files (plain and gzipped), slightly out of order (or shuffled
+across both, by the conventions), ~3% repeated lines (at-least-once delivery), and two
+malformed lines that belong to no run."""
 
 from __future__ import annotations
 
@@ -20,6 +21,9 @@ def write_events(world: World, out: Output) -> None:
     for i in range(len(lines) - 1):
         if rng.random() < SWAP_SHARE:
             lines[i], lines[i + 1] = lines[i + 1], lines[i]
+    if world.conventions.log_order == "shuffled":
+        # Any event in any file, in any order (several workers appending to their own files).
+        rng.shuffle(lines)
     repeats = [(i, line) for i, line in enumerate(lines) if rng.random() < REPEAT_SHARE]
     for i, line in reversed(repeats):
         lines.insert(min(len(lines), i + rng.randint(1, 30)), line)

@@ -47,8 +47,12 @@ def contact_from_object(obj: dict[str, Any]) -> Contact:
 def write_hubspot(world: World, out: Output) -> None:
     contacts = sorted(world.contacts.values(), key=lambda c: int(c.id))
     pages = [contacts[i : i + PAGE_SIZE] for i in range(0, len(contacts), PAGE_SIZE)] or [[]]
+    with_history = world.conventions.actors == "known"
     for number, page in enumerate(pages, start=1):
-        document: dict[str, Any] = {"results": [contact_object(c) for c in page]}
+        results = [contact_object(c) for c in page]
+        if not with_history:  # an export that asked for properties only: no one named
+            results = [{k: v for k, v in r.items() if k != "propertiesWithHistory"} for r in results]
+        document: dict[str, Any] = {"results": results}
         if number < len(pages):
             after = str(int(page[-1].id) + 1)
             document["paging"] = {"next": {"after": after, "link": f"{API}?after={after}"}}

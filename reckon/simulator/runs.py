@@ -33,6 +33,7 @@ class Intent:
     idempotency_key: str
     attempt: int = 0
     key_in_use: str = ""
+    target: dict[str, Any] | None = None  # the object an update acts on, as the runtime spells it
 
     @property
     def system(self) -> str:
@@ -85,14 +86,20 @@ class Run:
         self, step: str, expected: dict[str, Any], *, target: dict[str, str] | None = None,
         description: str | None = None,
     ) -> Intent:  # fmt: skip
-        ids = self.world.ids
+        ids, conventions = self.world.ids, self.world.conventions
         intent = Intent(
             ids.hex("int_", 12), step, catalog()[self.workflow][step], ids.hex("idem_", 12)
         )
+        if target is not None:
+            key = conventions.id_value(intent.system, target["key"])
+            intent.target = {**target, "key": key}
         self.later(1, 5)
+        on_declaration = conventions.on_declaration()
         self.emit(
-            "intent.declared", **intent.fields(), idempotency_key=intent.idempotency_key,
-            expected=expected, target=target, description=description,
+            "intent.declared", **intent.fields(),
+            idempotency_key=intent.idempotency_key if on_declaration else None,
+            expected=conventions.expected(intent.system, expected),
+            target=intent.target if on_declaration else None, description=description,
         )  # fmt: skip
         return intent
 
@@ -109,7 +116,7 @@ class Run:
         self._action("action.attempted", intent)
         return self.now
 
-    def succeeded(self, intent: Intent, external_id: str, **fields: Any) -> None:
+    def succeeded(self, intent: Intent, external_id: str | int, **fields: Any) -> None:
         self._action("action.succeeded", intent, receipt={"external_id": external_id}, **fields)
 
     def failed(self, intent: Intent, kind: str, message: str) -> None:
@@ -122,7 +129,7 @@ class Run:
             error={"kind": "timeout", "message": "no response within 30s"},
         )
 
-    def receipt(self, intent: Intent, external_id: str, **fields: Any) -> None:
+    def receipt(self, intent: Intent, external_id: str | int, **fields: Any) -> None:
         """A late receipt (e.g. from the system's webhook) for the latest attempt."""
         self._action(
             "receipt.recorded", intent, receipt={"external_id": external_id}, actor="agent",
@@ -134,11 +141,18 @@ class Run:
         self._action("action.compensated", intent, **fields)
 
     def _action(self, kind: str, intent: Intent, **fields: Any) -> None:
-        # An intent never attempted (resumed on a later day) has no attempt number or key in use.
+        # An intent never attempted (resumed on a later day) has no attempt number or key in
+        # use. A runtime that writes ids on the declaration only still sends a retry's new key
+        # with its call (no declaration names it).
+        key = intent.key_in_use or None
+        on_actions = self.world.conventions.on_actions()
+        if not on_actions and key == intent.idempotency_key:
+            key = None
         self.emit(
             kind,
             **intent.fields(),
-            idempotency_key=intent.key_in_use or None,
+            idempotency_key=key,
+            target=intent.target if on_actions else None,
             attempt=intent.attempt or None,
             **fields,
         )

@@ -1,6 +1,6 @@
 """Scenario recipes (one run each, except F19) and their ground-truth labels.
 
-Clean scenarios C1..C7 produce no finding; fault scenarios F1..F19 produce
+Clean scenarios C1..C7 produce no finding; fault scenarios F1..F23 produce
 exactly the labels written here (TAXONOMY.md's rules and precedence applied by
 hand). `allocate` picks which scenarios a workspace of N runs gets.
 """
@@ -16,7 +16,7 @@ from reckon.simulator.workflows import OnboardCustomer, QualifyLead, RefundOrder
 from reckon.simulator.world import World
 
 FAULT_SHARE = 0.35
-RUN_FAULTS = tuple(f"F{i}" for i in range(1, 19))  # F19 (orphans) is not a run
+RUN_FAULTS = tuple(f"F{i}" for i in (*range(1, 19), *range(20, 24)))  # F19 (orphans) is not a run
 CLEAN = ("C1", "C3", "C4", "C2", "C7", "C6", "C5")  # the order distinct ones are kept in
 CLEAN_WEIGHTS = (6, 6, 6, 1.5, 1, 1, 1)
 
@@ -223,8 +223,14 @@ def f10(world: World, name: str) -> None:
     w = QualifyLead(world, name, world.before_export(4, 20))
     w.declare()
     w.update_contact(w.intents["update_contact"], w.run.tick(1, 5))
-    w.label_intent("update_contact", "receipt_missing")
-    w.label_intent("notify_owner", "missing_step")
+    conventions = world.conventions
+    if conventions.on_declaration() or conventions.marks_updates():
+        w.label_intent("update_contact", "receipt_missing")
+        w.label_intent("notify_owner", "missing_step")
+    elif conventions.actors == "known":
+        # Nothing the log kept names the contact (its target went with the call that left no
+        # trace, and no marker is on it): the agent's write matches no intent.
+        world.label("effect", f"hubspot:{w.contact.id}", "orphan_effect", name, None)
     w.label_run("stuck_run")
 
 
@@ -321,11 +327,56 @@ def f19(world: World, name: str) -> None:
     world.label("effect", f"sendgrid:{msg.x_message_id}", "orphan_effect", name, None)
 
 
+def f20(world: World, name: str) -> None:
+    """The agent refunded part of the order where the whole was intended; Stripe names no
+    actor and nothing changed the refund since: the agent's partial write."""
+    w = RefundOrder(world, name, settled(world))
+    w.declare()
+    w.perform("issue_refund", amount=w.amount - world.rng.randint(100, w.amount - 100))
+    w.perform("notify_customer")
+    w.perform("resolve_ticket")
+    w.run.finish("completed")
+    w.label_intent("issue_refund", "field_drift")
+    w.label_run("false_completion")
+
+
+def f21(world: World, name: str) -> None:
+    """A support person reopened the ticket an hour or more after the agent solved it; the
+    export names no actor, but shows the edit after the agent's write."""
+    w = RefundOrder(world, name, settled(world))
+    refund_all(w)
+    w.human_reopen(w.run.now + world.minutes(60, 180))
+    w.label_intent("resolve_ticket", "out_of_band_change")
+    w.label_run("false_completion")
+
+
+def f22(world: World, name: str) -> None:
+    """The ticket update timed out and never landed; the run gave up (failed)."""
+    w = RefundOrder(world, name, settled(world))
+    w.declare()
+    w.perform("issue_refund")
+    w.perform("notify_customer")
+    w.perform("resolve_ticket", "timed_out", effect=False)
+    w.run.finish("failed")
+    w.label_intent("resolve_ticket", "attempt_lost")
+
+
+def f23(world: World, name: str) -> None:
+    """The worker died after the ticket update landed, before recording anything more."""
+    w = RefundOrder(world, name, world.before_export(4, 20))
+    w.declare()
+    w.perform("issue_refund")
+    w.perform("notify_customer")
+    w.perform("resolve_ticket", "silent")
+    w.label_intent("resolve_ticket", "receipt_missing")
+    w.label_run("stale_run_status")
+
+
 SCENARIOS: dict[str, Callable[[World, str], None]] = {
     "C1": c1, "C2": c2, "C3": c3, "C4": c4, "C5": c5, "C6": c6, "C7": c7,
     "F1": f1, "F2": f2, "F3": f3, "F4": f4, "F5": f5, "F6": f6, "F7": f7, "F8": f8, "F9": f9,
     "F10": f10, "F11": f11, "F12": f12, "F13": f13, "F14": f14, "F15": f15, "F16": f16,
-    "F17": f17, "F18": f18, "F19": f19,
+    "F17": f17, "F18": f18, "F19": f19, "F20": f20, "F21": f21, "F22": f22, "F23": f23,
 }  # fmt: skip
 
 

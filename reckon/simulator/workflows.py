@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, ClassVar
 
-from reckon.simulator.model import AGENT, HUMAN, Refund
+from reckon.simulator.model import AGENT, HUMAN, ZENDESK_HUMAN, Refund
 from reckon.simulator.runs import Intent, Run, catalog
 from reckon.simulator.world import NEW_TITLES, OWNER_EMAIL, OWNER_ID, World
 
@@ -70,7 +70,7 @@ class Flow:
             external_id = getattr(self, step)(intent, self.run.later(1, 20), **effect_args)
         if outcome == "succeeded":
             self.run.later(1, 5)
-            self.run.succeeded(intent, receipt or external_id)
+            self.run.succeeded(intent, receipt or self.world.receipt(intent.system, external_id))
         elif outcome == "timed_out":
             self.run.later(30, 31)
             self.run.timed_out(intent)
@@ -130,10 +130,13 @@ class RefundOrder(Flow):
             },
         }[step]
 
-    def issue_refund(self, intent: Intent, at: datetime, status: str = "succeeded") -> str:
+    def issue_refund(
+        self, intent: Intent, at: datetime, status: str = "succeeded", amount: int | None = None
+    ) -> str:
+        """The agent's refund; `amount` other than the order's is a wrong (partial) write."""
         marker = {"reckon_intent_id": intent.intent_id, "reckon_idempotency_key": intent.key_in_use}
         self.refund = self.world.refund(
-            self.charge, self.amount, at, status=status, marker=marker, key=intent.key_in_use
+            self.charge, amount or self.amount, at, status=status, marker=marker, key=intent.key_in_use
         )
         return self.refund.id
 
@@ -142,9 +145,16 @@ class RefundOrder(Flow):
 
     def resolve_ticket(self, intent: Intent, at: datetime) -> str:
         self.ticket.status = "solved"
-        self.ticket.tags = [*self.ticket.tags, intent.intent_id]
+        if self.world.conventions.marks_updates():
+            self.ticket.tags = [*self.ticket.tags, intent.intent_id]
         self.ticket.updated_at = at
         return str(self.ticket.id)
+
+    def human_reopen(self, at: datetime) -> None:
+        """A support person reopens the ticket the agent solved (the customer wrote back)."""
+        self.ticket.status = "open"
+        self.ticket.assignee_id = ZENDESK_HUMAN
+        self.ticket.updated_at = at
 
 
 class OnboardCustomer(Flow):
@@ -230,7 +240,8 @@ class QualifyLead(Flow):
         """The agent's write: all four fields, or `only` some (a partial write)."""
         fields = {k: v for k, v in self.fields.items() if not only or k in only}
         self.contact.write(at, AGENT, **fields)
-        self.contact.extra["reckon_intent_id"] = intent.intent_id
+        if self.world.conventions.marks_updates():
+            self.contact.extra["reckon_intent_id"] = intent.intent_id
         self.written_at = at
         return self.contact.id
 

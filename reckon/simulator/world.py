@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from reckon.simulator.conventions import Conventions
 from reckon.simulator.ids import Ids, Person
 from reckon.simulator.model import (
     HUMAN,
@@ -33,11 +34,13 @@ OWNER_EMAIL = "owner.5551@example.com"
 class World:
     rng: random.Random
     export_time: datetime
+    conventions: Conventions = field(default_factory=Conventions)
     ids: Ids = field(init=False)
     # The workflow log (in time order within each run) and the objects in each system.
     events: list[dict[str, Any]] = field(default_factory=list)
     refunds: list[Refund] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)
+    sg_message_ids: dict[str, str] = field(default_factory=dict)  # X-Message-Id -> the webhook's id
     contacts: dict[str, Contact] = field(default_factory=dict)
     tickets: list[Ticket] = field(default_factory=list)
     labels: list[dict[str, Any]] = field(default_factory=list)
@@ -57,6 +60,13 @@ class World:
     def before_export(self, lo_hours: float, hi_hours: float) -> datetime:
         """A time uniformly between `hi_hours` and `lo_hours` before the export."""
         return self.export_time - self.seconds(lo_hours * 3600, hi_hours * 3600)
+
+    def receipt(self, system: str, external_id: str | None) -> str | int | None:
+        """The receipt the runtime records for an object, spelled as its conventions say."""
+        if external_id is None:
+            return None
+        full = self.sg_message_ids.get(external_id) if system == "sendgrid" else None
+        return self.conventions.id_value(system, external_id, full)
 
     # --- labels -----------------------------------------------------------------------
 
@@ -108,6 +118,7 @@ class World:
             email=email, category=category, custom_args=dict(marker or {}),
         )  # fmt: skip
         self.messages.append(msg)
+        self.sg_message_ids[x_id] = msg.sg_message_id
         now = at + self.seconds(0, 3)
         self._message_event(msg, now, "processed")
         if outcome == "bounce":

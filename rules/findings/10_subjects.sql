@@ -16,19 +16,23 @@ SELECT
     s.intent_id AS subject_id, s.run_id, s.workflow, s.system,
     to_json({
         'action': s.action, 'step': s.step, 'expected': json(i.expected), 'target_key': s.target_key,
+        'targets': s.targets,
         'idempotency_key': s.idempotency_key, 'natural_key': s.natural_key,
         'required': s.required, 'declared': s.declared
     })::VARCHAR AS intended,
     to_json({
         'outcome': s.recorded_outcome, 'attempts': s.attempts, 'receipt_external_id': s.receipt_external_id,
+        'receipts': s.receipts,
         'first_attempt_at': s.first_attempt_at, 'last_attempt_at': s.last_attempt_at,
         'last_error_kind': s.last_error_kind, 'run_status': r.status
     })::VARCHAR AS recorded,
     to_json({
         'state': s.observed_state, 'external_id': s.external_id, 'object_state': s.object_state,
         'raw_status': s.raw_status, 'matched_by': s.matched_by, 'matched_objects': s.n_live + s.n_failed + s.n_gone,
-        'fields': json(o.fields), 'field_diff': json(s.field_diff), 'last_actor': s.last_actor,
-        'agent_last_writer': s.agent_last_writer, 'updated_at': s.object_updated_at,
+        'fields': json(o.fields), 'mapped_fields': json(o.mapped_fields), 'field_diff': json(s.field_diff),
+        'unverified_fields': json(s.unverified_fields), 'last_actor': s.last_actor,
+        'agent_last_writer': s.agent_last_writer, 'last_writer': s.last_writer, 'updated_at': s.object_updated_at,
+        'changed_at': s.object_changed_at,
         'merged_into': s.merged_into, 'key_owner_id': s.key_owner_id,
         'export_observed_at': sf.newest_observed_at, 'settle_seconds': s.settle_seconds, 'fresh': s.fresh
     })::VARCHAR AS observed,
@@ -36,7 +40,12 @@ SELECT
         'receipt_external_id': s.receipt_external_id, 'receipt_event_id': s.receipt_event_id,
         'declared_event_id': s.declared_event_id, 'last_event_id': s.last_event_id,
         'matched_objects': coalesce(m.objects, []), 'weaker_match_external_id': s.weaker_external_id,
-        'object_snapshot_id': s.object_snapshot_id
+        'object_snapshot_id': s.object_snapshot_id, 'matched_by': s.matched_by,
+        -- What the verdict could not settle or found contradictory, said, not hidden.
+        'last_writer': s.last_writer, 'last_writer_basis': s.last_writer_basis,
+        'unverified_fields': json(s.unverified_fields),
+        'conflicting_targets': CASE WHEN len(s.targets) > 1 THEN s.targets END,
+        'conflicting_receipts': CASE WHEN len(s.receipts) > 1 THEN s.receipts END
     })::VARCHAR AS evidence,
     -- What an operator's decision is about: if any of these change, the decision lapses.
     sha256(concat_ws('|', s.observed_state, coalesce(s.external_id, ''), coalesce(s.raw_status, ''),

@@ -8,7 +8,9 @@
 --   forward (its completion window, its systems' export freshness). This step takes the
 --   runs with new events, the runs not settled yet (inside their window, or an intent
 --   whose export is not fresh yet), and the runs whose intents reach a changed object by
---   a key of their own (correlation key, target, receipt, or a kept match).
+--   a key of their own (correlation key, target, receipt, or a kept match), and the runs
+--   with an intent on a system whose exports show one of its intended fields for the
+--   first time (that field turns from unverified to compared).
 --   65_spill.sql adds the runs a natural-key group couples to these. A full audit (first
 --   run, changed rules or catalog, a snapshot gone) takes every run: full/30_scope.sql.
 CREATE OR REPLACE TABLE scope_runs AS
@@ -25,7 +27,10 @@ UNION SELECT run_id FROM run_state WHERE NOT (past_window AND all_intents_fresh)
 UNION SELECT m.run_id FROM matches m SEMI JOIN changed c ON c.system = m.system AND c.external_id = m.external_id
 UNION SELECT k.run_id FROM intent_keys k SEMI JOIN changed_keys c ON c.key = k.key
 UNION SELECT i.run_id FROM intended i SEMI JOIN changed c ON c.system = i.system AND c.external_id = i.target_key
-UNION SELECT r.run_id FROM recorded r SEMI JOIN changed c ON c.external_id = r.receipt_external_id;
+UNION SELECT r.run_id FROM (SELECT run_id, unnest(receipts) AS receipt FROM recorded) r
+    SEMI JOIN changed c ON c.external_id = r.receipt
+UNION SELECT i.run_id FROM intended i
+    SEMI JOIN changed_fields f ON f.system = i.system AND json_field(i.expected, f.field) IS NOT NULL;
 
 CREATE OR REPLACE TABLE scope_event_rows AS SELECT * FROM events SEMI JOIN scope_runs USING (run_id);
 CREATE OR REPLACE VIEW scoped_events AS SELECT * FROM scope_event_rows;

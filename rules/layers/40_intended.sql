@@ -2,7 +2,11 @@
 -- depends_on: scope
 -- scoped_tables: intended
 -- description: One row per intent: each `intent.declared` event (the first, if repeated),
---   plus every required catalog step a run never declared, named `<run_id>/<step>`.
+--   plus every required catalog step a run never declared, named `<run_id>/<step>`. The
+--   target and idempotency key may be on any event of the intent (runtimes usually put
+--   them on the attempt): every value is kept (`targets`, canonical in the system's id
+--   form); the latest target is the one the update acted on, and more than one is
+--   evidence the findings report.
 CREATE OR REPLACE TABLE scoped_intended AS
 WITH declared AS (
     SELECT *
@@ -22,25 +26,38 @@ undeclared AS (
     ANTI JOIN declared d ON d.run_id = r.run_id AND d.step = s.step
 ),
 all_intents AS (
-    SELECT intent_id, run_id, workflow, step, action, system, idempotency_key,
-           target_object_type, target_key, expected, description,
+    SELECT intent_id, run_id, workflow, step, action, system, expected, description,
            true AS declared, ts AS declared_at, event_id AS declared_event_id
     FROM declared
     UNION ALL BY NAME
     SELECT intent_id, run_id, workflow, step, action, system, false AS declared
     FROM undeclared
+),
+-- Ids the intent's events carry, wherever the runtime put them (canonical below, per intent).
+event_ids AS (
+    SELECT intent_id,
+        arg_min(idempotency_key, {'ts': ts, 'id': event_id}) FILTER (idempotency_key IS NOT NULL) AS idempotency_key,
+        arg_max({'object_type': target_object_type, 'key': target_key}, {'ts': ts, 'id': event_id})
+            FILTER (target_key IS NOT NULL) AS target,
+        list(DISTINCT target_key) FILTER (target_key IS NOT NULL) AS targets
+    FROM scoped_events
+    WHERE intent_id IS NOT NULL AND (idempotency_key IS NOT NULL OR target_key IS NOT NULL)
+    GROUP BY intent_id
 )
 SELECT
     i.intent_id, i.run_id, i.workflow, i.step, i.action, i.system,
     split_part(i.action, '.', 2) AS object_type,
     split_part(i.action, '.', 3) AS verb,
     -- An intent that names its target acts on an existing object (an update).
-    i.target_key IS NOT NULL AS is_update,
-    i.idempotency_key, i.target_object_type, i.target_key, i.expected, i.description,
+    k.target IS NOT NULL AS is_update,
+    k.idempotency_key, k.target.object_type AS target_object_type,
+    canonical_id(sys.id_form, k.target.key) AS target_key,
+    list_sort(list_distinct(list_transform(coalesce(k.targets, []), lambda t: canonical_id(sys.id_form, t)))) AS targets,
+    i.expected, i.description,
     -- The natural key, built from the expected values of the system's key fields.
     CASE WHEN len(sys.natural_key) > 0
-              AND list_bool_and(list_transform(sys.natural_key, lambda f: (i.expected ->> f) IS NOT NULL))
-         THEN array_to_string(list_transform(sys.natural_key, lambda f: i.expected ->> f), '|')
+              AND list_bool_and(list_transform(sys.natural_key, lambda f: key_part(json_field(i.expected, f)) IS NOT NULL))
+         THEN array_to_string(list_transform(sys.natural_key, lambda f: key_part(json_field(i.expected, f))), '|')
     END AS natural_key,
     -- When an object must have been created to match by a non-unique natural key.
     CASE WHEN NOT sys.natural_key_unique THEN i.declared_at - to_seconds(sys.natural_key_window_seconds) END AS natural_key_from,
@@ -52,5 +69,6 @@ SELECT
     s.compensation,
     coalesce(s.safe_to_retry, false) AS safe_to_retry
 FROM all_intents i
+LEFT JOIN event_ids k USING (intent_id)
 LEFT JOIN cfg_steps s ON s.workflow = i.workflow AND s.step = i.step
 LEFT JOIN cfg_systems sys ON sys.system = i.system;

@@ -2,8 +2,9 @@
 -- depends_on: intended
 -- scoped_tables: recorded, recorded_runs
 -- description: What the runtime believes: per intent, the outcome of its latest event
---   (ts orders them; at equal ts an outcome beats an attempt), its attempts and receipt;
---   per run, its latest status and start.
+--   (ts orders them; at equal ts an outcome beats an attempt), its attempts and receipts
+--   (canonical in the system's id form: the latest, and every distinct one, since a
+--   receipt may be on any event of the intent); per run, its latest status and start.
 CREATE OR REPLACE TABLE scoped_recorded AS
 WITH outcome_events AS (
     SELECT
@@ -30,22 +31,37 @@ WITH outcome_events AS (
     WHERE e.intent_id IS NOT NULL AND e.type <> 'intent.declared'
 )
 SELECT
-    i.intent_id,
-    i.run_id,
-    coalesce(arg_max(o.outcome, {'ts': o.ts, 'rank': o.outcome_rank, 'id': o.event_id}), 'not_started') AS outcome,
-    count(o.event_id) AS events,
-    max(o.attempt) AS attempts,
-    min(o.ts) FILTER (o.type = 'action.attempted') AS first_attempt_at,
-    max(o.ts) FILTER (o.type = 'action.attempted') AS last_attempt_at,
-    max(o.ts) AS last_event_at,
-    max(o.ts) FILTER (o.actor IS NULL OR o.actor = 'agent') AS last_agent_event_at,
-    arg_max(o.receipt_external_id, o.ts) FILTER (o.receipt_external_id IS NOT NULL) AS receipt_external_id,
-    arg_max(o.event_id, o.ts) FILTER (o.receipt_external_id IS NOT NULL) AS receipt_event_id,
-    arg_max(o.error_kind, o.ts) FILTER (o.error_kind IS NOT NULL) AS last_error_kind,
-    arg_max(o.event_id, {'ts': o.ts, 'rank': o.outcome_rank, 'id': o.event_id}) AS last_event_id
-FROM scoped_intended i
-LEFT JOIN outcome_events o USING (intent_id)
-GROUP BY i.intent_id, i.run_id;
+    r.* EXCLUDE (receipt, receipts, id_form),
+    canonical_id(r.id_form, r.receipt) AS receipt_external_id,
+    list_sort(list_distinct(list_transform(r.receipts, lambda x: canonical_id(r.id_form, x)))) AS receipts
+FROM (
+    SELECT
+        i.intent_id,
+        i.run_id,
+        -- Only outcome events decide it: action.blocked is a reason to verify, not an outcome.
+        coalesce(arg_max(o.outcome, {'ts': o.ts, 'rank': o.outcome_rank, 'id': o.event_id})
+                     FILTER (o.outcome IS NOT NULL), 'not_started') AS outcome,
+        count(o.event_id) AS events,
+        max(o.attempt) AS attempts,
+        min(o.ts) FILTER (o.type = 'action.attempted') AS first_attempt_at,
+        max(o.ts) FILTER (o.type = 'action.attempted') AS last_attempt_at,
+        max(o.ts) AS last_event_at,
+        max(o.ts) FILTER (o.actor IS NULL OR o.actor = 'agent') AS last_agent_event_at,
+        arg_max(o.receipt_external_id, {'ts': o.ts, 'id': o.event_id}) FILTER (o.receipt_external_id IS NOT NULL) AS receipt,
+        arg_max(o.event_id, {'ts': o.ts, 'id': o.event_id}) FILTER (o.receipt_external_id IS NOT NULL) AS receipt_event_id,
+        coalesce(list(DISTINCT o.receipt_external_id) FILTER (o.receipt_external_id IS NOT NULL), []) AS receipts,
+        arg_max(o.error_kind, {'ts': o.ts, 'id': o.event_id}) FILTER (o.error_kind IS NOT NULL) AS last_error_kind,
+        -- The key the latest call carried: a retry of a lost call sends it again.
+        arg_max(o.idempotency_key, {'ts': o.ts, 'id': o.event_id})
+            FILTER (o.type = 'action.attempted' AND o.idempotency_key IS NOT NULL) AS last_attempt_key,
+        arg_max(o.event_id, {'ts': o.ts, 'rank': o.outcome_rank, 'id': o.event_id}) FILTER (o.outcome IS NOT NULL)
+            AS last_event_id,
+        any_value(sys.id_form) AS id_form
+    FROM scoped_intended i
+    LEFT JOIN outcome_events o USING (intent_id)
+    LEFT JOIN cfg_systems sys ON sys.system = i.system
+    GROUP BY i.intent_id, i.run_id
+) r;
 
 CREATE OR REPLACE TABLE scoped_recorded_runs AS
 WITH status_events AS (

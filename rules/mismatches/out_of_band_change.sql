@@ -4,10 +4,10 @@
 -- severity: medium
 -- precedence: 7
 -- description: The effect is present but its fields differ from the intended ones, and the
---   last change was not the agent's (a person or another integration edited it; an
---   unknown last writer counts as not the agent, so an operator decides).
+--   last change was someone else's, on evidence: an actor id that is not the agent's, or,
+--   where the system names no actor, an edit after the agent's write and its settle window.
 SELECT intent_id AS subject_id
 FROM intent_state
 WHERE observed_state = 'present'
   AND n_diff > 0
-  AND NOT agent_last_writer
+  AND last_writer = 'other'

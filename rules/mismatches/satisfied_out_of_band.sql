@@ -11,4 +11,4 @@ FROM intent_state
 WHERE recorded_outcome <> 'succeeded'
   AND observed_state = 'present'
   AND produced_by = 'other'
-  AND NOT agent_last_writer
+  AND last_writer <> 'agent'

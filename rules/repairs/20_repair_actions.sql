@@ -35,10 +35,7 @@ SEMI JOIN (
 CREATE OR REPLACE TEMP TABLE open_findings AS
 SELECT f.*, s.* EXCLUDE (run_id, workflow, system, object_type),
     coalesce(s.object_type, e.object_type) AS object_type,
-    o.fields, sf.newest_observed_at,
-    -- For a lost attempt, the key the original call carried.
-    (SELECT max(k.key) FROM intent_keys k
-     WHERE f.mismatch_type = 'attempt_lost' AND k.intent_id = f.subject_id AND k.key <> f.subject_id) AS original_call_key
+    o.fields, sf.newest_observed_at
 FROM findings f
 LEFT JOIN open_intents s ON f.subject_kind = 'intent' AND s.intent_id = f.subject_id
 LEFT JOIN plan_objects o ON o.system = s.system AND o.external_id = s.external_id
@@ -147,7 +144,7 @@ shaped AS (
         -- call did land after all, the system replays its result instead of acting twice);
         -- a fresh derived one otherwise (a failed effect needs a new call, not a replay).
         CASE WHEN f.repair_pattern = 'forward_completion' AND f.mismatch_type = 'attempt_lost'
-             THEN coalesce(f.original_call_key, f.idempotency_key)
+             THEN coalesce(f.last_attempt_key, f.idempotency_key)
         END AS original_key,
         -- Observed values the executor re-checks just before acting.
         CASE

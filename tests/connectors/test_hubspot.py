@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from connectors.hubspot import HubSpotReader, last_actor
+from connectors.hubspot import HubSpotReader, writers
 from connectors.values import BadRecord
 
 PATHS = ["properties.reckon_intent_id"]  # as in reckon.yaml
@@ -97,11 +97,12 @@ def test_actor_without_source_id_is_the_source_type():
             }
         ],
     }
-    assert last_actor(history) == "AUTOMATION"
-    assert last_actor({"lastmodifieddate": history["email"]}) is None
-    assert last_actor({}) is None
+    assert writers(history) == ("AUTOMATION", {"AUTOMATION": "2025-03-06T10:00:00+00:00",
+                                                "INTEGRATION:reckon-agent": "2025-03-06T09:00:00+00:00"})
+    assert writers({"lastmodifieddate": history["email"]}) == (None, {})
+    assert writers({}) == (None, {})
     with pytest.raises(BadRecord, match=r"propertiesWithHistory\.email"):
-        last_actor({"email": "not a list"})
+        writers({"email": "not a list"})
 
 
 def test_bad_records_are_rejected_and_good_ones_kept(read):

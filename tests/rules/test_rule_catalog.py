@@ -1,4 +1,5 @@
-"""The rule catalog (rules/mismatches/*.sql) against the taxonomy contract (TAXONOMY.md)."""
+"""The rule catalog (rules/mismatches/*.sql) against the contract's mismatch types
+(docs/contract.md)."""
 
 from __future__ import annotations
 
@@ -9,40 +10,13 @@ from pathlib import Path
 import pytest
 
 from rules import MISMATCHES_DIR, Rule, RuleError, load_rules, parse_rule
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-TAXONOMY = REPO_ROOT.parent / "shared" / "spec" / "TAXONOMY.md"
-
-# "### Intent level (subject: `intent_id`)" -> intent, and likewise run and effect.
-_SECTION = re.compile(r"^###\s+(Intent|Run|Effect) level\b", re.IGNORECASE)
-_ROW = re.compile(r"^\|\s*`([a-z_]+)`\s*\|")
-
-
-def parse_taxonomy(text: str) -> dict[str, list[str]]:
-    """Mismatch types per subject kind, in the order of the taxonomy's tables."""
-    kinds: dict[str, list[str]] = {}
-    kind = None
-    for line in text.splitlines():
-        if m := _SECTION.match(line):
-            kind = m.group(1).lower()
-            kinds[kind] = []
-        elif line.startswith("#"):
-            kind = None
-        elif kind and (m := _ROW.match(line)):
-            kinds[kind].append(m.group(1))
-    return kinds
+from tests import contract
 
 
 @pytest.fixture(scope="module")
 def taxonomy() -> dict[str, list[str]]:
-    if not TAXONOMY.exists():
-        pytest.skip(f"TAXONOMY.md not found at {TAXONOMY} (the shared spec sits beside the repo)")
-    kinds = parse_taxonomy(TAXONOMY.read_text(encoding="utf-8"))
-    assert set(kinds) == {"intent", "run", "effect"}, (
-        f"could not find the three level tables in {TAXONOMY}"
-    )
-    assert all(kinds.values()), f"a level table in {TAXONOMY} parsed empty: {kinds}"
-    return kinds
+    """Mismatch types per subject kind, in the order of docs/contract.md's tables."""
+    return contract.mismatch_types_by_level()
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +62,7 @@ def test_intent_precedence_follows_taxonomy_order(taxonomy: dict[str, list[str]]
     in_order = [r.mismatch_type for r in sorted(intent_rules, key=lambda r: r.precedence)]
     named = [t for t in in_order if t in taxonomy["intent"]]
     assert named == taxonomy["intent"], (
-        f"intent rules by precedence:\n  {named}\nbut TAXONOMY.md lists them as:\n  {taxonomy['intent']}"
+        f"intent rules by precedence:\n  {named}\nbut docs/contract.md lists them as:\n  {taxonomy['intent']}"
     )
 
 

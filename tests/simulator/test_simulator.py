@@ -13,31 +13,9 @@ import pytest
 
 from reckon.simulator import simulate
 from reckon.simulator.runs import CONFIG_PATH
+from tests import contract
 
-SPEC = Path(__file__).resolve().parents[2] / ".." / "shared" / "spec"
 RUNS, SEED = 80, 3
-
-# Fallbacks for when the shared spec is not beside the repository.
-MISMATCH_TYPES = {
-    "duplicate_effect", "non_canonical_target", "effect_failed", "phantom_receipt",
-    "satisfied_out_of_band", "receipt_missing", "out_of_band_change", "field_drift",
-    "unknown_outcome", "attempt_lost", "missing_step", "false_completion", "stale_run_status",
-    "stuck_run", "orphan_effect",
-}  # fmt: skip
-REPAIR_PATTERNS = {
-    "receipt_backfill", "status_patch", "forward_completion", "compensation",
-    "human_adjudication", "wait_and_verify",
-}  # fmt: skip
-ACTION_TYPES = ["action.attempted", "action.succeeded", "action.failed", "action.timed_out",
-                "receipt.recorded", "action.skipped", "action.compensated"]  # fmt: skip
-SCHEMA = {
-    "required": ["event_id", "ts", "type", "run_id", "workflow"],
-    "allOf": [
-        {"if": {"properties": {"type": {"const": "intent.declared"}}},
-         "then": {"required": ["intent_id", "step", "action", "system", "expected"]}},
-        {"if": {"properties": {"type": {"enum": ACTION_TYPES}}}, "then": {"required": ["intent_id"]}},
-    ],
-}  # fmt: skip
 
 
 # --- fixtures -----------------------------------------------------------------------------
@@ -97,8 +75,8 @@ def unique_events(workspace: Path) -> list[dict[str, Any]]:
 
 
 def schema() -> dict[str, Any]:
-    path = SPEC / "event-log.schema.json"
-    return load(path) if path.exists() else SCHEMA
+    """docs/event-log.schema.json: the contract's schema of one event-log line."""
+    return contract.event_log_schema()
 
 
 def schema_errors(event: Any, spec: dict[str, Any]) -> list[str]:
@@ -167,12 +145,8 @@ def test_rerun_replaces_the_previous_files(tmp_path):
 
 
 def test_labels_cover_every_mismatch_type(sim):
-    taxonomy = SPEC / "TAXONOMY.md"
-    types = MISMATCH_TYPES
-    if taxonomy.exists():
-        types = set(re.findall(r"^\| `([a-z_]+)` \|", taxonomy.read_text(encoding="utf-8"), re.M))
-        types -= REPAIR_PATTERNS  # the repair patterns table has the same row shape
-        assert types == MISMATCH_TYPES
+    types = set(contract.mismatch_types())
+    assert len(types) == 15 and not types & set(contract.repair_patterns())
     labels = jsonl(sim.labels_path)
     assert {label["mismatch_type"] for label in labels} == types
     assert all(set(label) == {"subject_kind", "subject_id", "mismatch_type", "scenario", "run_id"}

@@ -1,0 +1,37 @@
+-- macros: the comparisons every layer makes the same way (created with the audit's inputs).
+
+-- An id in its system's canonical form (connectors/schema.py ID_FORMS), so that what the
+-- runtime recorded and what the export shows compare equal when they name one object.
+CREATE OR REPLACE MACRO canonical_id(form, id) AS
+    CASE
+        WHEN id IS NULL OR trim(id) = '' THEN NULL
+        WHEN form = 'integer' AND regexp_full_match(trim(id), '\+?[0-9]+(\.0*)?')
+            THEN regexp_replace(trim(id), '^\+?0*([0-9]+?)(\.0*)?$', '\1')
+        WHEN form = 'before_first_dot' THEN nullif(split_part(trim(id), '.', 1), '')
+        WHEN form = 'lowercase' THEN lower(trim(id))
+        ELSE trim(id)
+    END;
+
+-- The value of one top-level key of a JSON object (NULL when absent), for any key text:
+-- `->` would read a key starting with `$` or `/` as a path.
+CREATE OR REPLACE MACRO json_field(doc, name) AS
+    json_extract(doc, '$."' || replace(replace(name, '\', '\\'), '"', '\"') || '"');
+
+-- A natural-key part as both sides compare it: the value's text (a list's first item, as
+-- SendGrid's `category` may be), trimmed, case folded.
+CREATE OR REPLACE MACRO key_part(value) AS
+    nullif(lower(trim(CASE WHEN json_type(value) = 'ARRAY' THEN value ->> '$[0]' ELSE value ->> '$' END)), '');
+
+-- Whether an intended value (JSON) holds in the value a system shows (JSON): the same text
+-- (4200 and "4200" are one value), the same number (42 and 42.00), the same address in
+-- any case, or every intended element or key present in an array or object.
+CREATE OR REPLACE MACRO value_holds(intended, shown) AS
+    CASE
+        WHEN (intended ->> '$') IS NULL THEN shown IS NULL OR (shown ->> '$') IS NULL
+        WHEN shown IS NULL OR (shown ->> '$') IS NULL THEN false
+        WHEN (intended ->> '$') = (shown ->> '$') THEN true
+        WHEN try_cast(intended ->> '$' AS DOUBLE) = try_cast(shown ->> '$' AS DOUBLE) THEN true
+        WHEN contains(intended ->> '$', '@') AND lower(intended ->> '$') = lower(shown ->> '$') THEN true
+        WHEN json_type(shown) IN ('ARRAY', 'OBJECT') THEN coalesce(json_contains(shown, intended), false)
+        ELSE false
+    END;
