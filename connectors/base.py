@@ -19,9 +19,10 @@ from typing import Any, ClassVar
 import pyarrow as pa
 
 from connectors.schema import QUARANTINE_SCHEMA
-from connectors.values import CLOCK_SKEW, dig, excerpt, require_unicode, storable
+from connectors.values import CLOCK_SKEW, bounded, dig, excerpt, require_unicode, storable
 
 BATCH_ROWS = 50_000
+BATCH_BYTES = 4 << 20  # of JSON text per batch: a page of large records stays small in memory
 
 
 @dataclass
@@ -61,7 +62,8 @@ class QuarantineSink:
                 "source": self.source,
                 "source_file": source_file,
                 "source_record": record,
-                "reason": storable(reason),  # a reason may quote a value with a lone surrogate
+                # A reason may quote a value with a lone surrogate, or a long one: cut to REASON_CHARS.
+                "reason": bounded(storable(reason)),
                 "excerpt": excerpt(raw),
             }
         )
@@ -88,6 +90,9 @@ class Reader(ABC):
     # Status words that can only follow others (an opened message was delivered; a closed
     # ticket was solved): an intended earlier word holds on an object showing a later one.
     status_implies: ClassVar[dict[str, tuple[str, ...]]] = {}
+    # Records dropped as identical copies of one read before (webhook retries), over every
+    # file this reader read: neither rows nor quarantine, so counted here.
+    repeats_dropped: int = 0
 
     def __init__(self, options: SourceOptions) -> None:
         self.options = options
@@ -173,13 +178,16 @@ class Reader(ABC):
         return None
 
     def to_batches(self, rows: Iterable[dict[str, Any]]) -> Iterator[pa.RecordBatch]:
-        """Group canonical row dicts into record batches of bounded size."""
+        """Group canonical row dicts into record batches of bounded size: at most
+        `batch_rows` rows, or BATCH_BYTES of their JSON text (large vendor records)."""
         chunk: list[dict[str, Any]] = []
+        text = 0
         for row in rows:
             chunk.append(row)
-            if len(chunk) >= self.options.batch_rows:
+            text += len(row.get("raw") or "") + len(row.get("fields") or "")
+            if len(chunk) >= self.options.batch_rows or text >= BATCH_BYTES:
                 yield pa.RecordBatch.from_pylist(chunk, schema=self.schema)
-                chunk = []
+                chunk, text = [], 0
         if chunk:
             yield pa.RecordBatch.from_pylist(chunk, schema=self.schema)
 

@@ -3,13 +3,15 @@ one row per event, a version of the message (`MessageID`) at the event's time.
 
 A file is one webhook body (an object), an array of them, or JSON Lines. The same
 kind of system as SendGrid (`message` objects), read from another vendor's shape:
-only this reader differs, the audit is the same.
+only this reader differs, the audit is the same. An event's time is its record type's
+time field; a payload without it (an Unsubscribe bounce may come without `BouncedAt`)
+takes another documented time it has, else the file's export time.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -29,6 +31,8 @@ EVENT_TIME = {
     "Click": "ReceivedAt",
     "SubscriptionChange": "ChangedAt",
 }
+# The webhooks' time fields, in the order tried when a payload lacks its own (after it).
+TIME_FIELDS = ("BouncedAt", "ReceivedAt", "ChangedAt", "DeliveredAt")
 # Bounce `Type`s that say the message is still on its way (Postmark retries) or was
 # delivered after all (an auto-reply, an address change notice); every other type failed.
 PENDING_BOUNCES = frozenset({"Transient", "SoftBounce", "DnsError"})
@@ -78,19 +82,25 @@ class PostmarkReader(Reader):
     def batches(self, path: Path, sink: QuarantineSink) -> Iterator[pa.RecordBatch]:
         source_file = self.options.relative(path)
         latest = self.latest_plausible(path)
+        exported = self.export_time(path)
 
-        build = self.noting(source_file, lambda record: [self.event_row(record, latest)])
+        build = self.noting(source_file, lambda record: [self.event_row(record, latest, exported)])
 
         records = iter_json_records(path, sink, source_file)
         yield from self.to_batches(numbered_rows(records, sink, source_file, build))
 
-    def event_row(self, record: dict[str, Any], latest: datetime) -> dict[str, Any]:
+    def export_time(self, path: Path) -> datetime:
+        """The file's export time: the format's own (none for webhooks), else its mtime in
+        whole seconds (as a snapshot's `observed_at` reads it)."""
+        exported = self.exported_at(path)
+        return exported if exported is not None else datetime.fromtimestamp(int(path.stat().st_mtime), tz=UTC)
+
+    def event_row(self, record: dict[str, Any], latest: datetime, exported: datetime | None = None) -> dict[str, Any]:
         record_type = require_str(record, "RecordType")
         if record_type not in EVENT_TIME:
             raise BadRecord(f"unknown RecordType '{record_type}'")
         message_id = require_str(record, "MessageID")
-        at = not_after(parse_rfc3339(record.get(EVENT_TIME[record_type]), EVENT_TIME[record_type]), latest,
-                       EVENT_TIME[record_type])  # fmt: skip
+        at = self.event_time(record, record_type, latest, exported)
         metadata = record.get("Metadata")
         if metadata is not None and not isinstance(metadata, dict):
             raise BadRecord("field 'Metadata' must be an object")
@@ -104,3 +114,16 @@ class PostmarkReader(Reader):
             raw_status=raw_status, fields=dumps(without_none(fields)), created_at=at, updated_at=at,
             raw=dumps(record),
         )  # fmt: skip
+
+    @staticmethod
+    def event_time(record: dict[str, Any], record_type: str, latest: datetime, exported: datetime | None) -> datetime:
+        """The record type's time field; where the payload lacks it (absent or null), the
+        first other documented time it has; without any, the export time. A time that is
+        there but unreadable, or later than the export allows, is a bad record."""
+        own = EVENT_TIME[record_type]
+        for key in (own, *(name for name in TIME_FIELDS if name != own)):
+            if record.get(key) is not None:
+                return not_after(parse_rfc3339(record[key], key), latest, key)
+        if exported is None:
+            raise BadRecord(f"field '{own}' is missing and the payload has no other time")
+        return exported

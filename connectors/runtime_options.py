@@ -42,6 +42,18 @@ def option_strings(options: dict[str, Any], key: str, where: str = "options") ->
     return list(value)
 
 
+def option_choices(
+    options: dict[str, Any], key: str, choices: Iterable[str], where: str = "options", noun: str = "value"
+) -> list[str]:
+    """A string or a list of strings, each one of `choices` (empty when absent)."""
+    values = option_strings(options, key, where)
+    allowed = list(choices)
+    for value in values:
+        if value not in allowed:
+            raise ValueError(f"{where}.{key}: unknown {noun} {value!r} (known: {', '.join(sorted(allowed))})")
+    return values
+
+
 def option_mapping(options: dict[str, Any], key: str, where: str = "options") -> dict[str, str]:
     """A mapping of non-empty strings to non-empty strings (empty when absent)."""
     value = options.get(key, {})

@@ -1,11 +1,16 @@
 """SendGrid Event Webhook batches: one row per event, keyed by the send's message id.
 
 The audit picks a message's latest terminal event across files, so every event
-is kept as its own row (a version of the message at the event's time).
+is kept as its own row (a version of the message at the event's time). A webhook retry
+delivers an event again exactly as it was: an identical copy (every key and value) is
+dropped and counted in `repeats_dropped`; events that merely share an `sg_event_id` are
+kept (SendGrid's own documentation example gives eleven events one id). Event names are
+read in any case; a `timestamp` of 10^11 or more is milliseconds.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +25,7 @@ from connectors.values import (
     BadRecord,
     dumps,
     optional_str,
-    parse_epoch_seconds,
+    parse_epoch_seconds_or_ms,
     require_str,
     require_unicode,
     without_none,
@@ -102,8 +107,8 @@ class SendGridReader(Reader):
                 messages[event.recipient].add(external_id)
         if first is None:
             return
-        quiet = QuarantineSink(sink.source)  # the first pass rejected what is bad
-        for event in self._events(records(quiet), quiet, source_file):
+        quiet = QuarantineSink(sink.source)  # the first pass rejected (and counted) what it met
+        for event in self._events(records(quiet), quiet, source_file, count=False):
             external_id = event.row["external_id"]
             if external_id is not None:
                 if event.recipient in messages:
@@ -127,26 +132,30 @@ class SendGridReader(Reader):
             yield event.row
 
     def _events(
-        self, records: Iterator[tuple[int, Any]], sink: QuarantineSink, source_file: str
+        self, records: Iterator[tuple[int, Any]], sink: QuarantineSink, source_file: str, count: bool = True
     ) -> Iterator[_Event]:
-        """The valid events, each `sg_event_id` once (webhook retries repeat events)."""
-        seen: set[str] = set()
+        """The valid events, each distinct event once: a webhook retry repeats an event
+        whole, so a later identical copy (the same canonical JSON: every key and value) is
+        dropped, and counted in `repeats_dropped` when `count`. Memory: a digest per event."""
+        seen: set[bytes] = set()
         for number, raw in records:
             try:
                 if not isinstance(raw, dict):
                     raise BadRecord(f"expected a JSON object, got {type(raw).__name__}")
                 require_unicode(raw)  # as `Reader.noting` does for the other readers
-                event_id = optional_str(raw, "sg_event_id")
+                optional_str(raw, "sg_event_id")
                 row = self.event_row(raw)
                 email = optional_str(raw, "email")
             except BadRecord as exc:
                 sink.reject(source_file, number, str(exc), raw)
                 continue
-            # Webhook retries deliver the same event again: keep the first copy only.
-            if event_id is not None:
-                if event_id in seen:
-                    continue
-                seen.add(event_id)
+            # `raw` is the event's canonical JSON (sorted keys): equal text, equal event.
+            digest = hashlib.blake2b(row["raw"].encode("utf-8"), digest_size=16).digest()
+            if digest in seen:
+                if count:
+                    self.repeats_dropped += 1
+                continue
+            seen.add(digest)
             row["source_file"] = source_file
             row["source_record"] = number
             keys = row["correlation_keys"]
@@ -156,9 +165,11 @@ class SendGridReader(Reader):
     def event_row(self, record: dict[str, Any]) -> dict[str, Any]:
         """The row for one event; `external_id` stays None when `sg_message_id` is absent."""
         kind = require_str(record, "event")
+        kind = kind.lower() if kind.isascii() else kind  # `Processed` is `processed`
         if kind not in STATES:
             raise BadRecord(f"unknown event '{kind}' in field 'event'")
-        at = parse_epoch_seconds(record.get("timestamp"), "timestamp")
+        # Unix seconds; 10^11 or more (past the year 5138 as seconds) is milliseconds.
+        at = parse_epoch_seconds_or_ms(record.get("timestamp"), "timestamp")
         message_id = optional_str(record, "sg_message_id")
         external_id = None
         if message_id is not None:
@@ -171,6 +182,7 @@ class SendGridReader(Reader):
             key: record.get(key)
             for key in ("email", "event", "reason", "status", "response", "type", "sg_message_id")
         }
+        fields["event"] = kind
         if isinstance(category, list):
             fields["category"] = category[0] if category else None
             fields["categories"] = category

@@ -15,6 +15,7 @@ from connectors.schema import OBSERVED_SCHEMA
 from connectors.values import (
     BadRecord,
     as_object,
+    describe,
     dig,
     dumps,
     parse_epoch_seconds,
@@ -54,6 +55,14 @@ LIFECYCLE_FIELDS = frozenset({
     "destination_details", "balance_transaction", "receipt_number", "instructions_email",
 })
 
+def epoch_seconds(value: Any, key: str) -> datetime:
+    """Unix seconds; a reason names the field and describes the value, never quotes it whole."""
+    try:
+        return parse_epoch_seconds(value, key)
+    except BadRecord:
+        raise BadRecord(f"field '{key}' is not a Unix timestamp: {describe(value)}") from None
+
+
 class StripeReader(Reader):
     """One row per refund version: a refund inside an event is versioned by the
     event's time; a listed or bare refund has no version time of its own."""
@@ -77,16 +86,16 @@ class StripeReader(Reader):
             return [self.refund_row(record, None)]
         if kind == "event":
             return self.event_rows(record)
-        raise BadRecord(f"field 'object' must be 'refund' or 'event', got {kind!r}")
+        raise BadRecord(f"field 'object' must be 'refund' or 'event', got {describe(kind)}")
 
     def event_rows(self, event: dict[str, Any]) -> list[dict[str, Any]]:
         kind = require_str(event, "type")
         if kind not in REFUND_EVENTS and kind != "charge.refunded":
             return []  # other events say nothing about refunds
-        version = parse_epoch_seconds(event.get("created"), "created")
+        version = epoch_seconds(event.get("created"), "created")
         resource = dig(event, "data.object")
         if not isinstance(resource, dict):
-            raise BadRecord(f"'{kind}' event needs an object at 'data.object'")
+            raise BadRecord(f"a {describe(kind)} event needs an object at 'data.object'")
         if kind in REFUND_EVENTS:
             changed = as_object(dig(event, "data.previous_attributes"), "data.previous_attributes")
             edited = version if set(changed) - LIFECYCLE_FIELDS else None
@@ -111,14 +120,14 @@ class StripeReader(Reader):
         self, refund: dict[str, Any], version: datetime | None, edited: datetime | None = None
     ) -> dict[str, Any]:
         if refund.get("object", "refund") != "refund":
-            raise BadRecord(f"expected a refund, got object {refund.get('object')!r}")
+            raise BadRecord(f"field 'object' must be 'refund', got {describe(refund.get('object'))}")
         refund_id = require_str(refund, "id")
         status = require_str(refund, "status")
         if status not in STATES:
-            raise BadRecord(f"unknown refund status '{status}' in field 'status'")
+            raise BadRecord(f"unknown refund status {describe(status)} in field 'status'")
         amount = refund.get("amount")
         if amount is not None and (isinstance(amount, bool) or not isinstance(amount, int)):
-            raise BadRecord(f"field 'amount' must be an integer, got {amount!r}")
+            raise BadRecord(f"field 'amount' must be an integer, got {describe(amount)}")
         if refund.get("metadata") is not None and not isinstance(refund["metadata"], dict):
             raise BadRecord("field 'metadata' must be an object")
         fields = {key: refund.get(key) for key in BUSINESS_FIELDS}
@@ -134,7 +143,7 @@ class StripeReader(Reader):
             "raw_status": status,
             "fields": dumps(without_none(fields)),
             "last_actor": None,
-            "created_at": parse_epoch_seconds(refund.get("created"), "created"),
+            "created_at": epoch_seconds(refund.get("created"), "created"),
             "updated_at": version,
             "merged_into": None,
             "edited_at": edited,

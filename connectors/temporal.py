@@ -160,10 +160,25 @@ def _text_field(value: Any) -> str | None:
     return value
 
 
+# How far down a failure's `cause` chain a message is looked for.
+CAUSE_DEPTH = 32
+
+
 def failure_message(failure: Any) -> str | None:
+    """A Failure's message: the first non-empty one down its `cause` chain (a workflow's
+    failure often wraps the activity's, whose text is the cause's), with the timeout type
+    where the failure is a timeout."""
     if not isinstance(failure, dict):
         return None
-    message = str(failure["message"]) if failure.get("message") not in (None, "") else None
+    message = None
+    cause: Any = failure
+    for _ in range(CAUSE_DEPTH):
+        if not isinstance(cause, dict):
+            break
+        if cause.get("message") not in (None, ""):
+            message = str(cause["message"])
+            break
+        cause = cause.get("cause")
     timeout = dig(failure, "timeoutFailureInfo.timeoutType")
     if timeout:
         timeout = str(timeout).removeprefix("TIMEOUT_TYPE_")

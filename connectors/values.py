@@ -9,6 +9,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 EXCERPT_CHARS = 200
+# A quarantine reason is cut to this many characters (the last one an ellipsis): a reason
+# names the field and may quote a value, never a whole record.
+REASON_CHARS = 300
+ELLIPSIS = "\u2026"
 
 
 # How far a record's time may run ahead of its export's before it counts as bad.
@@ -254,3 +258,40 @@ def parse_timestamp(value: Any, key: str, fmt: str = "rfc3339") -> datetime:
     if fmt == "utc" and isinstance(value, str) and not re.search(r"([Zz]|[+-]\d{2}:?\d{2})$", value.strip()):
         value = value.strip() + "Z"
     return parse_rfc3339(value, key)
+
+
+def bounded(text: str, limit: int = REASON_CHARS) -> str:
+    """`text`, or its first `limit - 1` characters and an ellipsis when it is longer."""
+    return text if len(text) <= limit else text[: limit - 1] + ELLIPSIS
+
+
+def describe(value: Any, limit: int = 40) -> str:
+    """A short word for a value a reason may name: a scalar's repr (bounded), or the kind
+    of a container ("an object", "an array of 3"), never its contents."""
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list | tuple):
+        return f"an array of {len(value)}"
+    if isinstance(value, str | int | float | bool) or value is None:
+        try:
+            return bounded(repr(value), limit)
+        except ValueError:  # an integer past Python's digit limit for text
+            return "a number too large"
+    return type(value).__name__
+
+
+# A Unix time of 10^11 or more is not seconds (that is the year 5138): it is milliseconds.
+EPOCH_MS_FROM = 10**11
+
+
+def parse_epoch_seconds_or_ms(value: Any, key: str) -> datetime:
+    """Unix seconds, or milliseconds when the number is EPOCH_MS_FROM or more (int, float
+    or numeric string), as UTC."""
+    if isinstance(value, bool):
+        raise BadRecord(f"field '{key}' is not a Unix timestamp: {value!r}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        number = None  # parse_epoch_seconds words the reason
+    per_second = 1000 if number is not None and number >= EPOCH_MS_FROM else 1
+    return parse_epoch_seconds(value, key, per_second)

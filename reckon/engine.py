@@ -259,9 +259,10 @@ def publish(con: duckdb.DuckDBPyConnection, started_at: datetime | None = None) 
             (SELECT count(*) FROM recorded_runs) AS runs, (SELECT count(*) FROM intended) AS intents,
             (SELECT count(*) FROM observed) AS observed_objects, (SELECT count(*) FROM findings) AS findings,
             (SELECT count(*) FROM repair_actions) AS repair_actions, (SELECT count(*) FROM quarantine) AS quarantined,
-            (SELECT to_json(list({'source': source, 'snapshots': n, 'rows': r, 'quarantined': q} ORDER BY source))::VARCHAR
-               FROM (SELECT source, count(*) n, sum(rows) r, sum(quarantined) q FROM cfg_snapshots GROUP BY source))
-               AS sources,
+            (SELECT to_json(list({'source': source, 'snapshots': n, 'rows': r, 'quarantined': q, 'repeats_dropped': d}
+                                 ORDER BY source))::VARCHAR
+               FROM (SELECT source, count(*) n, sum(rows) r, sum(quarantined) q, sum(repeats_dropped) d
+                     FROM cfg_snapshots GROUP BY source)) AS sources,
             ? AS started_at, now() AS finished_at,
             (SELECT to_json(list({'system': system, 'reason': stale_reason, 'newest_observed_at': newest_observed_at}
                                  ORDER BY system))::VARCHAR

@@ -34,6 +34,7 @@ from reckon.workspace import Workspace
 
 MANIFEST = "_manifest.json"
 ROW_GROUP_ROWS = 500_000
+ROW_GROUP_BYTES = 64 << 20
 FORMAT_VERSION = 1
 
 
@@ -46,6 +47,7 @@ class FileEntry:
     rows: int = 0
     quarantined: int = 0
     mtime_ns: int | None = None  # for the quick check only; not part of the snapshot id
+    repeats_dropped: int = 0  # records identical to one read before in the file (webhook retries)
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ class Snapshot:
     # not document, and documented fields no record of a file carried.
     fields_added: list[str] = field(default_factory=list)
     fields_missing: list[str] = field(default_factory=list)
+    repeats_dropped: int = 0  # records identical to one read before (webhook retries): dropped, counted
 
     @property
     def data_file(self) -> Path:
@@ -167,6 +170,7 @@ def take_snapshot(ws: Workspace, source: Source) -> Snapshot | None:
             "observed_at": observed_at,
             "rows": sum(e.rows for e in entries),
             "quarantined": sum(e.quarantined for e in entries),
+            "repeats_dropped": sum(e.repeats_dropped for e in entries),
             "files": [asdict(e) for e in entries],
             "fields_added": fields_added,
             "fields_missing": fields_missing,
@@ -194,25 +198,47 @@ def _write(
     sink = QuarantineSink(source.name)
     written = []
     with pq.ParquetWriter(folder / "data.parquet", schema, compression="zstd") as writer:
+        group = RowGroup(writer)
         for entry in entries:
             observed_at = datetime.fromisoformat(entry.observed_at)
-            before = len(sink.rows)
+            before, repeats = len(sink.rows), reader.repeats_dropped
             rows = 0
             for batch in reader.batches(ws.root / entry.path, sink):
                 n = batch.num_rows
                 # One value per column, repeated natively (a Python list per batch costs more than the parse).
                 extra = [pa.repeat(pa.scalar(snapshot_id, pa.string()), n),
                          pa.repeat(pa.scalar(observed_at, schema.field("observed_at").type), n)]
-                writer.write_batch(
-                    pa.RecordBatch.from_arrays(list(batch.columns) + extra, schema=schema),
-                    row_group_size=ROW_GROUP_ROWS,
-                )
+                group.add(pa.RecordBatch.from_arrays(list(batch.columns) + extra, schema=schema))
                 rows += n
-            written.append(FileEntry(**{**asdict(entry), "rows": rows, "quarantined": len(sink.rows) - before}))
+            written.append(FileEntry(**{**asdict(entry), "rows": rows, "quarantined": len(sink.rows) - before,
+                                        "repeats_dropped": reader.repeats_dropped - repeats}))
+        group.flush()
     quarantine = sink.table()
     quarantine = quarantine.append_column("snapshot_id", pa.array([snapshot_id] * quarantine.num_rows, pa.string()))
     pq.write_table(quarantine, folder / "quarantine.parquet", compression="zstd")
     return written
+
+
+class RowGroup:
+    """Batches gathered into row groups of ROW_GROUP_ROWS rows or ROW_GROUP_BYTES: readers
+    hand out small batches of large records, and a row group per batch would make scans slow."""
+
+    def __init__(self, writer: pq.ParquetWriter) -> None:
+        self.writer = writer
+        self.batches: list[pa.RecordBatch] = []
+        self.rows = self.bytes = 0
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        self.batches.append(batch)
+        self.rows += batch.num_rows
+        self.bytes += batch.nbytes
+        if self.rows >= ROW_GROUP_ROWS or self.bytes >= ROW_GROUP_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.batches:
+            self.writer.write_table(pa.Table.from_batches(self.batches), row_group_size=ROW_GROUP_ROWS)
+        self.batches, self.rows, self.bytes = [], 0, 0
 
 
 def _observed_at(reader: Reader, source: Source, path: Path) -> datetime:

@@ -26,6 +26,10 @@ SUMMARY_QUERIES = {
         SELECT pattern, count(*) AS actions, count(*) FILTER (requires_approval) AS need_approval,
                count(*) FILTER (duplicate_risk = 'high') AS high_duplicate_risk
         FROM repair_actions GROUP BY ALL ORDER BY actions DESC, pattern""",
+    "Records by source (every snapshot)": """
+        SELECT source, sum(rows) AS rows, sum(quarantined) AS quarantined,
+               sum(repeats_dropped) AS identical_repeats_dropped
+        FROM cfg_snapshots GROUP BY ALL ORDER BY source""",
     "Quarantined records by source": r"""
         -- Reasons may quote the bad value (personal data): show only the part before it.
         SELECT source, count(*) AS quarantined, min(regexp_replace(reason, ':\s.*$', '')) AS example_reason

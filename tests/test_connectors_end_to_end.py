@@ -17,7 +17,7 @@ from reckon.audit import run_audit
 from reckon.snapshots import list_snapshots
 from reckon.workspace import Workspace
 from tests.connectors.conftest import VENDORS
-from tests.connectors.readers import SHARED_FIXTURES
+from tests.connectors.readers import PUBLIC_FIXTURES
 
 RAINBOW_RUN = "ce42fef2-e58b-4ae1-a7ae-74aa04c3fae5"
 HELLO_RUN = "b0b495a5-0428-412b-875a-0a941998f773"
@@ -87,9 +87,7 @@ REFUND = {
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory) -> Workspace:
-    temporal = SHARED_FIXTURES / "temporal"
-    if not temporal.is_dir():
-        pytest.skip(f"public samples {temporal} are absent (../shared/fixtures is not beside this checkout)")
+    temporal = PUBLIC_FIXTURES / "temporal"
     root = tmp_path_factory.mktemp("connectors") / "ws"
     landing = root / "landing"
     for folder in ("traces", "temporal", "stripe", "postmark"):

@@ -32,7 +32,7 @@ from connectors.stripe import StripeReader
 from connectors.zendesk import ZendeskReader
 
 TESTS = Path(__file__).resolve().parent
-SHARED = Path("/work/shared/fixtures")
+PUBLIC = TESTS / "fixtures" / "public"  # vendors' own samples (see its README)
 READERS: dict[str, type[Reader]] = {"stripe": StripeReader, "sendgrid": SendGridReader, "hubspot": HubSpotReader,
                                     "zendesk": ZendeskReader}  # fmt: skip
 PATHS = ["metadata.reckon_intent_id", "metadata.reckon_idempotency_key", "reckon_intent_id", "external_id", "tags",
@@ -87,7 +87,7 @@ def test_generated_exports_read_the_same(workspace, name):
         assert rows
 
 
-SAMPLES = [(READERS[name], path) for base in (TESTS / "fixtures" / "vendors", SHARED) for name in sorted(READERS)
+SAMPLES = [(READERS[name], path) for base in (TESTS / "fixtures" / "vendors", PUBLIC) for name in sorted(READERS)
            for path in sorted((base / name).glob("*.json"))]  # fmt: skip
 
 

@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pytest
 
 from connectors.base import QuarantineSink, Reader, SourceOptions
 from tests.connectors.conftest import PATTERN, TESTS, VENDORS
 
-SHARED_FIXTURES = TESTS.parent.parent / "shared" / "fixtures"
+# Public vendor samples, copied into the repository (see its README for sources and licences).
+PUBLIC_FIXTURES = TESTS / "fixtures" / "public"
 
 
 @dataclass
@@ -59,9 +59,8 @@ def read_with(
     return Result(pa.Table.from_batches(batches, schema=reader.schema), sink.rows, instance)
 
 
-def shared_sample(relative: str) -> Path:
-    """A public sample in ../shared/fixtures, read in place; skips when it is absent."""
-    path = SHARED_FIXTURES / relative
-    if not path.exists():
-        pytest.skip(f"public sample {path} is absent (../shared/fixtures is not beside this checkout)")
+def public_sample(relative: str) -> Path:
+    """A public sample under tests/fixtures/public (it is part of the repository)."""
+    path = PUBLIC_FIXTURES / relative
+    assert path.is_file(), f"public sample {path} is missing from the repository"
     return path

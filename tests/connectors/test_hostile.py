@@ -280,7 +280,7 @@ def sendgrid_event(n, extra, **changes):
 
 SENDGRID = Format(SendGridReader, "lines", suffix=".jsonl", templates=[
     (GOOD, lambda n, x: sendgrid_event(n, x)),
-    (SILENT, lambda n, x: sendgrid_event(n, x, sg_event_id="sg_ev_0", event="open")),  # see below
+    (SILENT, lambda n, x: sendgrid_event(0, {}, event="open")),  # a retry: the same event again (see below)
     (BAD, lambda n, x: sendgrid_event(n, x, event="exploded")),
     (BAD, lambda n, x: without(sendgrid_event(n, x), "timestamp")),
     (BAD, lambda n, x: BAD_BYTES),
@@ -294,7 +294,7 @@ FORMATS = {
 
 
 def first_duplicate_is_kept(fmt: Format, items):
-    """SendGrid keeps the first copy of a repeated sg_event_id: make it good."""
+    """SendGrid keeps the first copy of a repeated event: make it good."""
     if fmt is not SENDGRID:
         return items
     out, seen = [], False

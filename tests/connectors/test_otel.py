@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
 from connectors.otel import OtelReader
 from reckon.config import ConfigError, parse_config
-from tests.connectors.readers import read_with, shared_sample
+from tests.connectors.readers import public_sample, read_with
 
 TOOLS = {
     "issue_refund": {
@@ -99,9 +101,9 @@ def test_unknown_gen_ai_attribute_is_reported_as_drift():
     assert reader.field_drift() == (["gen_ai.tool.call.status"], [])
 
 
-def test_public_sample_reads_in_place(tmp_path):
+def test_public_sample_reads(tmp_path):
     """The opentelemetry-proto example: one server span without GenAI attributes."""
-    path = shared_sample("otlp/trace.json")
+    path = public_sample("otlp/trace.json")
     result = read_with(OtelReader, path, {"workflow": "checkout"}, root=path.parent)
     assert result.table.num_rows == 0 and result.rejected == []
     # The same envelope with GenAI attributes added: ids are uppercase hex, times strings.
@@ -186,3 +188,222 @@ def test_options_are_validated_in_reckon_yaml(tmp_path, options, message):
     with pytest.raises(ConfigError, match=r"sources\.traces\.options") as info:
         parse_config(config, tmp_path)
     assert message in str(info.value)
+
+
+# --- span events, other instrumentations, content, protobuf-JSON ids -------------------
+
+
+def kv(key: str, value: Any) -> dict[str, Any]:
+    if isinstance(value, bool):
+        return {"key": key, "value": {"boolValue": value}}
+    if isinstance(value, int):
+        return {"key": key, "value": {"intValue": str(value)}}
+    return {"key": key, "value": {"stringValue": value}}
+
+
+def span(n: int, attrs: dict[str, Any], *, name: str = "execute_tool issue_refund", code: int = 1,
+         message: str | None = None, events: list[dict] | None = None, **more: Any) -> dict[str, Any]:
+    status = {"code": code, **({"message": message} if message is not None else {})}
+    return {"traceId": TRACE, "spanId": f"{n:016x}", "parentSpanId": "00f067aa0ba902b7", "name": name,
+            "startTimeUnixNano": str((1741255200 + n) * 10**9), "endTimeUnixNano": str((1741255201 + n) * 10**9),
+            "attributes": [kv(k, v) for k, v in attrs.items()], "status": status,
+            **({"events": events} if events is not None else {}), **more}  # fmt: skip
+
+
+def exception(kind: str | None, message: str | None, **attrs: Any) -> dict[str, Any]:
+    values = {"exception.type": kind, "exception.message": message, **attrs}
+    return {"timeUnixNano": "1741255230000000000", "name": "exception",
+            "attributes": [kv(k, v) for k, v in values.items() if v is not None]}  # fmt: skip
+
+
+def write_spans(path, spans: list[dict[str, Any]], service: str = "support-agent"):
+    resource = {"attributes": [kv("service.name", service)]}
+    path.write_text(json.dumps({"resourceSpans": [{"resource": resource, "scopeSpans": [{"spans": spans}]}]}) + "\n")
+    return path
+
+
+def tool(name: str = "issue_refund", **attrs: Any) -> dict[str, Any]:
+    args = json.dumps({"intent_id": f"int_{name}", "amount": 100})
+    return {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": name, "gen_ai.tool.call.arguments": args,
+            **attrs}
+
+
+def test_exception_events_give_the_message_and_the_kind(tmp_path):
+    stack = "Traceback (most recent call last):\n  File \"tools.py\", line 9, in send\nRuntimeError"
+    spans = [
+        # The issue's span: a timeout the exception's message reveals; the outcome is unknown.
+        span(1, tool(), code=2, events=[exception("RuntimeError", "SMTP timeout while sending",
+                                                  **{"exception.stacktrace": stack, "exception.escaped": True})]),
+        span(2, tool(), code=2, events=[exception("ValueError", "card declined")]),
+        span(3, tool(), code=2, events=[exception("asyncio.TimeoutError", None)]),
+        span(4, tool(), code=2, events=[exception("httpx.ConnectTimeout", "")]),
+        span(5, tool(**{"error.type": "PaymentDeclined"}), code=2, message="status text",
+             events=[exception("stripe.CardError", "Your card was declined.")]),
+        span(6, tool(), code=2, message="Deadline Exceeded"),  # no exception event: status.message
+        span(7, tool(), code=2, message="upstream said no"),
+        span(8, tool(), code=2, events=[{"name": "retry", "attributes": []},
+                                        exception("grpc.DeadlineExceeded", "rpc ended")]),
+        span(9, tool(), code=2, events=[exception("socket.timeout", "read")]),
+    ]  # fmt: skip
+    rows = read_with(OtelReader, write_spans(tmp_path / "t.jsonl", spans), OPTIONS, root=tmp_path).rows
+    ends = [(r["source_record"], r["type"], r["error_kind"], r["error_message"]) for r in rows
+            if r["type"] not in ("intent.declared", "action.attempted")]
+    assert [(t, k, m) for _, t, k, m in ends] == [
+        ("action.timed_out", "timeout", "SMTP timeout while sending"),
+        ("action.failed", "ValueError", "card declined"),
+        ("action.timed_out", "timeout", "asyncio.TimeoutError"),
+        ("action.timed_out", "timeout", "httpx.ConnectTimeout"),
+        ("action.failed", "PaymentDeclined", "Your card was declined."),
+        ("action.timed_out", "timeout", "Deadline Exceeded"),
+        ("action.failed", "error", "upstream said no"),
+        ("action.timed_out", "timeout", "rpc ended"),
+        ("action.timed_out", "timeout", "read"),
+    ]
+    assert all(stack not in json.dumps(r, default=str) for r in rows)  # the stack trace is not kept
+
+
+def test_an_agent_span_exception_fails_the_run_with_its_message(tmp_path):
+    agent = span(1, {"gen_ai.operation.name": "invoke_agent"}, name="invoke_agent Support Agent", code=2,
+                 events=[exception("openai.RateLimitError", "Rate limit reached for gpt-4o")])
+    rows = read_with(OtelReader, write_spans(tmp_path / "t.jsonl", [agent]), OPTIONS, root=tmp_path).rows
+    assert [(r["type"], r["error_kind"], r["error_message"]) for r in rows] == [
+        ("run.started", None, None), ("run.failed", "openai.RateLimitError", "Rate limit reached for gpt-4o"),
+    ]  # fmt: skip
+
+
+PYDANTIC_AI = {  # pydantic-ai's instrumentation (version 2): its own span and attribute names
+    "gen_ai.tool.name": "issue_refund", "gen_ai.tool.call.id": "call_pyd_1",
+    "tool_arguments": json.dumps({"intent_id": "int_pyd_1", "idempotency_key": "idem_pyd_1", "amount": 4200,
+                                  "currency": "usd", "charge": "ch_1"}),
+    "tool_response": json.dumps({"id": "re_pyd_1", "status": "succeeded"}),
+    "logfire.msg": "running tool: issue_refund",
+}  # fmt: skip
+OPENINFERENCE = {  # OpenInference (Arize Phoenix) TOOL spans
+    "openinference.span.kind": "TOOL", "tool.name": "issue_refund", "input.mime_type": "application/json",
+    "input.value": json.dumps({"intent_id": "int_oi_1", "amount": 4200, "currency": "usd", "charge": "ch_2"}),
+    "output.value": json.dumps({"id": "re_oi_1"}), "output.mime_type": "application/json",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("attrs", "name", "instrumentation", "intent", "receipt"),
+    [
+        (PYDANTIC_AI, "running tool", "pydantic_ai", "int_pyd_1", "re_pyd_1"),
+        ({**PYDANTIC_AI, "gen_ai.operation.name": "execute_tool"}, "execute_tool issue_refund", "pydantic_ai",
+         "int_pyd_1", "re_pyd_1"),
+        (OPENINFERENCE, "issue_refund", "openinference", "int_oi_1", "re_oi_1"),
+        (OPENINFERENCE, "issue_refund", ["genai", "pydantic_ai", "openinference"], "int_oi_1", "re_oi_1"),
+    ],
+)
+def test_instrumentation_presets_read_their_arguments_and_results(tmp_path, attrs, name, instrumentation, intent,
+                                                                  receipt):  # fmt: skip
+    path = write_spans(tmp_path / "t.jsonl", [span(1, attrs, name=name)])
+    result = read_with(OtelReader, path, {**OPTIONS, "instrumentation": instrumentation}, root=tmp_path)
+    assert result.rejected == []
+    rows = result.rows
+    assert [(r["type"], r["intent_id"]) for r in rows] == [
+        ("intent.declared", intent), ("action.attempted", intent), ("action.succeeded", intent),
+    ]  # fmt: skip
+    assert rows[-1]["receipt_external_id"] == receipt
+    assert json.loads(rows[0]["expected"])["amount"] == 4200
+    # The default (GenAI conventions) does not read these names: the call's id stands in.
+    default = read_with(OtelReader, path, OPTIONS, root=tmp_path).rows
+    assert all(r["intent_id"] != intent for r in default)
+
+
+def test_argument_and_result_attributes_can_be_named(tmp_path):
+    attrs = {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "issue_refund",
+             "app.tool.args": json.dumps({"intent_id": "int_custom_1"}), "app.tool.out": json.dumps({"id": "re_c1"})}
+    path = write_spans(tmp_path / "t.jsonl", [span(1, attrs)])
+    options = {**OPTIONS, "arguments_attribute": "app.tool.args", "result_attribute": ["app.other", "app.tool.out"]}
+    rows = read_with(OtelReader, path, options, root=tmp_path).rows
+    assert [(r["type"], r["intent_id"], r["receipt_external_id"]) for r in rows] == [
+        ("intent.declared", "int_custom_1", None), ("action.attempted", "int_custom_1", None),
+        ("action.succeeded", "int_custom_1", "re_c1"),
+    ]  # fmt: skip
+    assert all("app.tool.args" not in (r["extra"] or "") and "re_c1" not in (r["extra"] or "") for r in rows)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"instrumentation": "langchain"}, "options.instrumentation: unknown instrumentation 'langchain'"),
+        ({"instrumentation": ["genai", 3]}, "options.instrumentation"),
+        ({"arguments_attribute": ""}, "options.arguments_attribute"),
+        ({"result_attribute": {"a": "b"}}, "options.result_attribute"),
+    ],
+)
+def test_instrumentation_options_are_validated(options, message):
+    with pytest.raises(ValueError, match="options") as info:
+        OtelReader.check_options({"tools": TOOLS, **options})
+    assert message in str(info.value)
+
+
+SECRET = "SECRET-CONVERSATION-CONTENT"
+
+
+def test_conversation_content_is_never_kept(tmp_path):
+    content = {
+        "gen_ai.prompt": f"user: {SECRET}", "gen_ai.completion": f"assistant: {SECRET}",
+        "gen_ai.prompt.0.content": SECRET, "gen_ai.completion.0.content": SECRET,
+        "gen_ai.input.messages": json.dumps([{"role": "user", "parts": [{"content": SECRET}]}]),
+        "gen_ai.output.messages": json.dumps([{"role": "assistant", "parts": [{"content": SECRET}]}]),
+        "gen_ai.system_instructions": SECRET, "gen_ai.tool.definitions": SECRET,
+        "pydantic_ai.all_messages": json.dumps([{"role": "user", "parts": [{"content": SECRET}]}]),
+        "all_messages_events": SECRET, "final_result": SECRET,
+        "tool_arguments": json.dumps({"note": SECRET}), "tool_response": SECRET,
+        "input.value": SECRET, "output.value": SECRET,
+        "llm.input_messages.0.message.content": SECRET, "llm.output_messages.0.message.content": SECRET,
+        "llm.prompts.0.prompt.text": SECRET, "llm.prompt_template.variables": SECRET,
+        "gen_ai.tool.call.result": json.dumps({"id": "re_1", "note": SECRET}),
+    }  # fmt: skip
+    spans = [
+        span(1, {"gen_ai.operation.name": "invoke_agent", **content}, name="invoke_agent Support Agent"),
+        span(2, {**tool(), **content}),
+        span(3, {"gen_ai.operation.name": "chat", **content}, name="chat gpt-4o"),
+        span(4, {**tool(), **content}, startTimeUnixNano="soon"),  # quarantined: its excerpt too
+    ]
+    bad = span(5, {**content, **tool()}, traceId="zz")
+    spans.append({"attributes": bad.pop("attributes"), **bad})  # content first: within the excerpt
+    result = read_with(OtelReader, write_spans(tmp_path / "t.jsonl", spans), OPTIONS, root=tmp_path)
+    assert len(result.rows) == 5 and len(result.rejected) == 2
+    assert all(r["excerpt"] for r in result.rejected)
+    for row in [*result.rows, *result.rejected]:
+        assert SECRET not in json.dumps(row, default=str), row
+    extra = json.loads(result.rows[0]["extra"])
+    assert extra["attributes"] == {"gen_ai.operation.name": "invoke_agent"}
+    assert result.rows[-1]["receipt_external_id"] == "re_1"  # read for the mapping, not kept
+
+
+def b64(hex_id: str, urlsafe: bool = False, pad: bool = True) -> str:
+    raw = bytes.fromhex(hex_id)
+    text = (base64.urlsafe_b64encode if urlsafe else base64.b64encode)(raw).decode()
+    return text if pad else text.rstrip("=")
+
+
+@pytest.mark.parametrize(("urlsafe", "pad"), [(False, True), (True, False)])
+def test_protobuf_json_base64_ids_are_read_as_hex(tmp_path, urlsafe, pad):
+    """The public sample as protobuf's own JSON mapping writes it: ids as base64 bytes."""
+    doc = json.loads(public_sample("otlp/trace.json").read_text())
+    one = doc["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
+    for key in ("traceId", "spanId", "parentSpanId"):
+        one[key] = b64(one[key], urlsafe, pad)
+    one["attributes"].append(kv("gen_ai.operation.name", "invoke_agent"))
+    path = tmp_path / "trace.json"
+    path.write_text(json.dumps(doc))
+    result = read_with(OtelReader, path, {"workflow": "checkout"}, root=tmp_path)
+    assert result.rejected == []
+    rows = result.rows
+    assert [(r["type"], r["run_id"]) for r in rows] == [
+        ("run.started", "5b8efff798038103d269b633813fc60c"), ("run.completed", "5b8efff798038103d269b633813fc60c"),
+    ]  # fmt: skip
+    assert rows[0]["event_id"] == "5b8efff798038103d269b633813fc60c:eee19b7ec3c1b174:run.started"
+    extra = json.loads(rows[0]["extra"])
+    assert (extra["span_id"], extra["parent_span_id"]) == ("eee19b7ec3c1b174", "eee19b7ec3c1b173")
+
+
+@pytest.mark.parametrize("bad", ["zz", b64("00" * 16), b64("ab" * 12), "5b8efff798038103d269b633813fc6"])
+def test_ids_that_are_neither_hex_nor_base64_of_the_right_size_are_rejected(tmp_path, bad):
+    path = write_spans(tmp_path / "t.jsonl", [span(1, {"gen_ai.operation.name": "invoke_agent"}, traceId=bad)])
+    result = read_with(OtelReader, path, OPTIONS, root=tmp_path)
+    assert result.rows == [] and "'traceId'" in result.rejected[0]["reason"]

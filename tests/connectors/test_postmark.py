@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime, timedelta, timezone
 
 from connectors.postmark import PostmarkReader
@@ -59,3 +60,37 @@ def test_drift_names_added_and_missing_fields(tmp_path):
     result = read_with(PostmarkReader, path, {}, PATHS, root=tmp_path)
     assert result.table.num_rows == 0 and len(result.rejected) == 2
     assert result.reader.field_drift() == (["DeliveryTimeMs", "MessageId"], ["MessageID"])
+
+
+def unsubscribe(**more):
+    """A Bounce webhook of type Unsubscribe (TypeCode 16), as Postmark sends it for an
+    unsubscribe request: no `BouncedAt` unless the payload carries one."""
+    return {"RecordType": "Bounce", "MessageStream": "outbound", "ID": 4323372036854775807, "Type": "Unsubscribe",
+            "TypeCode": 16, "Name": "Unsubscribe request", "Tag": "receipt",
+            "MessageID": "5a1e7c3d-2b4f-4e6a-9c8d-7f0e1a2b3c4d", "ServerID": 23,
+            "Description": "Unsubscribe or Remove request.", "Details": "Unsubscribe request", "Email": "ana.lima@example.com",
+            "From": "support@example.com", "DumpAvailable": False, "Inactive": False, "CanActivate": True,
+            "Subject": "Your refund", "Metadata": {"reckon_intent_id": "int_notify_9001"}, **more}  # fmt: skip
+
+
+def test_a_bounce_without_bounced_at_takes_another_time_or_the_export_time(tmp_path):
+    path = tmp_path / "unsubscribes.jsonl"
+    records = [
+        unsubscribe(),  # no time at all: the file's export time
+        unsubscribe(BouncedAt=None, ReceivedAt="2025-03-06T11:00:00Z"),  # another documented time
+        unsubscribe(ChangedAt="2025-03-06T12:00:00+01:00"),
+        unsubscribe(BouncedAt="2025-03-06T10:00:00Z", ReceivedAt="2025-03-06T11:00:00Z"),  # its own first
+        unsubscribe(BouncedAt="yesterday"),  # a time that is there but unreadable is still bad
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    exported = datetime(2025, 3, 7, 8, 30, tzinfo=UTC)
+    os.utime(path, (exported.timestamp(), exported.timestamp()))
+    result = read_with(PostmarkReader, path, {}, PATHS, root=tmp_path)
+    assert [(r["source_record"], r["raw_status"], r["state"], r["updated_at"]) for r in result.rows] == [
+        (1, "Bounce:Unsubscribe", "success", exported),
+        (2, "Bounce:Unsubscribe", "success", datetime(2025, 3, 6, 11, tzinfo=UTC)),
+        (3, "Bounce:Unsubscribe", "success", datetime(2025, 3, 6, 11, tzinfo=UTC)),
+        (4, "Bounce:Unsubscribe", "success", datetime(2025, 3, 6, 10, tzinfo=UTC)),
+    ]
+    assert result.rows[0]["created_at"] == exported
+    assert list(result.reasons()) == [5] and "'BouncedAt'" in result.reasons()[5]

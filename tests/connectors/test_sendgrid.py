@@ -5,10 +5,12 @@ from __future__ import annotations
 import gzip
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
 from connectors.sendgrid import SendGridReader
+from tests.connectors.readers import PUBLIC_FIXTURES, public_sample, read_with
 
 PATHS = ["reckon_intent_id"]  # custom args arrive as top-level keys (reckon.yaml)
 ANA = "Xq3mR7vLT2eK9bW1cN5dPw"
@@ -144,3 +146,109 @@ def test_truncated_gzip_json_lines_keep_good_lines(read, tmp_path):
     assert len(rejected) == 1 and "unreadable file" in rejected[0]["reason"]
     # iter_lines numbers the cut-off point after the last whole line it read
     assert rejected[0]["source_record"] >= table.num_rows + 1
+
+
+# --- retries are identical copies; names and times as SendGrid may spell them ---------
+
+
+def test_documentation_example_keeps_all_eleven_events():
+    """SendGrid's own example body: one event per type, all sharing the placeholder
+    sg_event_id "sg_event_id". Distinct events, so none is a retry of another."""
+    result = read_with(SendGridReader, public_sample("sendgrid/event_webhook_example.json"), root=PUBLIC_FIXTURES)
+    rows = result.rows
+    assert result.rejected == []
+    assert [(r["source_record"], r["raw_status"], r["state"]) for r in rows] == [
+        (1, "processed", "pending"), (2, "deferred", "pending"), (3, "delivered", "success"),
+        (4, "open", "success"), (5, "click", "success"), (6, "bounce", "failed"),
+        (7, "dropped", "failed"), (8, "spamreport", "success"), (9, "unsubscribe", "success"),
+        (10, "group_unsubscribe", "success"), (11, "group_resubscribe", "success"),
+    ]  # fmt: skip
+    assert {r["external_id"] for r in rows} == {"sg_message_id"}
+    assert {r["updated_at"] for r in rows} == {at(1513299569)}
+    assert result.reader.repeats_dropped == 0
+
+
+def event(kind: str, stamp: Any = 1741269000, **more: Any) -> dict[str, Any]:
+    return {"email": "sam.ortiz@example.com", "timestamp": stamp, "event": kind, "sg_event_id": "ev-1",
+            "sg_message_id": "Aa1Bb2Cc3Dd4Ee5Ff6Gg7H.filter0001p1las1-1-67C9B1A0-1.0",
+            "reckon_intent_id": "int_1f2e3d4c5b", **more}  # fmt: skip
+
+
+@pytest.mark.parametrize("suffix", [".json", ".jsonl"])
+def test_only_identical_copies_are_retries_and_they_are_counted(tmp_path, suffix):
+    delivered = event("delivered")
+    events = [
+        event("processed", 1741268990),
+        delivered,
+        dict(reversed(delivered.items())),  # the same event, keys in another order: a retry
+        event("open", 1741269100),  # the same sg_event_id, another event: kept
+        delivered,  # a retry again
+        event("delivered", 1741269000, attempt="2"),  # one value differs: another event
+    ]
+    path = tmp_path / f"retries{suffix}"
+    if suffix == ".jsonl":
+        path.write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
+    else:
+        path.write_text(json.dumps(events), encoding="utf-8")
+    result = read_with(SendGridReader, path, root=tmp_path)
+    assert [(r["source_record"], r["raw_status"]) for r in result.rows] == [
+        (1, "processed"), (2, "delivered"), (4, "open"), (6, "delivered"),
+    ]  # fmt: skip
+    assert result.rejected == []
+    assert result.reader.repeats_dropped == 2
+
+
+def test_the_fixture_retry_is_counted():
+    assert read_with(SendGridReader, "sendgrid/batch.json", {}, PATHS).reader.repeats_dropped == 1
+    assert read_with(SendGridReader, "sendgrid/batch.jsonl", {}, PATHS).reader.repeats_dropped == 1
+
+
+def test_event_names_ignore_case(tmp_path):
+    path = tmp_path / "case.json"
+    path.write_text(json.dumps([event("Processed"), event("DELIVERED", 1741269005), event("Group_Unsubscribe", 1741269010)]))
+    result = read_with(SendGridReader, path, root=tmp_path)
+    assert result.rejected == []
+    assert [(r["raw_status"], r["state"]) for r in result.rows] == [
+        ("processed", "pending"), ("delivered", "success"), ("group_unsubscribe", "success"),
+    ]  # fmt: skip
+    assert json.loads(result.rows[0]["fields"])["event"] == "processed"
+    assert json.loads(result.rows[0]["raw"])["event"] == "Processed"  # the record as read
+
+
+def test_millisecond_timestamps_are_read_as_milliseconds(tmp_path):
+    stamps = [1741269000123, "1741269000123", 1741269000.5, 10**11, 10**11 - 1]
+    path = tmp_path / "ms.json"
+    path.write_text(json.dumps([event("delivered", stamp, sg_event_id=f"ev-{n}") for n, stamp in enumerate(stamps)]))
+    result = read_with(SendGridReader, path, root=tmp_path)
+    assert result.rejected == []
+    ms = datetime(2025, 3, 6, 13, 50, 0, 123000, tzinfo=UTC)
+    assert [r["updated_at"] for r in result.rows] == [
+        ms, ms, datetime(2025, 3, 6, 13, 50, 0, 500000, tzinfo=UTC),
+        datetime(1973, 3, 3, 9, 46, 40, tzinfo=UTC),  # 10^11 ms
+        datetime(5138, 11, 16, 9, 46, 39, tzinfo=UTC),  # 10^11 - 1 s: still seconds
+    ]  # fmt: skip
+
+
+def test_a_long_value_in_a_reason_is_bounded(tmp_path):
+    path = tmp_path / "long.json"
+    path.write_text(json.dumps([event("x" * 5000)]))
+    result = read_with(SendGridReader, path, root=tmp_path)
+    (reason,) = result.reasons().values()
+    assert reason.startswith("unknown event 'xxx") and len(reason) <= 300 and reason.endswith("…")
+
+
+
+def test_identical_repeats_are_counted_in_the_snapshot_and_the_summary(tmp_path):
+    """What the reader drops as webhook retries is counted, per file and per source."""
+    from reckon.snapshots import list_snapshots
+    from reckon.workspace import Workspace
+    from tests.workspaces import build
+
+    event = {"email": "a@example.com", "timestamp": 1763640000, "event": "delivered", "sg_event_id": "e1",
+             "sg_message_id": "m1.f.1"}
+    built = build(tmp_path, [], {"sendgrid": [event, {**event, "event": "open", "timestamp": 1763640100},
+                                              event, event]})
+    (snap,) = list_snapshots(Workspace.open(tmp_path), "sendgrid")
+    assert (snap.rows, snap.repeats_dropped, snap.files[0].repeats_dropped) == (2, 2, 2)
+    sources = {s["source"]: s for s in json.loads(built.audit["sources"])}
+    assert sources["sendgrid"]["repeats_dropped"] == 2

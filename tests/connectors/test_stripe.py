@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
 from connectors.stripe import StripeReader
+from tests.connectors.readers import public_sample
 
 PATHS = ["metadata.reckon_intent_id", "metadata.reckon_idempotency_key"]  # as in reckon.yaml
-# The repo's sibling /work/shared holds vendor samples; tests read them where they are.
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "stripe"
 
 
 def at(seconds: int) -> datetime:
@@ -157,14 +155,8 @@ def test_unreadable_documents_are_rejected_whole(read, broken_documents, name):
     assert [(r["source_file"], r["source_record"]) for r in rejected] == [(str(path), 0)]
 
 
-def shared_sample(name: str) -> Path:
-    if not SHARED.is_dir():
-        pytest.skip(f"public Stripe samples not found at {SHARED.resolve()} (../shared/fixtures)")
-    return SHARED / name
-
-
 def test_public_sample_refund(read):
-    table, rejected = read(StripeReader, shared_sample("refund.json"), PATHS)
+    table, rejected = read(StripeReader, public_sample("stripe/refund.json"), PATHS)
     assert rejected == []
     (row,) = table.to_pylist()
     assert row["external_id"] == "re_1Pgc72B7WZ01zgkWqPvrRrPE"
@@ -182,6 +174,34 @@ def test_public_sample_refund(read):
 
 
 def test_public_sample_non_refund_event_is_skipped(read):
-    table, rejected = read(StripeReader, shared_sample("event.json"), PATHS)
+    table, rejected = read(StripeReader, public_sample("stripe/event.json"), PATHS)
     assert table.num_rows == 0
     assert rejected == []
+
+
+def test_reasons_name_the_field_and_never_quote_the_record(read, tmp_path):
+    big = {"note": "q" * 2000, "nested": {"deep": ["q" * 50] * 20}}
+    good = {"id": "re_3QxPa1B7WZ01zgkW0a1b2c3d", "object": "refund", "status": "succeeded", "amount": 100,
+            "currency": "usd", "created": 1741255200}  # fmt: skip
+    records = [
+        {**good, "amount": big},
+        {**good, "object": big},
+        {**good, "created": big},
+        {**good, "created": "q" * 2000},
+        {**good, "status": "q" * 2000},
+        {**good, "amount": "q" * 2000},
+        {"id": "evt_1", "object": "event", "type": "refund.updated", "created": 1741255300,
+         "data": {"object": {**good, "object": ["q" * 2000]}}},
+        {"id": "evt_2", "object": "event", "type": "refund.updated", "created": big, "data": {"object": good}},
+    ]  # fmt: skip
+    path = tmp_path / "page.json"
+    path.write_text(json.dumps({"object": "list", "data": records}))
+    table, rejected = read(StripeReader, path, PATHS)
+    assert table.num_rows == 0
+    reasons = {r["source_record"]: r["reason"] for r in rejected}
+    fields = {1: "'amount'", 2: "'object'", 3: "'created'", 4: "'created'", 5: "'status'", 6: "'amount'",
+              7: "object", 8: "'created'"}  # fmt: skip
+    assert sorted(reasons) == sorted(fields)
+    for number, reason in reasons.items():
+        assert fields[number] in reason, reason
+        assert "qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq" not in reason and len(reason) < 120, reason

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from connectors.temporal import TemporalReader, event_type
-from tests.connectors.readers import read_with, shared_sample
+from tests.connectors.readers import public_sample, read_with
 
 ACTIVITIES = {
     "IssueRefund": {
@@ -72,7 +72,7 @@ def test_event_type_spellings():
 
 
 def test_public_helloworld_completes_with_a_receipt():
-    path = shared_sample("temporal/helloworld.json")
+    path = public_sample("temporal/helloworld.json")
     options = {"activities": {"Activity": {"action": "s3.document.upload", "receipt": ""}}}
     result = read_with(TemporalReader, path, options, root=path.parent)
     rows = result.rows
@@ -87,7 +87,7 @@ def test_public_helloworld_completes_with_a_receipt():
 
 
 def test_public_rainbow_activity_timeout_and_failed_run():
-    path = shared_sample("temporal/rainbowstatusesworkflow.json")
+    path = public_sample("temporal/rainbowstatusesworkflow.json")
     options = {"activities": {"LongActivity": {"action": "postmark.message.send"}}}
     rows = read_with(TemporalReader, path, options, root=path.parent).rows
     assert [r["type"] for r in rows] == [
@@ -100,7 +100,7 @@ def test_public_rainbow_activity_timeout_and_failed_run():
 
 
 def test_public_cancellation_is_a_failed_action():
-    path = shared_sample("temporal/cancel_fake_progress_history.json")
+    path = public_sample("temporal/cancel_fake_progress_history.json")
     options = {"activities": {"fakeProgress": {"action": "s3.document.upload"}}, "workflow": "uploads"}
     rows = read_with(TemporalReader, path, options, root=path.parent).rows
     assert [(r["type"], r["error_kind"]) for r in rows] == [
@@ -113,7 +113,7 @@ def test_public_cancellation_is_a_failed_action():
 
 
 def test_renamed_and_added_fields_are_drift(tmp_path):
-    path = shared_sample("temporal/helloworld.json")
+    path = public_sample("temporal/helloworld.json")
     history = json.loads(path.read_text())
     for event in history["events"]:
         event["eventTimestamp"] = event.pop("eventTime")  # a vendor renamed a field
@@ -152,3 +152,32 @@ def test_options_are_validated(options, message):
     with pytest.raises(ValueError, match="options") as info:
         TemporalReader.check_options(options)
     assert message in str(info.value)
+
+
+def test_failure_messages_are_found_down_the_cause_chain(tmp_path):
+    def at(n: int) -> str:
+        return f"2025-03-06T11:00:{n:02d}Z"
+
+    scheduled = {"activityId": "5", "activityType": {"name": "SendReceipt"}}
+    failure = {"message": "", "source": "TypeScriptSDK", "cause": {
+        "message": "", "cause": {"message": "SMTP 421 service not available",
+                                 "applicationFailureInfo": {"type": "SmtpError"}}}}  # fmt: skip
+    events = [
+        {"eventId": "1", "eventType": "WorkflowExecutionStarted", "eventTime": at(0),
+         "workflowExecutionStartedEventAttributes": {"workflowType": {"name": "RefundWorkflow"},
+                                                     "originalExecutionRunId": "run-cause"}},
+        {"eventId": "5", "eventType": "ActivityTaskScheduled", "eventTime": at(1),
+         "activityTaskScheduledEventAttributes": scheduled},
+        {"eventId": "6", "eventType": "ActivityTaskFailed", "eventTime": at(2),
+         "activityTaskFailedEventAttributes": {"scheduledEventId": "5", "failure": failure}},
+        {"eventId": "7", "eventType": "WorkflowExecutionFailed", "eventTime": at(3),
+         "workflowExecutionFailedEventAttributes": {"failure": {"cause": {"message": "activity error", "cause": failure}}}},
+    ]  # fmt: skip
+    path = tmp_path / "run-cause.json"
+    path.write_text(json.dumps({"events": events}))
+    rows = read_with(TemporalReader, path, OPTIONS, root=tmp_path).rows
+    assert [(r["type"], r["error_message"]) for r in rows] == [
+        ("run.started", None), ("intent.declared", None),
+        ("action.failed", "SMTP 421 service not available"),
+        ("run.failed", "activity error"),  # the first non-empty message down the chain
+    ]  # fmt: skip
