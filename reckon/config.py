@@ -52,7 +52,11 @@ class FieldMapping:
     field: str
     kind: str  # "raw" (a path in the vendor's record), "fields" (reckon's), "state", "status"
     path: str  # the path as written (dotted)
-    json_path: str | None  # DuckDB JSON path for "raw"/"fields", e.g. $."properties"."email"
+    # DuckDB JSON paths for "raw"/"fields", e.g. $."properties"."email": a segment of digits
+    # is an object key in `json_path` and a list index in `index_path` (`custom_fields.360001`
+    # and `tags.0` are both written as dotted paths).
+    json_path: str | None
+    index_path: str | None = None
     # Intended value -> the value the system shows for it (a vocabulary of the workflow).
     values: dict[str, str] = field(default_factory=dict)
 
@@ -346,15 +350,17 @@ def _field_mappings(section: _Reader) -> tuple[FieldMapping, ...]:
         if not isinstance(spec, str) or not spec:
             raise ConfigError(f"{key}: expected a path such as `email`, `properties.email`, `$state` or `$status`")
         if spec in FIELD_TARGETS:
-            mappings.append(FieldMapping(name, FIELD_TARGETS[spec], spec, None, values))
+            mappings.append(FieldMapping(name, FIELD_TARGETS[spec], spec, None, values=values))
             continue
         kind, path = ("fields", spec[len("$fields."):]) if spec.startswith("$fields.") else ("raw", spec)
         segments = path.split(".")
         if not all(_SEGMENT.match(segment) for segment in segments):
             raise ConfigError(f"{key}: '{spec}' is not a dotted path (segments without . $ \" \\ [ ]), "
                               "$state, $status or $fields.<path>")
-        json_path = "$" + "".join(f"[{s}]" if s.isdigit() else f'."{s}"' for s in segments)
-        mappings.append(FieldMapping(name, kind, spec, json_path, values))
+        json_path = "$" + "".join(f'."{s}"' for s in segments)
+        index_path = "$" + "".join(f"[{s}]" if s.isdigit() else f'."{s}"' for s in segments)
+        mappings.append(FieldMapping(name, kind, spec, json_path, values=values,
+                                     index_path=index_path if index_path != json_path else None))
     return tuple(mappings)
 
 

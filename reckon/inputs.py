@@ -50,11 +50,13 @@ def register_inputs(con: duckdb.DuckDBPyConnection, cfg: Config, snapshots: list
          "natural_key_unique": s.natural_key_unique, "settle_seconds": int(s.settle_window.total_seconds()),
          "agent_actors": s.agent_actors, "idempotency_ttl_seconds": int(s.idempotency_ttl.total_seconds()),
          "natural_key_window_seconds": int(s.natural_key_window.total_seconds()), "id_form": s.id_form,
-         "field_map": [{"field": m.field, "kind": m.kind, "json_path": m.json_path} for m in s.fields]}
+         "field_map": [{"field": m.field, "kind": m.kind, "json_path": m.json_path, "index_path": m.index_path}
+                       for m in s.fields]}
         for s in cfg.systems.values()
     ]
     field_map = [
         {"system": s.name, "field": m.field, "kind": m.kind, "path": m.path, "json_path": m.json_path,
+         "index_path": m.index_path,
          "values": [{"intended": k, "shown": v} for k, v in sorted(m.values.items())]}
         for s in cfg.systems.values() for m in s.fields
     ]
@@ -74,10 +76,10 @@ def register_inputs(con: duckdb.DuckDBPyConnection, cfg: Config, snapshots: list
                   ("agent_actors", pa.list_(pa.string())), ("idempotency_ttl_seconds", pa.int64()),
                   ("natural_key_window_seconds", pa.int64()), ("id_form", pa.string()),
                   ("field_map", pa.list_(pa.struct([("field", pa.string()), ("kind", pa.string()),
-                                                    ("json_path", pa.string())])))]))
+                                                    ("json_path", pa.string()), ("index_path", pa.string())])))]))
     _table(con, "cfg_field_map", field_map, pa.schema([
         ("system", pa.string()), ("field", pa.string()), ("kind", pa.string()), ("path", pa.string()),
-        ("json_path", pa.string()),
+        ("json_path", pa.string()), ("index_path", pa.string()),
         ("values", pa.list_(pa.struct([("intended", pa.string()), ("shown", pa.string())])))]))
     _table(con, "cfg_status_vocabulary", vocabulary, pa.schema([
         ("system", pa.string()), ("status", pa.string()), ("state", pa.string()),

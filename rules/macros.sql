@@ -35,3 +35,10 @@ CREATE OR REPLACE MACRO value_holds(intended, shown) AS
         WHEN json_type(shown) IN ('ARRAY', 'OBJECT') THEN coalesce(json_contains(shown, intended), false)
         ELSE false
     END;
+
+-- Whether an action's verb acts on an object that exists already (an update), so that the
+-- agent's write must be visible on it, even when the runtime never recorded its target.
+CREATE OR REPLACE MACRO updates_existing(verb) AS lower(verb) IN (
+    'update', 'patch', 'modify', 'edit', 'set', 'change', 'resolve', 'solve', 'close', 'reopen', 'assign',
+    'unassign', 'tag', 'untag', 'archive', 'unarchive', 'merge', 'cancel', 'void', 'delete', 'qualify',
+    'escalate', 'move', 'rename', 'enable', 'disable', 'suspend', 'restore', 'approve', 'reject', 'mark');

@@ -4,6 +4,7 @@ own words, and who wrote last where a system names no actor."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -221,3 +222,31 @@ def test_a_status_word_holds_on_an_object_that_moved_past_it(tmp_path):
                   {"sendgrid": [event("o1", "delivered", 4), event("o1", "open", 90), event("o2", "bounce", 4)]},
                   systems={"sendgrid": {"fields": {"to": "email", "status": "event"}}})
     assert built.findings("intent") == {("int_o2", "effect_failed")}
+
+
+def test_an_update_never_attempted_is_not_someone_elses_object(tmp_path):
+    # The runtime sends the target with the call; the run failed before calling. The contact
+    # an email would find shows no write of the agent's: not present, so no satisfied
+    # out-of-band and no missing step after it.
+    update = Intent("u1", "hubspot", {"email": "ada@example.com", "lifecyclestage": "customer"}).declared()
+    update.event("run.failed", 5, status="failed")
+    contact = {"id": "88", "properties": {"email": "ada@example.com", "lifecyclestage": "lead"},
+               "createdAt": iso(START - timedelta(days=9)), "updatedAt": iso(START - timedelta(days=9))}
+    built = build(tmp_path, [update], {"hubspot": {"results": [contact]}},
+                  systems={"hubspot": {"natural_key": ["email"], "natural_key_unique": True}})
+    assert built.findings() == set()
+    assert built.query("SELECT is_update, observed_state FROM intent_state") == [(True, "absent")]
+
+
+def test_a_numeric_path_segment_reads_an_object_key_or_a_list_item(tmp_path):
+    # `custom_fields.360001` is a key of reckon's Zendesk custom fields; `tags.0` a list item.
+    tier = Intent("z2", "zendesk", {"tier": "tier2", "first_tag": "vip"}).declared(
+        target={"object_type": "ticket", "key": "610"})
+    tier.event("action.attempted", 2, attempt=1).event("action.succeeded", 3, attempt=1).completed()
+    shown = ticket(610, "open", 3, tags=["vip"], custom_fields=[{"id": 360001, "value": "tier1"}])
+    built = build(tmp_path, [tier], {"zendesk": tickets(shown)},
+                  systems={"zendesk": {"fields": {"tier": "$fields.custom_fields.360001", "first_tag": "tags.0"}}})
+    assert built.findings("intent") == {("int_z2", "field_drift")}
+    (observed,) = built.query("SELECT observed FROM findings WHERE subject_id = 'int_z2'")[0]
+    assert json.loads(observed)["field_diff"] == [
+        {"field": "tier", "intended": "tier2", "observed": "tier1", "system_field": "$fields.custom_fields.360001"}]

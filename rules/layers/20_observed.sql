@@ -31,8 +31,8 @@ SELECT n.system, n.object_type, canonical_id(s.id_form, n.external_id) AS extern
     n.state, n.raw_status, n.fields,
     CASE WHEN len(s.field_map) > 0 THEN to_json(map_from_entries(list_filter(
         list_transform(s.field_map, lambda m: {'k': m.field, 'v': CASE m.kind
-            WHEN 'raw' THEN json_extract(n.raw, m.json_path)
-            WHEN 'fields' THEN json_extract(n.fields, m.json_path)
+            WHEN 'raw' THEN coalesce(json_extract(n.raw, m.json_path), json_extract(n.raw, m.index_path))
+            WHEN 'fields' THEN coalesce(json_extract(n.fields, m.json_path), json_extract(n.fields, m.index_path))
             WHEN 'state' THEN to_json(n.state)
             WHEN 'status' THEN to_json(n.raw_status) END}),
         lambda e: e.v IS NOT NULL AND json_type(e.v) <> 'NULL')))::VARCHAR

@@ -48,8 +48,9 @@ SELECT
     i.intent_id, i.run_id, i.workflow, i.step, i.action, i.system,
     split_part(i.action, '.', 2) AS object_type,
     split_part(i.action, '.', 3) AS verb,
-    -- An intent that names its target acts on an existing object (an update).
-    k.target IS NOT NULL AS is_update,
+    -- An intent that names its target, or whose verb changes an object, acts on an existing
+    -- object (an update): its write must be visible on what it matches.
+    k.target IS NOT NULL OR updates_existing(split_part(i.action, '.', 3)) AS is_update,
     k.idempotency_key, k.target.object_type AS target_object_type,
     canonical_id(sys.id_form, k.target.key) AS target_key,
     list_sort(list_distinct(list_transform(coalesce(k.targets, []), lambda t: canonical_id(sys.id_form, t)))) AS targets,
