@@ -8,7 +8,7 @@ For each N it generates a workspace of N intents spread over `--days` days (and,
 the incremental figure, one more day of N/days intents held back), then, each phase in
 a child process of its own so that no phase's memory counts in another's peak RSS:
 
-1. ingest: every source through `reckon.engine.ingest` (landing files -> snapshot);
+1. ingest: every source's snapshot step (landing files -> snapshot);
 2. the full audit's steps (prepare, layers, findings, plan + export, metrics, publish),
    each timed, and the audit's peak RSS; then, in the same child, the floor (one
    hand-written DuckDB pass over the same snapshots, `bench/floor.py`);
@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -92,12 +91,13 @@ def child(task: str, root: Path, logs: Path, **kwargs) -> dict:
 def configure(root: Path, memory_limit: str | None, threads: int | None) -> tuple[str, int]:
     """Apply --memory-limit / --threads to the workspace's reckon.yaml; the values in force."""
     path = root / "reckon.yaml"
-    text = path.read_text()
+    config = yaml.safe_load(path.read_text())
+    duck = config.setdefault("policies", {}).setdefault("duckdb", {})
     if memory_limit:
-        text = re.sub(r"memory_limit:\s*[^,}\s]+", f"memory_limit: {memory_limit}", text)
+        duck["memory_limit"] = memory_limit
     if threads:
-        text = re.sub(r"threads:\s*\d+", f"threads: {threads}", text)
-    path.write_text(text)
+        duck["threads"] = threads
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
     from reckon.config import load_config
 
     pol = load_config(root).policies

@@ -5,7 +5,7 @@ writes its figures to OUT as JSON. A fresh process per phase keeps one phase's m
 (the generator's DuckDB, a connector's buffers) out of the next phase's peak RSS.
 
 Tasks: generate, ingest, audit (full audit steps, then the floor), run_audit (the whole
-`reckon.audit.run_audit`, e.g. an incremental audit), dagster (the Dagster audit job
+`pipelines.runner.run_audit`, e.g. an incremental audit), dagster (the Dagster audit job
 in-process, every engine step timed inside it).
 """
 
@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.probes import Clock, cpu_seconds, instrument_engine, peak_rss_bytes, reset_peak_rss
+from bench.probes import Clock, cpu_seconds, peak_rss_bytes, reset_peak_rss, timing_steps
 
 
 def task_generate(root: Path, args: dict) -> dict:
@@ -30,70 +30,51 @@ def task_generate(root: Path, args: dict) -> dict:
 
 
 def task_ingest(root: Path, args: dict) -> dict:
-    from reckon import engine
+    """The snapshot steps, one source at a time, each with its bytes and peak RSS."""
+    from pipelines.steps import AuditRun, audit_steps, run_step
     from reckon.workspace import Workspace
 
     ws = Workspace.open(root)
+    run = AuditRun(ws)
     sources = []
-    for source in ws.config.sources:
+    for step, source in zip((s for s in audit_steps(ws.config) if s.group == "snapshots"), ws.config.sources,
+                            strict=True):
         files = ws.landing_files(source.paths)
         reset_peak_rss()
         wall, cpu = time.perf_counter(), cpu_seconds()
-        snap = engine.ingest(ws, source.name)
+        snap = run_step(step, run)
         wall, cpu = time.perf_counter() - wall, cpu_seconds() - cpu
         sources.append({
             "source": source.name, "connector": source.connector, "wall": wall, "cpu": cpu,
             "bytes": sum(p.stat().st_size for p in files), "files": len(files),
-            "rows": snap.rows if snap else 0, "quarantined": snap.quarantined if snap else 0,
-            "peak_rss": peak_rss_bytes(),
+            "rows": snap["rows"], "quarantined": snap["quarantined"], "peak_rss": peak_rss_bytes(),
         })  # fmt: skip
     return {"sources": sources}
 
 
 def task_audit(root: Path, args: dict) -> dict:
-    """The audit's steps after ingest, in `run_audit`'s order, each timed; then the floor."""
-    from datetime import UTC, datetime
-
+    """The audit's steps after ingest (`pipelines.steps`, without the HTML report), each
+    timed on one connection, as `run_audit` runs them; then the floor."""
     import duckdb
 
     from bench.floor import run_floor
-    from reckon import engine
+    from pipelines.steps import AuditRun, audit_steps, run_step
     from reckon.workspace import Workspace
-    from reports.plan_export import export_plan
 
     ws = Workspace.open(root)
     clock = Clock()
     reset_peak_rss()
-    started = datetime.now(UTC)
+    run = AuditRun(ws)
     wall, cpu = time.perf_counter(), cpu_seconds()
-    with clock.step("connect"):
-        opened = engine.connect(ws)
-        con = opened.__enter__()
-    try:
-        with clock.step("prepare"):
-            engine.prepare(con, ws)
-        for layer in engine.LAYERS:
-            with clock.step(f"layer:{layer.name}") as step:
-                step.rows = engine.build_layer(con, layer)
-        with clock.step("layer:commit") as step:
-            step.rows = engine.commit_layers(con)
-        with clock.step("findings") as step:
-            step.rows = engine.detect_findings(con)
-        with clock.step("plan") as step:
-            step.rows = engine.plan_repairs(con)
-        with clock.step("export_plan"):
-            export_plan(con, ws.exports)
-        with clock.step("metrics") as step:
-            step.rows = engine.compute_metrics(con)
-        with clock.step("publish"):
-            audit = engine.publish(con, started)
-    finally:
-        with clock.step("close"):
-            opened.__exit__(None, None, None)
-    with clock.step("publish_read_copy"):
-        engine.publish_read_copy(ws)
+    with timing_steps(clock):
+        try:
+            for step in audit_steps(ws.config, report=False):
+                if step.group != "snapshots":
+                    run_step(step, run)
+        finally:
+            run.close()
     total = {"wall": time.perf_counter() - wall, "cpu": cpu_seconds() - cpu}
-    audit_peak = peak_rss_bytes()
+    audit, audit_peak = run.audit, peak_rss_bytes()
     with duckdb.connect(str(ws.database), read_only=True) as db:
         findings = dict(db.execute(
             "SELECT subject_kind || ':' || mismatch_type, count(*) FROM findings GROUP BY ALL ORDER BY 1"
@@ -120,18 +101,15 @@ def task_run_audit(root: Path, args: dict) -> dict:
     """`run_audit` timed (an incremental audit; with `buckets`, a full audit in buckets)."""
     import duckdb
 
-    from reckon.audit import run_audit
+    from pipelines.runner import run_audit
     from reckon.workspace import Workspace
 
     clock = Clock()
-    undo = instrument_engine(clock)
     reset_peak_rss()
-    try:
+    with timing_steps(clock):
         wall, cpu = time.perf_counter(), cpu_seconds()
         audit = run_audit(Workspace.open(root), buckets=args.get("buckets", 1))
         total = {"wall": time.perf_counter() - wall, "cpu": cpu_seconds() - cpu}
-    finally:
-        undo()
     with duckdb.connect(str(root / "reckon.duckdb"), read_only=True) as db:
         scope = dict(zip(("scope_runs", "spill_runs", "runs"), db.execute(
             "SELECT (SELECT count(*) FROM scope_runs), (SELECT count(*) FROM spill_runs), "
@@ -148,16 +126,13 @@ def task_dagster(root: Path, args: dict) -> dict:
     from pipelines.definitions import AUDIT_JOB, build_definitions
 
     clock = Clock()
-    undo = instrument_engine(clock)
-    try:
+    with timing_steps(clock):
         job = build_definitions(str(root)).resolve_job_def(AUDIT_JOB)
         load = {"wall": time.perf_counter() - wall, "cpu": cpu_seconds() - cpu}
         reset_peak_rss()
         wall, cpu = time.perf_counter(), cpu_seconds()
         result = job.execute_in_process(instance=dg.DagsterInstance.ephemeral())
         run = {"wall": time.perf_counter() - wall, "cpu": cpu_seconds() - cpu}
-    finally:
-        undo()
     return {"load": load, "run": run, "success": bool(result.success), "steps": clock.to_json(),
             "peak_rss": peak_rss_bytes()}  # fmt: skip
 

@@ -3,12 +3,12 @@
     python -m bench.explain WORKSPACE [--top 6] [--min-seconds 0.5]
 
 Runs on a workspace that has snapshots (e.g. one kept with `python -m bench --keep`).
-It runs the audit's steps (`reckon.engine`: prepare, every layer, findings, plan,
-metrics, publish) on a connection whose `execute` splits each script into statements
+It runs the audit's steps (`pipelines.steps`, those on the database: inputs, every layer,
+findings, plan, exports, metrics, publish) on a connection whose `execute` splits each script into statements
 and runs each with DuckDB's JSON profiler on, then prints, per step, every statement
 slower than `--min-seconds` with its most expensive operators (own time, rows and
-bytes out, details). The engine's own SQL is what runs, unchanged; only the audit's
-DuckDB settings are applied directly (its connection locks its configuration).
+bytes out, details). The audit's own steps and SQL are what run, unchanged; its DuckDB
+session settings are applied without the lock (the profiler needs settings of its own).
 """
 
 from __future__ import annotations
@@ -18,11 +18,13 @@ import json
 import re
 import tempfile
 import time
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import duckdb
 
-from reckon import engine
+from pipelines.steps import AuditRun, add_hook, audit_steps, run_step
+from reckon.database import apply_settings, session_settings
 from reckon.workspace import Workspace
 
 
@@ -112,25 +114,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-seconds", type=float, default=0.5, help="statements shown: at least this slow")
     args = parser.parse_args(argv)
     ws = Workspace.open(args.workspace)
-    pol = ws.config.policies
     scratch = Path(tempfile.mkdtemp(prefix="reckon-explain-"))
     con = duckdb.connect(str(ws.database))
-    for setting in ("TimeZone = 'UTC'", f"memory_limit = '{pol.memory_limit}'", f"threads = {int(pol.threads)}",
-                    f"temp_directory = '{ws.root / '.duckdb_tmp'}'", "preserve_insertion_order = false",
-                    "enable_progress_bar = false"):  # fmt: skip
-        con.execute(f"SET {setting}")
+    apply_settings(con, {**session_settings(ws), "enable_progress_bar": False})
     proxy = ProfilingConnection(con, scratch)
-    steps = [("prepare", lambda c: engine.prepare(c, ws))]
-    steps += [(f"layer:{layer.name}", lambda c, layer=layer: engine.build_layer(c, layer)) for layer in engine.LAYERS]
-    steps += [("layer:commit", engine.commit_layers)]
-    steps += [("findings", engine.detect_findings), ("plan", engine.plan_repairs),
-              ("metrics", engine.compute_metrics), ("publish", engine.publish)]  # fmt: skip
+
+    @contextmanager
+    def profiled(_ws):  # the run's connection: the profiler's stand-in
+        yield proxy
+
+    def hook(step, run, metadata):
+        proxy.step = step.name
+        return nullcontext()
+
+    run = AuditRun(ws, connect=profiled)
     totals = []
-    for name, run in steps:
-        proxy.step = name
-        started = time.perf_counter()
-        run(proxy)
-        totals.append((name, time.perf_counter() - started))
+    undo = add_hook(hook)
+    try:
+        for step in audit_steps(ws.config, report=False):
+            if step.group == "snapshots" or step.database != "open":
+                continue
+            started = time.perf_counter()
+            run_step(step, run)
+            totals.append((step.name, time.perf_counter() - started))
+    finally:
+        undo()
     con.close()
     grand = sum(t for _, t in totals)
     print(f"audit steps on {ws.root}: {grand:.1f} s")

@@ -20,6 +20,7 @@ from pathlib import Path
 import duckdb
 
 from bench.probes import cpu_seconds
+from reckon.database import apply_settings, session_settings
 from reckon.snapshots import list_snapshots
 from reckon.workspace import Workspace
 
@@ -93,15 +94,9 @@ def run_floor(ws: Workspace) -> dict:
     db = ws.root / FLOOR_DB
     for leftover in (db, db.with_name(db.name + ".wal")):
         leftover.unlink(missing_ok=True)
-    pol = ws.config.policies
     con = duckdb.connect(str(db))
     try:
-        con.execute("SET TimeZone = 'UTC'")
-        con.execute(f"SET memory_limit = '{pol.memory_limit}'")
-        con.execute(f"SET threads = {int(pol.threads)}")
-        con.execute(f"SET temp_directory = '{ws.root / '.duckdb_tmp'}'")
-        con.execute("SET preserve_insertion_order = false")
-        con.execute("SET enable_progress_bar = false")
+        apply_settings(con, {**session_settings(ws), "enable_progress_bar": False})
         sql = floor_sql(events, observed)
         wall, cpu = time.perf_counter(), cpu_seconds()
         con.execute(sql).fetchall()

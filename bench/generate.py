@@ -2,10 +2,10 @@
 
 `generate(root, intents, days)` writes a workspace of exactly `intents` intents whose
 landing files have the shapes, correlation keys and ids of the labelled simulator
-(`reckon/simulator/`): the workflow log as JSON Lines, Stripe refund list pages, SendGrid
+(`simulator/`): the workflow log as JSON Lines, Stripe refund list pages, SendGrid
 Event Webhook batches (JSON arrays, custom args top-level), HubSpot CRM v3 contact pages
 with `propertiesWithHistory`, Zendesk incremental ticket export pages. It copies
-`reckon/simulator/reckon.yaml` as the workspace's `reckon.yaml`.
+`simulator/reckon.yaml` as the workspace's `reckon.yaml`.
 
 Everything is computed in DuckDB SQL from `range()` with hash-based pseudo-random
 choices (no Python loop over records) and written with `COPY`: JSON text is assembled
@@ -42,9 +42,9 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from reckon.simulator.ids import FIRST_NAMES, LAST_NAMES
-from reckon.simulator.runs import CONFIG_PATH, catalog
-from reckon.simulator.world import NEW_TITLES, OLD_TITLES
+from simulator.ids import FIRST_NAMES, LAST_NAMES
+from simulator.runs import CONFIG_PATH, catalog
+from simulator.world import NEW_TITLES, OLD_TITLES
 
 BASE_DAY = datetime(2026, 10, 1, tzinfo=UTC)  # 00:00 UTC of day 1
 RUN_HOURS = 20  # a day's runs start between 00:00 and 20:00

@@ -2,15 +2,16 @@
 
     .venv/bin/python -m bench.memory_pressure --runs 200000 --memory-limit 1GB
 
-Simulates a workspace (`reckon.simulator`, in a child process so its memory does not
+Simulates a workspace (`simulator`, in a child process so its memory does not
 count), sets `policies.duckdb.memory_limit` / `threads` in its reckon.yaml, runs
-`reckon.audit.run_audit` in this process and prints:
+`pipelines.runner.run_audit` in this process and prints:
 
 - wall time of the audit (and of the simulation);
 - peak RSS of this process (`VmHWM` in /proc/self/status: Python + DuckDB);
 - temp bytes: the most DuckDB held in its temp directory (`<workspace>/.duckdb_tmp`),
   both as DuckDB reports it (`duckdb_temporary_files()` and `duckdb_memory()`, read
-  after every SQL script of the audit) and as a thread polling the folder sees it;
+  after every step of the audit, a `pipelines.steps` hook) and as a thread polling the
+  folder sees it;
 - the audit's row counts.
 
 With `--workspace DIR` an existing simulated workspace is reused (its snapshots and
@@ -28,12 +29,15 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
 
+from pipelines.runner import run_audit
+from pipelines.steps import add_hook
 from reckon import engine
-from reckon.audit import run_audit
 from reckon.workspace import Workspace
 
 
@@ -67,28 +71,28 @@ class TempWatch:
         while not self._stop.wait(self.every):
             self.polled = max(self.polled, folder_bytes(self.folder))
 
-    def after_script(self, con) -> None:
+    def after_step(self, con) -> None:
         files = con.execute("SELECT coalesce(sum(size), 0) FROM duckdb_temporary_files()").fetchone()[0]
         spill = con.execute("SELECT coalesce(sum(temporary_storage_bytes), 0) FROM duckdb_memory()").fetchone()[0]
         self.reported_files = max(self.reported_files, int(files))
         self.reported_spill = max(self.reported_spill, int(spill))
 
+    @contextmanager
+    def hook(self, step, run, metadata) -> Iterator[None]:
+        """A step hook: DuckDB's own figures, read after every step that ran on the database."""
+        yield
+        if step.database == "open":
+            self.after_step(run.con)
+
     def __enter__(self) -> TempWatch:
-        original = engine.run_script
-
-        def watched(con, path):
-            original(con, path)
-            self.after_script(con)
-
-        self._original = original
-        engine.run_script = watched
+        self._undo = add_hook(self.hook)
         self._thread.start()
         return self
 
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
-        engine.run_script = self._original
+        self._undo()
 
     @property
     def peak(self) -> int:
@@ -97,7 +101,7 @@ class TempWatch:
 
 def simulate_in_child(root: Path, runs: int, seed: int) -> float:
     started = time.perf_counter()
-    code = ("import sys; from reckon.simulator import simulate; "
+    code = ("import sys; from simulator import simulate; "
             "simulate(sys.argv[1], runs=int(sys.argv[2]), seed=int(sys.argv[3]))")
     subprocess.run([sys.executable, "-c", code, str(root), str(runs), str(seed)], check=True)
     return time.perf_counter() - started

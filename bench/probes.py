@@ -7,12 +7,11 @@ the kernel's high-water mark (VmHWM), which can be reset between phases.
 
 from __future__ import annotations
 
-import functools
 import os
 import platform
 import resource
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -75,17 +74,6 @@ class Clock:
             entry.cpu = cpu_seconds() - cpu
             self.steps.append(entry)
 
-    def wrap(self, fn: Callable, name: Callable[..., str] | str) -> Callable:
-        """`fn`, timed as a step on every call (`name` may derive the name from the args)."""
-
-        @functools.wraps(fn)
-        def timed(*args, **kwargs):
-            label = name(*args, **kwargs) if callable(name) else name
-            with self.step(label):
-                return fn(*args, **kwargs)
-
-        return timed
-
     def total(self, prefix: str = "") -> tuple[float, float]:
         chosen = [s for s in self.steps if s.name.startswith(prefix)]
         return sum(s.wall for s in chosen), sum(s.cpu for s in chosen)
@@ -94,53 +82,24 @@ class Clock:
         return [asdict(s) for s in self.steps]
 
 
-def instrument_engine(clock: Clock) -> Callable[[], None]:
-    """Time every engine step the audit and the Dagster job call; returns an undo.
+@contextmanager
+def timing_steps(clock: Clock) -> Iterator[None]:
+    """Time every step any runner runs (`pipelines.steps` hooks) as `<group>:<name>`, with
+    its row count, while inside."""
+    from pipelines.steps import add_hook
 
-    `reckon.audit` and `pipelines.assets` call the steps through the `engine` module, and
-    import `export_plan` / `publish_report` by name, so those names are patched where used.
-    """
-    import importlib
+    @contextmanager
+    def hook(step, run, metadata: dict) -> Iterator[None]:
+        with clock.step(f"{step.group}:{step.name}") as entry:
+            yield
+            rows = metadata.get("rows")
+            entry.rows = rows if isinstance(rows, int) else None
 
-    from reckon import engine
-
-    patches: list[tuple[object, str, object]] = []
-
-    def patch(owner: object, attr: str, name) -> None:
-        original = getattr(owner, attr)
-        patches.append((owner, attr, original))
-        setattr(owner, attr, clock.wrap(original, name))
-
-    patch(engine, "ingest", lambda ws, source: f"ingest:{source}")
-    patch(engine, "prepare", "prepare")
-    patch(engine, "build_layer", lambda con, layer: f"layer:{layer.name}")
-    patch(engine, "commit_layers", "layer:commit")
-    patch(engine, "detect_findings", "findings")
-    patch(engine, "plan_repairs", "plan")
-    patch(engine, "compute_metrics", "metrics")
-    patch(engine, "publish", "publish")
-    patch(engine, "publish_read_copy", "publish_read_copy")
-    for module_name in ("reckon.audit", "pipelines.assets"):
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        if hasattr(module, "export_plan"):
-            patch(module, "export_plan", "export_plan")
-        # Our own work inside the job, not the orchestrator's: the operator queue and the
-        # summaries each asset reports as metadata.
-        if hasattr(module, "export_operator_queue_csv"):
-            patch(module, "export_operator_queue_csv", "export_queue")
-        if hasattr(module, "table_markdown"):
-            patch(module, "table_markdown", "summary")
-        if hasattr(module, "publish_report"):
-            patch(module, "publish_report", "html_report")
-
-    def undo() -> None:
-        for owner, attr, original in reversed(patches):
-            setattr(owner, attr, original)
-
-    return undo
+    undo = add_hook(hook)
+    try:
+        yield
+    finally:
+        undo()
 
 
 def hardware() -> dict:

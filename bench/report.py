@@ -11,8 +11,7 @@ INGEST_MBPS_MIN = 200.0
 INCREMENTAL_SHARE_MAX = 0.10
 DAGSTER_OVERHEAD_MAX = 10.0
 
-ENGINE_STEP_PREFIXES = ("ingest:", "prepare", "layer:", "findings", "plan", "export_plan", "export_queue", "summary",
-                        "metrics", "publish")
+REPORT_STEP = "reports:audit_report"  # steps are timed as `<group>:<name>` (pipelines.steps)
 
 
 def gb(n: float) -> str:
@@ -45,22 +44,22 @@ def derive(r: dict) -> dict:
     d["floor_wall"], d["floor_cpu"] = audit["floor"]["wall"], audit["floor"]["cpu"]
     d["ratio_wall"] = d["audit_wall"] / d["floor_wall"] if d["floor_wall"] else None
     d["ratio_cpu"] = d["audit_cpu"] / d["floor_cpu"] if d["floor_cpu"] else None
-    d["layers_wall"] = sum(s["wall"] for n, s in steps.items() if n.startswith("layer:"))
+    d["layers_wall"] = sum(s["wall"] for n, s in steps.items() if n.startswith("layers:"))
     ingest = r["ingest"]["sources"]
     d["ingest_wall"] = sum(s["wall"] for s in ingest)
     d["ingest_bytes"] = sum(s["bytes"] for s in ingest)
     d["ingest_min_mbps"] = min((s["bytes"] / 1e6 / s["wall"] for s in ingest if s["wall"]), default=None)
     if r.get("dagster"):
         dag = r["dagster"]
-        engine = sum(s["wall"] for s in dag["steps"] if s["name"].startswith(ENGINE_STEP_PREFIXES))
-        report = sum(s["wall"] for s in dag["steps"] if s["name"] == "html_report")
+        engine = sum(s["wall"] for s in dag["steps"] if s["name"] != REPORT_STEP)
+        report = sum(s["wall"] for s in dag["steps"] if s["name"] == REPORT_STEP)
         d["dagster_engine"] = engine
         d["dagster_report"] = report
         d["dagster_overhead"] = dag["run"]["wall"] - engine - report
     if r.get("incremental"):
         inc = r["incremental"]
         d["inc_wall"] = inc["total"]["wall"]
-        d["inc_ingest"] = sum(s["wall"] for s in inc["steps"] if s["name"].startswith("ingest:"))
+        d["inc_ingest"] = sum(s["wall"] for s in inc["steps"] if s["name"].startswith("snapshots:"))
         d["inc_share"] = d["inc_wall"] / d["audit_wall"]
         d["inc_share_full"] = d["inc_wall"] / (d["audit_wall"] + d["ingest_wall"])
     return d
@@ -165,8 +164,8 @@ def render(results: list[dict], tiny: dict | None, hw: dict, options: dict) -> s
             f"≤ {INCREMENTAL_SHARE_MAX:.0%}{verdict(ok)}")
     if tiny:
         dag = tiny["dagster"]
-        engine = sum(s["wall"] for s in dag["steps"] if s["name"].startswith(ENGINE_STEP_PREFIXES))
-        report = sum(s["wall"] for s in dag["steps"] if s["name"] == "html_report")
+        engine = sum(s["wall"] for s in dag["steps"] if s["name"] != REPORT_STEP)
+        report = sum(s["wall"] for s in dag["steps"] if s["name"] == REPORT_STEP)
         overhead = dag["run"]["wall"] - engine - report
         cells = [f"job {secs(dag['run']['wall'])}, engine {secs(engine)}, report {secs(report)}, "
                  f"overhead **{secs(overhead)}**"] + [""] * (len(cols) - 1)

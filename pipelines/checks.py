@@ -10,7 +10,7 @@ from connectors import CONNECTORS
 from connectors.schema import with_snapshot_columns
 from pipelines.assets import snapshot_key
 from pipelines.resources import ReckonWorkspace
-from reckon import engine
+from reckon import database
 from reckon.config import Config, Source
 from reckon.snapshots import list_snapshots
 
@@ -68,7 +68,7 @@ def snapshot_checks(source: Source, max_share: float) -> list[dg.AssetChecksDefi
                 description="Every system has an export, taken no longer before the workflow log's than its "
                             "settle window: otherwise what the log says happened since cannot be confirmed.")
 def systems_fresh(workspace: ReckonWorkspace) -> dg.AssetCheckResult:
-    with engine.connect(workspace.open(), read_only=True) as con:
+    with database.connect(workspace.open(), read_only=True) as con:
         stale = con.execute("SELECT system, stale_reason FROM system_freshness WHERE stale_reason IS NOT NULL "
                             "ORDER BY system").fetchall()
     return dg.AssetCheckResult(

@@ -16,7 +16,7 @@ from pipelines.checks import build_checks
 from pipelines.resources import ReckonWorkspace, default_root
 from reckon.config import CONFIG_FILE, Config, load_config
 
-DEMO_CONFIG = Path(__file__).resolve().parents[1] / "reckon" / "simulator"
+DEMO_CONFIG = Path(__file__).resolve().parents[1] / "simulator"
 AUDIT_JOB = "audit"
 
 

@@ -1,10 +1,12 @@
 """An audit's inputs, registered in DuckDB: the config as tables, the snapshot catalog,
-views over the snapshot Parquet files, operator decisions, quarantine, and the audit's
-identity (its id and "now")."""
+operator decisions, quarantine and the audit's identity (its id and "now"); then, once
+the incremental protocol has said what the kept tables hold (`reckon.incremental.resume`),
+the audit's context and the views over the snapshot Parquet files."""
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,7 @@ import pyarrow as pa
 from connectors import CONNECTORS, SourceOptions
 from connectors.base import QuarantineSink
 from connectors.schema import with_snapshot_columns
-from reckon import decisions, incremental
+from reckon import decisions
 from reckon.config import Config
 from reckon.snapshots import Snapshot
 from rules import MACROS_FILE
@@ -40,8 +42,16 @@ def audit_identity(snapshots: list[Snapshot], decisions_digest: str = "") -> tup
     return audit_id, as_of
 
 
-def register_inputs(con: duckdb.DuckDBPyConnection, cfg: Config, snapshots: list[Snapshot], root: Path) -> str:
-    """Config tables, the snapshot catalog and views, and the audit's identity."""
+@dataclass(frozen=True)
+class AuditInputs:
+    audit_id: str
+    as_of: datetime
+    log_observed_at: datetime | None
+    catalog: list[list[dict[str, Any]]]  # what the layers read of the configuration (fingerprinted)
+
+
+def register_inputs(con: duckdb.DuckDBPyConnection, cfg: Config, snapshots: list[Snapshot], root: Path) -> AuditInputs:
+    """Config tables, the snapshot catalog, decisions, quarantine and the audit's identity."""
     sink = QuarantineSink(decisions.SOURCE)
     _arrow_table(con, "decisions", decisions.load_decisions(root, sink))
     audit_id, as_of = audit_identity(snapshots, decisions.digest(root))
@@ -107,25 +117,6 @@ def register_inputs(con: duckdb.DuckDBPyConnection, cfg: Config, snapshots: list
                   ("path", pa.string())]))
     log_times = [datetime.fromisoformat(s.observed_at) for s in snapshots if s.layer == "workflow"]
     con.execute(AUDITS_DDL)
-    layers_print = incremental.fingerprint([systems, workflows, steps, field_map, vocabulary])
-    folded = incremental.resume(con, layers_print, {s.snapshot_id for s in snapshots}, cfg.policies.incremental)
-    # `seq` orders audits: a re-run keeps its number, a new audit (even with the same
-    # as-of time, e.g. after an operator decision) comes after every earlier one.
-    con.execute(
-        "CREATE OR REPLACE TABLE audit_context AS SELECT ?::VARCHAR AS audit_id, ?::TIMESTAMPTZ AS as_of, "
-        "?::TIMESTAMPTZ AS log_observed_at, coalesce((SELECT seq FROM audits WHERE audit_id = ?), "
-        "(SELECT coalesce(max(seq), 0) + 1 FROM audits)) AS seq, ?::BOOLEAN AS incremental, "
-        "?::VARCHAR AS layers_fingerprint",
-        [audit_id, as_of, max(log_times) if log_times else None, audit_id, bool(folded), layers_print],
-    )
-    # All snapshots (for analysts), and the ones the kept layer tables have not folded in yet.
-    for layer in ("workflow", "observed"):
-        name = "raw_events" if layer == "workflow" else "raw_observed"
-        schema = next(c.schema for c in CONNECTORS.values() if c.layer == layer)
-        files = [s.data_file for s in snapshots if s.layer == layer]
-        new_files = [s.data_file for s in snapshots if s.layer == layer and s.snapshot_id not in folded]
-        con.execute(f"CREATE OR REPLACE VIEW {name} AS {_parquet_or_empty(files, schema)}")
-        con.execute(f"CREATE OR REPLACE VIEW {name}_new AS {_parquet_or_empty(new_files, schema)}")
     con.execute(MACROS_FILE.read_text(encoding="utf-8"))
     _arrow_table(con, "rejected_decisions", sink.table())
     quarantine = [s.quarantine_file for s in snapshots]
@@ -134,7 +125,30 @@ def register_inputs(con: duckdb.DuckDBPyConnection, cfg: Config, snapshots: list
         + (f" UNION ALL BY NAME SELECT * FROM read_parquet({_paths(quarantine)}, union_by_name = true, "
            "hive_partitioning = false)" if quarantine else "")
     )
-    return audit_id
+    return AuditInputs(audit_id, as_of, max(log_times) if log_times else None,
+                       [systems, workflows, steps, field_map, vocabulary])
+
+
+def register_audit(con: duckdb.DuckDBPyConnection, inputs: AuditInputs, fingerprint: str, folded: set[str],
+                   snapshots: list[Snapshot]) -> None:
+    """The audit's context, and views over all snapshots (for analysts) and over those the
+    kept layer tables have not folded in yet (all of them on a full audit)."""
+    # `seq` orders audits: a re-run keeps its number, a new audit (even with the same
+    # as-of time, e.g. after an operator decision) comes after every earlier one.
+    con.execute(
+        "CREATE OR REPLACE TABLE audit_context AS SELECT ?::VARCHAR AS audit_id, ?::TIMESTAMPTZ AS as_of, "
+        "?::TIMESTAMPTZ AS log_observed_at, coalesce((SELECT seq FROM audits WHERE audit_id = ?), "
+        "(SELECT coalesce(max(seq), 0) + 1 FROM audits)) AS seq, ?::BOOLEAN AS incremental, "
+        "?::VARCHAR AS layers_fingerprint",
+        [inputs.audit_id, inputs.as_of, inputs.log_observed_at, inputs.audit_id, bool(folded), fingerprint],
+    )
+    for layer in ("workflow", "observed"):
+        name = "raw_events" if layer == "workflow" else "raw_observed"
+        schema = next(c.schema for c in CONNECTORS.values() if c.layer == layer)
+        files = [s.data_file for s in snapshots if s.layer == layer]
+        new_files = [s.data_file for s in snapshots if s.layer == layer and s.snapshot_id not in folded]
+        con.execute(f"CREATE OR REPLACE VIEW {name} AS {_parquet_or_empty(files, schema)}")
+        con.execute(f"CREATE OR REPLACE VIEW {name}_new AS {_parquet_or_empty(new_files, schema)}")
 
 
 def status_vocabulary(cfg: Config) -> list[dict[str, Any]]:

@@ -23,7 +23,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.colors import qualitative
 
-from reckon import atomic, engine
+from reckon import atomic, database
 from reckon.workspace import Workspace
 from reports.masking import NAME_KEYS, Masker, name_words
 from rules import load_rules
@@ -79,7 +79,7 @@ def write_report(ws: Workspace, audit_id: str | None = None, unmask: bool = Fals
 
 def publish_report(ws: Workspace, audit_id: str | None = None, unmask: bool = False) -> Report:
     """As write_report, also returning the numbers the report shows (for Dagster metadata)."""
-    with engine.connect(ws, read_only=True) as con:
+    with database.connect(ws, read_only=True) as con:
         data = collect(con, audit_id)
     text = render(data, Masker(unmask=unmask, names=data.names))
     ws.exports.mkdir(parents=True, exist_ok=True)

@@ -10,9 +10,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from reckon.audit import run_audit
-from reckon.simulator import Conventions, SimulationResult, simulate
+from pipelines.runner import run_audit
 from reckon.workspace import Workspace
+from simulator import Conventions, SimulationResult, simulate
 
 
 @dataclass

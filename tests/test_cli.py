@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reckon.cli import main
+from pipelines.cli import main
 
 
 def test_demo_prints_the_summary_and_outputs(tmp_path, capsys):

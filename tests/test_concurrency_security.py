@@ -8,12 +8,12 @@ import time
 import duckdb
 import pytest
 
-from reckon import engine
-from reckon.audit import run_audit
+from pipelines.runner import run_audit
+from reckon import database, engine
 from reckon.locking import WorkspaceBusy, workspace_lock
-from reckon.simulator import simulate
 from reckon.workspace import Workspace
 from rules import parse_rule
+from simulator import simulate
 
 
 def _hold_lock(root: str, seconds: float, ready) -> None:
@@ -83,7 +83,7 @@ def test_a_rule_cannot_reach_outside_the_workspace(tmp_path, sql):
         f"-- precedence: 99\n-- description: tries to escape\n{sql}\n"
     )
     rule = parse_rule(rule_file)
-    with engine.connect(Workspace.open(sim.workspace)) as con, pytest.raises(duckdb.Error) as err:
+    with database.connect(Workspace.open(sim.workspace)) as con, pytest.raises(duckdb.Error) as err:
         con.execute(rule.hits_sql()).fetchall()
     assert any(word in str(err.value) for word in ("Permission", "disabled", "locked"))
 
@@ -93,10 +93,10 @@ def test_a_sql_script_cannot_write_outside_the_workspace(tmp_path):
     script = tmp_path / "escape.sql"
     outside = tmp_path / "escaped.csv"
     script.write_text(f"COPY (SELECT 42 AS answer) TO '{outside}';")
-    with engine.connect(Workspace.open(sim.workspace)) as con:
+    with database.connect(Workspace.open(sim.workspace)) as con:
         with pytest.raises(duckdb.PermissionException):
-            engine.run_script(con, script)
-        engine.run_script(con, _inside(script, sim.workspace / "exports" / "ok.csv"))
+            database.run_script(con, script)
+        database.run_script(con, _inside(script, sim.workspace / "exports" / "ok.csv"))
     assert not outside.exists()
     assert (sim.workspace / "exports" / "ok.csv").read_text().startswith("answer")
 
@@ -110,7 +110,7 @@ def _inside(script, target):
 
 def test_settings_cannot_be_changed_back(tmp_path):
     sim = simulate(tmp_path / "ws", runs=5, seed=3)
-    with engine.connect(Workspace.open(sim.workspace)) as con:
+    with database.connect(Workspace.open(sim.workspace)) as con:
         for statement in ("SET enable_external_access = true", "SET allowed_directories = ['/']",
                           "SET memory_limit = '100GB'"):
             with pytest.raises(duckdb.Error, match="locked"):

@@ -9,7 +9,7 @@ import yaml
 
 from reckon.config import ConfigError, load_config
 
-DEMO = Path(__file__).resolve().parents[1] / "reckon" / "simulator" / "reckon.yaml"
+DEMO = Path(__file__).resolve().parents[1] / "simulator" / "reckon.yaml"
 
 
 def write(tmp_path: Path, mutate) -> Path:

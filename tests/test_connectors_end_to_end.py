@@ -13,7 +13,7 @@ import yaml
 
 from pipelines.checks import snapshot_checks
 from pipelines.resources import ReckonWorkspace
-from reckon.audit import run_audit
+from pipelines.runner import run_audit
 from reckon.snapshots import list_snapshots
 from reckon.workspace import Workspace
 from tests.connectors.conftest import VENDORS

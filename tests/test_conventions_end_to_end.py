@@ -9,7 +9,7 @@ from collections import Counter
 
 import pytest
 
-from reckon.simulator import Conventions
+from simulator import Conventions
 from tests.conftest import simulate_and_audit
 
 EVERY = Conventions.every()

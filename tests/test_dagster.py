@@ -6,8 +6,8 @@ import dagster as dg
 
 from pipelines.automation import landing_fingerprint
 from pipelines.definitions import AUDIT_JOB, build_definitions
-from reckon.simulator import simulate
 from reckon.workspace import Workspace
+from simulator import simulate
 
 
 def test_definitions_load_from_the_demo_config_without_a_workspace(tmp_path):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reckon.audit import run_audit
+from pipelines.runner import run_audit
 from reckon.snapshots import list_snapshots
 from tests.conftest import simulate_and_audit
 

@@ -15,11 +15,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from reckon import engine
-from reckon.audit import run_audit
-from reckon.simulator import simulate
+from pipelines.runner import run_audit
+from reckon import database
 from reckon.workspace import Workspace
 from reports.operator_csv import FORMULA_PREFIXES, export_operator_queue_csv, neutralize
+from simulator import simulate
 
 RUNS, SEED = 20, 11
 DEEP = 20_000  # levels of nesting: far past Python's recursion limit
@@ -316,7 +316,7 @@ def test_formula_values_are_audited_as_data(formula_workspace):
 def test_operator_csv_neutralizes_formulas(formula_workspace):
     ws, audit = formula_workspace
     (ws.exports / ".operator-queue-stale.csv.999.tmp").write_text("half")
-    with engine.connect(ws) as con:
+    with database.connect(ws) as con:
         path = export_operator_queue_csv(con, ws.exports)
     assert path == ws.exports / f"operator-queue-{audit['audit_id']}.csv"
     assert not list(ws.exports.glob(".operator-queue-*"))  # stale temp files are gone
@@ -346,7 +346,7 @@ def test_operator_csv_neutralizes_formulas(formula_workspace):
     # personal data is masked by default
     assert "mallory.hostile@example.com" not in text and "Mallory" not in text
 
-    with engine.connect(ws) as con:
+    with database.connect(ws) as con:
         unmasked = export_operator_queue_csv(con, ws.exports, unmask=True).read_text(encoding="utf-8-sig")
     assert "Mallory" in unmasked and "HYPERLINK" in unmasked
     assert not [c for r in csv.reader(io.StringIO(unmasked, newline="")) for c in r

@@ -14,12 +14,12 @@ import duckdb
 import pytest
 import yaml
 
+from pipelines.cli import main
 from pipelines.definitions import AUDIT_JOB, build_definitions
-from reckon.audit import run_audit
-from reckon.cli import main
-from reckon.simulator import simulate
+from pipelines.runner import run_audit
 from reckon.snapshots import MissingSourceError
 from reckon.workspace import Workspace
+from simulator import simulate
 from tests.conftest import simulate_and_audit
 
 

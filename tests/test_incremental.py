@@ -18,11 +18,11 @@ import pytest
 import yaml
 
 from bench.generate import generate
-from reckon.audit import run_audit
-from reckon.engine import LAYER_TABLES
-from reckon.simulator import simulate
-from reckon.simulator.timeline import advance
+from pipelines.runner import run_audit
+from reckon.incremental import LAYER_TABLES
 from reckon.workspace import Workspace
+from simulator import simulate
+from simulator.timeline import advance
 
 AUDIT_TABLES = {
     "findings_history": "*",

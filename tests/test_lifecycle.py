@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from reckon.audit import run_audit
+from pipelines.runner import run_audit
 from reckon.workspace import Workspace
 
 T1 = datetime(2026, 11, 20, 12, tzinfo=UTC)

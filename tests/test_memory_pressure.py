@@ -17,10 +17,10 @@ import duckdb
 import pytest
 import yaml
 
-from reckon import engine
-from reckon.audit import run_audit
-from reckon.simulator import simulate
+from pipelines.runner import run_audit
+from reckon import database, engine, incremental
 from reckon.workspace import Workspace
+from simulator import simulate
 
 RUNS, SEED = 2000, 3
 LOW_LIMIT = "64MB"  # 1/64 of the default 4 GB: small enough that DuckDB must spill
@@ -61,7 +61,7 @@ def default_audit(inputs, tmp_path_factory):
 
 def test_the_memory_limit_comes_from_reckon_yaml(inputs, tmp_path):
     ws = with_limit(inputs, tmp_path / "ws", LOW_LIMIT)
-    with engine.connect(ws) as con:
+    with database.connect(ws) as con:
         limit, temp, room, order = con.execute(
             "SELECT current_setting('memory_limit'), current_setting('temp_directory'), "
             "current_setting('max_temp_directory_size'), current_setting('preserve_insertion_order')").fetchone()
@@ -87,15 +87,15 @@ def test_layers_spill_into_the_workspace_and_give_the_same_tables(inputs, defaul
     for source in ws.config.sources:
         engine.ingest(ws, source.name)
     spilled, paths = 0, set()
-    with engine.connect(ws) as con:
+    with database.connect(ws) as con:
         engine.prepare(con, ws)
-        for layer in engine.LAYERS:
-            engine.build_layer(con, layer)
+        for layer in incremental.LAYERS:
+            incremental.build_layer(con, layer)
             spilled = max(spilled, con.execute(
                 "SELECT coalesce(sum(temporary_storage_bytes), 0) FROM duckdb_memory()").fetchone()[0])
             paths |= {Path(p) for (p,) in con.execute("SELECT path FROM duckdb_temporary_files()").fetchall()}
-        engine.commit_layers(con)
-        tables = [t for layer in engine.LAYERS for t in layer.scoped_tables or (layer.table,)]
+        incremental.commit(con)
+        tables = [t for layer in incremental.LAYERS for t in layer.scoped_tables or (layer.table,)]
         layers = {name: con.execute(f"SELECT * FROM {name} ORDER BY ALL").fetchall() for name in tables}
     assert spilled > 0, "DuckDB did not spill at 64 MB"
     assert all(p.is_relative_to(ws.root / ".duckdb_tmp") for p in paths)

@@ -38,8 +38,8 @@ from connectors.values import (
 )
 from connectors.zendesk import ZendeskReader
 from reckon.engine import ingest
-from reckon.simulator import simulate
 from reckon.workspace import Workspace
+from simulator import simulate
 from tests.connectors.readers import read_with
 from tests.connectors.test_hostile import (
     GENERIC_OPTIONS,

@@ -8,9 +8,9 @@ import os
 import duckdb
 import pytest
 
-from reckon.audit import run_audit
-from reckon.simulator import simulate
+from pipelines.runner import run_audit
 from reckon.workspace import Workspace
+from simulator import simulate
 
 DEFAULTS = {
     "non_canonical_target": {"human_adjudication"},

@@ -12,9 +12,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from pipelines.assets import audit_report
+from pipelines.assets import build_assets
 from pipelines.resources import ReckonWorkspace
-from reckon import engine
+from reckon import database
 from reckon.workspace import Workspace
 from reports.html_report import collect, publish_report, render, write_report
 from reports.masking import EMAIL, Masker, mask_email, mask_text, mask_value, name_words
@@ -136,7 +136,7 @@ def test_same_audit_renders_to_the_same_bytes(demo):
 
 def test_values_are_escaped(demo):
     a = demo[0]
-    with engine.connect(a.ws, read_only=True) as con:
+    with database.connect(a.ws, read_only=True) as con:
         data = collect(con)
     item = data.queue[0]
     hostile = {**item, "explanation": "<b>x</b>",
@@ -154,7 +154,7 @@ def test_values_are_escaped(demo):
 
 def test_operator_queue_is_sorted_and_complete(demo):
     a = demo[0]
-    with engine.connect(a.ws, read_only=True) as con:
+    with database.connect(a.ws, read_only=True) as con:
         data = collect(con)
     (expected,) = a.query("SELECT count(*) FROM repair_actions a JOIN findings f USING (finding_id) "
                           "WHERE f.status = 'open' AND (a.pattern = 'human_adjudication' OR a.requires_approval)")[0]
@@ -196,6 +196,7 @@ def test_history_report_charts_every_audit(timeline):  # noqa: F811
 
 def test_dagster_asset_writes_the_report_and_headline_metadata(demo):
     a = demo[0]
+    (audit_report,) = [x for x in build_assets(a.ws.config) if x.key == dg.AssetKey("audit_report")]
     result = dg.materialize([audit_report], resources={"workspace": ReckonWorkspace(root=str(a.ws.root))})
     assert result.success
     meta = result.get_asset_materialization_events()[0].materialization.metadata

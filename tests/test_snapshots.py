@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 import pyarrow.parquet as pq
 
 from reckon.engine import ingest
-from reckon.simulator import simulate
 from reckon.snapshots import list_snapshots
 from reckon.workspace import Workspace
+from simulator import simulate
 
 
 def test_snapshot_layout_and_rerun(tmp_path):

@@ -13,14 +13,14 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from reckon.audit import run_audit
-from reckon.simulator import simulate
-from reckon.simulator.hubspot import contact_from_object, contact_object
-from reckon.simulator.model import rfc3339
-from reckon.simulator.stripe import refund_from_object, refund_object
-from reckon.simulator.timeline import DayResult, advance, timeline_path
-from reckon.simulator.zendesk import ticket_from_object, ticket_object
+from pipelines.runner import run_audit
 from reckon.workspace import Workspace
+from simulator import simulate
+from simulator.hubspot import contact_from_object, contact_object
+from simulator.model import rfc3339
+from simulator.stripe import refund_from_object, refund_object
+from simulator.timeline import DayResult, advance, timeline_path
+from simulator.zendesk import ticket_from_object, ticket_object
 
 RUNS, SEED, DAYS = 60, 5, 3
 

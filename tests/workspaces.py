@@ -13,7 +13,7 @@ from typing import Any
 import duckdb
 import yaml
 
-from reckon.audit import run_audit
+from pipelines.runner import run_audit
 from reckon.workspace import Workspace
 
 EXPORT = datetime(2026, 11, 20, 12, tzinfo=UTC)

@@ -39,25 +39,25 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 
-from reckon.simulator import simulate
+from simulator import simulate
 
 PROBE = Path(__file__).with_name("probe.py")
 PHASES = ("snapshot writes", "DuckDB writes", "plan export", "history append")
-DUCKDB_STEPS = ("prepare", "build_layer", "detect_findings", "plan_repairs", "compute_metrics")
+# The probe's markers (tests/crash/probe.py): a step group, or a step's own name.
+DUCKDB_STEPS = ("layers", "findings", "reconciliation_metrics")
 STEP_PHASE = {
-    "ingest": "snapshot writes",
+    "snapshots": "snapshot writes",
     **dict.fromkeys(DUCKDB_STEPS, "DuckDB writes"),
-    "export_plan": "plan export",
-    "export_operator_queue_csv": "plan export",
-    "publish": "history append",
-    "publish_read_copy": "read copy",
+    "plan_exports": "plan export",
+    "analyst_database": "history append",
+    "read_copy": "read copy",
 }
-# Phase to aim at -> the marker that starts it. `ingest` picks one source at random.
+# Phase to aim at -> the marker that starts it. `snapshots` picks one source at random.
 TARGETS = {
-    "snapshot writes": "ingest",
+    "snapshot writes": "snapshots",
     "DuckDB writes": DUCKDB_STEPS,
-    "plan export": "export_plan",
-    "history append": "publish",
+    "plan export": "plan_exports",
+    "history append": "analyst_database",
 }
 
 FINDINGS = ("SELECT finding_id, mismatch_type, subject_kind, subject_id FROM findings "
@@ -125,16 +125,16 @@ class Run:
         if last.kind == "start":
             return STEP_PHASE.get(last.step, last.step), " ".join(filter(None, (last.step, last.arg)))
         # between two steps: what runs there is the next step's work, or a DuckDB open/close
-        ingests = sum(1 for e in before if e.kind == "end" and e.step == "ingest")
-        if last.step == "ingest" and ingests < n_sources:
+        ingests = sum(1 for e in before if e.kind == "end" and e.step == "snapshots")
+        if last.step == "snapshots" and ingests < n_sources:
             return "snapshot writes", "between sources"
-        if last.step == "publish_read_copy":
+        if last.step == "read_copy":
             return "finished", "unlock"
-        if last.step == "export_plan":
+        if last.step == "plan_exports":
             return "DuckDB writes", "after export"
-        if last.step == "publish":
+        if last.step == "analyst_database":
             return "DuckDB writes", "close + checkpoint"
-        if last.step == "ingest":
+        if last.step == "snapshots":
             return "DuckDB writes", "open database"
         return "DuckDB writes", f"after {last.step}"
 
@@ -441,7 +441,7 @@ class Harness:
         self.durations = {}  # (step, arg) -> seconds, from the clean run
         for step, arg, start, end in self.reference_run.steps():
             self.durations[(step, arg)] = end - start
-        self.sources = [arg for step, arg in self.durations if step == "ingest"]
+        self.sources = [arg for step, arg in self.durations if step == "snapshots"]
         self.n_sources = len(self.sources)
         self.started = started
 
@@ -482,9 +482,9 @@ class Harness:
         """A seeded point inside `phase`: after its starting marker, within the clean
         run's duration of that step (scaled by `shrink` to land earlier on retries)."""
         target = TARGETS[phase]
-        if target == "ingest":
+        if target == "snapshots":
             arg = self.rng.choice(self.sources)
-            step = "ingest"
+            step = "snapshots"
         else:
             step = self.rng.choice(target) if isinstance(target, tuple) else target
             arg = self.rng.choice([a for s, a in self.durations if s == step])

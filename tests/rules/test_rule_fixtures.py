@@ -8,8 +8,8 @@ from typing import Any
 import duckdb
 import pytest
 
+from reckon.rule_cases import empty_audit_database, load_cases, run_case
 from rules import FIXTURES_DIR, Rule, load_rules
-from rules.testing import empty_audit_database, load_cases, run_case
 
 RULES = load_rules()
 

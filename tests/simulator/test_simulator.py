@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from reckon.simulator import simulate
-from reckon.simulator.runs import CONFIG_PATH
+from simulator import simulate
+from simulator.runs import CONFIG_PATH
 from tests import contract
 
 RUNS, SEED = 80, 3

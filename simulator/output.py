@@ -12,7 +12,7 @@ from typing import Any
 
 # The files the simulator owns under <workspace>/landing; stale ones are removed first
 # (a smaller workspace must not keep a larger one's extra batches).
-# Later days' files (`reckon.simulator.timeline`) carry a `-dayN` tag and are owned too.
+# Later days' files (`simulator.timeline`) carry a `-dayN` tag and are owned too.
 OWNED = {
     "events": ("log-*.jsonl", "log-*.jsonl.gz"),
     "stripe": ("refunds-list.json", "refunds-list-day*.json", "events-*.json"),

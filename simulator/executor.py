@@ -25,13 +25,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from reckon.simulator import resume
-from reckon.simulator.hubspot import contact_from_object
-from reckon.simulator.live import Live
-from reckon.simulator.model import AGENT, Contact, RefundState
-from reckon.simulator.runs import Intent, Run
-from reckon.simulator.stripe import refund_from_object
-from reckon.simulator.world import World
+from simulator import resume
+from simulator.hubspot import contact_from_object
+from simulator.live import Live
+from simulator.model import AGENT, Contact, RefundState
+from simulator.runs import Intent, Run
+from simulator.stripe import refund_from_object
+from simulator.world import World
 
 OPERATOR = "ops.lead"
 SUBJECT_ORDER = ("effect", "intent", "run")

@@ -11,9 +11,9 @@ import random
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from reckon.simulator.model import HUMAN, ZENDESK_HUMAN, RefundState
-from reckon.simulator.workflows import OnboardCustomer, QualifyLead, RefundOrder
-from reckon.simulator.world import World
+from simulator.model import HUMAN, ZENDESK_HUMAN, RefundState
+from simulator.workflows import OnboardCustomer, QualifyLead, RefundOrder
+from simulator.world import World
 
 FAULT_SHARE = 0.35
 RUN_FAULTS = tuple(f"F{i}" for i in (*range(1, 19), *range(20, 24)))  # F19 (orphans) is not a run

@@ -11,9 +11,9 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, ClassVar
 
-from reckon.simulator.model import AGENT, HUMAN, ZENDESK_HUMAN, Refund
-from reckon.simulator.runs import Intent, Run, catalog
-from reckon.simulator.world import NEW_TITLES, OWNER_EMAIL, OWNER_ID, World
+from simulator.model import AGENT, HUMAN, ZENDESK_HUMAN, Refund
+from simulator.runs import Intent, Run, catalog
+from simulator.world import NEW_TITLES, OWNER_EMAIL, OWNER_ID, World
 
 ERRORS = {
     "http_4xx": "402 charge_disputed: the charge has an open dispute",

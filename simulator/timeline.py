@@ -35,16 +35,16 @@ from pathlib import Path
 from typing import Any
 
 from reckon.locking import workspace_lock
-from reckon.simulator import WRITERS
-from reckon.simulator import resume as resuming
-from reckon.simulator.executor import Executor, Outcome
-from reckon.simulator.live import Live
-from reckon.simulator.model import RefundState, rfc3339
-from reckon.simulator.output import OWNED, OWNED_DECISIONS, Output, jsonl_bytes
-from reckon.simulator.runs import Run
-from reckon.simulator.scenarios import SCENARIOS, allocate
-from reckon.simulator.stripe import refund_from_object
-from reckon.simulator.world import World
+from simulator import WRITERS
+from simulator import resume as resuming
+from simulator.executor import Executor, Outcome
+from simulator.live import Live
+from simulator.model import RefundState, rfc3339
+from simulator.output import OWNED, OWNED_DECISIONS, Output, jsonl_bytes
+from simulator.runs import Run
+from simulator.scenarios import SCENARIOS, allocate
+from simulator.stripe import refund_from_object
+from simulator.world import World
 
 MIN_NEW_RUNS = 6
 NEW_RUN_SHARE = 0.1  # of the runs in the log so far

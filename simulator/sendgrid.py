@@ -6,9 +6,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from reckon.simulator.model import Message, MessageEvent, unix
-from reckon.simulator.output import Output, json_bytes
-from reckon.simulator.world import World
+from simulator.model import Message, MessageEvent, unix
+from simulator.output import Output, json_bytes
+from simulator.world import World
 
 EVENTS_PER_BATCH = 100
 MIN_BATCHES = 3

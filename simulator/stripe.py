@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from reckon.simulator.model import Refund, RefundState, unix
-from reckon.simulator.output import Output, json_bytes
-from reckon.simulator.world import World
+from simulator.model import Refund, RefundState, unix
+from simulator.output import Output, json_bytes
+from simulator.world import World
 
 API_VERSION = "2024-06-20"
 SWAP_SHARE = 0.15

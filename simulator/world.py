@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from reckon.simulator.conventions import Conventions
-from reckon.simulator.ids import Ids, Person
-from reckon.simulator.model import (
+from simulator.conventions import Conventions
+from simulator.ids import Ids, Person
+from simulator.model import (
     HUMAN,
     IMPORT,
     ZENDESK_API_USER,

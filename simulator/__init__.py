@@ -16,16 +16,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from reckon.simulator.conventions import Conventions
-from reckon.simulator.events import write_events
-from reckon.simulator.hubspot import write_hubspot
-from reckon.simulator.output import Output, jsonl_bytes
-from reckon.simulator.runs import CONFIG_PATH
-from reckon.simulator.scenarios import SCENARIOS, allocate, background
-from reckon.simulator.sendgrid import write_sendgrid
-from reckon.simulator.stripe import write_stripe
-from reckon.simulator.world import World
-from reckon.simulator.zendesk import write_zendesk
+from simulator.conventions import Conventions
+from simulator.events import write_events
+from simulator.hubspot import write_hubspot
+from simulator.output import Output, jsonl_bytes
+from simulator.runs import CONFIG_PATH
+from simulator.scenarios import SCENARIOS, allocate, background
+from simulator.sendgrid import write_sendgrid
+from simulator.stripe import write_stripe
+from simulator.world import World
+from simulator.zendesk import write_zendesk
 
 BASE_EXPORT_TIME = datetime(2026, 11, 20, 12, 0, 0, tzinfo=UTC)
 WRITERS = (write_events, write_stripe, write_sendgrid, write_hubspot, write_zendesk)

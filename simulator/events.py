@@ -7,9 +7,9 @@ from __future__ import annotations
 import gzip
 from datetime import timedelta
 
-from reckon.simulator.model import rfc3339
-from reckon.simulator.output import Output, json_line
-from reckon.simulator.world import World
+from simulator.model import rfc3339
+from simulator.output import Output, json_line
+from simulator.world import World
 
 SWAP_SHARE = 0.1  # adjacent lines swapped: out of order by ts
 REPEAT_SHARE = 0.03  # lines written again a little later, verbatim

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from reckon.simulator.model import Change, Contact, rfc3339
-from reckon.simulator.output import Output, json_bytes
-from reckon.simulator.world import World
+from simulator.model import Change, Contact, rfc3339
+from simulator.output import Output, json_bytes
+from simulator.world import World
 
 PAGE_SIZE = 25  # HubSpot allows up to 100; small pages show paging in a demo
 API = "https://api.hubapi.com/crm/v3/objects/contacts"

@@ -6,9 +6,9 @@ import base64
 from datetime import datetime
 from typing import Any
 
-from reckon.simulator.model import Ticket, rfc3339, unix
-from reckon.simulator.output import Output, json_bytes
-from reckon.simulator.world import World
+from simulator.model import Ticket, rfc3339, unix
+from simulator.output import Output, json_bytes
+from simulator.world import World
 
 API = "https://example.zendesk.com/api/v2"
 

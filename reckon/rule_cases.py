@@ -20,19 +20,17 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 import yaml
 
-from reckon import engine
-from reckon.config import load_config
-from reckon.inputs import register_inputs
+from reckon import engine, incremental
+from reckon.workspace import Workspace
 from rules import FIXTURES_DIR, Rule, load_rules
 
-DEMO_CONFIG_DIR = Path(__file__).resolve().parents[1] / "reckon" / "simulator"
+WORKSPACE_DIR = FIXTURES_DIR / "workspace"  # the cases' reckon.yaml
 
 
 @dataclass(frozen=True)
@@ -51,8 +49,8 @@ def empty_audit_database() -> duckdb.DuckDBPyConnection:
     """An in-memory database with every layer and findings table, all empty."""
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
-    register_inputs(con, load_config(DEMO_CONFIG_DIR), [], DEMO_CONFIG_DIR)
-    engine.build_layers(con)
+    engine.prepare(con, Workspace.open(WORKSPACE_DIR))
+    incremental.build_all(con)
     engine.detect_findings(con)
     return con
 

@@ -24,9 +24,9 @@ import duckdb
 
 from connectors import CONNECTORS
 from connectors.base import QuarantineSink
-from reckon.simulator.runs import Intent
 from reckon.snapshots import source_options
 from reckon.workspace import Workspace
+from simulator.runs import Intent
 
 # The recorded layer's derivations (rules/layers/50_recorded.sql), for one run or intent.
 RUN_STATUS = {

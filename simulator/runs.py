@@ -10,8 +10,8 @@ from typing import Any
 
 import yaml
 
-from reckon.simulator.model import rfc3339
-from reckon.simulator.world import World
+from simulator.model import rfc3339
+from simulator.world import World
 
 CONFIG_PATH = Path(__file__).with_name("reckon.yaml")
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from reckon.simulator.ids import Person
-from reckon.simulator.live import Live
-from reckon.simulator.model import Ticket
-from reckon.simulator.runs import Run
-from reckon.simulator.workflows import RefundOrder
-from reckon.simulator.world import World
-from reckon.simulator.zendesk import ticket_from_object
+from simulator.ids import Person
+from simulator.live import Live
+from simulator.model import Ticket
+from simulator.runs import Run
+from simulator.workflows import RefundOrder
+from simulator.world import World
+from simulator.zendesk import ticket_from_object
 
 
 def ticket(world: World, live: Live, ticket_id: str) -> Ticket:

@@ -1,0 +1,27 @@
+"""One whole audit in this process, without the orchestrator: the steps of
+`pipelines.steps`, in order, on one connection (tests, the demo's earlier days and the
+benchmark use it; `reckon audit` runs the same steps as the Dagster job)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipelines.steps import AuditRun, audit_steps, run_step
+from reckon.locking import DEFAULT_TIMEOUT, workspace_lock
+from reckon.workspace import Workspace
+
+
+def run_audit(ws: Workspace, lock_timeout: float = DEFAULT_TIMEOUT, buckets: int = 1,
+              report: bool = False) -> dict[str, Any]:
+    """Snapshot every source, build the layers, detect, plan, measure, publish; returns the
+    `audits` row. `buckets` > 1 builds a full audit's layers one bucket of runs at a time
+    (needs `policies.incremental: false`); the results are those of one pass. The HTML
+    report is written only with `report` (`reckon report` writes it on demand)."""
+    with workspace_lock(ws.root, lock_timeout):
+        run = AuditRun(ws, buckets=buckets)
+        try:
+            for step in audit_steps(ws.config, buckets, report):
+                run_step(step, run)
+        finally:
+            run.close()
+    return run.audit

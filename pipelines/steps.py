@@ -1,0 +1,226 @@
+"""The audit, step by step: the one list every runner iterates.
+
+    snapshot_<source> -> audit_inputs -> layers (rules/layers) -> layer_tables -> findings
+      -> repair_plan -> plan_exports -> reconciliation_metrics -> analyst_database
+      -> read_copy -> audit_report
+
+Each step says what runs, which steps it reads from (`after`: the Dagster lineage) and
+whether it needs the workspace database open (`database`). The Dagster assets
+(`pipelines.assets`), the in-process runner (`pipelines.runner.run_audit`) and the
+benchmark all build their work from `audit_steps`; timing and memory probes attach as
+hooks (`add_hook`), never by patching functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager, ExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import duckdb
+
+from reckon import database, engine, incremental
+from reckon.config import Config
+from reckon.workspace import Workspace
+from reports.html_report import headline_markdown, publish_report, trend_markdown
+from reports.metrics import compute_metrics
+from reports.operator_csv import export_operator_queue_csv
+from reports.plan_export import export_plan
+from reports.summary import SUMMARY_QUERIES, table_markdown
+from rules import Layer
+
+AUDIT_INPUTS = "audit_inputs"
+LAYER_TABLES = "layer_tables"
+
+
+class Markdown(str):
+    """Metadata shown as Markdown (a summary table)."""
+
+
+@dataclass
+class AuditRun:
+    """What one audit's steps share: the workspace, when the run started, and the
+    database connection (opened when a step needs it, closed when one needs it closed)."""
+
+    ws: Workspace
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    buckets: int = 1
+    # How the connection is made (the benchmark's profiler wraps it).
+    connect: Callable[[Workspace], AbstractContextManager[duckdb.DuckDBPyConnection]] = database.connect
+    audit: dict[str, Any] = field(default_factory=dict)  # the `audits` row, once published
+    _opened: AbstractContextManager | None = None
+    _con: duckdb.DuckDBPyConnection | None = None
+
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        if self._con is None:
+            self._opened = self.connect(self.ws)
+            self._con = self._opened.__enter__()
+        return self._con
+
+    def close(self) -> None:
+        if self._opened is not None:
+            opened, self._opened, self._con = self._opened, None, None
+            opened.__exit__(None, None, None)
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    group: str  # snapshots · layers (the audit's inputs, the layer tables) · findings · reports
+    description: str
+    run: Callable[[AuditRun], dict[str, Any]]  # returns the step's metadata
+    after: tuple[str, ...] = ()
+    database: str = "open"  # "open": on the run's connection; "closed": the file whole; "none"
+    kinds: frozenset[str] = frozenset({"duckdb"})
+
+
+# A hook wraps a step: `hook(step, run, metadata)` is entered before the step runs and left
+# after it, when `metadata` holds what the step returned.
+Hook = Callable[[Step, AuditRun, dict[str, Any]], AbstractContextManager[Any]]
+HOOKS: list[Hook] = []
+
+
+def add_hook(hook: Hook) -> Callable[[], None]:
+    """Wrap every step any runner runs in `hook` (timing, memory, markers); returns the undo."""
+    HOOKS.append(hook)
+    return lambda: HOOKS.remove(hook)
+
+
+def run_step(step: Step, run: AuditRun) -> dict[str, Any]:
+    """One step, inside every hook, on an open or closed database as it needs."""
+    if step.database != "open":
+        run.close()
+    metadata: dict[str, Any] = {}
+    with ExitStack() as hooks:
+        for hook in list(HOOKS):
+            hooks.enter_context(hook(step, run, metadata))
+        metadata.update(step.run(run))
+    return metadata
+
+
+# --- what each step runs ------------------------------------------------------------------
+
+
+def _snapshot(source: str) -> Callable[[AuditRun], dict[str, Any]]:
+    def snapshot(run: AuditRun) -> dict[str, Any]:
+        snap = engine.ingest(run.ws, source)
+        return {"snapshot_id": snap.snapshot_id if snap else "(no new files)", "rows": snap.rows if snap else 0,
+                "quarantined": snap.quarantined if snap else 0, "files": len(snap.files) if snap else 0}
+
+    return snapshot
+
+
+def _inputs(run: AuditRun) -> dict[str, Any]:
+    audit_id = engine.prepare(run.con, run.ws)
+    as_of, snapshots, quarantined = run.con.execute(
+        "SELECT (SELECT as_of FROM audit_context), (SELECT count(*) FROM cfg_snapshots), "
+        "(SELECT count(*) FROM quarantine)").fetchone()
+    return {"audit_id": audit_id, "as_of": str(as_of), "snapshots": snapshots, "quarantined": quarantined}
+
+
+def _layer(layer: Layer) -> Callable[[AuditRun], dict[str, Any]]:
+    return lambda run: {"rows": incremental.build_layer(run.con, layer)}
+
+
+def _layer_tables(run: AuditRun) -> dict[str, Any]:
+    runs = incremental.commit(run.con)
+    return {"runs_recomputed": runs, "incremental": bool(incremental.is_incremental(run.con))}
+
+
+def _layers_in_buckets(run: AuditRun) -> dict[str, Any]:
+    incremental.build_in_buckets(run.con, run.buckets)
+    return {"buckets": run.buckets}
+
+
+def _findings(run: AuditRun) -> dict[str, Any]:
+    return {"rows": engine.detect_findings(run.con),
+            "by_type": Markdown(table_markdown(run.con, SUMMARY_QUERIES["Findings by mismatch type"]))}
+
+
+def _repair_plan(run: AuditRun) -> dict[str, Any]:
+    return {"rows": engine.plan_repairs(run.con),
+            "by_pattern": Markdown(table_markdown(run.con, SUMMARY_QUERIES["Repair actions by pattern"]))}
+
+
+def _plan_exports(run: AuditRun) -> dict[str, Any]:
+    paths = export_plan(run.con, run.ws.exports)
+    return {"jsonl": paths["jsonl"], "parquet": paths["parquet"],
+            "operator_queue_csv": export_operator_queue_csv(run.con, run.ws.exports)}
+
+
+def _metrics(run: AuditRun) -> dict[str, Any]:
+    rows = compute_metrics(run.con)
+    return {"rows": rows, "headline": Markdown(table_markdown(run.con, """
+        SELECT metric, value FROM metrics
+        WHERE audit_id = (SELECT audit_id FROM audit_context) AND workflow = '*' AND dimension IS NULL
+        ORDER BY metric"""))}
+
+
+def _analyst_database(run: AuditRun) -> dict[str, Any]:
+    run.audit = engine.publish(run.con, run.started_at)
+    return {"database": run.ws.database, "audit_id": run.audit["audit_id"], "findings": run.audit["findings"],
+            "repair_actions": run.audit["repair_actions"], "quarantined": run.audit["quarantined"]}
+
+
+def _read_copy(run: AuditRun) -> dict[str, Any]:
+    return {"path": engine.publish_read_copy(run.ws)}
+
+
+def _report(run: AuditRun) -> dict[str, Any]:
+    report = publish_report(run.ws)
+    return {
+        "path": report.path, "audit_id": report.data.audit_id,
+        "headline": Markdown(headline_markdown(report.data)),
+        "open_findings_per_audit": Markdown(trend_markdown(report.data)),
+        # Numbers: the Dagster UI plots each over the asset's materializations.
+        **{m.key: int(m.value) if m.kind == "count" else float(m.value)
+           for m in report.data.headline if m.value is not None},
+    }  # fmt: skip
+
+
+# --- the list -----------------------------------------------------------------------------
+
+
+def audit_steps(config: Config, buckets: int = 1, report: bool = True) -> list[Step]:
+    """Every step of one audit of a workspace with this configuration, in order. With
+    `buckets` > 1 the layers are built one bucket of runs at a time (one step); without
+    `report` the HTML report is left out (`reckon report` writes it on demand)."""
+    snapshots = [Step(f"snapshot_{s.name}", "snapshots",
+                      f"Immutable Parquet snapshot of the `{s.name}` landing files ({s.connector} connector).",
+                      _snapshot(s.name), database="none", kinds=frozenset({"parquet"}))
+                 for s in config.sources]  # fmt: skip
+    inputs = Step(AUDIT_INPUTS, "layers",
+                  "Registers the snapshot set, the config tables and the audit's id and as-of time.",
+                  _inputs, after=tuple(s.name for s in snapshots))
+    if buckets > 1:
+        layers = [Step("layers_in_buckets", "layers", "Every layer, one bucket of runs at a time "
+                       "(hash(run_id) % buckets); the union equals one pass.", _layers_in_buckets, after=(AUDIT_INPUTS,))]
+    else:
+        layers = [Step(layer.name, "layers", layer.description, _layer(layer), after=layer.depends_on,
+                       kinds=frozenset({"duckdb", "sql"})) for layer in incremental.LAYERS]
+        layers.append(Step(LAYER_TABLES, "layers", "Folds the scope's rows into the run-scoped layer tables in one "
+                           "transaction (incremental: the scope's runs are replaced; full: every table is rebuilt).",
+                           _layer_tables, after=tuple(step.name for step in layers)))
+    steps = [
+        *snapshots, inputs, *layers,
+        Step("findings", "findings", "One primary finding per subject, by the mismatch rules in rules/mismatches/.",
+             _findings, after=(layers[-1].name,), kinds=frozenset({"duckdb", "sql"})),
+        Step("repair_plan", "findings", "The smallest safe repair action for every open finding "
+             "(rules/repairs/).", _repair_plan, after=("findings",), kinds=frozenset({"duckdb", "sql"})),
+        Step("plan_exports", "reports", "The repair plan as JSONL and Parquet for executors, and the operator "
+             "queue as CSV.", _plan_exports, after=("repair_plan",), kinds=frozenset({"parquet", "csv"})),
+        Step("reconciliation_metrics", "reports", "The finding lifecycle and the contract's metrics per audit "
+             "and workflow, appended to `metrics`.", _metrics, after=("repair_plan",)),
+        Step("analyst_database", "reports", "Publishes the audit: findings history and the `audits` row "
+             "analysts query.", _analyst_database, after=("plan_exports", "reconciliation_metrics")),
+        Step("read_copy", "reports", "Replaces reckon-read.duckdb, the copy analysts open while audits run, "
+             "in one step.", _read_copy, after=("analyst_database",), database="closed"),
+    ]
+    if report:
+        steps.append(Step("audit_report", "reports", "Self-contained HTML report of the audit "
+                          "(exports/report-<audit_id>.html), personal data masked.", _report,
+                          after=("read_copy",), database="none", kinds=frozenset({"html"})))
+    return steps

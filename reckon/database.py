@@ -1,0 +1,74 @@
+"""The workspace database: one DuckDB session's settings, defined once.
+
+Every audit connection, and the benchmark's own, runs with the same explicit resource
+limits: UTC, `memory_limit`, `threads`, spilling into the workspace's `.duckdb_tmp/`
+within `max_temp_directory_size`, no insertion order to keep. SQL (layers, rules, a
+user's own rules) then runs sandboxed: external access only inside the workspace, and
+the configuration locked so no script can loosen it. Values are passed as parameters,
+never written into the SQL text.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from reckon.workspace import Workspace
+
+SPILL_FOLDER = ".duckdb_tmp"
+
+
+def session_settings(ws: Workspace) -> dict[str, Any]:
+    """The settings every audit session runs with, in the order they are applied."""
+    pol = ws.config.policies
+    return {
+        "TimeZone": "UTC",
+        "memory_limit": pol.memory_limit,
+        "threads": int(pol.threads),
+        "temp_directory": str(ws.root / SPILL_FOLDER),
+        "max_temp_directory_size": pol.max_temp_directory_size or spill_room(ws.root),
+        "preserve_insertion_order": False,
+    }
+
+
+def apply_settings(con: duckdb.DuckDBPyConnection, settings: dict[str, Any]) -> None:
+    for name, value in settings.items():
+        con.execute(f"SET {name} = ?", [value])  # names are this module's own
+
+
+def spill_room(root: Path) -> str:
+    """90% of the free space on the workspace's disk, as DuckDB reads a size."""
+    return f"{int(shutil.disk_usage(root).free * 0.9) // 2**20}MiB"
+
+
+@contextmanager
+def connect(ws: Workspace, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection to the workspace database with the session settings, sandboxed."""
+    ws.root.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(ws.database), read_only=read_only)
+    try:
+        apply_settings(con, session_settings(ws))
+        # Rules are SQL files anyone may add: they read and write inside the workspace only,
+        # and cannot change these settings back.
+        con.execute("SET allowed_directories = ?", [[str(ws.root) + "/"]])
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
+        yield con
+    finally:
+        con.close()
+
+
+def run_script(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """One SQL file of the repository, as it is."""
+    con.execute(path.read_text(encoding="utf-8"))
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    return bool(con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = ? AND table_schema = 'main'", [table]
+    ).fetchone()[0])
