@@ -1,15 +1,16 @@
 # The two commands: `make demo` (install + audit generated demo data) and `make test`.
 PYTHON ?= python3
 VENV   ?= .venv
-STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | cksum | cut -d' ' -f1)
 
-.PHONY: demo test install browser bench clean
+.PHONY: demo test install browser bench clean lock
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# pyproject.toml holds compatible ranges; requirements.lock the exact versions installed.
+$(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev]'
 	rm -f $(VENV)/.installed-* && touch $@
 
 # Debian's Chromium renders the HTML report in the browser test (as root, on Debian).
@@ -24,6 +25,7 @@ demo: $(STAMP)
 
 test: $(STAMP) browser
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/pytest -q
 
 bench: $(STAMP)
@@ -31,3 +33,10 @@ bench: $(STAMP)
 
 clean:
 	rm -rf workspace workspace.labels.jsonl workspace.scenarios.jsonl workspace.timeline.jsonl .pytest_cache .ruff_cache
+
+# Re-resolve the exact versions within pyproject.toml's ranges (then commit requirements.lock).
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	.lock-venv/bin/pip freeze --exclude-editable | grep -v '^reckon' > requirements.lock
+	rm -rf .lock-venv

@@ -9,7 +9,7 @@ the incremental figure, one more day of N/days intents held back), then, each ph
 a child process of its own so that no phase's memory counts in another's peak RSS:
 
 1. ingest: every source's snapshot step (landing files -> snapshot);
-2. the full audit's steps (prepare, layers, findings, plan + export, metrics, publish),
+2. the full audit's steps (`pipelines.steps`: inputs, models, findings, plan, exports, metrics, publish),
    each timed, and the audit's peak RSS; then, in the same child, the floor (one
    hand-written DuckDB pass over the same snapshots, `bench/floor.py`);
 3. the Dagster audit job re-run in-process on the same workspace, every engine step

@@ -111,8 +111,8 @@ def task_run_audit(root: Path, args: dict) -> dict:
         audit = run_audit(Workspace.open(root), buckets=args.get("buckets", 1))
         total = {"wall": time.perf_counter() - wall, "cpu": cpu_seconds() - cpu}
     with duckdb.connect(str(root / "reckon.duckdb"), read_only=True) as db:
-        scope = dict(zip(("scope_runs", "spill_runs", "runs"), db.execute(
-            "SELECT (SELECT count(*) FROM scope_runs), (SELECT count(*) FROM spill_runs), "
+        scope = dict(zip(("scope_runs", "coupled_runs", "runs"), db.execute(
+            "SELECT (SELECT count(*) FROM scope_runs), (SELECT count(*) FROM coupled_runs), "
             "(SELECT count(*) FROM run_state)").fetchone(), strict=True))
         digest = findings_digest(db)
     return {"steps": clock.to_json(), "total": total, "peak_rss": peak_rss_bytes(), "scope": scope,

@@ -3,7 +3,7 @@
     python -m bench.explain WORKSPACE [--top 6] [--min-seconds 0.5]
 
 Runs on a workspace that has snapshots (e.g. one kept with `python -m bench --keep`).
-It runs the audit's steps (`pipelines.steps`, those on the database: inputs, every layer,
+It runs the audit's steps (`pipelines.steps`, those on the database: inputs, every model,
 findings, plan, exports, metrics, publish) on a connection whose `execute` splits each script into statements
 and runs each with DuckDB's JSON profiler on, then prints, per step, every statement
 slower than `--min-seconds` with its most expensive operators (own time, rows and

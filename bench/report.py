@@ -44,7 +44,7 @@ def derive(r: dict) -> dict:
     d["floor_wall"], d["floor_cpu"] = audit["floor"]["wall"], audit["floor"]["cpu"]
     d["ratio_wall"] = d["audit_wall"] / d["floor_wall"] if d["floor_wall"] else None
     d["ratio_cpu"] = d["audit_cpu"] / d["floor_cpu"] if d["floor_cpu"] else None
-    d["layers_wall"] = sum(s["wall"] for n, s in steps.items() if n.startswith("layers:"))
+    d["models_wall"] = sum(s["wall"] for n, s in steps.items() if n.startswith("models:"))
     ingest = r["ingest"]["sources"]
     d["ingest_wall"] = sum(s["wall"] for s in ingest)
     d["ingest_bytes"] = sum(s["bytes"] for s in ingest)
@@ -149,8 +149,8 @@ def render(results: list[dict], tiny: dict | None, hw: dict, options: dict) -> s
             [f"{secs(d['inc_wall'])} ({secs(r['incremental']['total']['cpu'])})"
              for r, d in zip(results, derived, strict=True)])
         row("incremental: of which ingest (new day + re-hash of old files)", [secs(d["inc_ingest"]) for d in derived])
-        row("incremental: runs recomputed (of which spilled by natural keys) / all runs",
-            [f"{r['incremental']['scope']['scope_runs']:,} ({r['incremental']['scope']['spill_runs']:,}) / "
+        row("incremental: runs recomputed (of which coupled by natural keys) / all runs",
+            [f"{r['incremental']['scope']['scope_runs']:,} ({r['incremental']['scope']['coupled_runs']:,}) / "
              f"{r['incremental']['scope']['runs']:,}" for r in results])
         for name in [s["name"] for s in results[0]["incremental"]["steps"]]:
             cells = []

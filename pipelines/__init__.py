@@ -1,2 +1,2 @@
-"""Dagster definitions: snapshot assets per source -> layers -> findings -> repair plan ->
+"""Dagster definitions: snapshot assets per source -> models -> findings -> repair plan ->
 metrics -> analyst database, with asset checks, an hourly schedule and a landing sensor."""

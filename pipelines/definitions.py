@@ -30,7 +30,7 @@ def build_definitions(root: str | None = None) -> dg.Definitions:
     job = dg.define_asset_job(
         AUDIT_JOB,
         selection=dg.AssetSelection.all(),
-        description="Snapshot every source, then audit: layers, findings, repair plan, metrics.",
+        description="Snapshot every source, then audit: models, findings, repair plan, metrics.",
         # One process, one step at a time: steps share one DuckDB file.
         executor_def=dg.in_process_executor,
     )

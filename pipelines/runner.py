@@ -13,7 +13,7 @@ from reckon.workspace import Workspace
 
 def run_audit(ws: Workspace, lock_timeout: float = DEFAULT_TIMEOUT, buckets: int = 1,
               report: bool = False) -> dict[str, Any]:
-    """Snapshot every source, build the layers, detect, plan, measure, publish; returns the
+    """Snapshot every source, build the models, detect, plan, measure, publish; returns the
     `audits` row. `buckets` > 1 builds a full audit's layers one bucket of runs at a time
     (needs `policies.incremental: false`); the results are those of one pass. The HTML
     report is written only with `report` (`reckon report` writes it on demand)."""

@@ -1,6 +1,6 @@
 """The audit, step by step: the one list every runner iterates.
 
-    snapshot_<source> -> audit_inputs -> layers (rules/layers) -> layer_tables -> findings
+    snapshot_<source> -> audit_inputs -> models (rules/models) -> model_tables -> findings
       -> repair_plan -> plan_exports -> reconciliation_metrics -> analyst_database
       -> read_copy -> audit_report
 
@@ -29,10 +29,10 @@ from reports.metrics import compute_metrics
 from reports.operator_csv import export_operator_queue_csv
 from reports.plan_export import export_plan
 from reports.summary import SUMMARY_QUERIES, table_markdown
-from rules import Layer
+from rules import Model, upstream
 
 AUDIT_INPUTS = "audit_inputs"
-LAYER_TABLES = "layer_tables"
+MODEL_TABLES = "model_tables"
 
 
 class Markdown(str):
@@ -69,7 +69,7 @@ class AuditRun:
 @dataclass(frozen=True)
 class Step:
     name: str
-    group: str  # snapshots · layers (the audit's inputs, the layer tables) · findings · reports
+    group: str  # snapshots · models (the audit's inputs, the model tables) · findings · reports
     description: str
     run: Callable[[AuditRun], dict[str, Any]]  # returns the step's metadata
     after: tuple[str, ...] = ()
@@ -121,16 +121,16 @@ def _inputs(run: AuditRun) -> dict[str, Any]:
     return {"audit_id": audit_id, "as_of": str(as_of), "snapshots": snapshots, "quarantined": quarantined}
 
 
-def _layer(layer: Layer) -> Callable[[AuditRun], dict[str, Any]]:
-    return lambda run: {"rows": incremental.build_layer(run.con, layer)}
+def _model(model: Model) -> Callable[[AuditRun], dict[str, Any]]:
+    return lambda run: {"rows": incremental.build_model(run.con, model)}
 
 
-def _layer_tables(run: AuditRun) -> dict[str, Any]:
+def _model_tables(run: AuditRun) -> dict[str, Any]:
     runs = incremental.commit(run.con)
     return {"runs_recomputed": runs, "incremental": bool(incremental.is_incremental(run.con))}
 
 
-def _layers_in_buckets(run: AuditRun) -> dict[str, Any]:
+def _models_in_buckets(run: AuditRun) -> dict[str, Any]:
     incremental.build_in_buckets(run.con, run.buckets)
     return {"buckets": run.buckets}
 
@@ -186,28 +186,29 @@ def _report(run: AuditRun) -> dict[str, Any]:
 
 def audit_steps(config: Config, buckets: int = 1, report: bool = True) -> list[Step]:
     """Every step of one audit of a workspace with this configuration, in order. With
-    `buckets` > 1 the layers are built one bucket of runs at a time (one step); without
+    `buckets` > 1 the models are built one bucket of runs at a time (one step); without
     `report` the HTML report is left out (`reckon report` writes it on demand)."""
     snapshots = [Step(f"snapshot_{s.name}", "snapshots",
                       f"Immutable Parquet snapshot of the `{s.name}` landing files ({s.connector} connector).",
                       _snapshot(s.name), database="none", kinds=frozenset({"parquet"}))
                  for s in config.sources]  # fmt: skip
-    inputs = Step(AUDIT_INPUTS, "layers",
+    inputs = Step(AUDIT_INPUTS, "models",
                   "Registers the snapshot set, the config tables and the audit's id and as-of time.",
                   _inputs, after=tuple(s.name for s in snapshots))
     if buckets > 1:
-        layers = [Step("layers_in_buckets", "layers", "Every layer, one bucket of runs at a time "
-                       "(hash(run_id) % buckets); the union equals one pass.", _layers_in_buckets, after=(AUDIT_INPUTS,))]
+        models = [Step("models_in_buckets", "models", "Every model, one bucket of runs at a time "
+                       "(hash(run_id) % buckets); the union equals one pass.", _models_in_buckets, after=(AUDIT_INPUTS,))]
     else:
-        layers = [Step(layer.name, "layers", layer.description, _layer(layer), after=layer.depends_on,
-                       kinds=frozenset({"duckdb", "sql"})) for layer in incremental.LAYERS]
-        layers.append(Step(LAYER_TABLES, "layers", "Folds the scope's rows into the run-scoped layer tables in one "
+        upstream_of = upstream(incremental.MODELS, AUDIT_INPUTS)
+        models = [Step(model.name, "models", model.description, _model(model), after=upstream_of[model.name],
+                       kinds=frozenset({"duckdb", "sql"})) for model in incremental.MODELS]
+        models.append(Step(MODEL_TABLES, "models", "Folds the scope's rows into the run-scoped model tables in one "
                            "transaction (incremental: the scope's runs are replaced; full: every table is rebuilt).",
-                           _layer_tables, after=tuple(step.name for step in layers)))
+                           _model_tables, after=tuple(step.name for step in models)))
     steps = [
-        *snapshots, inputs, *layers,
+        *snapshots, inputs, *models,
         Step("findings", "findings", "One primary finding per subject, by the mismatch rules in rules/mismatches/.",
-             _findings, after=(layers[-1].name,), kinds=frozenset({"duckdb", "sql"})),
+             _findings, after=(models[-1].name,), kinds=frozenset({"duckdb", "sql"})),
         Step("repair_plan", "findings", "The smallest safe repair action for every open finding "
              "(rules/repairs/).", _repair_plan, after=("findings",), kinds=frozenset({"duckdb", "sql"})),
         Step("plan_exports", "reports", "The repair plan as JSONL and Parquet for executors, and the operator "

@@ -2,7 +2,7 @@
 
 Every audit connection, and the benchmark's own, runs with the same explicit resource
 limits: UTC, `memory_limit`, `threads`, spilling into the workspace's `.duckdb_tmp/`
-within `max_temp_directory_size`, no insertion order to keep. SQL (layers, rules, a
+within `max_temp_directory_size`, no insertion order to keep. SQL (models, rules, a
 user's own rules) then runs sandboxed: external access only inside the workspace, and
 the configuration locked so no script can loosen it. Values are passed as parameters,
 never written into the SQL text.

@@ -1,5 +1,5 @@
 """The audit's core steps, each a function over the workspace database: snapshots
-(ingest), the audit's inputs (prepare), findings, the repair plan, publishing. The layers
+(ingest), the audit's inputs (prepare), findings, the repair plan, publishing. The models
 between inputs and findings are the incremental protocol's (reckon/incremental.py). The
 order lives in one list, `pipelines.steps`; every runner iterates it.
 
@@ -39,7 +39,7 @@ def ingest(ws: Workspace, source_name: str) -> Snapshot | None:
 
 def prepare(con: duckdb.DuckDBPyConnection, ws: Workspace) -> str:
     """Register the audit's inputs, decide with the incremental protocol what the kept
-    layer tables can keep (a full audit drops them), then the audit's context and views."""
+    model tables can keep (a full audit drops them), then the audit's context and views."""
     snapshots = list_snapshots(ws)
     con.execute("BEGIN")
     inputs = register_inputs(con, ws.config, snapshots, ws.root)
@@ -77,7 +77,7 @@ def detect_findings(con: duckdb.DuckDBPyConnection) -> int:
     run_script(con, FINDINGS_DIR / "20_decisions.sql")
     _hits(con, "other_hits", by_kind["run"] + by_kind["effect"])
     con.execute("INSERT INTO rule_hits SELECT * FROM other_hits")
-    for script in ("30_run_subjects.sql", "40_assemble.sql", "50_lifecycle.sql"):
+    for script in ("30_run_subjects.sql", "40_assemble.sql", "50_status.sql"):
         run_script(con, FINDINGS_DIR / script)
     con.execute("DROP TABLE other_hits; DROP VIEW prior_findings")
     con.execute("CREATE TABLE IF NOT EXISTS findings_history AS SELECT * FROM findings WHERE false")

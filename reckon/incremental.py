@@ -1,11 +1,11 @@
 """The incremental protocol: what an audit keeps from the last one, what it recomputes, and
-when it starts over. Every piece of it is here or in the layer SQL this module runs.
+when it starts over. Every piece of it is here or in the model SQL (rules/models) this module runs.
 
 Invariants (tests/test_incremental.py proves the first one table by table):
 
 1. An incremental audit gives exactly the tables a full audit of the same snapshots gives.
-2. The kept tables (`KEPT_TABLES` and every layer's `scoped_tables`) were computed by the
-   layer SQL and catalog whose fingerprint `layer_state` holds, from the snapshots
+2. The kept tables (`KEPT_TABLES` and every model's `scoped_tables`) were computed by the
+   model SQL and catalog whose fingerprint `model_state` holds, from the snapshots
    `folded_snapshots` lists. If the fingerprint differs, a folded snapshot is gone, or
    `policies.incremental` is false, the audit starts over: `resume` drops them all.
 3. An audit folds in only the snapshots not folded yet (`raw_events_new`,
@@ -14,14 +14,14 @@ Invariants (tests/test_incremental.py proves the first one table by table):
    (`changed_fields`).
 4. A run's rows in the run-scoped tables depend only on its own events, the objects its
    keys reach, the natural-key groups of those objects, and two clocks that only move
-   forward. The scope (rules/layers/30_scope.sql) is every run the queues or the clocks
+   forward. The scope (rules/models/30_scope.sql) is every run the queues or the clocks
    can change; 65_coupled.sql adds the runs a natural-key group couples to them. Only
    the scope's rows are recomputed (as `scoped_<table>`), then `commit` replaces them.
 5. The commit is one transaction and records the fingerprint last: a crash before it
    leaves the previous audit's tables whole; a crash inside an audit in buckets leaves a
    fingerprint that never matches, so the next audit starts over.
 
-A full audit runs `full_mode` scripts where a layer has them (every run in scope, nothing
+A full audit runs `full_mode` scripts where a model has them (every run in scope, nothing
 coupled) and builds the same tables.
 """
 
@@ -33,28 +33,28 @@ import json
 import duckdb
 
 from reckon.database import run_script
-from rules import LAYERS_DIR, MACROS_FILE, Layer, load_layers
+from rules import MACROS_FILE, MODELS_DIR, Model, load_models
 
-LAYERS = load_layers()
-# Tables an audit keeps for the next one, besides the run-scoped layer tables.
+MODELS = load_models()
+# Tables an audit keeps for the next one, besides the run-scoped model tables.
 KEPT_TABLES = ("events", "observed", "observed_keys", "observed_fields", "changed_runs", "changed_objects",
                "changed_fields", "folded_snapshots")
-# The run-scoped tables the layers keep (each rebuilt for the scope as `scoped_<name>`).
-SCOPED_TABLES = tuple(t for layer in LAYERS for t in layer.scoped_tables)
-# What analysts and rules read: every table a layer builds, not the scope's bookkeeping.
-LAYER_TABLES = tuple(t for layer in LAYERS if layer.full_path is None for t in layer.scoped_tables or (layer.name,))
+# The run-scoped tables the models keep (each rebuilt for the scope as `scoped_<name>`).
+SCOPED_TABLES = tuple(t for model in MODELS for t in model.scoped_tables)
+# What analysts and rules read: every table a model builds, not the scope's bookkeeping.
+MODEL_TABLES = tuple(t for model in MODELS if model.full_path is None for t in model.scoped_tables or (model.name,))
 
 STATE_DDL = """
-CREATE TABLE IF NOT EXISTS layer_state (fingerprint VARCHAR);
+CREATE TABLE IF NOT EXISTS model_state (fingerprint VARCHAR);
 CREATE TABLE IF NOT EXISTS folded_snapshots (snapshot_id VARCHAR);
 """
 
 
 def fingerprint(catalog: list[list[dict]]) -> str:
-    """Hash of every layer script, the macros they call and the catalog tables they read."""
+    """Hash of every model script, the macros they call and the catalog tables they read."""
     digest = hashlib.sha256()
-    for path in [*sorted(LAYERS_DIR.rglob("*.sql")), MACROS_FILE]:
-        digest.update(path.relative_to(LAYERS_DIR.parent).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    for path in [*sorted(MODELS_DIR.rglob("*.sql")), MACROS_FILE]:
+        digest.update(path.relative_to(MODELS_DIR.parent).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     digest.update(json.dumps(catalog, sort_keys=True, default=str).encode())
     return digest.hexdigest()[:24]
 
@@ -63,11 +63,11 @@ def resume(con: duckdb.DuckDBPyConnection, print_: str, snapshot_ids: set[str], 
     """The snapshots already folded into the kept tables; or, after dropping every kept
     table (invariant 2), none: the audit is then full."""
     con.execute(STATE_DDL)
-    kept = {row[0] for row in con.execute("SELECT fingerprint FROM layer_state").fetchall()}
+    kept = {row[0] for row in con.execute("SELECT fingerprint FROM model_state").fetchall()}
     folded = {row[0] for row in con.execute("SELECT snapshot_id FROM folded_snapshots").fetchall()}
     if allowed and kept == {print_} and folded <= snapshot_ids:
         return folded
-    for table in (*KEPT_TABLES, *SCOPED_TABLES, "layer_state"):
+    for table in (*KEPT_TABLES, *SCOPED_TABLES, "model_state"):
         con.execute(f"DROP TABLE IF EXISTS {table}")
     con.execute(STATE_DDL)
     return set()
@@ -77,14 +77,14 @@ def is_incremental(con: duckdb.DuckDBPyConnection) -> bool:
     return bool(con.execute("SELECT incremental FROM audit_context").fetchone()[0])
 
 
-def build_layer(con: duckdb.DuckDBPyConnection, layer: Layer) -> int:
-    """Run one layer script (its full-mode script on a full audit), in one transaction;
-    returns the rows it computed (for a run-scoped layer: the scope's rows)."""
-    full = layer.full_path is not None and not is_incremental(con)
+def build_model(con: duckdb.DuckDBPyConnection, model: Model) -> int:
+    """Run one model (its full-mode script on a full audit), in one transaction; returns
+    the rows it computed (for a run-scoped model: the scope's rows)."""
+    full = model.full_path is not None and not is_incremental(con)
     con.execute("BEGIN")
-    run_script(con, layer.full_path if full else layer.path)
+    run_script(con, model.full_path if full else model.path)
     con.execute("COMMIT")
-    return con.execute(f"SELECT count(*) FROM {layer.table}").fetchone()[0]
+    return con.execute(f"SELECT count(*) FROM {model.table}").fetchone()[0]
 
 
 def commit(con: duckdb.DuckDBPyConnection) -> int:
@@ -103,20 +103,20 @@ def commit(con: duckdb.DuckDBPyConnection) -> int:
             con.execute(f"ALTER TABLE scoped_{table} RENAME TO {table}")
     con.execute("DROP VIEW scoped_events; DROP VIEW claims_outside_scope; DROP TABLE IF EXISTS scope_event_rows")
     con.execute("DELETE FROM changed_runs; DELETE FROM changed_objects; DELETE FROM changed_fields")
-    _record(con, con.execute("SELECT layers_fingerprint FROM audit_context").fetchone()[0])
+    _record(con, con.execute("SELECT models_fingerprint FROM audit_context").fetchone()[0])
     con.execute("COMMIT")
     return con.execute("SELECT count(*) FROM scope_runs").fetchone()[0]
 
 
 def build_all(con: duckdb.DuckDBPyConnection) -> None:
-    """Every layer in order, then the commit."""
-    for layer in LAYERS:
-        build_layer(con, layer)
+    """Every model in order, then the commit."""
+    for model in MODELS:
+        build_model(con, model)
     commit(con)
 
 
 def build_in_buckets(con: duckdb.DuckDBPyConnection, buckets: int) -> None:
-    """A full audit's layers as one incremental pass per bucket of runs (a hash of run_id).
+    """A full audit's models as one incremental pass per bucket of runs (a hash of run_id).
 
     Each pass's new data is one bucket's runs, so it holds about 1/buckets of the runs at a
     time; a later bucket's claims reach back into the natural-key groups of earlier ones
@@ -126,17 +126,17 @@ def build_in_buckets(con: duckdb.DuckDBPyConnection, buckets: int) -> None:
     if is_incremental(con):
         raise ValueError("an audit in buckets starts from nothing: set policies.incremental to false")
     # Until the last bucket is in, the kept tables are incomplete (invariant 5).
-    fingerprint_ = con.execute("SELECT layers_fingerprint FROM audit_context").fetchone()[0]
-    con.execute("UPDATE audit_context SET layers_fingerprint = 'unfinished buckets'")
-    start = next(i for i, layer in enumerate(LAYERS) if layer.full_path is not None)
-    for layer in LAYERS[:start]:  # events and observed: folded once, for every bucket
-        build_layer(con, layer)
-    # Empty run-scoped tables, with the layers' own schemas.
+    fingerprint_ = con.execute("SELECT models_fingerprint FROM audit_context").fetchone()[0]
+    con.execute("UPDATE audit_context SET models_fingerprint = 'unfinished buckets'")
+    start = next(i for i, model in enumerate(MODELS) if model.full_path is not None)
+    for model in MODELS[:start]:  # events and observed: folded once, for every bucket
+        build_model(con, model)
+    # Empty run-scoped tables, with the models' own schemas.
     con.execute("CREATE OR REPLACE TABLE scope_runs AS SELECT run_id FROM events WHERE false")
     con.execute("CREATE OR REPLACE VIEW scoped_events AS SELECT * FROM events WHERE false")
     con.execute("CREATE OR REPLACE VIEW claims_outside_scope AS SELECT system, external_id FROM observed WHERE false")
-    for layer in LAYERS[start + 1:]:
-        build_layer(con, layer)
+    for model in MODELS[start + 1:]:
+        build_model(con, model)
     commit(con)
     # No object changes between passes: only the buckets' claims do, and 65_coupled.sql
     # follows those.
@@ -145,10 +145,10 @@ def build_in_buckets(con: duckdb.DuckDBPyConnection, buckets: int) -> None:
         con.execute("DELETE FROM changed_runs")
         con.execute("INSERT INTO changed_runs SELECT DISTINCT run_id FROM events WHERE hash(run_id) % ? = ?",
                     [buckets, bucket])
-        for layer in LAYERS[start:]:
-            build_layer(con, layer)
+        for model in MODELS[start:]:
+            build_model(con, model)
         commit(con)
-    con.execute("UPDATE audit_context SET incremental = false, layers_fingerprint = ?", [fingerprint_])
+    con.execute("UPDATE audit_context SET incremental = false, models_fingerprint = ?", [fingerprint_])
     con.execute("BEGIN")
     _record(con, fingerprint_)
     con.execute("COMMIT")
@@ -156,5 +156,5 @@ def build_in_buckets(con: duckdb.DuckDBPyConnection, buckets: int) -> None:
 
 def _record(con: duckdb.DuckDBPyConnection, print_: str) -> None:
     """The kept tables now match this fingerprint (inside the commit's transaction)."""
-    con.execute("DELETE FROM layer_state")
-    con.execute("INSERT INTO layer_state VALUES (?)", [print_])
+    con.execute("DELETE FROM model_state")
+    con.execute("INSERT INTO model_state VALUES (?)", [print_])

@@ -20,7 +20,7 @@ from connectors.schema import with_snapshot_columns
 from reckon import decisions
 from reckon.config import Config
 from reckon.snapshots import Snapshot
-from rules import MACROS_FILE
+from rules import MACROS_FILE, load_rules
 
 AUDITS_DDL = """
 CREATE TABLE IF NOT EXISTS audits (
@@ -31,6 +31,14 @@ CREATE TABLE IF NOT EXISTS audits (
 -- Added later: workspaces audited before keep their history.
 ALTER TABLE audits ADD COLUMN IF NOT EXISTS stale_systems VARCHAR;
 """
+
+
+MISMATCH_TYPES_SCHEMA = pa.schema(
+    [(name, pa.int32() if name == "precedence" else pa.string()) for name in (
+        "mismatch_type", "rule_id", "subject_kind", "severity", "precedence", "repair", "repair_condition",
+        "repair_otherwise", "operation", "duplicate_risk", "risk_condition", "risk_otherwise", "next_action",
+        "prevention", "metric", "description")]
+)  # fmt: skip
 
 
 def audit_identity(snapshots: list[Snapshot], decisions_digest: str = "") -> tuple[str, datetime]:
@@ -47,7 +55,7 @@ class AuditInputs:
     audit_id: str
     as_of: datetime
     log_observed_at: datetime | None
-    catalog: list[list[dict[str, Any]]]  # what the layers read of the configuration (fingerprinted)
+    catalog: list[list[dict[str, Any]]]  # what the models read of the configuration (fingerprinted)
 
 
 def register_inputs(con: duckdb.DuckDBPyConnection, cfg: Config, snapshots: list[Snapshot], root: Path) -> AuditInputs:
@@ -118,6 +126,9 @@ def register_inputs(con: duckdb.DuckDBPyConnection, cfg: Config, snapshots: list
     log_times = [datetime.fromisoformat(s.observed_at) for s in snapshots if s.layer == "workflow"]
     con.execute(AUDITS_DDL)
     con.execute(MACROS_FILE.read_text(encoding="utf-8"))
+    # What each mismatch type means, from the rule headers: the repair and metrics SQL read it.
+    _arrow_table(con, "mismatch_types", pa.Table.from_pylist([r.catalog_row() for r in load_rules()],
+                                                            schema=MISMATCH_TYPES_SCHEMA))
     _arrow_table(con, "rejected_decisions", sink.table())
     quarantine = [s.quarantine_file for s in snapshots]
     con.execute(
@@ -132,14 +143,14 @@ def register_inputs(con: duckdb.DuckDBPyConnection, cfg: Config, snapshots: list
 def register_audit(con: duckdb.DuckDBPyConnection, inputs: AuditInputs, fingerprint: str, folded: set[str],
                    snapshots: list[Snapshot]) -> None:
     """The audit's context, and views over all snapshots (for analysts) and over those the
-    kept layer tables have not folded in yet (all of them on a full audit)."""
+    kept model tables have not folded in yet (all of them on a full audit)."""
     # `seq` orders audits: a re-run keeps its number, a new audit (even with the same
     # as-of time, e.g. after an operator decision) comes after every earlier one.
     con.execute(
         "CREATE OR REPLACE TABLE audit_context AS SELECT ?::VARCHAR AS audit_id, ?::TIMESTAMPTZ AS as_of, "
         "?::TIMESTAMPTZ AS log_observed_at, coalesce((SELECT seq FROM audits WHERE audit_id = ?), "
         "(SELECT coalesce(max(seq), 0) + 1 FROM audits)) AS seq, ?::BOOLEAN AS incremental, "
-        "?::VARCHAR AS layers_fingerprint",
+        "?::VARCHAR AS models_fingerprint",
         [inputs.audit_id, inputs.as_of, inputs.log_observed_at, inputs.audit_id, bool(folded), fingerprint],
     )
     for layer in ("workflow", "observed"):

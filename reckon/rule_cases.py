@@ -12,7 +12,7 @@ A fixture file `rules/fixtures/<mismatch_type>.yaml` holds cases:
 
 `given` fills the tables the rule reads (unnamed columns are NULL; every other table
 is empty); `expect` lists the subject ids the rule must return, no more, no less.
-The tables are the real layer tables, built by the real layer SQL over no data, so a
+The tables are the real model tables, built by the real model SQL over no data, so a
 fixture breaks when a column it names disappears.
 """
 
@@ -46,7 +46,7 @@ class CaseResult:
 
 
 def empty_audit_database() -> duckdb.DuckDBPyConnection:
-    """An in-memory database with every layer and findings table, all empty."""
+    """An in-memory database with every model and findings table, all empty."""
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     engine.prepare(con, Workspace.open(WORKSPACE_DIR))
@@ -97,5 +97,5 @@ def _fill(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, Any]]
 
 
 def _text_if_nested(value: Any) -> Any:
-    # JSON-valued columns are VARCHAR in the layers; YAML mappings become JSON text.
+    # JSON-valued columns are VARCHAR in the models; YAML mappings become JSON text.
     return json.dumps(value, sort_keys=True) if isinstance(value, dict) else value

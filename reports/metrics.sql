@@ -8,10 +8,12 @@ CREATE TABLE IF NOT EXISTS metrics (
 );
 DELETE FROM metrics WHERE audit_id = (SELECT audit_id FROM audit_context);
 
+-- Each finding with its type's metric category (the `metric` of its rule's header).
 CREATE OR REPLACE TEMP TABLE metric_findings AS
-SELECT f.*, coalesce(f.workflow, '(none)') AS wf,
+SELECT f.*, coalesce(f.workflow, '(none)') AS wf, t.metric AS category,
        f.repair_pattern <> 'human_adjudication' AS auto_resolvable
-FROM findings f;
+FROM findings f
+JOIN mismatch_types t USING (mismatch_type);
 
 -- Findings reconciled at this audit (see lifecycle.sql): from when the finding last
 -- opened (first seen, or its latest regression) to resolved. Superseded ones do not count.
@@ -59,6 +61,8 @@ values_ AS (
         (SELECT count(*) FROM metric_findings f WHERE s.workflow IN ('*', f.wf)) FROM scopes s
     UNION ALL SELECT s.workflow, 'findings_by_type', f.mismatch_type, count(*)
         FROM scopes s JOIN metric_findings f ON s.workflow IN ('*', f.wf) GROUP BY ALL
+    UNION ALL SELECT s.workflow, 'findings_by_category', f.category, count(*)
+        FROM scopes s JOIN metric_findings f ON s.workflow IN ('*', f.wf) GROUP BY ALL
     UNION ALL SELECT workflow, 'top_mismatch_type_rank', mismatch_type,
         rank() OVER (PARTITION BY workflow ORDER BY n DESC, mismatch_type) FROM (
         SELECT s.workflow, f.mismatch_type, count(*) AS n
@@ -80,7 +84,7 @@ values_ AS (
     UNION ALL SELECT s.workflow, 'time_to_reconcile_p90_seconds', NULL,
         (SELECT quantile_cont(r.seconds_to_reconcile, 0.9) FROM metric_resolved r WHERE s.workflow IN ('*', r.wf)) FROM scopes s
     UNION ALL SELECT s.workflow, 'duplicate_effect_incidents', NULL,
-        (SELECT count(*) FROM metric_findings f WHERE f.mismatch_type = 'duplicate_effect' AND s.workflow IN ('*', f.wf)) FROM scopes s
+        (SELECT count(*) FROM metric_findings f WHERE f.category = 'duplicate' AND s.workflow IN ('*', f.wf)) FROM scopes s
     UNION ALL SELECT s.workflow, 'receipt_backfills', NULL,
         (SELECT count(*) FROM repair_actions a WHERE a.pattern = 'receipt_backfill' AND s.workflow IN ('*', coalesce(a.workflow, '(none)'))) FROM scopes s
     UNION ALL SELECT s.workflow, 'repair_actions_by_pattern', a.pattern, count(*)

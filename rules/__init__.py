@@ -1,4 +1,4 @@
-"""SQL rules: the layers, one file per mismatch type, the findings and the repair plan.
+"""SQL rules: the models, one file per mismatch type, the findings and the repair plan.
 
 A mismatch rule is a SELECT returning the offending subjects (`subject_id`), under a
 header of metadata in SQL comments, in the style of dbt singular tests:
@@ -19,16 +19,33 @@ from dataclasses import dataclass
 from pathlib import Path
 
 RULES_DIR = Path(__file__).resolve().parent
-LAYERS_DIR = RULES_DIR / "layers"
+MODELS_DIR = RULES_DIR / "models"
 MISMATCHES_DIR = RULES_DIR / "mismatches"
 FINDINGS_DIR = RULES_DIR / "findings"
 REPAIRS_DIR = RULES_DIR / "repairs"
 FIXTURES_DIR = RULES_DIR / "fixtures"
-MACROS_FILE = RULES_DIR / "macros.sql"  # comparisons the layers share
+MACROS_FILE = RULES_DIR / "macros.sql"  # comparisons the models share
 
 SUBJECT_KINDS = ("intent", "run", "effect")
 SEVERITIES = ("low", "medium", "high")
-REQUIRED_KEYS = ("rule_id", "mismatch_type", "subject_kind", "severity", "precedence", "description")
+REPAIR_PATTERNS = ("receipt_backfill", "status_patch", "forward_completion", "compensation", "human_adjudication",
+                   "wait_and_verify")
+# What a repair's `if` may test: the catalog (reversible, safe to retry), the intent (it has an
+# idempotency key), the policy (an orphan may be compensated). rules/repairs/10_patterns.sql.
+REPAIR_CONDITIONS = ("reversible", "safe_to_retry", "has_key", "compensable")
+# What a duplicate risk's `if` may test: the system still remembers the original call's key.
+RISK_CONDITIONS = ("key_remembered",)
+# How a forward completion or status patch is carried out (rules/repairs/20_repair_actions.sql).
+OPERATIONS = {
+    "patch_fields": "forward_completion", "execute_step": "forward_completion",
+    "retry_same_key": "forward_completion", "retry_new_key": "forward_completion",
+    "mark_satisfied": "status_patch", "mark_needs_reconciliation": "status_patch", "mark_complete": "status_patch",
+}  # fmt: skip
+# What the metrics count a type as (reports/metrics.sql: findings_by_category, duplicate incidents).
+METRIC_CATEGORIES = ("duplicate", "drift", "failure", "missing", "bookkeeping", "pending", "orphan")
+REQUIRED_KEYS = ("rule_id", "mismatch_type", "subject_kind", "severity", "precedence", "repair", "duplicate_risk",
+                 "next_action", "prevention", "metric", "description")
+_CHOICE = re.compile(r"^(\w+)(?: if (\w+) else (\w+))?$")
 _HEADER = re.compile(r"^--\s*([a-z_]+):\s*(.*)$")
 _CONTINUATION = re.compile(r"^--\s{2,}(.*)$")
 
@@ -38,7 +55,22 @@ class RuleError(ValueError):
 
 
 @dataclass(frozen=True)
+class Choice:
+    """`value`, or `value if condition else otherwise` (a header's conditional value)."""
+
+    value: str
+    condition: str | None = None
+    otherwise: str | None = None
+
+    @property
+    def values(self) -> tuple[str, ...]:
+        return (self.value,) if self.otherwise is None else (self.value, self.otherwise)
+
+
+@dataclass(frozen=True)
 class Rule:
+    """A mismatch rule: its SQL, and everything its type means (the header)."""
+
     rule_id: str
     mismatch_type: str
     subject_kind: str
@@ -47,6 +79,24 @@ class Rule:
     description: str
     sql: str
     path: Path
+    repair: Choice = Choice("human_adjudication")
+    operation: str | None = None  # how a forward completion or status patch is done
+    duplicate_risk: Choice = Choice("medium")
+    next_action: str = ""  # what an operator should do next, in words
+    prevention: str = ""  # the follow-up work that stops it recurring
+    metric: str = ""  # the category the metrics count it in
+
+    def catalog_row(self) -> dict[str, object]:
+        """The type's row in the `mismatch_types` table the repair and metrics SQL read."""
+        return {
+            "mismatch_type": self.mismatch_type, "rule_id": self.rule_id, "subject_kind": self.subject_kind,
+            "severity": self.severity, "precedence": self.precedence, "repair": self.repair.value,
+            "repair_condition": self.repair.condition, "repair_otherwise": self.repair.otherwise,
+            "operation": self.operation, "duplicate_risk": self.duplicate_risk.value,
+            "risk_condition": self.duplicate_risk.condition, "risk_otherwise": self.duplicate_risk.otherwise,
+            "next_action": self.next_action, "prevention": self.prevention, "metric": self.metric,
+            "description": self.description,
+        }  # fmt: skip
 
     def hits_sql(self) -> str:
         """The rule's offending rows, labelled with its metadata."""
@@ -91,6 +141,18 @@ def parse_rule(path: Path) -> Rule:
             raise RuleError(f"{path.name}: {key} may hold only letters, digits and underscores")
     if not sql:
         raise RuleError(f"{path.name}: no SQL after the header")
+    repair = _choice(path, meta, "repair", REPAIR_PATTERNS, REPAIR_CONDITIONS)
+    risk = _choice(path, meta, "duplicate_risk", SEVERITIES, RISK_CONDITIONS)
+    operation = meta.get("operation") or None
+    needs = {p for p in repair.values if p in OPERATIONS.values()}
+    if operation is None and needs:
+        raise RuleError(f"{path.name}: header lacks operation (how its {', '.join(sorted(needs))} is done: "
+                        f"{', '.join(op for op, p in OPERATIONS.items() if p in needs)})")
+    if operation is not None and OPERATIONS.get(operation) not in needs:
+        raise RuleError(f"{path.name}: operation '{operation}' is not one of its repair's "
+                        f"({', '.join(op for op, p in OPERATIONS.items() if p in needs) or 'it needs none'})")
+    if meta["metric"] not in METRIC_CATEGORIES:
+        raise RuleError(f"{path.name}: metric must be one of {METRIC_CATEGORIES}")
     return Rule(
         rule_id=meta["rule_id"],
         mismatch_type=meta["mismatch_type"],
@@ -100,7 +162,26 @@ def parse_rule(path: Path) -> Rule:
         description=meta["description"],
         sql=sql,
         path=path,
+        repair=repair,
+        operation=operation,
+        duplicate_risk=risk,
+        next_action=meta["next_action"],
+        prevention=meta["prevention"],
+        metric=meta["metric"],
     )
+
+
+def _choice(path: Path, meta: dict[str, str], key: str, values: tuple[str, ...], conditions: tuple[str, ...]) -> Choice:
+    """A header value `v` or `v if condition else w`, each checked against its vocabulary."""
+    match = _CHOICE.match(meta[key])
+    if not match:
+        raise RuleError(f"{path.name}: {key} must be `value` or `value if condition else value`")
+    choice = Choice(*match.groups())
+    if any(v not in values for v in choice.values):
+        raise RuleError(f"{path.name}: {key} values must be among {values}")
+    if choice.condition is not None and choice.condition not in conditions:
+        raise RuleError(f"{path.name}: {key} condition must be one of {conditions}")
+    return choice
 
 
 def load_rules(folder: Path = MISMATCHES_DIR) -> list[Rule]:
@@ -121,40 +202,69 @@ def sql_scripts(folder: Path) -> list[Path]:
     return sorted(folder.glob("*.sql"))
 
 
-@dataclass(frozen=True)
-class Layer:
-    """A layer script: builds the table `name` from the tables it `depends_on`.
+# Tables the audit's inputs register (reckon/inputs.py) that models may read.
+INPUT_TABLES = frozenset({
+    "audit_context", "cfg_systems", "cfg_workflows", "cfg_steps", "cfg_policies", "cfg_snapshots", "cfg_field_map",
+    "cfg_status_vocabulary", "raw_events", "raw_events_new", "raw_observed", "raw_observed_new", "decisions",
+    "quarantine", "mismatch_types", "folded_snapshots",
+})  # fmt: skip
 
-    A run-scoped layer (header `scoped_tables: a, b`) computes its tables for the audit's
-    scope only, as `scoped_a`, `scoped_b`; `reckon.engine.commit_layers` folds them into
-    `a`, `b` by run_id. `full_mode` names the script to run instead on a full audit.
+
+@dataclass(frozen=True)
+class Model:
+    """A SQL model (rules/models/): builds its tables from the tables it reads.
+
+    Its header declares every table it reads from this audit (`reads`) or as the previous
+    audit left it (`kept`: run-scoped tables before this audit's commit), and every table
+    or view it builds (`builds`); tests/rules/test_model_lineage.py checks the SQL against
+    them, and the Dagster lineage follows them. A run-scoped model (`scoped_tables: a, b`)
+    computes its tables for the audit's scope only, as `scoped_a`, `scoped_b`;
+    `reckon.incremental.commit` folds them into `a`, `b`. `full_mode` names the script to
+    run instead on a full audit.
     """
 
     name: str
-    depends_on: tuple[str, ...]
     description: str
     path: Path
+    reads: tuple[str, ...] = ()
+    kept: tuple[str, ...] = ()
+    builds: tuple[str, ...] = ()
     scoped_tables: tuple[str, ...] = ()
     full_path: Path | None = None
-    counted: str = ""  # header `table`: the table whose rows the layer reports, if not `name`
+    counted: str = ""  # header `table`: the table whose rows the model reports, if not `name`
 
     @property
     def table(self) -> str:
-        """The table whose row count the layer reports."""
+        """The table whose row count the model reports."""
         return self.counted or (f"scoped_{self.name}" if self.name in self.scoped_tables else self.name)
 
 
-def load_layers() -> list[Layer]:
-    layers = []
-    for path in sql_scripts(LAYERS_DIR):
+def load_models() -> list[Model]:
+    models = []
+    for path in sql_scripts(MODELS_DIR):
         meta, _ = parse_header(path.read_text(encoding="utf-8"))
-        if not meta.get("layer"):
-            raise RuleError(f"{path.name}: header lacks layer")
+        if not meta.get("model") or not meta.get("builds"):
+            raise RuleError(f"{path.name}: header lacks model or builds")
         full = meta.get("full_mode")
-        layers.append(Layer(meta["layer"], _names(meta.get("depends_on", "")), meta.get("description", ""), path,
-                            _names(meta.get("scoped_tables", "")), path.parent / full if full else None,
-                            meta.get("table", "")))
-    return layers
+        models.append(Model(meta["model"], meta.get("description", ""), path, _names(meta.get("reads", "")),
+                            _names(meta.get("kept", "")), _names(meta["builds"]), _names(meta.get("scoped_tables", "")),
+                            path.parent / full if full else None, meta.get("table", "")))
+    return models
+
+
+def upstream(models: list[Model], inputs: str) -> dict[str, tuple[str, ...]]:
+    """Each model's upstream steps: for every table it reads, the models before it that
+    build that table, or `inputs` for a table the audit's inputs register (the lineage)."""
+    out: dict[str, tuple[str, ...]] = {}
+    for index, model in enumerate(models):
+        found: list[str] = []
+        for table in model.reads:
+            builders = [m.name for m in models[:index] if table in m.builds]
+            if not builders and table not in INPUT_TABLES:
+                raise RuleError(f"{model.path.name}: reads {table}, which no earlier model builds and the inputs do not register")
+            found += builders or [inputs]
+        out[model.name] = tuple(dict.fromkeys(found))
+    return out
 
 
 def _names(text: str) -> tuple[str, ...]:

@@ -28,7 +28,7 @@ from reckon.snapshots import source_options
 from reckon.workspace import Workspace
 from simulator.runs import Intent
 
-# The recorded layer's derivations (rules/layers/50_recorded.sql), for one run or intent.
+# The recorded layer's derivations (rules/models/50_recorded.sql), for one run or intent.
 RUN_STATUS = {
     "run.completed": "complete", "run.failed": "failed", "run.escalated": "escalated",
     "run.awaiting_approval": "awaiting_approval", "run.needs_reconciliation": "needs_reconciliation",

@@ -16,7 +16,7 @@ FIGURES = [
     "ingest workflow_log (event_log)", "ingest stripe_refunds (stripe)",
     "ingest sendgrid_events (sendgrid)", "ingest hubspot_contacts (hubspot)",
     "ingest zendesk_tickets (zendesk)", "ingest, all sources",
-    "audit: layers:audit_inputs", "audit: layers:events", "audit: layers:intent_state", "audit: findings:findings",
+    "audit: models:audit_inputs", "audit: models:events", "audit: models:intent_state", "audit: findings:findings",
     "audit: findings:repair_plan", "audit: reports:plan_exports", "audit: reports:reconciliation_metrics",
     "audit: reports:analyst_database", "audit: reports:read_copy",
     "**full audit**", "audit peak RSS", "floor (one hand-written DuckDB pass)", "**audit / floor**",

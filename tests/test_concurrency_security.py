@@ -80,7 +80,8 @@ def test_a_rule_cannot_reach_outside_the_workspace(tmp_path, sql):
     rule_file = tmp_path / "evil.sql"
     rule_file.write_text(
         "-- rule_id: X1\n-- mismatch_type: evil\n-- subject_kind: intent\n-- severity: low\n"
-        f"-- precedence: 99\n-- description: tries to escape\n{sql}\n"
+        f"-- precedence: 99\n-- repair: human_adjudication\n-- duplicate_risk: low\n-- next_action: none\n"
+        f"-- prevention: none\n-- metric: pending\n-- description: tries to escape\n{sql}\n"
     )
     rule = parse_rule(rule_file)
     with database.connect(Workspace.open(sim.workspace)) as con, pytest.raises(duckdb.Error) as err:

@@ -1,8 +1,8 @@
 """Incremental audits give exactly what full audits give.
 
 Two workspaces see the same files day after day: one recomputes only the runs its scope
-takes (the default), the other has `policies.incremental: false` and rebuilds every layer
-every audit. Every layer table, finding, action, lifecycle row and metric must match, while
+takes (the default), the other has `policies.incremental: false` and rebuilds every model
+every audit. Every model table, finding, action, lifecycle row and metric must match, while
 the incremental one recomputes only part of the runs.
 """
 
@@ -19,7 +19,7 @@ import yaml
 
 from bench.generate import generate
 from pipelines.runner import run_audit
-from reckon.incremental import LAYER_TABLES
+from reckon.incremental import MODEL_TABLES
 from reckon.workspace import Workspace
 from simulator import simulate
 from simulator.timeline import advance
@@ -64,7 +64,7 @@ def scope(root: Path) -> tuple[bool, int, int]:
 
 
 def assert_same(incremental: Path, full: Path) -> None:
-    tables = {**{t: "*" for t in (*LAYER_TABLES, "observed_keys")}, **AUDIT_TABLES}
+    tables = {**{t: "*" for t in (*MODEL_TABLES, "observed_keys")}, **AUDIT_TABLES}
     got, want = contents(incremental, tables), contents(full, tables)
     for table in tables:
         assert got[table] == want[table], table

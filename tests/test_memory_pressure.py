@@ -2,8 +2,8 @@
 workspace's temp folder instead of failing, and the results do not change.
 
 Measured on a simulated workspace of 2,000 runs (2 threads): the whole audit completes
-at 64 MB, and the layer scripts spill to `<workspace>/.duckdb_tmp` there; at 32 MB the
-layers run out of memory. Every step is staged so that no single query holds several
+at 64 MB, and the model scripts spill to `<workspace>/.duckdb_tmp` there; at 32 MB the
+models run out of memory. Every step is staged so that no single query holds several
 large hash tables, or a list() over more than the findings' rows, at once. The
 large-input figures are in bench/memory_pressure.py.
 """
@@ -81,7 +81,7 @@ def test_a_low_limit_gives_the_same_audit(inputs, default_audit, tmp_path):
     assert results(ws, low["audit_id"]) == results(default_ws, default["audit_id"])
 
 
-def test_layers_spill_into_the_workspace_and_give_the_same_tables(inputs, default_audit, tmp_path):
+def test_models_spill_into_the_workspace_and_give_the_same_tables(inputs, default_audit, tmp_path):
     default_ws, _ = default_audit
     ws = with_limit(inputs, tmp_path / "ws", LOW_LIMIT)
     for source in ws.config.sources:
@@ -89,17 +89,17 @@ def test_layers_spill_into_the_workspace_and_give_the_same_tables(inputs, defaul
     spilled, paths = 0, set()
     with database.connect(ws) as con:
         engine.prepare(con, ws)
-        for layer in incremental.LAYERS:
-            incremental.build_layer(con, layer)
+        for model in incremental.MODELS:
+            incremental.build_model(con, model)
             spilled = max(spilled, con.execute(
                 "SELECT coalesce(sum(temporary_storage_bytes), 0) FROM duckdb_memory()").fetchone()[0])
             paths |= {Path(p) for (p,) in con.execute("SELECT path FROM duckdb_temporary_files()").fetchall()}
         incremental.commit(con)
-        tables = [t for layer in incremental.LAYERS for t in layer.scoped_tables or (layer.table,)]
-        layers = {name: con.execute(f"SELECT * FROM {name} ORDER BY ALL").fetchall() for name in tables}
+        tables = [t for model in incremental.MODELS for t in model.scoped_tables or (model.table,)]
+        models = {name: con.execute(f"SELECT * FROM {name} ORDER BY ALL").fetchall() for name in tables}
     assert spilled > 0, "DuckDB did not spill at 64 MB"
     assert all(p.is_relative_to(ws.root / ".duckdb_tmp") for p in paths)
     with duckdb.connect(str(default_ws.database), read_only=True) as con:
-        for name, rows in layers.items():
+        for name, rows in models.items():
             assert con.execute(f"SELECT * FROM {name} ORDER BY ALL").fetchall() == rows, name
 

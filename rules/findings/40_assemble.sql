@@ -61,7 +61,8 @@ SELECT
     ctx.audit_id,
     h.subject_kind, h.subject_id, s.run_id, s.workflow, s.system,
     h.mismatch_type,
-    repair_pattern(h.mismatch_type, c.reversible, c.safe_to_retry, c.has_key, c.reversible) AS repair_pattern,
+    repair_pattern(t.repair, t.repair_condition, t.repair_otherwise, c.reversible, c.safe_to_retry, c.has_key,
+                   c.reversible) AS repair_pattern,
     h.rule_id, h.severity,
     s.intended, s.recorded, s.observed, s.evidence,
     ctx.as_of AS detected_at,
@@ -69,7 +70,7 @@ SELECT
     'open' AS status,
     h.secondary_types,
     s.state_hash,
-    -- Set by 50_lifecycle.sql.
+    -- Set by 50_status.sql.
     NULL::VARCHAR AS lifecycle_status,
     NULL::VARCHAR AS decision,
     NULL::VARCHAR AS decision_reason,
@@ -79,6 +80,7 @@ SELECT
 FROM primary_hits h
 JOIN finding_subjects s ON s.subject_kind = h.subject_kind AND s.subject_id = h.subject_id
 JOIN context c ON c.subject_kind = h.subject_kind AND c.subject_id = h.subject_id
+JOIN mismatch_types t ON t.mismatch_type = h.mismatch_type
 LEFT JOIN first_seen p ON p.finding_id = h.finding_id
 CROSS JOIN audit_context ctx
 ORDER BY h.subject_kind, h.subject_id;

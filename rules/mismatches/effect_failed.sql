@@ -3,6 +3,12 @@
 -- subject_kind: intent
 -- severity: high
 -- precedence: 3
+-- repair: forward_completion if safe_to_retry else human_adjudication
+-- operation: retry_new_key
+-- duplicate_risk: low
+-- next_action: fix the cause, then retry or cancel the intent
+-- prevention: record success only once the system confirms the effect (webhook or read-back), not when it accepts the call
+-- metric: failure
 -- description: The runtime recorded success but the system shows the effect failed or
 --   reversed (refund failed/canceled, message bounced/dropped).
 SELECT intent_id AS subject_id

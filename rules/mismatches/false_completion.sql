@@ -3,6 +3,12 @@
 -- subject_kind: run
 -- severity: high
 -- precedence: 1
+-- repair: status_patch
+-- operation: mark_needs_reconciliation
+-- duplicate_risk: low
+-- next_action: resolve the run's intent findings, then complete the run
+-- prevention: complete a run only after every intent's effect is verified
+-- metric: bookkeeping
 -- description: The run is recorded complete, but at least one of its intents has a finding
 --   other than unknown_outcome (and not closed by an operator's decision that still holds).
 SELECT r.run_id AS subject_id

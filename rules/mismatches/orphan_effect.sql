@@ -3,6 +3,11 @@
 -- subject_kind: effect
 -- severity: high
 -- precedence: 1
+-- repair: compensation if compensable else human_adjudication
+-- duplicate_risk: high
+-- next_action: find the run that made it; keep, attach or reverse it
+-- prevention: declare every intent before acting, so that every effect has an intent to match
+-- metric: orphan
 -- description: An object carries the agent's correlation marker or was last written by the
 --   agent, but matches no declared intent by any key.
 SELECT o.system || ':' || o.external_id AS subject_id

@@ -3,6 +3,11 @@
 -- subject_kind: intent
 -- severity: medium
 -- precedence: 6
+-- repair: receipt_backfill
+-- duplicate_risk: low
+-- next_action: record the receipt and resume the run
+-- prevention: store the receipt before acknowledging the queue message
+-- metric: bookkeeping
 -- description: The agent's effect is present (matched by correlation key, target or
 --   receipt) but the runtime has no receipt: the worker died after the side effect, or the
 --   webhook that carries the receipt never came.

@@ -3,6 +3,11 @@
 -- subject_kind: run
 -- severity: medium
 -- precedence: 3
+-- repair: human_adjudication
+-- duplicate_risk: medium
+-- next_action: resolve the run's intent findings, then resume or fail the run
+-- prevention: alert on runs past their completion window and resume them from their last verified step
+-- metric: pending
 -- description: The run is not terminal, is past its completion window, and not all of its
 --   required intents are done.
 SELECT run_id AS subject_id

@@ -1,25 +1,21 @@
 -- step: repair patterns
--- description: The one place a finding's repair pattern is decided: TAXONOMY.md's default
---   per mismatch type, refined by the catalog (reversible, safe to retry), the idempotency
---   key and policy.
-CREATE OR REPLACE MACRO repair_pattern(mismatch_type, reversible, safe_to_retry, has_key, compensable) AS
-    CASE mismatch_type
-        WHEN 'duplicate_effect' THEN CASE WHEN reversible THEN 'compensation' ELSE 'human_adjudication' END
-        WHEN 'non_canonical_target' THEN 'human_adjudication'
-        WHEN 'effect_failed' THEN CASE WHEN safe_to_retry THEN 'forward_completion' ELSE 'human_adjudication' END
-        WHEN 'phantom_receipt' THEN 'human_adjudication'
-        WHEN 'satisfied_out_of_band' THEN 'status_patch'
-        WHEN 'receipt_missing' THEN 'receipt_backfill'
-        WHEN 'out_of_band_change' THEN 'human_adjudication'
-        WHEN 'field_drift' THEN 'forward_completion'
-        WHEN 'unknown_outcome' THEN 'wait_and_verify'
-        WHEN 'attempt_lost' THEN CASE WHEN has_key THEN 'forward_completion' ELSE 'human_adjudication' END
-        WHEN 'missing_step' THEN 'forward_completion'
-        WHEN 'false_completion' THEN 'status_patch'
-        WHEN 'stale_run_status' THEN 'status_patch'
-        WHEN 'stuck_run' THEN 'human_adjudication'
-        WHEN 'orphan_effect' THEN CASE WHEN compensable THEN 'compensation' ELSE 'human_adjudication' END
+-- description: How a finding's repair pattern is decided: its type's `repair` header
+--   (`mismatch_types`, built from the rule headers in rules/mismatches/), whose condition,
+--   if any, is read here from the catalog (reversible, safe to retry), the intent's
+--   idempotency key and policy; then an operator's decision that still holds.
+-- Whether a repair header's condition holds (the names rules.REPAIR_CONDITIONS allows).
+CREATE OR REPLACE MACRO condition_met(condition, reversible, safe_to_retry, has_key, compensable) AS
+    CASE condition
+        WHEN 'reversible' THEN reversible
+        WHEN 'safe_to_retry' THEN safe_to_retry
+        WHEN 'has_key' THEN has_key
+        WHEN 'compensable' THEN compensable
     END;
+
+-- A type's pattern: its repair, or the alternative when the condition does not hold.
+CREATE OR REPLACE MACRO repair_pattern(repair, condition, otherwise, reversible, safe_to_retry, has_key, compensable) AS
+    CASE WHEN condition IS NULL OR coalesce(condition_met(condition, reversible, safe_to_retry, has_key, compensable), false)
+         THEN repair ELSE otherwise END;
 
 -- An operator's decision that still holds overrides the default: `retry` asks for a
 -- forward completion, `compensate` for a compensation; accepting the external truth or

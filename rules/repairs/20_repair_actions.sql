@@ -14,13 +14,12 @@ FROM (SELECT * FROM intent_state WHERE intent_id IN (SELECT subject_id FROM subj
 LEFT JOIN (SELECT intent_id, expected FROM intended WHERE intent_id IN (SELECT subject_id FROM subjects)) i
     ON i.intent_id = s.intent_id;
 
--- The objects the plan reads: each intent's chosen object, a duplicate's every match,
--- and effect subjects.
+-- The objects the plan reads: each intent's chosen object, every match of an intent
+-- observed twice or more (its extras are compensated), and effect subjects.
 CREATE OR REPLACE TEMP TABLE plan_matches AS
 SELECT m.intent_id, m.system, m.external_id
 FROM matches m
-WHERE m.is_primary AND m.intent_id IN (
-    SELECT subject_id FROM findings WHERE status = 'open' AND mismatch_type = 'duplicate_effect');
+WHERE m.is_primary AND m.intent_id IN (SELECT intent_id FROM open_intents WHERE observed_state = 'duplicate');
 
 CREATE OR REPLACE TEMP TABLE plan_objects AS
 SELECT o.* FROM observed o
@@ -35,8 +34,14 @@ SEMI JOIN (
 CREATE OR REPLACE TEMP TABLE open_findings AS
 SELECT f.*, s.* EXCLUDE (run_id, workflow, system, object_type),
     coalesce(s.object_type, e.object_type) AS object_type,
-    o.fields, sf.newest_observed_at
+    o.fields, sf.newest_observed_at,
+    -- What the type's header says (rules/mismatches/): the operation a forward completion or
+    -- status patch carries out (a retry with a new key when an operator asked for a retry of
+    -- a type that names none), the duplicate risk, the next action in words.
+    coalesce(t.operation, CASE WHEN f.repair_pattern = 'forward_completion' THEN 'retry_new_key' END) AS operation,
+    t.duplicate_risk, t.risk_condition, t.risk_otherwise, t.next_action
 FROM findings f
+JOIN mismatch_types t ON t.mismatch_type = f.mismatch_type
 LEFT JOIN open_intents s ON f.subject_kind = 'intent' AND s.intent_id = f.subject_id
 LEFT JOIN plan_objects o ON o.system = s.system AND o.external_id = s.external_id
 LEFT JOIN plan_objects e ON f.subject_kind = 'effect' AND e.system = f.system
@@ -55,7 +60,7 @@ duplicate_ranked AS (
     FROM open_findings f
     JOIN plan_matches m ON m.intent_id = f.subject_id
     JOIN plan_objects o ON o.system = m.system AND o.external_id = m.external_id
-    WHERE f.mismatch_type = 'duplicate_effect' AND o.state IN ('success', 'pending')
+    WHERE f.observed_state = 'duplicate' AND o.state IN ('success', 'pending')
 ),
 duplicate_extras AS (
     SELECT d.*, k.external_id AS keep_external_id
@@ -97,21 +102,22 @@ shaped AS (
                 'intent_id': f.subject_id, 'run_id': f.run_id, 'write_event': 'receipt.recorded',
                 'receipt': {'external_id': f.external_id, 'system': f.system, 'observed_at': f.newest_observed_at},
                 'set_outcome': 'succeeded', 'then': 'resume_or_complete_run'})
-            WHEN 'status_patch' THEN CASE f.subject_kind
-                WHEN 'run' THEN to_json({
-                    'run_id': f.run_id, 'from_status': f.recorded ->> 'status',
-                    'to_status': CASE f.mismatch_type WHEN 'false_completion' THEN 'needs_reconciliation' ELSE 'complete' END})
-                ELSE to_json({
+            WHEN 'status_patch' THEN CASE f.operation
+                WHEN 'mark_satisfied' THEN to_json({
                     'intent_id': f.subject_id, 'run_id': f.run_id, 'set_outcome': 'satisfied_out_of_band',
                     'satisfied_by': coalesce(f.last_actor, 'unknown (not the agent)'),
                     'external_id': f.external_id, 'never_retry': true})
+                ELSE to_json({
+                    'run_id': f.run_id, 'from_status': f.recorded ->> 'status',
+                    'to_status': CASE f.operation WHEN 'mark_needs_reconciliation' THEN 'needs_reconciliation'
+                                                  WHEN 'mark_complete' THEN 'complete' END})
                 END
-            WHEN 'forward_completion' THEN CASE f.mismatch_type
-                WHEN 'field_drift' THEN to_json({
+            WHEN 'forward_completion' THEN CASE f.operation
+                WHEN 'patch_fields' THEN to_json({
                     'operation': f.action, 'patch_fields': (
                         SELECT map_from_entries(list({'k': d ->> 'field', 'v': d ->> 'intended'}))
                         FROM (SELECT unnest(from_json(f.field_diff, '["JSON"]')) AS d))})
-                WHEN 'missing_step' THEN to_json({
+                WHEN 'execute_step' THEN to_json({
                     'operation': f.action, 'step': f.step, 'run_id': f.run_id, 'expected': json(f.expected),
                     'target_key': f.target_key})
                 ELSE to_json({
@@ -127,23 +133,14 @@ shaped AS (
             ELSE to_json({
                 'intended_action': coalesce(f.action, f.mismatch_type), 'intended': json(f.intended),
                 'observed_state': f.observed ->> 'state', 'observed': json(f.observed), 'mismatch_type': f.mismatch_type,
-                'recommended_next_action': CASE f.mismatch_type
-                    WHEN 'duplicate_effect' THEN 'decide which duplicate to keep and reverse the others by hand'
-                    WHEN 'non_canonical_target' THEN 'apply the intent to the canonical record, or accept as is'
-                    WHEN 'effect_failed' THEN 'fix the cause, then retry or cancel the intent'
-                    WHEN 'phantom_receipt' THEN 'confirm with the system; re-run the step if it never happened'
-                    WHEN 'out_of_band_change' THEN 'adopt the outside change, or re-apply the intended values'
-                    WHEN 'attempt_lost' THEN 'retry by hand: no idempotency key protects an automatic retry'
-                    WHEN 'stuck_run' THEN 'resolve the run''s intent findings, then resume or fail the run'
-                    WHEN 'orphan_effect' THEN 'find the run that made it; keep, attach or reverse it'
-                    ELSE 'review' END,
+                'recommended_next_action': f.next_action,
                 'links': {'receipt_external_id': f.receipt_external_id, 'evidence': json(f.evidence)},
                 'field_diff': json(f.field_diff)})
         END AS parameters,
         -- Which key the executor sends: for a lost attempt the original one (if the first
         -- call did land after all, the system replays its result instead of acting twice);
         -- a fresh derived one otherwise (a failed effect needs a new call, not a replay).
-        CASE WHEN f.repair_pattern = 'forward_completion' AND f.mismatch_type = 'attempt_lost'
+        CASE WHEN f.repair_pattern = 'forward_completion' AND f.operation = 'retry_same_key'
              THEN coalesce(f.last_attempt_key, f.idempotency_key)
         END AS original_key,
         -- Observed values the executor re-checks just before acting.
@@ -160,18 +157,15 @@ shaped AS (
                 {'check': 'recorded_outcome', 'intent_id': f.subject_id, 'equals': f.recorded_outcome}])
         END AS preconditions,
         CASE
+            -- These touch no external system: they cannot duplicate an effect.
             WHEN f.repair_pattern IN ('receipt_backfill', 'status_patch', 'wait_and_verify') THEN 'low'
-            WHEN f.mismatch_type IN ('duplicate_effect', 'orphan_effect') THEN 'high'
-            WHEN f.mismatch_type = 'attempt_lost' THEN
-                -- A retry is safe only while the system still remembers the original key.
-                CASE WHEN f.repair_pattern = 'forward_completion'
-                          AND f.acted_at + to_seconds(f.idempotency_ttl_seconds) > f.newest_observed_at THEN 'low'
-                     ELSE 'high' END
-            -- The failed object stays failed; a new call cannot duplicate it.
-            WHEN f.mismatch_type = 'effect_failed' THEN 'low'
-            WHEN f.mismatch_type IN ('missing_step', 'phantom_receipt', 'stuck_run') THEN 'medium'
-            WHEN f.mismatch_type = 'field_drift' THEN 'low'
-            ELSE 'medium'
+            -- The type's header; its one condition: the system still remembers the key the
+            -- original call carried, so a retry with it is replayed, not done twice.
+            WHEN f.risk_condition IS NULL THEN f.duplicate_risk
+            WHEN f.risk_condition = 'key_remembered'
+                 AND coalesce(f.last_attempt_key, f.idempotency_key) IS NOT NULL
+                 AND f.acted_at + to_seconds(f.idempotency_ttl_seconds) > f.newest_observed_at THEN f.duplicate_risk
+            ELSE f.risk_otherwise
         END AS duplicate_risk,
         CASE f.repair_pattern
             WHEN 'compensation' THEN false
@@ -180,15 +174,15 @@ shaped AS (
         END AS reversible,
         CASE f.repair_pattern
             WHEN 'receipt_backfill' THEN printf('%s %s exists but the run has no receipt: record it and resume the run', f.system, f.external_id)
-            WHEN 'status_patch' THEN CASE f.mismatch_type
-                WHEN 'false_completion' THEN printf('Run %s is recorded complete but has open intent findings: mark it needs_reconciliation', f.run_id)
-                WHEN 'stale_run_status' THEN printf('Every required step of run %s is done: mark it complete', f.run_id)
-                ELSE printf('%s was already done by %s: mark the intent satisfied, never retry', f.subject_id, coalesce(f.last_actor, 'someone else')) END
-            WHEN 'forward_completion' THEN CASE f.mismatch_type
-                WHEN 'field_drift' THEN printf('%s %s got only part of the write: patch %d field(s)', f.system, f.external_id, f.n_diff)
-                WHEN 'missing_step' THEN printf('Run %s stopped before step %s: execute that step only', f.run_id, f.step)
-                WHEN 'attempt_lost' THEN printf('%s did not take effect in %s: retry %s with the original idempotency key', f.subject_id, f.system, f.action)
-                ELSE printf('%s failed in %s: call %s again with a new idempotency key', f.subject_id, f.system, f.action) END
+            WHEN 'status_patch' THEN CASE f.operation
+                WHEN 'mark_needs_reconciliation' THEN printf('Run %s is recorded complete but has open intent findings: mark it needs_reconciliation', f.run_id)
+                WHEN 'mark_complete' THEN printf('Every required step of run %s is done: mark it complete', f.run_id)
+                WHEN 'mark_satisfied' THEN printf('%s was already done by %s: mark the intent satisfied, never retry', f.subject_id, coalesce(f.last_actor, 'someone else')) END
+            WHEN 'forward_completion' THEN CASE f.operation
+                WHEN 'patch_fields' THEN printf('%s %s got only part of the write: patch %d field(s)', f.system, f.external_id, f.n_diff)
+                WHEN 'execute_step' THEN printf('Run %s stopped before step %s: execute that step only', f.run_id, f.step)
+                WHEN 'retry_same_key' THEN printf('%s did not take effect in %s: retry %s with the original idempotency key', f.subject_id, f.system, f.action)
+                WHEN 'retry_new_key' THEN printf('%s failed in %s: call %s again with a new idempotency key', f.subject_id, f.system, f.action) END
             WHEN 'compensation' THEN printf('%s %s duplicates another effect: reverse it with %s', t.target_system, t.target_external_id, coalesce(f.compensation, 'the compensation operation'))
             WHEN 'wait_and_verify' THEN printf('Outcome of %s is not visible yet in %s: re-check after the settle window', f.subject_id, coalesce(f.system, 'the system'))
             ELSE printf('Operator decision needed: %s on %s', f.mismatch_type, f.subject_id)

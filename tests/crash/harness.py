@@ -44,7 +44,7 @@ from simulator import simulate
 PROBE = Path(__file__).with_name("probe.py")
 PHASES = ("snapshot writes", "DuckDB writes", "plan export", "history append")
 # The probe's markers (tests/crash/probe.py): a step group, or a step's own name.
-DUCKDB_STEPS = ("layers", "findings", "reconciliation_metrics")
+DUCKDB_STEPS = ("models", "findings", "reconciliation_metrics")
 STEP_PHASE = {
     "snapshots": "snapshot writes",
     **dict.fromkeys(DUCKDB_STEPS, "DuckDB writes"),

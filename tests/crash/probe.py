@@ -5,7 +5,7 @@
 The audit is `pipelines.runner.run_audit`, unchanged: the probe adds a step hook
 (`pipelines.steps.add_hook`) that prints `<monotonic time> start|end <marker> <arg>` lines
 (flushed at once), and wraps `os.replace` to print `<time> replace <file name>`. The
-marker is the step's group for snapshots, layers and findings (the arg names the source or
+marker is the step's group for snapshots, models and findings (the arg names the source or
 the step) and the step's own name for the rest. The crash harness reads these lines to
 know which phase a SIGKILL interrupted, and to aim kills at short phases. Production code
 has no sleeps or kill hooks.
@@ -19,7 +19,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-GROUPED = ("snapshots", "layers", "findings")
+GROUPED = ("snapshots", "models", "findings")
 
 
 def emit(*parts: object) -> None:

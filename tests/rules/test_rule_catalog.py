@@ -9,7 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from rules import MISMATCHES_DIR, Rule, RuleError, load_rules, parse_rule
+from rules import (
+    MISMATCHES_DIR,
+    OPERATIONS,
+    REPAIR_CONDITIONS,
+    Rule,
+    RuleError,
+    load_rules,
+    parse_rule,
+)
 from tests import contract
 
 
@@ -72,6 +80,12 @@ GOOD_HEADER = {
     "subject_kind": "intent",
     "severity": "low",
     "precedence": "99",
+    "repair": "forward_completion if safe_to_retry else human_adjudication",
+    "operation": "retry_new_key",
+    "duplicate_risk": "low",
+    "next_action": "do the thing again",
+    "prevention": "do the thing right",
+    "metric": "failure",
     "description": "A test rule.",
 }
 GOOD_SQL = "SELECT intent_id AS subject_id FROM intent_state"
@@ -119,6 +133,20 @@ def test_a_well_formed_rule_parses(tmp_path: Path) -> None:
         ),
         pytest.param({**GOOD_HEADER, "rule_id": "R-999"}, GOOD_SQL, "rule_id", id="bad rule id"),
         pytest.param(GOOD_HEADER, "", "no SQL", id="no body"),
+        pytest.param({k: v for k, v in GOOD_HEADER.items() if k != "prevention"}, GOOD_SQL, "lacks prevention",
+                     id="no prevention line"),
+        pytest.param({**GOOD_HEADER, "repair": "fix_it"}, GOOD_SQL, "repair values", id="unknown pattern"),
+        pytest.param({**GOOD_HEADER, "repair": "compensation if lucky else human_adjudication"}, GOOD_SQL,
+                     "repair condition", id="unknown condition"),
+        pytest.param({**GOOD_HEADER, "repair": "forward_completion or else"}, GOOD_SQL, "repair must be",
+                     id="unreadable repair"),
+        pytest.param({k: v for k, v in GOOD_HEADER.items() if k != "operation"}, GOOD_SQL, "lacks operation",
+                     id="forward completion without its operation"),
+        pytest.param({**GOOD_HEADER, "operation": "mark_complete"}, GOOD_SQL, "operation 'mark_complete'",
+                     id="an operation of another pattern"),
+        pytest.param({**GOOD_HEADER, "duplicate_risk": "low if lucky else high"}, GOOD_SQL,
+                     "duplicate_risk condition", id="unknown risk condition"),
+        pytest.param({**GOOD_HEADER, "metric": "misc"}, GOOD_SQL, "metric", id="unknown metric category"),
     ],
 )
 def test_malformed_header_raises_rule_error_naming_the_file(
@@ -136,3 +164,34 @@ def test_duplicate_rule_id_in_a_folder_raises_naming_both_files(tmp_path: Path) 
     with pytest.raises(RuleError, match="rule_id 'R999'") as err:
         load_rules(tmp_path)
     assert "a_rule.sql" in str(err.value) and "b_rule.sql" in str(err.value)
+
+
+def test_every_condition_and_operation_a_header_may_name_has_its_sql(audit_db_empty) -> None:
+    """A vocabulary word the SQL has no arm for would give NULL silently: every repair
+    condition evaluates, and every operation gives parameters and an explanation."""
+    con = audit_db_empty
+    for condition in REPAIR_CONDITIONS:
+        assert con.execute("SELECT condition_met(?, true, true, true, true)", [condition]).fetchone() == (True,)
+    plan = (MISMATCHES_DIR.parent / "repairs" / "20_repair_actions.sql").read_text()
+    for operation in OPERATIONS:
+        assert plan.count(f"'{operation}'") >= 2, f"{operation}: no parameters or no explanation in the plan SQL"
+
+
+def test_every_type_in_the_catalog_table_has_its_whole_meaning(audit_db_empty) -> None:
+    rows = audit_db_empty.execute("SELECT * FROM mismatch_types").fetchall()
+    cols = [d[0] for d in audit_db_empty.description]
+    assert len(rows) == len(load_rules())
+    for row in rows:
+        entry = dict(zip(cols, row, strict=True))
+        missing = [k for k in ("severity", "repair", "duplicate_risk", "next_action", "prevention", "metric")
+                   if not entry[k]]
+        assert not missing, f"{entry['mismatch_type']}: {missing}"
+
+
+@pytest.fixture(scope="module")
+def audit_db_empty():
+    from reckon.rule_cases import empty_audit_database
+
+    con = empty_audit_database()
+    yield con
+    con.close()

@@ -1,5 +1,7 @@
--- layer: scope
--- depends_on: events, observed
+-- model: scope
+-- reads: events, observed_keys, changed_runs, changed_objects, changed_fields
+-- kept: claims, intended, intent_keys, matches, recorded, run_state
+-- builds: scope_runs, scope_event_rows, scoped_events, claims_outside_scope
 -- full_mode: full/30_scope.sql
 -- table: scope_runs
 -- description: The runs this audit recomputes (`scope_runs`); every other run keeps its
@@ -11,7 +13,7 @@
 --   a key of their own (correlation key, target, receipt, or a kept match), and the runs
 --   with an intent on a system whose exports show one of its intended fields for the
 --   first time (that field turns from unverified to compared).
---   65_spill.sql adds the runs a natural-key group couples to these. A full audit (first
+--   65_coupled.sql adds the runs a natural-key group couples to these. A full audit (first
 --   run, changed rules or catalog, a snapshot gone) takes every run: full/30_scope.sql.
 CREATE OR REPLACE TABLE scope_runs AS
 WITH changed AS (

@@ -1,5 +1,6 @@
--- layer: matches
--- depends_on: spill
+-- model: matches
+-- reads: cfg_systems, claims_outside_scope, observed, scoped_claims, scoped_intended
+-- builds: scoped_matches
 -- scoped_tables: matches
 -- description: Intent <-> effect pairs, by the strongest key first (TAXONOMY.md): the
 --   claims of 60_claims.sql (1 correlation key, 2 target, 3 receipt), then 4 the

@@ -1,5 +1,6 @@
--- layer: events
--- depends_on: audit_inputs
+-- model: events
+-- reads: audit_context, cfg_snapshots, folded_snapshots, raw_events_new
+-- builds: events, changed_runs, folded_snapshots
 -- description: The workflow log as the runtime wrote it, each event once (at-least-once
 --   delivery repeats event_ids; the first copy read wins). Kept across audits: an audit
 --   folds in only the snapshots not folded yet (`raw_events_new`; all of them on a full

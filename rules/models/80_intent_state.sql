@@ -1,5 +1,6 @@
--- layer: intent_state
--- depends_on: matches
+-- model: intent_state
+-- reads: cfg_field_map, cfg_status_vocabulary, cfg_systems, observed, observed_fields, scoped_intended, scoped_matches, scoped_recorded, system_freshness
+-- builds: scoped_intent_state
 -- scoped_tables: intent_state
 -- description: Everything the intent-level rules compare, one row per intent: the recorded
 --   outcome, the observed state after matching (TAXONOMY.md "Derived states"), who produced

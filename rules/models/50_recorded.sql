@@ -1,5 +1,6 @@
--- layer: recorded
--- depends_on: intended
+-- model: recorded
+-- reads: audit_context, cfg_systems, cfg_workflows, scoped_events, scoped_intended
+-- builds: scoped_recorded, scoped_recorded_runs
 -- scoped_tables: recorded, recorded_runs
 -- description: What the runtime believes: per intent, the outcome of its latest event
 --   (ts orders them; at equal ts an outcome beats an attempt), its attempts and receipts

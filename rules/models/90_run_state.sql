@@ -1,5 +1,6 @@
--- layer: run_state
--- depends_on: intent_state
+-- model: run_state
+-- reads: scoped_intent_state, scoped_recorded_runs
+-- builds: scoped_run_state
 -- scoped_tables: run_state
 -- description: Per run: its recorded status and window, and how many of its required
 --   intents are observed done (present, whoever produced them). A run past its window

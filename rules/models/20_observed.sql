@@ -1,5 +1,6 @@
--- layer: observed
--- depends_on: audit_inputs
+-- model: observed
+-- reads: audit_context, cfg_snapshots, cfg_systems, folded_snapshots, raw_observed_new
+-- builds: observed, observed_keys, observed_fields, changed_objects, changed_fields, folded_snapshots, system_freshness
 -- description: What the systems of record show: one row per object (system, external_id),
 --   its newest version across all snapshots. Ids are in the system's canonical form. A
 --   terminal version beats a pending one (a late `processed` webhook does not undo

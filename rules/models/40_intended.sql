@@ -1,5 +1,6 @@
--- layer: intended
--- depends_on: scope
+-- model: intended
+-- reads: cfg_steps, cfg_systems, scoped_events
+-- builds: scoped_intended
 -- scoped_tables: intended
 -- description: One row per intent: each `intent.declared` event (the first, if repeated),
 --   plus every required catalog step a run never declared, named `<run_id>/<step>`. The

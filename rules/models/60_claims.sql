@@ -1,5 +1,6 @@
--- layer: claims
--- depends_on: recorded
+-- model: claims
+-- reads: observed, observed_keys, scoped_events, scoped_intended, scoped_recorded
+-- builds: scoped_intent_keys, scoped_claims
 -- scoped_tables: intent_keys, claims
 -- description: The objects each intent claims by a key of its own, one row per tier that
 --   links them (TAXONOMY.md): 1 a correlation key written into the object, 2 the update's

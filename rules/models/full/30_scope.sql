@@ -1,4 +1,6 @@
--- layer: scope (full audit)
+-- model: scope (full audit)
+-- reads: events
+-- builds: scope_runs, scoped_events, claims_outside_scope
 -- description: Every run is in scope; nothing is kept from earlier audits.
 CREATE OR REPLACE TABLE scope_runs AS SELECT DISTINCT run_id FROM events;
 DROP TABLE IF EXISTS scope_event_rows;

@@ -1,7 +1,9 @@
--- layer: spill
--- depends_on: claims
--- full_mode: full/65_spill.sql
--- table: spill_runs
+-- model: coupled
+-- reads: cfg_systems, changed_objects, observed, scope_runs, scoped_claims
+-- kept: claims, intended, intent_keys, matches, recorded, recorded_runs
+-- builds: coupled_runs, scope_runs, scoped_intended, scoped_recorded, scoped_recorded_runs, scoped_intent_keys, scoped_claims
+-- full_mode: full/65_coupled.sql
+-- table: coupled_runs
 -- description: Runs outside the scope that a natural-key group couples to it. A natural
 --   key matches only objects no intent claims (60_claims.sql), and a unique key's owner is
 --   decided over the group's live objects, so an intent's rows also change when its group
@@ -34,7 +36,7 @@ SELECT c.system, c.external_id,
 FROM candidates c
 LEFT JOIN kept k ON k.system = c.system AND k.external_id = c.external_id;
 
-CREATE OR REPLACE TABLE spill_runs AS
+CREATE OR REPLACE TABLE coupled_runs AS
 WITH claim_changed AS (
     SELECT system, external_id FROM claim_status WHERE claimed_before <> claimed_now
 ),
@@ -65,10 +67,10 @@ SELECT run_id FROM (
 )
 ANTI JOIN scope_runs USING (run_id);
 
-INSERT INTO scope_runs SELECT run_id FROM spill_runs;
-INSERT INTO scoped_intended SELECT * FROM intended SEMI JOIN spill_runs USING (run_id);
-INSERT INTO scoped_recorded SELECT * FROM recorded SEMI JOIN spill_runs USING (run_id);
-INSERT INTO scoped_recorded_runs SELECT * FROM recorded_runs SEMI JOIN spill_runs USING (run_id);
-INSERT INTO scoped_intent_keys SELECT * FROM intent_keys SEMI JOIN spill_runs USING (run_id);
-INSERT INTO scoped_claims SELECT * FROM claims SEMI JOIN spill_runs USING (run_id);
+INSERT INTO scope_runs SELECT run_id FROM coupled_runs;
+INSERT INTO scoped_intended SELECT * FROM intended SEMI JOIN coupled_runs USING (run_id);
+INSERT INTO scoped_recorded SELECT * FROM recorded SEMI JOIN coupled_runs USING (run_id);
+INSERT INTO scoped_recorded_runs SELECT * FROM recorded_runs SEMI JOIN coupled_runs USING (run_id);
+INSERT INTO scoped_intent_keys SELECT * FROM intent_keys SEMI JOIN coupled_runs USING (run_id);
+INSERT INTO scoped_claims SELECT * FROM claims SEMI JOIN coupled_runs USING (run_id);
 DROP TABLE claim_status;

@@ -1,4 +1,4 @@
--- step: finding lifecycle
+-- step: finding status
 -- description: Where each finding stands against earlier audits and operator decisions:
 --   `new` (never seen before), `ongoing` (open in the previous audit), `regressed` (seen
 --   before, but resolved or absent in the previous audit), or `resolved` by a decision
