@@ -133,7 +133,8 @@ def _query() -> str:
                AND starts_with(v.expected, '{{')))
           AND obj_ok(v.target, obj_keys(v.target)) AND obj_ok(v.receipt, rk) AND obj_ok(v.error, obj_keys(v.error))
           AND obj_ok(v.expected, ek)
-          AND (v.attempt IS NULL OR TRY_CAST(v.attempt AS BIGINT) BETWEEN 1 AND 2147483647)
+          -- an integer as JSON writes it: 1.0, 1.5 and 2.7e3 are no attempt numbers (event_row)
+          AND (v.attempt IS NULL OR (is_int(v.attempt) AND TRY_CAST(v.attempt AS BIGINT) BETWEEN 1 AND 2147483647))
     ), rows AS (
         SELECT *,
             CASE WHEN has_extra THEN list_filter(list_zip(keys, vals), lambda p: NOT list_contains({known}, p[1]))

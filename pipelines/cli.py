@@ -53,7 +53,7 @@ def audit(root: Path) -> int:
 
 
 def report(root: Path, audit_id: str | None, unmask: bool) -> int:
-    from reports.html_report import write_report
+    from reports.html import write_report
 
     path = write_report(Workspace.open(root), audit_id=audit_id, unmask=unmask)
     print(f"report written to {path}" + (" (UNMASKED: personal data visible)" if unmask else ""))

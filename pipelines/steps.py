@@ -24,7 +24,7 @@ import duckdb
 from reckon import database, engine, incremental
 from reckon.config import Config
 from reckon.workspace import Workspace
-from reports.html_report import headline_markdown, publish_report, trend_markdown
+from reports.html import headline_markdown, publish_report, trend_markdown
 from reports.metrics import compute_metrics
 from reports.operator_csv import export_operator_queue_csv
 from reports.plan_export import export_plan

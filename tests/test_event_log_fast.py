@@ -291,3 +291,13 @@ def test_a_block_duckdb_refuses_is_read_in_python(tmp_path):
     native.close()
     assert table.to_pylist() == ref_rows.to_pylist() and sink.rows == ref_bad and reader.fields_seen == ref_fields
     assert native.native_rows == 0 and native.python_lines > 100
+
+
+@pytest.mark.parametrize("attempt", ["1.0", "1.5", "100000.0", "2.7e3", "-1", "0", "2147483648"])
+def test_an_attempt_that_is_not_a_whole_number_is_quarantined_on_both_paths(tmp_path, attempt):
+    line = ('{"event_id": "ev_1", "ts": "2026-11-20T10:00:00Z", "type": "action.attempted", "run_id": "run_1", '
+            f'"workflow": "w", "intent_id": "int_1", "attempt": {attempt}}}')
+    path = tmp_path / "log.jsonl"
+    path.write_text((line + "\n") * 3)
+    reader = assert_same(path, block_bytes=1 << 10)
+    assert reader.native_rows == 0

@@ -16,7 +16,7 @@ from pipelines.assets import build_assets
 from pipelines.resources import ReckonWorkspace
 from reckon import database
 from reckon.workspace import Workspace
-from reports.html_report import collect, publish_report, render, write_report
+from reports.html import collect, publish_report, render, write_report
 from reports.masking import EMAIL, Masker, mask_email, mask_text, mask_value, name_words
 from tests.test_lifecycle import timeline  # noqa: F401 - the three-audit workspace fixture
 

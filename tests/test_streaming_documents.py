@@ -21,10 +21,11 @@ from unittest.mock import patch
 import pyarrow as pa
 import pytest
 
-import connectors.files as files
+import connectors.files.documents as documents
+import connectors.files.json_text as json_text
 from bench.connectors import contact, refund, ticket
 from connectors.base import QuarantineSink, Reader, SourceOptions
-from connectors.files import numbered_rows, open_binary
+from connectors.files import iter_json_lines, numbered_rows, open_binary
 from connectors.hubspot import HubSpotReader
 from connectors.schema import OBSERVED_SCHEMA
 from connectors.sendgrid import SendGridReader
@@ -206,13 +207,13 @@ def test_fixtures_read_as_when_parsed_whole(cls, path):
 
 
 @pytest.mark.parametrize("name", sorted(PAGES))
-@pytest.mark.parametrize("chunk", [5, files.READ_CHUNK])
-@pytest.mark.parametrize("hold", [0, files.HOLD_CHARS])  # 0: checked, then streamed again
+@pytest.mark.parametrize("chunk", [5, json_text.READ_CHUNK])
+@pytest.mark.parametrize("hold", [0, documents.HOLD_CHARS])  # 0: checked, then streamed again
 def test_generated_pages_read_as_when_parsed_whole(tmp_path, name, chunk, hold):
     cls, page = PAGES[name]
     path = tmp_path / "page.json"
     path.write_text(json.dumps(page(400), indent=1 if chunk == 5 else None))
-    with patch.object(files, "READ_CHUNK", chunk), patch.object(files, "HOLD_CHARS", hold):
+    with patch.object(json_text, "READ_CHUNK", chunk), patch.object(documents, "HOLD_CHARS", hold):
         streamed, reference = read_both(cls, path)
     assert streamed == reference
     rows, rejected, _, _ = streamed
@@ -229,7 +230,7 @@ def test_damaged_documents_are_rejected_whole_with_the_same_reason(tmp_path, nam
     for case, data in cases.items():
         path = tmp_path / ("page.json.gz" if "gzip" in case else "page.json")
         path.write_bytes(data)
-        with patch.object(files, "READ_CHUNK", 64), patch.object(files, "HOLD_CHARS", 0):
+        with patch.object(json_text, "READ_CHUNK", 64), patch.object(documents, "HOLD_CHARS", 0):
             streamed, reference = read_both(cls, path)
         assert streamed == reference, case
         rows, rejected, _, _ = streamed
@@ -241,7 +242,7 @@ def test_sendgrid_json_lines_keep_file_order_with_attached_bounces(tmp_path):
     path.write_text("\n".join(json.dumps(sendgrid_event(n)) for n in range(300)) + "\n{broken\n")
     reader, sink = SendGridReader(options(tmp_path)), QuarantineSink("t")
     rows = pa.Table.from_batches(list(reader.batches(path, sink)), schema=OBSERVED_SCHEMA).to_pylist()
-    lines = list(files.iter_json_lines(path, QuarantineSink("t"), "events.jsonl"))
+    lines = list(iter_json_lines(path, QuarantineSink("t"), "events.jsonl"))
     ref_sink = QuarantineSink("t")
     reference = sendgrid_two_passes(SendGridReader(options(tmp_path)), lines, ref_sink, "events.jsonl")
     # the reference's rows are line numbers; its quarantine lacks the broken line, rejected while reading lines

@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import connectors.files as files
+import connectors.files.documents as documents
 from bench.connectors import contact, refund, ticket
 from bench.generate import generate
 from connectors import values
@@ -42,7 +42,7 @@ PATHS = ["metadata.reckon_intent_id", "metadata.reckon_idempotency_key", "reckon
 @contextmanager
 def reference() -> Iterator[None]:
     """The readers as they were: every document walked."""
-    with patch.object(files, "_load_whole", lambda path: None):
+    with patch.object(documents, "_load_whole", lambda path: None):
         yield
 
 
@@ -199,17 +199,17 @@ def test_other_shapes_read_the_same(tmp_path, name):
 def test_documents_past_the_load_limit_are_walked_alike(tmp_path, name):
     path = tmp_path / f"{name}.json"
     path.write_text(json.dumps(pages(40)[name]))
-    with patch.object(files, "HOLD_CHARS", 4_000):  # larger than this: checked, then streamed
-        assert files._load_whole(path) is None
+    with patch.object(documents, "HOLD_CHARS", 4_000):  # larger than this: checked, then streamed
+        assert documents._load_whole(path) is None
         assert_same(READERS[name], path)
 
 
 def test_a_page_is_parsed_whole_when_small(tmp_path):
     path = tmp_path / "page.json"
     path.write_text(json.dumps({"data": [refund(1)], "has_more": False}))
-    value, size = files._load_whole(path)
+    value, size = documents._load_whole(path)
     assert value["data"][0]["id"] == "re_1" and size == path.stat().st_size
-    document = files.JsonDocument.check(path, list_key="data")
+    document = documents.JsonDocument.check(path, list_key="data")
     assert document.records == value["data"] and document.head == {"has_more": False}
 
 

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import connectors.files as files
+import connectors.files.json_text as json_text
 from connectors.base import QuarantineSink
 from connectors.files import is_json_lines, iter_csv_rows, iter_document_items
 from connectors.runtime_options import ActionSpec, resolve_workflow
@@ -27,9 +27,9 @@ JSON = st.recursive(
 )  # fmt: skip
 
 
-def read_items(path: Path, list_key: str | None = None, chunk: int = files.READ_CHUNK):
+def read_items(path: Path, list_key: str | None = None, chunk: int = json_text.READ_CHUNK):
     sink = QuarantineSink("t")
-    with patch.object(files, "READ_CHUNK", chunk):
+    with patch.object(json_text, "READ_CHUNK", chunk):
         items = list(iter_document_items(path, sink, "f", list_key))
     return items, sink.rows
 
@@ -112,7 +112,7 @@ def test_broken_documents(tmp_path, text, expected):
 def test_a_value_larger_than_the_limit_is_rejected_without_buffering_the_file(tmp_path):
     path = tmp_path / "doc.json"
     path.write_text('[{"a": 1}, {"blob": "' + "x" * 5000 + '"}, {"c": 3}]')
-    with patch.object(files, "MAX_VALUE_CHARS", 1000):
+    with patch.object(json_text, "MAX_VALUE_CHARS", 1000):
         items, rejected = read_items(path, chunk=256)
     assert items == [(1, {"a": 1})]
     assert rejected[0]["source_record"] == 2 and "larger than 1000" in rejected[0]["reason"]

@@ -1,0 +1,56 @@
+"""A self-contained HTML report of one audit: `exports/report-<audit_id>.html`.
+
+data.py reads what it shows, charts.py draws its figures, page.py fills page.html and
+style.css.
+
+Everything is read from the workspace's DuckDB file (read-only) and rendered with the
+standard library. The charts are Plotly figures; plotly.js is embedded inline once, so
+the file opens from disk with no network request (no CDN, no web fonts, no external CSS).
+Personal data is masked unless the caller passes `unmask=True` (see reports/masking.py).
+The same audit always renders to the same bytes: chart ids are fixed and the only times
+shown are export times, never the wall clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from reckon import atomic, database
+from reckon.workspace import Workspace
+from reports.html.data import ReportData, collect, headline_markdown, trend_markdown
+from reports.html.page import render
+from reports.masking import Masker
+
+__all__ = ["Report", "ReportData", "collect", "headline_markdown", "publish_report", "render", "trend_markdown",
+           "write_report"]
+
+
+@dataclass(frozen=True)
+class Report:
+    path: Path
+    data: ReportData
+
+
+def write_report(ws: Workspace, audit_id: str | None = None, unmask: bool = False) -> Path:
+    """Write `exports/report-<audit_id>.html` for an audit (default: the newest) and return its path.
+
+    With `unmask=True` the file is `report-<audit_id>-unmasked.html` and shows personal data."""
+    return publish_report(ws, audit_id, unmask).path
+
+
+def publish_report(ws: Workspace, audit_id: str | None = None, unmask: bool = False) -> Report:
+    """As write_report, also returning the numbers the report shows (for Dagster metadata)."""
+    with database.connect(ws, read_only=True) as con:
+        data = collect(con, audit_id)
+    text = render(data, Masker(unmask=unmask, names=data.names))
+    ws.exports.mkdir(parents=True, exist_ok=True)
+    # An unmasked report never takes the masked one's name, so it is not shared by mistake.
+    final = ws.exports / f"report-{data.audit_id}{'-unmasked' if unmask else ''}.html"
+    staging = atomic.staging_path(final)
+    try:
+        staging.write_text(text, encoding="utf-8")
+        atomic.publish([(staging, final)])
+    finally:
+        staging.unlink(missing_ok=True)
+    return Report(final, data)
