@@ -242,7 +242,8 @@ def test_a_numeric_path_segment_reads_an_object_key_or_a_list_item(tmp_path):
     # `custom_fields.360001` is a key of reckon's Zendesk custom fields; `tags.0` a list item.
     tier = Intent("z2", "zendesk", {"tier": "tier2", "first_tag": "vip"}).declared(
         target={"object_type": "ticket", "key": "610"})
-    tier.event("action.attempted", 2, attempt=1).event("action.succeeded", 3, attempt=1).completed()
+    tier.event("action.attempted", 2, attempt=1)
+    tier.event("action.succeeded", 3, attempt=1, receipt={"external_id": "610"}).completed()
     shown = ticket(610, "open", 3, tags=["vip"], custom_fields=[{"id": 360001, "value": "tier1"}])
     built = build(tmp_path, [tier], {"zendesk": tickets(shown)},
                   systems={"zendesk": {"fields": {"tier": "$fields.custom_fields.360001", "first_tag": "tags.0"}}})
@@ -250,3 +251,12 @@ def test_a_numeric_path_segment_reads_an_object_key_or_a_list_item(tmp_path):
     (observed,) = built.query("SELECT observed FROM findings WHERE subject_id = 'int_z2'")[0]
     assert json.loads(observed)["field_diff"] == [
         {"field": "tier", "intended": "tier2", "observed": "tier1", "system_field": "$fields.custom_fields.360001"}]
+
+
+def test_a_success_recorded_with_no_receipt_anywhere_is_a_missing_receipt(tmp_path):
+    # The runtime marked the call succeeded and waited for the receipt's webhook, which never
+    # came; the agent's ticket update is there (its marker in the tags).
+    solved = Intent("w1", "zendesk", SOLVED).declared(target={"object_type": "ticket", "key": "620"})
+    solved.event("action.attempted", 2, attempt=1).event("action.succeeded", 3, attempt=1).completed()
+    built = build(tmp_path, [solved], {"zendesk": tickets(ticket(620, "solved", 3, tags=["int_w1"]))})
+    assert built.findings() == {("int_w1", "receipt_missing"), ("run_w1", "false_completion")}

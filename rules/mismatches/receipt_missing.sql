@@ -10,9 +10,11 @@
 -- metric: bookkeeping
 -- description: The agent's effect is present (matched by correlation key, target or
 --   receipt) but the runtime has no receipt: the worker died after the side effect, or the
---   webhook that carries the receipt never came.
+--   webhook that carries the receipt never came (a success recorded with no receipt on any
+--   of the intent's events is no receipt either).
 SELECT intent_id AS subject_id
 FROM intent_state
 WHERE observed_state = 'present'
   AND produced_by = 'agent'
-  AND recorded_outcome IN ('attempted', 'timed_out', 'failed', 'not_started')
+  AND (recorded_outcome IN ('attempted', 'timed_out', 'failed', 'not_started')
+       OR (recorded_outcome = 'succeeded' AND receipt_external_id IS NULL))
