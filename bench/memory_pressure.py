@@ -37,7 +37,7 @@ import yaml
 
 from pipelines.runner import run_audit
 from pipelines.steps import add_hook
-from reckon import engine
+from reckon import database
 from reckon.workspace import Workspace
 
 
@@ -118,7 +118,7 @@ def reset(root: Path) -> None:
     """Remove what an audit writes, keeping reckon.yaml and landing/."""
     for name in ("snapshots", "exports", ".duckdb_tmp"):
         shutil.rmtree(root / name, ignore_errors=True)
-    for name in ("reckon.duckdb", "reckon.duckdb.wal", engine.READ_COPY):
+    for name in ("reckon.duckdb", "reckon.duckdb.wal", database.READ_COPY):
         (root / name).unlink(missing_ok=True)
 
 

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from reckon import database, engine
+from reckon import database
 from reckon.config import ConfigError
 from reckon.workspace import DEFAULT_WORKSPACE, Workspace
 
@@ -34,7 +34,7 @@ def audit(root: Path) -> int:
         detail = failure.step_failure_data.error.message.strip() if failure else "see the Dagster log above"
         print(f"reckon: audit failed: {detail}", file=sys.stderr)
         return 1
-    with database.connect(ws, read_only=True) as con:
+    with database.connect_read_copy(ws) as con:
         audit_id, findings, actions, quarantined, as_of = con.execute(
             "SELECT audit_id, findings, repair_actions, quarantined, as_of FROM audits "
             "WHERE audit_id = (SELECT audit_id FROM audit_context)"
@@ -48,7 +48,7 @@ def audit(root: Path) -> int:
     print(f"  repair plan       {ws.exports / f'repair-plan-{audit_id}.jsonl'} (+ .parquet)")
     print(f"  report            {ws.exports / f'report-{audit_id}.html'} (personal data masked)")
     print(f"  snapshots         {ws.snapshots}")
-    print(f"  analyst copy      {ws.root / engine.READ_COPY} (open it while audits run)")
+    print(f"  analyst copy      {ws.root / database.READ_COPY} (open it while audits run)")
     return 0
 
 
@@ -103,7 +103,7 @@ def demo(root: Path, runs: int, seed: int, days: int = 3) -> int:
             if code:
                 print(report.getvalue(), end="")
                 return code
-        with database.connect(Workspace.open(root), read_only=True) as con:
+        with database.connect_read_copy(Workspace.open(root)) as con:
             audit_id, findings, as_of = con.execute(
                 "SELECT audit_id, findings, as_of FROM audits WHERE audit_id = (SELECT audit_id FROM audit_context)"
             ).fetchone()
@@ -171,6 +171,9 @@ def main(argv: list[str] | None = None) -> int:
         return rules_test()
     except ConfigError as exc:
         print(f"reckon: invalid configuration: {exc}", file=sys.stderr)
+        return 2
+    except LookupError as exc:  # no such audit, or no audit yet
+        print(f"reckon: {exc}", file=sys.stderr)
         return 2
 
 

@@ -21,6 +21,7 @@ import duckdb
 from reckon.workspace import Workspace
 
 SPILL_FOLDER = ".duckdb_tmp"
+READ_COPY = "reckon-read.duckdb"  # the analyst copy, replaced whole after each audit
 
 
 def session_settings(ws: Workspace) -> dict[str, Any]:
@@ -46,6 +47,15 @@ def spill_room(root: Path) -> str:
     return f"{int(shutil.disk_usage(root).free * 0.9) // 2**20}MiB"
 
 
+# The folders SQL may touch, under the workspace: the snapshots it reads, the spill folder,
+# the exports it writes. Never reckon.yaml, decisions/ or landing/: Python reads those.
+SQL_FOLDERS = ("snapshots", SPILL_FOLDER, "exports")
+# The audit's snapshot files, per view over them (reckon/inputs.py `register_audit`): a
+# session variable each, set on every connection from the `audit_files` table, so that no
+# file name is ever written into SQL text.
+FILE_VIEWS = ("raw_events", "raw_events_new", "raw_observed", "raw_observed_new", "quarantine_files")
+
+
 @contextmanager
 def connect(ws: Workspace, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
     """A connection to the workspace database with the session settings, sandboxed."""
@@ -53,14 +63,28 @@ def connect(ws: Workspace, read_only: bool = False) -> Iterator[duckdb.DuckDBPyC
     con = duckdb.connect(str(ws.database), read_only=read_only)
     try:
         apply_settings(con, session_settings(ws))
-        # Rules are SQL files anyone may add: they read and write inside the workspace only,
-        # and cannot change these settings back.
-        con.execute("SET allowed_directories = ?", [[str(ws.root) + "/"]])
+        set_file_variables(con)
+        # Rules are SQL files anyone may add: they read and write only the folders the
+        # audit's SQL needs, and cannot change these settings back.
+        con.execute("SET allowed_directories = ?", [[f"{ws.root / folder}/" for folder in SQL_FOLDERS]])
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
         yield con
     finally:
         con.close()
+
+
+def set_file_variables(con: duckdb.DuckDBPyConnection, files: dict[str, list[str]] | None = None) -> None:
+    """`<view>` -> the files it reads, as the session variable `<view>_files`: given, or as
+    the audit's inputs recorded them (`audit_files`)."""
+    if files is None:
+        if not table_exists(con, "audit_files"):
+            return
+        files = {view: paths for view, paths in con.execute(
+            "SELECT view, list(path ORDER BY path) FROM audit_files GROUP BY view").fetchall()}
+    for view in FILE_VIEWS:
+        if files.get(view):
+            con.execute(f"SET VARIABLE {view} = ?", [files[view]])  # the names are this module's own
 
 
 def run_script(con: duckdb.DuckDBPyConnection, path: Path) -> None:
@@ -72,3 +96,19 @@ def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     return bool(con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = ? AND table_schema = 'main'", [table]
     ).fetchone()[0])
+
+
+@contextmanager
+def connect_read_copy(ws: Workspace) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The analyst copy, read-only, with the session settings: what reports and summaries
+    read, so that they never wait on an audit nor make one wait (the audit holds
+    `reckon.duckdb`)."""
+    path = ws.root / READ_COPY
+    if not path.exists():
+        raise LookupError(f"{path} does not exist yet: the workspace has no finished audit (run `reckon audit`)")
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        apply_settings(con, {k: v for k, v in session_settings(ws).items() if k != "temp_directory"})
+        yield con
+    finally:
+        con.close()

@@ -16,14 +16,11 @@ from pathlib import Path
 import duckdb
 
 from reckon import atomic, incremental
-from reckon.database import run_script, table_exists
+from reckon.database import READ_COPY, run_script, table_exists
 from reckon.inputs import register_audit, register_inputs
 from reckon.snapshots import Snapshot, list_snapshots, take_snapshot
 from reckon.workspace import Workspace
 from rules import FINDINGS_DIR, REPAIRS_DIR, load_rules
-
-READ_COPY = "reckon-read.duckdb"
-
 
 # --- snapshots ---------------------------------------------------------------
 

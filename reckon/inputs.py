@@ -17,7 +17,7 @@ import pyarrow as pa
 from connectors import CONNECTORS, SourceOptions
 from connectors.base import QuarantineSink
 from connectors.schema import with_snapshot_columns
-from reckon import decisions
+from reckon import database, decisions
 from reckon.config import Config
 from reckon.snapshots import Snapshot
 from rules import MACROS_FILE, load_rules
@@ -130,12 +130,6 @@ def register_inputs(con: duckdb.DuckDBPyConnection, cfg: Config, snapshots: list
     _arrow_table(con, "mismatch_types", pa.Table.from_pylist([r.catalog_row() for r in load_rules()],
                                                             schema=MISMATCH_TYPES_SCHEMA))
     _arrow_table(con, "rejected_decisions", sink.table())
-    quarantine = [s.quarantine_file for s in snapshots]
-    con.execute(
-        "CREATE OR REPLACE TABLE quarantine AS SELECT *, NULL::VARCHAR AS snapshot_id FROM rejected_decisions"
-        + (f" UNION ALL BY NAME SELECT * FROM read_parquet({_paths(quarantine)}, union_by_name = true, "
-           "hive_partitioning = false)" if quarantine else "")
-    )
     return AuditInputs(audit_id, as_of, max(log_times) if log_times else None,
                        [systems, workflows, steps, field_map, vocabulary])
 
@@ -153,13 +147,25 @@ def register_audit(con: duckdb.DuckDBPyConnection, inputs: AuditInputs, fingerpr
         "?::VARCHAR AS models_fingerprint",
         [inputs.audit_id, inputs.as_of, inputs.log_observed_at, inputs.audit_id, bool(folded), fingerprint],
     )
-    for layer in ("workflow", "observed"):
-        name = "raw_events" if layer == "workflow" else "raw_observed"
+    # The files each view reads: recorded, and set as session variables (on this connection
+    # and, by `database.connect`, on every later one), never written into the SQL.
+    files = {"quarantine_files": [s.quarantine_file for s in snapshots]}
+    for layer, name in (("workflow", "raw_events"), ("observed", "raw_observed")):
+        files[name] = [s.data_file for s in snapshots if s.layer == layer]
+        files[f"{name}_new"] = [s.data_file for s in snapshots if s.layer == layer and s.snapshot_id not in folded]
+    files = {view: [str(path) for path in paths] for view, paths in files.items()}
+    _table(con, "audit_files", [{"view": view, "path": path} for view, paths in files.items() for path in paths],
+           pa.schema([("view", pa.string()), ("path", pa.string())]))
+    database.set_file_variables(con, files)
+    for layer, name in (("workflow", "raw_events"), ("observed", "raw_observed")):
         schema = next(c.schema for c in CONNECTORS.values() if c.layer == layer)
-        files = [s.data_file for s in snapshots if s.layer == layer]
-        new_files = [s.data_file for s in snapshots if s.layer == layer and s.snapshot_id not in folded]
-        con.execute(f"CREATE OR REPLACE VIEW {name} AS {_parquet_or_empty(files, schema)}")
-        con.execute(f"CREATE OR REPLACE VIEW {name}_new AS {_parquet_or_empty(new_files, schema)}")
+        for view in (name, f"{name}_new"):
+            con.execute(f"CREATE OR REPLACE VIEW {view} AS {_parquet_or_empty(view, bool(files[view]), schema)}")
+    con.execute(
+        "CREATE OR REPLACE TABLE quarantine AS SELECT *, NULL::VARCHAR AS snapshot_id FROM rejected_decisions"
+        + (" UNION ALL BY NAME SELECT * FROM read_parquet(getvariable('quarantine_files'), union_by_name = true, "
+           "hive_partitioning = false)" if files["quarantine_files"] else "")
+    )
 
 
 def status_vocabulary(cfg: Config) -> list[dict[str, Any]]:
@@ -191,13 +197,12 @@ def _arrow_table(con: duckdb.DuckDBPyConnection, name: str, data: pa.Table) -> N
         con.unregister("_arrow_input")
 
 
-def _paths(paths: list[Path]) -> str:
-    return "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
-
-
-def _parquet_or_empty(files: list[Path], schema: pa.Schema) -> str:
-    if files:
-        return f"SELECT * FROM read_parquet({_paths(files)}, union_by_name = true, hive_partitioning = false)"
+def _parquet_or_empty(view: str, has_files: bool, schema: pa.Schema) -> str:
+    """The view's SQL: its files (the session variable of `database.FILE_VIEWS`), or no rows
+    of the schema when it has none."""
+    if has_files:
+        return (f"SELECT * FROM read_parquet(getvariable('{view}'), union_by_name = true, "
+                "hive_partitioning = false)")
     cols = ", ".join(f"NULL::{_duck_type(f.type)} AS {f.name}" for f in with_snapshot_columns(schema))
     return f"SELECT {cols} WHERE false"
 

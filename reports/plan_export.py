@@ -34,7 +34,7 @@ def export_plan(con: duckdb.DuckDBPyConnection, exports: Path) -> dict[str, Path
     ):
         final = exports / f"repair-plan-{audit_id}.{fmt}"
         staging = atomic.staging_path(final)
-        con.execute(f"COPY ({query}) TO '{staging}' ({options})")
+        con.execute(f"COPY ({query}) TO ? ({options})", [str(staging)])  # the path a parameter, never SQL text
         staged.append((staging, final))
         written[fmt] = final
     # Both files are whole before either is renamed; the Parquet twin goes first and the

@@ -9,9 +9,11 @@ import duckdb
 import pytest
 
 from pipelines.runner import run_audit
-from reckon import database, engine
+from reckon import database
+from reckon.config import ConfigError
 from reckon.locking import WorkspaceBusy, workspace_lock
 from reckon.workspace import Workspace
+from reports.html import write_report
 from rules import parse_rule
 from simulator import simulate
 
@@ -48,7 +50,7 @@ def test_analysts_read_the_published_copy_while_an_audit_runs(tmp_path):
     sim = simulate(tmp_path / "ws", runs=60, seed=2)
     ws = Workspace.open(sim.workspace)
     first = run_audit(ws)
-    read_copy = ws.root / engine.READ_COPY
+    read_copy = ws.root / database.READ_COPY
     # a new export arrives and a second audit starts in another process
     (ws.landing / "stripe" / "refunds-late.json").write_text('{"object": "list", "data": [], "has_more": false}')
     auditor = multiprocessing.Process(target=_audit, args=(str(ws.root),))
@@ -116,3 +118,52 @@ def test_settings_cannot_be_changed_back(tmp_path):
                           "SET memory_limit = '100GB'"):
             with pytest.raises(duckdb.Error, match="locked"):
                 con.execute(statement)
+
+
+@pytest.mark.parametrize("target", ["reckon.yaml", "decisions/planted.csv", "landing/stripe/planted.json",
+                                    "reckon-read.duckdb"])
+def test_sql_cannot_touch_the_configuration_the_decisions_or_the_landing_files(tmp_path, target):
+    # A bad rule could plant an injection in reckon.yaml for the next audit, or forge an
+    # operator's decision: SQL may touch only snapshots/, the spill folder and exports/.
+    sim = simulate(tmp_path / "ws", runs=5, seed=3)
+    path = sim.workspace / target
+    before = path.read_bytes() if path.exists() else None
+    with database.connect(Workspace.open(sim.workspace)) as con:
+        with pytest.raises(duckdb.PermissionException):
+            con.execute("COPY (SELECT 1 AS x) TO ? (FORMAT csv)", [str(path)])
+        with pytest.raises(duckdb.PermissionException):
+            con.execute("SELECT * FROM read_text(?)", [str(sim.workspace / "reckon.yaml")]).fetchall()
+    assert (path.read_bytes() if path.exists() else None) == before
+
+
+INJECTION = ("4GB'; COPY (SELECT * FROM read_csv('/etc/passwd', header=false, sep=':')) TO '{out}'; "
+             "SET memory_limit='4GB")
+
+
+def test_configuration_values_never_reach_sql_text(tmp_path):
+    # The probe's injection through policies.duckdb.memory_limit, and a workspace whose
+    # path holds a quote: no file appears, and a quoted path audits like any other.
+    out = tmp_path / "pwned.csv"
+    sim = simulate(tmp_path / "ws q'uoted", runs=20, seed=3)
+    config = sim.workspace / "reckon.yaml"
+    text = config.read_text()
+    assert run_audit(Workspace.open(sim.workspace))["findings"] > 0
+    config.write_text(text.replace("memory_limit: 4GB", "memory_limit: \"" + INJECTION.format(out=out) + "\""))
+    with pytest.raises((ConfigError, duckdb.Error)):  # refused at load, or as a value: never run as SQL
+        run_audit(Workspace.open(sim.workspace))
+    assert not out.exists()
+
+
+def test_a_report_while_an_audit_runs_never_makes_it_fail(tmp_path):
+    sim = simulate(tmp_path / "ws", runs=60, seed=2)
+    ws = Workspace.open(sim.workspace)
+    run_audit(ws)
+    (ws.landing / "stripe" / "refunds-late.json").write_text('{"object": "list", "data": [], "has_more": false}')
+    auditor = multiprocessing.Process(target=_audit, args=(str(ws.root),))
+    auditor.start()
+    reports = 0
+    while auditor.is_alive():
+        write_report(ws)  # reads the analyst copy
+        reports += 1
+    auditor.join()
+    assert auditor.exitcode == 0 and reports > 0

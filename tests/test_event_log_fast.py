@@ -301,3 +301,60 @@ def test_an_attempt_that_is_not_a_whole_number_is_quarantined_on_both_paths(tmp_
     path.write_text((line + "\n") * 3)
     reader = assert_same(path, block_bytes=1 << 10)
     assert reader.native_rows == 0
+
+
+# --- a differential fuzz over many generated lines ---------------------------------
+
+VALUES = [None, True, False, 0, 1, 2, -1, 1.0, 1.5, 2.7e3, 100000.0, 10**18, 10**19, "", "x", "ä", "\u2028", "\\u00e9",
+          "a\"b", "a\\b", "\ud83d\ude00", [], {}, [1], {"a": 1}, {"a": {"b": 1}}, "2026-11-20T10:00:00Z",
+          "2026-11-20 10:00:00+01:00", "2026-11-20T10:00:00", "9999-12-31T23:59:59Z", "0001-01-01T00:00:00Z"]  # fmt: skip
+FIELDS = ["event_id", "ts", "type", "run_id", "workflow", "intent_id", "step", "action", "system",
+          "idempotency_key", "target", "expected", "attempt", "receipt", "error", "status", "actor", "description",
+          "extra_field"]  # fmt: skip
+BASES = [GOOD, SUCCEEDED, FAILED,
+         {"event_id": "ev_9", "ts": "2026-11-20T11:00:00Z", "type": "run.completed", "run_id": "run_1",
+          "workflow": "refund_order", "status": "completed"},
+         {"event_id": "ev_8", "ts": "2026-11-20T11:00:00Z", "type": "action.blocked", "run_id": "run_1",
+          "workflow": "refund_order", "intent_id": "int_1", "attempt": 3, "error": {"kind": "idempotency_conflict"}}]
+
+
+def mutated_line(rng) -> bytes:
+    """One event-log line: a valid event, changed in one to three ways (a field dropped,
+    retyped, added; the text cut, spaced, escaped, duplicated key; bad bytes)."""
+    record = dict(rng.choice(BASES))
+    for _ in range(rng.randint(0, 3)):
+        move = rng.random()
+        field = rng.choice(FIELDS)
+        if move < 0.3:
+            record.pop(field, None)
+        elif move < 0.8:
+            record[field] = rng.choice(VALUES)
+        elif move < 0.9 and record:
+            key = rng.choice(list(record))
+            record[key] = {"nested": record[key]}
+        else:
+            record[f"k{rng.randint(0, 9)}"] = rng.choice(VALUES)
+    text = json.dumps(record, ensure_ascii=rng.random() < 0.5, separators=(",", ":") if rng.random() < 0.5 else None)
+    roll = rng.random()
+    if roll < 0.03:
+        text = text[: rng.randint(0, len(text))]
+    elif roll < 0.05:
+        text = text[:-1] + ',"event_id":"dup"}'
+    elif roll < 0.06:
+        text = " " + text + " "
+    data = text.encode("utf-8", "surrogatepass")
+    if rng.random() < 0.01:
+        data = data[:5] + b"\xff" + data[5:]
+    return data
+
+
+def test_both_paths_read_a_hundred_thousand_mutated_lines_alike(tmp_path):
+    import random
+
+    rng = random.Random(20261205)
+    path = tmp_path / "fuzz.jsonl"
+    with path.open("wb") as out:
+        for _ in range(100_000):
+            out.write(mutated_line(rng) + b"\n")
+    reader = assert_same(path, block_bytes=1 << 20)
+    assert reader.native_rows > 10_000  # the fast path really read most valid lines itself

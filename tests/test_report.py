@@ -17,6 +17,7 @@ from pipelines.resources import ReckonWorkspace
 from reckon import database
 from reckon.workspace import Workspace
 from reports.html import collect, publish_report, render, write_report
+from reports.html.charts import charts
 from reports.masking import EMAIL, Masker, mask_email, mask_text, mask_value, name_words
 from tests.test_lifecycle import timeline  # noqa: F401 - the three-audit workspace fixture
 
@@ -147,6 +148,21 @@ def test_values_are_escaped(demo):
     q = queue_section(text)
     assert "<script>alert" not in q and "<img src=x" not in q
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in q and "&lt;img src=x onerror=alert(1)&gt;" in q
+
+
+def test_chart_labels_from_data_cannot_carry_links(demo):
+    # Plotly renders tags such as <a href> in its labels: a workflow or type name from the
+    # data reaches the charts escaped.
+    a = demo[0]
+    with database.connect(a.ws, read_only=True) as con:
+        data = collect(con)
+    link = '<a href="https://evil.example">click</a>'
+    hostile = dataclasses.replace(data, type_by_workflow=[(link, link, 3)],
+                                  by_type_over_time=[(data.audit_labels[-1], link, 3)])
+    figures = {div: fig for div, _, fig in charts(hostile, Masker())}
+    heat, bars = figures["chart-type-by-workflow"].data[0], figures["chart-findings-by-type"].data
+    shown = [*heat.x, *heat.y, *(trace.name for trace in bars)]
+    assert shown and all("<a" not in text and "&lt;a href=" in text for text in shown)
 
 
 # --- content --------------------------------------------------------------------

@@ -3,6 +3,8 @@ and of findings by type and workflow; plotly.js is inlined once, with the first.
 
 from __future__ import annotations
 
+import html
+
 import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.colors import qualitative
@@ -15,6 +17,12 @@ FONT = 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, s
 PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
 
 
+def label(mask: Masker, value: str) -> str:
+    """A label from data, as a chart shows it: masked, and escaped, since Plotly renders
+    tags such as <a href> in its labels."""
+    return html.escape(mask.text(value))
+
+
 def charts(data: ReportData, mask: Masker) -> list[tuple[str, str, go.Figure]]:
     """(div id, title, figure) for each chart, in page order."""
     layout = {"template": "plotly_white", "font": {"family": FONT, "size": 12}, "height": 340,
@@ -24,7 +32,7 @@ def charts(data: ReportData, mask: Masker) -> list[tuple[str, str, go.Figure]]:
     colors = type_colors({t for _, t, _ in data.by_type_over_time})
     for kind, color in colors.items():
         counts = {label: n for label, t, n in data.by_type_over_time if t == kind}
-        by_type.add_bar(name=mask.text(kind), x=data.audit_labels, y=[counts.get(x, 0) for x in data.audit_labels],
+        by_type.add_bar(name=label(mask, kind), x=data.audit_labels, y=[counts.get(x, 0) for x in data.audit_labels],
                         marker_color=color)
     by_type.update_layout(barmode="stack", bargap=0.4, height=420,
                           xaxis={"type": "category", "title": "audit (as of, UTC)"}, yaxis={"title": "open findings"},
@@ -50,7 +58,7 @@ def charts(data: ReportData, mask: Masker) -> list[tuple[str, str, go.Figure]]:
     cells = {(t, w): n for t, w, n in data.type_by_workflow}
     z = [[cells.get((t, w)) for w in workflows] for t in types]
     heat = go.Figure(layout=layout)
-    heat.add_heatmap(z=z, x=[mask.text(w) for w in workflows], y=[mask.text(t) for t in types],
+    heat.add_heatmap(z=z, x=[label(mask, w) for w in workflows], y=[label(mask, t) for t in types],
                      colorscale="Oranges", texttemplate="%{z}", hoverongaps=False, xgap=2, ygap=2,
                      colorbar={"title": {"text": "open"}},
                      hovertemplate="%{y} in %{x}: %{z}<extra></extra>")
