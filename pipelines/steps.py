@@ -1,7 +1,7 @@
 """The audit, step by step: the one list every runner iterates.
 
     snapshot_<source> -> audit_inputs -> models (rules/models) -> model_tables -> findings
-      -> repair_plan -> plan_exports -> reconciliation_metrics -> analyst_database
+      -> repair_plan -> reconciliation_metrics -> analyst_database -> plan_exports
       -> read_copy -> audit_report
 
 Each step says what runs, which steps it reads from (`after`: the Dagster lineage) and
@@ -211,14 +211,16 @@ def audit_steps(config: Config, buckets: int = 1, report: bool = True) -> list[S
              _findings, after=(models[-1].name,), kinds=frozenset({"duckdb", "sql"})),
         Step("repair_plan", "findings", "The smallest safe repair action for every open finding "
              "(rules/repairs/).", _repair_plan, after=("findings",), kinds=frozenset({"duckdb", "sql"})),
-        Step("plan_exports", "reports", "The repair plan as JSONL and Parquet for executors, and the operator "
-             "queue as CSV.", _plan_exports, after=("repair_plan",), kinds=frozenset({"parquet", "csv"})),
         Step("reconciliation_metrics", "reports", "The finding lifecycle and the contract's metrics per audit "
              "and workflow, appended to `metrics`.", _metrics, after=("repair_plan",)),
         Step("analyst_database", "reports", "Publishes the audit: findings history and the `audits` row "
-             "analysts query.", _analyst_database, after=("plan_exports", "reconciliation_metrics")),
+             "analysts query.", _analyst_database, after=("reconciliation_metrics",)),
+        # After the audit is published: a plan file is never one of an audit `audits` lacks.
+        Step("plan_exports", "reports", "The repair plan as JSONL and Parquet for executors, and the operator "
+             "queue as CSV, once the audit is published.", _plan_exports, after=("analyst_database",),
+             kinds=frozenset({"parquet", "csv"})),
         Step("read_copy", "reports", "Replaces reckon-read.duckdb, the copy analysts open while audits run, "
-             "in one step.", _read_copy, after=("analyst_database",), database="closed"),
+             "in one step.", _read_copy, after=("plan_exports",), database="closed"),
     ]
     if report:
         steps.append(Step("audit_report", "reports", "Self-contained HTML report of the audit "

@@ -46,3 +46,22 @@ def test_sensor_requests_one_run_per_landing_state(tmp_path):
         cursor = landing_fingerprint(Workspace.open(sim.workspace))
         again = sensor(dg.build_sensor_context(instance=instance, cursor=cursor))
         assert isinstance(again, dg.SkipReason)
+
+
+def test_plan_files_appear_only_for_a_published_audit(tmp_path):
+    """A kill between the plan and the publishing leaves no plan file of an audit that
+    `audits` lacks: the exports step comes after the audit is published."""
+    from pipelines.steps import AuditRun, audit_steps, run_step
+
+    sim = simulate(tmp_path / "ws", runs=30, seed=4)
+    ws = Workspace.open(sim.workspace)
+    steps = audit_steps(ws.config)
+    names = [s.name for s in steps]
+    assert names.index("plan_exports") > names.index("analyst_database")
+    run = AuditRun(ws)
+    try:
+        for step in steps[: names.index("analyst_database")]:  # "killed" just before publishing
+            run_step(step, run)
+    finally:
+        run.close()
+    assert not list((ws.root / "exports").glob("repair-plan-*"))
