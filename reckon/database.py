@@ -64,14 +64,18 @@ def connect(ws: Workspace, read_only: bool = False) -> Iterator[duckdb.DuckDBPyC
     try:
         apply_settings(con, session_settings(ws))
         set_file_variables(con)
-        # Rules are SQL files anyone may add: they read and write only the folders the
-        # audit's SQL needs, and cannot change these settings back.
-        con.execute("SET allowed_directories = ?", [[f"{ws.root / folder}/" for folder in SQL_FOLDERS]])
-        con.execute("SET enable_external_access = false")
-        con.execute("SET lock_configuration = true")
+        sandbox(con, ws)
         yield con
     finally:
         con.close()
+
+
+def sandbox(con: duckdb.DuckDBPyConnection, ws: Workspace) -> None:
+    """Rules are SQL files anyone may add: from here on, SQL reads and writes only the
+    folders the audit's SQL needs, and cannot change these settings back."""
+    con.execute("SET allowed_directories = ?", [[f"{ws.root / folder}/" for folder in SQL_FOLDERS]])
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
 
 
 def set_file_variables(con: duckdb.DuckDBPyConnection, files: dict[str, list[str]] | None = None) -> None:
@@ -109,6 +113,7 @@ def connect_read_copy(ws: Workspace) -> Iterator[duckdb.DuckDBPyConnection]:
     con = duckdb.connect(str(path), read_only=True)
     try:
         apply_settings(con, {k: v for k, v in session_settings(ws).items() if k != "temp_directory"})
+        sandbox(con, ws)
         yield con
     finally:
         con.close()

@@ -6,8 +6,10 @@ import json
 import os
 from datetime import UTC, datetime
 
+import duckdb
 import pyarrow.parquet as pq
 
+from pipelines.runner import run_audit
 from reckon.engine import ingest
 from reckon.snapshots import list_snapshots
 from reckon.workspace import Workspace
@@ -91,3 +93,21 @@ def test_quick_check_skips_unchanged_files_by_size_and_mtime(tmp_path):
     assert second is not None and second.snapshot_id != first.snapshot_id
     assert [f.path for f in second.files] == ["landing/stripe/refunds-list.json"]
     assert second.files[0].sha256 != next(f.sha256 for f in first.files if f.path == second.files[0].path)
+
+
+def test_touching_an_unchanged_file_does_not_quarantine_its_bad_lines_twice(tmp_path):
+    sim = simulate(tmp_path / "ws", runs=10, seed=3)
+    log = next((sim.workspace / "landing" / "events").glob("*.jsonl"))
+    with log.open("a", encoding="utf-8") as f:
+        f.write('{"event_id": "ev_cut", "ts": \n')
+    ws = Workspace.open(sim.workspace)
+    first = run_audit(ws)
+    assert first["quarantined"] >= 1
+    stat = log.stat()
+    os.utime(log, ns=(stat.st_atime_ns, stat.st_mtime_ns + 3600 * 10**9))  # touched, same bytes
+    second = run_audit(ws)
+    assert second["quarantined"] == first["quarantined"]
+    with duckdb.connect(str(ws.database), read_only=True) as con:
+        rows = con.execute("SELECT source_file, source_record, count(*) FROM quarantine GROUP BY ALL HAVING count(*) > 1").fetchall()
+    assert rows == []
+    assert len(list_snapshots(ws, "workflow_log")) == 1
