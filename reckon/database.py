@@ -113,6 +113,7 @@ def connect_read_copy(ws: Workspace) -> Iterator[duckdb.DuckDBPyConnection]:
     con = duckdb.connect(str(path), read_only=True)
     try:
         apply_settings(con, {k: v for k, v in session_settings(ws).items() if k != "temp_directory"})
+        set_file_variables(con)
         sandbox(con, ws)
         yield con
     finally:

@@ -305,7 +305,7 @@ def test_an_attempt_that_is_not_a_whole_number_is_quarantined_on_both_paths(tmp_
 
 # --- a differential fuzz over many generated lines ---------------------------------
 
-VALUES = [None, True, False, 0, 1, 2, -1, 1.0, 1.5, 2.7e3, 100000.0, 10**18, 10**19, "", "x", "ä", "\u2028", "\\u00e9",
+MUTATION_VALUES = [None, True, False, 0, 1, 2, -1, 1.0, 1.5, 2.7e3, 100000.0, 10**18, 10**19, "", "x", "ä", "\u2028", "\\u00e9",
           "a\"b", "a\\b", "\ud83d\ude00", [], {}, [1], {"a": 1}, {"a": {"b": 1}}, "2026-11-20T10:00:00Z",
           "2026-11-20 10:00:00+01:00", "2026-11-20T10:00:00", "9999-12-31T23:59:59Z", "0001-01-01T00:00:00Z"]  # fmt: skip
 FIELDS = ["event_id", "ts", "type", "run_id", "workflow", "intent_id", "step", "action", "system",
@@ -328,12 +328,12 @@ def mutated_line(rng) -> bytes:
         if move < 0.3:
             record.pop(field, None)
         elif move < 0.8:
-            record[field] = rng.choice(VALUES)
+            record[field] = rng.choice(MUTATION_VALUES)
         elif move < 0.9 and record:
             key = rng.choice(list(record))
             record[key] = {"nested": record[key]}
         else:
-            record[f"k{rng.randint(0, 9)}"] = rng.choice(VALUES)
+            record[f"k{rng.randint(0, 9)}"] = rng.choice(MUTATION_VALUES)
     text = json.dumps(record, ensure_ascii=rng.random() < 0.5, separators=(",", ":") if rng.random() < 0.5 else None)
     roll = rng.random()
     if roll < 0.03:

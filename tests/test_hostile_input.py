@@ -170,10 +170,10 @@ CASES = [
 def baseline(tmp_path_factory):
     """The simulated workspace audited without hostile files: its findings and row counts."""
     sim = simulate(tmp_path_factory.mktemp("baseline") / "ws", runs=RUNS, seed=SEED)
-    run_audit(Workspace.open(sim.workspace))
-    with duckdb.connect(str(sim.workspace / "reckon.duckdb"), read_only=True) as con:
-        findings = set(con.execute("SELECT finding_id, mismatch_type FROM findings").fetchall())
-        counts = con.execute("SELECT (SELECT count(*) FROM raw_events), (SELECT count(*) FROM raw_observed)").fetchone()
+    ws = Workspace.open(sim.workspace)
+    run_audit(ws)
+    findings = set(query(ws, "SELECT finding_id, mismatch_type FROM findings"))
+    counts = query(ws, "SELECT (SELECT count(*) FROM raw_events), (SELECT count(*) FROM raw_observed)")[0]
     return findings, counts
 
 
@@ -189,7 +189,12 @@ def hostile_workspace(root: Path, files: dict[str, bytes]) -> Workspace:
 
 
 def query(ws: Workspace, sql: str) -> list[tuple]:
+    """`sql` in an analyst's own session: the raw views read the files docs/outputs.md says
+    to set from `audit_files`."""
     with duckdb.connect(str(ws.database), read_only=True) as con:
+        for view in ("raw_events", "raw_observed"):
+            con.execute(f"SET VARIABLE {view} = (SELECT list(path ORDER BY path) FROM audit_files WHERE view = ?)",
+                        [view])
         return con.execute(sql).fetchall()
 
 

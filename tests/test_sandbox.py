@@ -110,6 +110,7 @@ def test_the_analyst_copy_session_is_sandboxed_too(sandboxed):
     run_audit(ws)
     with database.connect_read_copy(ws) as con:
         assert con.execute("SELECT count(*) FROM findings").fetchone()[0] >= 0
+        assert con.execute("SELECT count(*) FROM raw_events").fetchone()[0] > 0  # its file variables are set
         _refused(con, f"SELECT * FROM read_text('{outside}/secret.csv')")
 
 
@@ -148,7 +149,6 @@ def test_file_names_and_values_that_look_like_sql_are_only_data(sandboxed):
     assert audit["findings"] > 0
     with database.connect_read_copy(ws) as con:
         files = [Path(p).name for (p,) in con.execute("SELECT path FROM audit_files").fetchall()]
-        database.set_file_variables(con)
         kept = con.execute("SELECT count(*) FROM raw_observed WHERE external_id = ?", [refund["id"]]).fetchone()[0]
         assert con.execute("SELECT count(*) FROM findings").fetchone()[0] == audit["findings"]
     assert kept == 1 and "data.parquet" in files  # the record was read and audited as data
