@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | cksum | cut -d' ' -f1)
 
-.PHONY: demo test install browser bench clean lock
+.PHONY: demo test install browser bench fuzz clean lock
 
 install: $(STAMP)
 
@@ -27,6 +27,10 @@ test: $(STAMP) browser
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/pytest -q
+
+# Hypothesis targets (tests/fuzz) at >= 10,000 cases each; `make test` runs them small.
+fuzz: $(STAMP)
+	RECKON_FUZZ_PROFILE=fuzz $(VENV)/bin/pytest -q tests/fuzz --hypothesis-show-statistics
 
 bench: $(STAMP)
 	$(VENV)/bin/python -m bench --intents 1000000,3000000,10000000
