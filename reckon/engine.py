@@ -74,7 +74,7 @@ def detect_findings(con: duckdb.DuckDBPyConnection) -> int:
     run_script(con, FINDINGS_DIR / "20_decisions.sql")
     _hits(con, "other_hits", by_kind["run"] + by_kind["effect"])
     con.execute("INSERT INTO rule_hits SELECT * FROM other_hits")
-    for script in ("30_run_subjects.sql", "40_assemble.sql", "50_status.sql"):
+    for script in ("30_run_subjects.sql", "40_assemble.sql", "50_status.sql", "60_suspicious_runs.sql"):
         run_script(con, FINDINGS_DIR / script)
     con.execute("DROP TABLE other_hits; DROP VIEW prior_findings")
     con.execute("CREATE TABLE IF NOT EXISTS findings_history AS SELECT * FROM findings WHERE false")

@@ -56,7 +56,7 @@ values_ AS (
     UNION ALL SELECT s.workflow, 'intents_audited', NULL,
         (SELECT count(*) FROM intended i WHERE s.workflow IN ('*', i.workflow)) FROM scopes s
     UNION ALL SELECT s.workflow, 'runs_entering_reconciliation', NULL,
-        (SELECT count(DISTINCT f.run_id) FROM metric_findings f WHERE f.run_id IS NOT NULL AND s.workflow IN ('*', f.wf)) FROM scopes s
+        (SELECT count(*) FROM suspicious_runs r WHERE s.workflow IN ('*', coalesce(r.workflow, '(none)'))) FROM scopes s
     UNION ALL SELECT s.workflow, 'findings', NULL,
         (SELECT count(*) FROM metric_findings f WHERE s.workflow IN ('*', f.wf)) FROM scopes s
     UNION ALL SELECT s.workflow, 'findings_by_type', f.mismatch_type, count(*)

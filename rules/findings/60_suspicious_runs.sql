@@ -1,0 +1,76 @@
+-- step: suspicious runs
+-- description: The runs that enter reconciliation (TAXONOMY.md "Suspicious runs"), each
+--   with every reason that sent it and its verdict in this audit: `findings` (the run's
+--   findings, primary types listed) or `verified_consistent`, with the evidence checked
+--   (each intent's recorded outcome against its observed state and the object that showed
+--   it). `runs_entering_reconciliation` counts these runs, not findings.
+--
+--   Reasons (one row each in `suspicious_run_reasons`, `detail` naming the intent or event):
+--     attempted_without_receipt  an intent's latest outcome is `attempted` or `timed_out`
+--     timeout_after_call         an `action.timed_out` event, or an error of kind `timeout`
+--     past_completion_window     the run is past its completion window and not terminal
+--     required_step_not_done     a terminal run has a required intent not observed done
+--     duplicate_attempt_blocked  an `action.blocked` event, or an error of kind
+--                                `idempotency_conflict`
+--     operator_flag              a `run.flagged` event (its actor and description kept)
+CREATE OR REPLACE TABLE suspicious_run_reasons AS
+SELECT run_id, reason, detail, detail_at, note FROM (
+    SELECT run_id, 'attempted_without_receipt' AS reason, intent_id AS detail, last_event_at AS detail_at,
+        NULL AS note
+    FROM recorded WHERE outcome IN ('attempted', 'timed_out')
+    UNION ALL
+    SELECT run_id, 'timeout_after_call', coalesce(intent_id, event_id), ts, error_message
+    FROM events WHERE type = 'action.timed_out' OR error_kind = 'timeout'
+    UNION ALL
+    SELECT run_id, 'past_completion_window', NULL, completion_deadline, status
+    FROM run_state WHERE past_window AND NOT terminal
+    UNION ALL
+    SELECT run_id, 'required_step_not_done', NULL, last_event_at,
+        format('{} of {} required intents observed done', required_done, required_intents)
+    FROM run_state WHERE terminal AND required_done < required_intents
+    UNION ALL
+    SELECT run_id, 'duplicate_attempt_blocked', coalesce(intent_id, event_id), ts, error_message
+    FROM events WHERE type = 'action.blocked' OR error_kind = 'idempotency_conflict'
+    UNION ALL
+    SELECT run_id, 'operator_flag', event_id, ts, concat_ws(': ', actor, description)
+    FROM events WHERE type = 'run.flagged'
+)
+WHERE run_id IS NOT NULL;
+
+CREATE OR REPLACE TABLE suspicious_runs AS
+WITH reasons AS (
+    SELECT run_id,
+        list(DISTINCT reason ORDER BY reason) AS reasons,
+        list({'reason': reason, 'detail': detail, 'at': detail_at, 'note': note}
+             ORDER BY reason, detail_at, detail) AS reason_details
+    FROM suspicious_run_reasons GROUP BY run_id
+),
+run_findings AS (
+    SELECT run_id,
+        list(DISTINCT mismatch_type ORDER BY mismatch_type) AS mismatch_types,
+        list(finding_id ORDER BY finding_id) AS finding_ids,
+        count(*) FILTER (status = 'open') AS open_findings
+    FROM findings WHERE run_id IS NOT NULL GROUP BY run_id
+),
+checked AS (
+    SELECT run_id, list({
+        'intent_id': intent_id, 'recorded': recorded_outcome, 'observed': observed_state,
+        'external_id': external_id, 'matched_by': matched_by, 'snapshot_id': object_snapshot_id
+    } ORDER BY intent_id) AS intents_checked
+    FROM intent_state GROUP BY run_id
+)
+SELECT
+    r.run_id,
+    s.workflow,
+    s.status AS recorded_status,
+    r.reasons,
+    r.reason_details,
+    CASE WHEN f.run_id IS NULL THEN 'verified_consistent' ELSE 'findings' END AS verdict,
+    coalesce(f.mismatch_types, []) AS mismatch_types,
+    coalesce(f.finding_ids, []) AS finding_ids,
+    coalesce(f.open_findings, 0) AS open_findings,
+    coalesce(c.intents_checked, []) AS evidence
+FROM reasons r
+LEFT JOIN run_state s USING (run_id)
+LEFT JOIN run_findings f USING (run_id)
+LEFT JOIN checked c USING (run_id);

@@ -1,0 +1,95 @@
+"""Suspicious runs (TAXONOMY.md): every trigger sends its run to reconciliation with the
+reason kept, and every suspicious run gets a verdict in the same audit, its findings or
+`verified_consistent` with the evidence checked."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from tests.workspaces import START, Intent, build, unix
+
+
+def refund(key: str) -> dict:
+    return {"id": f"re_{key}", "object": "refund", "amount": 1000, "currency": "usd", "charge": f"ch_{key}",
+            "created": unix(START + timedelta(minutes=3)), "status": "succeeded",
+            "metadata": {"reckon_intent_id": f"int_{key}"}}
+
+
+def declared(key: str) -> Intent:
+    return Intent(key, "stripe", {"charge": f"ch_{key}", "amount": 1000, "currency": "usd"}).declared()
+
+
+def succeeded(key: str) -> Intent:
+    intent = declared(key).event("action.attempted", 2, attempt=1)
+    return intent.event("action.succeeded", 3, attempt=1, receipt={"external_id": f"re_{key}"})
+
+
+# run key -> (its events, whether its refund exists, the reasons it must be suspicious for)
+RUNS = {
+    "ok": (lambda: succeeded("ok").completed(), True, set()),
+    "at": (lambda: declared("at").event("action.attempted", 2, attempt=1).completed(), True,
+           {"attempted_without_receipt"}),
+    "to": (lambda: declared("to").event("action.attempted", 2, attempt=1).event("action.timed_out", 3, attempt=1),
+           False, {"attempted_without_receipt", "timeout_after_call", "past_completion_window"}),
+    "er": (lambda: declared("er").event("action.attempted", 2, attempt=1)
+           .event("action.failed", 3, attempt=1, error={"kind": "timeout", "message": "read timed out"})
+           .event("run.failed", 4, status="failed"), False, {"timeout_after_call", "required_step_not_done"}),
+    "pw": (lambda: succeeded("pw"), True, {"past_completion_window"}),
+    "rq": (lambda: declared("rq").completed(), False, {"required_step_not_done"}),
+    "bl": (lambda: succeeded("bl").event("action.blocked", 4, attempt=2, error={"kind": "idempotency_conflict"})
+           .completed(), True, {"duplicate_attempt_blocked"}),
+    "fl": (lambda: succeeded("fl").completed().event("run.flagged", 20, actor="ops.lead",
+                                                     description="customer says refunded twice"), True,
+           {"operator_flag"}),
+}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    intents = [make() for make, _, _ in RUNS.values()]
+    refunds = [refund(key) for key, (_, exists, _) in RUNS.items() if exists]
+    return build(tmp_path_factory.mktemp("suspicious"), intents, {"stripe": {"object": "list", "data": refunds}})
+
+
+def test_every_trigger_sends_its_run_to_reconciliation_with_its_reasons(built):
+    got = {run: set(reasons) for run, reasons in built.query("SELECT run_id, reasons FROM suspicious_runs")}
+    assert got == {f"run_{key}": reasons for key, (_, _, reasons) in RUNS.items() if reasons}
+    # each reason row names what triggered it
+    details = dict(built.query("SELECT reason, list(detail) FROM suspicious_run_reasons WHERE run_id = 'run_bl' "
+                               "GROUP BY reason"))
+    assert details == {"duplicate_attempt_blocked": ["int_bl"]}
+    (note,) = built.query("SELECT note FROM suspicious_run_reasons WHERE reason = 'operator_flag'")[0]
+    assert note == "ops.lead: customer says refunded twice"
+
+
+def test_every_suspicious_run_has_a_verdict_in_the_same_audit(built):
+    rows = {run: (verdict, types, finding_ids) for run, verdict, types, finding_ids in built.query(
+        "SELECT run_id, verdict, mismatch_types, finding_ids FROM suspicious_runs")}
+    findings = {}
+    for run, finding_id, mismatch_type in built.query("SELECT run_id, finding_id, mismatch_type FROM findings"):
+        findings.setdefault(run, set()).add((finding_id, mismatch_type))
+    for run, (verdict, types, finding_ids) in rows.items():
+        expected = findings.get(run, set())
+        assert verdict == ("findings" if expected else "verified_consistent"), run
+        assert set(finding_ids) == {f for f, _ in expected} and set(types) == {t for _, t in expected}
+    # A blocked duplicate and a flag on runs whose refund is there as intended: checked, consistent.
+    assert rows["run_bl"][0] == rows["run_fl"][0] == "verified_consistent"
+    assert rows["run_at"][0] == "findings" and "receipt_missing" in rows["run_at"][1]
+
+
+def test_a_consistent_verdict_carries_the_evidence_checked(built):
+    (evidence,) = built.query("SELECT evidence FROM suspicious_runs WHERE run_id = 'run_fl'")[0]
+    assert evidence == [{"intent_id": "int_fl", "recorded": "succeeded", "observed": "present",
+                         "external_id": "re_fl", "matched_by": evidence[0]["matched_by"],
+                         "snapshot_id": evidence[0]["snapshot_id"]}]
+    assert evidence[0]["matched_by"] and evidence[0]["snapshot_id"]
+
+
+def test_runs_entering_reconciliation_counts_suspicious_runs_not_findings(built):
+    suspicious = sum(1 for _, _, reasons in RUNS.values() if reasons)
+    (value,) = built.query("SELECT value FROM metrics WHERE metric = 'runs_entering_reconciliation' "
+                           "AND workflow = '*'")[0]
+    with_findings = built.query("SELECT count(DISTINCT run_id) FROM findings WHERE run_id IS NOT NULL")[0][0]
+    assert value == suspicious and with_findings != suspicious  # a count of findings' runs would differ
