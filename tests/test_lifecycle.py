@@ -225,3 +225,32 @@ def test_daily_metrics_roll_up(timeline):
     reconciled = timeline.query("SELECT value FROM metrics_daily WHERE day = ? AND workflow = '*' "
                                 "AND metric = 'findings_reconciled'", [(T1 + DAY).date()])
     assert reconciled == [(5.0,)]
+
+
+def test_the_prevention_backlog_ranks_types_by_recurrence_over_every_audit(timeline):
+    # Counted here from the history tables, independently of the SQL that builds the backlog.
+    history = timeline.query("SELECT audit_id, finding_id, coalesce(workflow, '(none)'), mismatch_type, status, "
+                             "audit_id = (SELECT audit_id FROM audit_context) FROM findings_history")
+    human = {f for (f,) in timeline.query("SELECT finding_id FROM repair_actions_history "
+                                          "WHERE pattern = 'human_adjudication' OR requires_approval")}
+    (minutes,) = timeline.query("SELECT minutes_per_operator_task FROM cfg_policies")[0]
+    prevention = dict(timeline.query("SELECT mismatch_type, prevention FROM mismatch_types"))
+    expected: dict[tuple[str, str], dict] = {}
+    for audit_id, finding_id, workflow, kind, status, latest in history:
+        row = expected.setdefault((workflow, kind), {"findings": set(), "audits": set(), "open": set()})
+        row["findings"].add(finding_id)
+        row["audits"].add(audit_id)
+        if latest and status == "open":
+            row["open"].add(finding_id)
+    got = {(wf, kind): (rank, text, findings, audits, open_now, cleanup) for rank, wf, kind, text, findings, audits,
+           open_now, cleanup in timeline.query("SELECT * FROM prevention_backlog")}
+    assert set(got) == set(expected) and len(got) >= 3
+    for key, row in expected.items():
+        _, text, findings, audits, open_now, cleanup = got[key]
+        assert (text, findings, audits, open_now) == (prevention[key[1]], len(row["findings"]), len(row["audits"]),
+                                                     len(row["open"]))
+        assert cleanup == minutes * len(row["findings"] & human)
+    for workflow in {wf for wf, _ in got}:
+        ranked = sorted((v for (wf, _), v in got.items() if wf == workflow), key=lambda v: v[0])
+        assert [v[0] for v in ranked] == list(range(1, len(ranked) + 1))
+        assert [v[2] for v in ranked] == sorted((v[2] for v in ranked), reverse=True)  # most recurring first
