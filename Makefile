@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | cksum | cut -d' ' -f1)
 
-.PHONY: demo test install browser bench fuzz clean lock
+.PHONY: demo test test-lowest install browser bench fuzz clean lock
 
 install: $(STAMP)
 
@@ -32,11 +32,19 @@ test: $(STAMP) browser
 fuzz: $(STAMP)
 	RECKON_FUZZ_PROFILE=fuzz $(VENV)/bin/pytest -q tests/fuzz --hypothesis-show-statistics
 
+# The tests with every runtime dependency at the lowest version pyproject.toml allows
+# (its own venv): the ranges hold for an existing Dagster deployment, not only the lock.
+test-lowest: browser
+	rm -rf .venv-lowest && $(PYTHON) -m venv .venv-lowest
+	$(PYTHON) .ci/lowest_bounds.py pyproject.toml > .venv-lowest/constraints.txt
+	.venv-lowest/bin/pip install --quiet --disable-pip-version-check -c .venv-lowest/constraints.txt -e '.[dev]'
+	.venv-lowest/bin/pytest -q
+
 bench: $(STAMP)
 	$(VENV)/bin/python -m bench --intents 1000000,3000000,10000000
 
 clean:
-	rm -rf workspace workspace.labels.jsonl workspace.scenarios.jsonl workspace.timeline.jsonl .pytest_cache .ruff_cache
+	rm -rf .venv-lowest workspace workspace.labels.jsonl workspace.scenarios.jsonl workspace.timeline.jsonl .pytest_cache .ruff_cache
 
 # Re-resolve the exact versions within pyproject.toml's ranges (then commit requirements.lock).
 lock:

@@ -313,9 +313,9 @@ def test_snapshot_ingest_quarantines_odd_lines(tmp_path: Path) -> None:
     snap = ingest(ws, "workflow_log")
     assert snap is not None
     before = len(lines)  # the simulated log's own lines (it has bad ones of its own)
-    quarantine = pq.read_table(snap.folder / "quarantine.parquet").to_pylist()
+    quarantine = pq.ParquetFile(snap.folder / "quarantine.parquet").read().to_pylist()
     odd = {q["source_record"] - before: q["reason"] for q in quarantine
            if q["source_file"].endswith(log.name) and q["source_record"] > before}  # fmt: skip
     assert odd == EVENT_REASONS
-    rows = pq.read_table(snap.data_file).to_pylist()
+    rows = pq.ParquetFile(snap.data_file).read().to_pylist()
     assert {r["source_record"] - before for r in rows if r["source_file"].endswith(log.name)} >= {1, 9}

@@ -238,8 +238,8 @@ def inspect(root: Path, reference_snapshots: set[str]) -> str:
             continue
         meta = json.loads(manifest.read_text())
         try:
-            rows = pq.read_table(folder / "data.parquet").num_rows
-            pq.read_table(folder / "quarantine.parquet")
+            rows = pq.ParquetFile(folder / "data.parquet").read().num_rows
+            pq.ParquetFile(folder / "quarantine.parquet").read()
         except Exception as exc:
             problems.append(f"snapshot {folder.name} does not read: {exc}")
             continue
@@ -263,7 +263,7 @@ def inspect(root: Path, reference_snapshots: set[str]) -> str:
                 continue
             try:
                 lines = [json.loads(line) for line in path.read_text().splitlines()]
-                twin = pq.read_table(path.with_suffix(".parquet")).num_rows
+                twin = pq.ParquetFile(path.with_suffix(".parquet")).read().num_rows
             except Exception as exc:
                 problems.append(f"export {path.name} is not a whole plan: {exc}")
                 continue
@@ -272,7 +272,7 @@ def inspect(root: Path, reference_snapshots: set[str]) -> str:
             plans.append("jsonl")
         elif path.suffix == ".parquet":
             try:
-                pq.read_table(path)
+                pq.ParquetFile(path).read()
             except Exception as exc:
                 problems.append(f"export {path.name} does not read: {exc}")
             plans.append("parquet")
