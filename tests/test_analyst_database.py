@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import shutil
 from collections import defaultdict
 from pathlib import Path
@@ -219,3 +220,14 @@ def test_q5_which_open_findings_have_waited_longest(copy, history):
     oldest = rows(copy, "SELECT finding_id, open_seconds FROM open_findings ORDER BY open_seconds DESC, finding_id")
     assert [(r["finding_id"], r["open_seconds"]) for r in oldest] == sorted(waited.items(), key=lambda x: (-x[1], x[0]))
     assert oldest[0]["open_seconds"] > 0
+
+
+def test_every_query_docs_outputs_md_shows_analysts_runs_on_the_demo(demo):
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "outputs.md").read_text(encoding="utf-8")
+    section = docs[docs.index("## 4. Example analyst queries"):]
+    statements = [s for block in re.findall(r"```sql\n(.*?)```", section, re.S) for s in block.split(";") if s.strip()]
+    assert len(statements) >= 10
+    # an analyst's own session on the copy, as the docs open it
+    with duckdb.connect(str(demo.root / database.READ_COPY), read_only=True) as con:
+        results = [con.execute(sql).fetchall() for sql in statements]
+    assert all(results[:5]), "each of the five first questions has an answer on the demo"
