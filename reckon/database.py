@@ -63,7 +63,7 @@ def connect(ws: Workspace, read_only: bool = False) -> Iterator[duckdb.DuckDBPyC
     con = duckdb.connect(str(ws.database), read_only=read_only)
     try:
         apply_settings(con, session_settings(ws))
-        set_file_variables(con)
+        set_file_variables(con, ws.root)
         sandbox(con, ws)
         yield con
     finally:
@@ -78,9 +78,11 @@ def sandbox(con: duckdb.DuckDBPyConnection, ws: Workspace) -> None:
     con.execute("SET lock_configuration = true")
 
 
-def set_file_variables(con: duckdb.DuckDBPyConnection, files: dict[str, list[str]] | None = None) -> None:
-    """`<view>` -> the files it reads, as the session variable `<view>_files`: given, or as
-    the audit's inputs recorded them (`audit_files`)."""
+def set_file_variables(con: duckdb.DuckDBPyConnection, root: Path,
+                       files: dict[str, list[str]] | None = None) -> None:
+    """`<view>` -> the files it reads, as the session variable of the view's name: given, or
+    as the audit's inputs recorded them (`audit_files`). Paths are relative to the workspace
+    and resolved against `root` here, at open, so a moved or shared workspace still reads."""
     if files is None:
         if not table_exists(con, "audit_files"):
             return
@@ -88,7 +90,8 @@ def set_file_variables(con: duckdb.DuckDBPyConnection, files: dict[str, list[str
             "SELECT view, list(path ORDER BY path) FROM audit_files GROUP BY view").fetchall()}
     for view in FILE_VIEWS:
         if files.get(view):
-            con.execute(f"SET VARIABLE {view} = ?", [files[view]])  # the names are this module's own
+            paths = [str(root / path) for path in files[view]]
+            con.execute(f"SET VARIABLE {view} = ?", [paths])  # the names are this module's own
 
 
 def run_script(con: duckdb.DuckDBPyConnection, path: Path) -> None:
@@ -113,7 +116,7 @@ def connect_read_copy(ws: Workspace) -> Iterator[duckdb.DuckDBPyConnection]:
     con = duckdb.connect(str(path), read_only=True)
     try:
         apply_settings(con, {k: v for k, v in session_settings(ws).items() if k != "temp_directory"})
-        set_file_variables(con)
+        set_file_variables(con, ws.root)
         sandbox(con, ws)
         yield con
     finally:

@@ -56,6 +56,7 @@ class AuditInputs:
     as_of: datetime
     log_observed_at: datetime | None
     catalog: list[list[dict[str, Any]]]  # what the models read of the configuration (fingerprinted)
+    root: Path  # the workspace: `audit_files` holds paths relative to it
 
 
 def register_inputs(con: duckdb.DuckDBPyConnection, cfg: Config, snapshots: list[Snapshot], root: Path) -> AuditInputs:
@@ -131,7 +132,7 @@ def register_inputs(con: duckdb.DuckDBPyConnection, cfg: Config, snapshots: list
                                                             schema=MISMATCH_TYPES_SCHEMA))
     _arrow_table(con, "rejected_decisions", sink.table())
     return AuditInputs(audit_id, as_of, max(log_times) if log_times else None,
-                       [systems, workflows, steps, field_map, vocabulary])
+                       [systems, workflows, steps, field_map, vocabulary], root)
 
 
 def register_audit(con: duckdb.DuckDBPyConnection, inputs: AuditInputs, fingerprint: str, folded: set[str],
@@ -147,16 +148,18 @@ def register_audit(con: duckdb.DuckDBPyConnection, inputs: AuditInputs, fingerpr
         "?::VARCHAR AS models_fingerprint",
         [inputs.audit_id, inputs.as_of, inputs.log_observed_at, inputs.audit_id, bool(folded), fingerprint],
     )
-    # The files each view reads: recorded, and set as session variables (on this connection
-    # and, by `database.connect`, on every later one), never written into the SQL.
+    # The files each view reads: recorded relative to the workspace (a moved or shared
+    # workspace still reads them), and set as session variables resolved against its root
+    # (on this connection and, by `database.connect`, on every later one), never written
+    # into the SQL.
     files = {"quarantine_files": [s.quarantine_file for s in snapshots]}
     for layer, name in (("workflow", "raw_events"), ("observed", "raw_observed")):
         files[name] = [s.data_file for s in snapshots if s.layer == layer]
         files[f"{name}_new"] = [s.data_file for s in snapshots if s.layer == layer and s.snapshot_id not in folded]
-    files = {view: [str(path) for path in paths] for view, paths in files.items()}
+    files = {view: [path.relative_to(inputs.root).as_posix() for path in paths] for view, paths in files.items()}
     _table(con, "audit_files", [{"view": view, "path": path} for view, paths in files.items() for path in paths],
            pa.schema([("view", pa.string()), ("path", pa.string())]))
-    database.set_file_variables(con, files)
+    database.set_file_variables(con, inputs.root, files)
     for layer, name in (("workflow", "raw_events"), ("observed", "raw_observed")):
         schema = next(c.schema for c in CONNECTORS.values() if c.layer == layer)
         for view in (name, f"{name}_new"):

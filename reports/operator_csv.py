@@ -37,20 +37,8 @@ FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 CELL_MAX = 32_000
 TRUNCATED = "…[truncated]"
 
-QUEUE_QUERY = """
-SELECT f.finding_id, f.mismatch_type, f.subject_id, f.workflow, f.system, a.pattern, a.duplicate_risk,
-    a.explanation,
-    coalesce(a.parameters ->> 'recommended_next_action',
-             'approve or reject the ' || a.pattern || ' action') AS recommended_next_action,
-    nullif(nullif(coalesce(s.field_diff::VARCHAR, (a.parameters -> 'field_diff')::VARCHAR), 'null'), '[]')
-        AS field_diff,
-    a.action_id
-FROM findings f
-JOIN repair_actions a USING (finding_id)
-LEFT JOIN intent_state s ON f.subject_kind = 'intent' AND s.intent_id = f.subject_id
-WHERE f.status = 'open' AND (a.pattern = 'human_adjudication' OR a.requires_approval)
-ORDER BY f.finding_id, a.action_id
-"""
+# The queue is the analyst view `operator_queue` (rules/analyst/views.sql): one definition.
+QUEUE_QUERY = f"SELECT {', '.join(COLUMNS)} FROM operator_queue ORDER BY finding_id, action_id"
 
 
 def neutralize(text: str) -> str:

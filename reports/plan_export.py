@@ -1,8 +1,9 @@
 """Export the repair plan for executors: one action per line (JSONL) and the same as Parquet,
 and the operator queue as a spreadsheet-safe CSV (reports/operator_csv.py).
 
-Files are written beside their final name and renamed into place, so an executor
-polling `exports/` never reads a half-written plan.
+Each JSONL line meets docs/repair-plan.schema.json (tests/test_repair_plan.py validates every
+plan the simulator gives). Files are written beside their final name and renamed into place,
+so an executor polling `exports/` never reads a half-written plan.
 """
 
 from __future__ import annotations

@@ -193,8 +193,10 @@ def query(ws: Workspace, sql: str) -> list[tuple]:
     to set from `audit_files`."""
     with duckdb.connect(str(ws.database), read_only=True) as con:
         for view in ("raw_events", "raw_observed"):
-            con.execute(f"SET VARIABLE {view} = (SELECT list(path ORDER BY path) FROM audit_files WHERE view = ?)",
-                        [view])
+            con.execute(f"""SET VARIABLE {view} = (
+                SELECT list(parse_dirpath(d.path) || '/' || f.path ORDER BY f.path)
+                FROM audit_files f, duckdb_databases() d
+                WHERE d.database_name = current_database() AND f.view = ?)""", [view])
         return con.execute(sql).fetchall()
 
 

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import json
 import os
+import re
+from pathlib import Path
 
 import duckdb
 import pytest
+from jsonschema import Draft202012Validator
 
 from pipelines.runner import run_audit
+from reckon import database
 from reckon.workspace import Workspace
+from rules import REPAIR_PATTERNS, load_rules
 from simulator import simulate
+from simulator.timeline import advance
 
 DEFAULTS = {
     "non_canonical_target": {"human_adjudication"},
@@ -131,3 +137,84 @@ def test_effect_targets_keep_colons_in_external_ids(tmp_path):
                                   "WHERE subject_id = 'stripe:re_orphan:part:2'").fetchone()
     assert target == "re_orphan:part:2"
     assert json.loads(pre)[0]["external_id"] == "re_orphan:part:2"
+
+
+# --- the plan's JSON Schema ---------------------------------------------------------------
+
+PLAN_SCHEMA = Path(__file__).resolve().parents[1] / "docs" / "repair-plan.schema.json"
+RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
+DUCKDB_TIME = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d+)?\+00")
+
+
+@pytest.fixture(scope="module")
+def simulated_plans(audited, tmp_path_factory) -> list[Path]:
+    """Every plan file the simulator's workspaces give: the demo's three days, and seed 2."""
+    root = tmp_path_factory.mktemp("plans") / "demo"
+    simulate(root, runs=120, seed=7)
+    for day in (1, 2, 3):
+        if day > 1:
+            advance(root, day, 7)
+        run_audit(Workspace.open(root))
+    return sorted((root / "exports").glob("repair-plan-*.jsonl")) + sorted(
+        audited(2).ws.exports.glob("repair-plan-*.jsonl"))
+
+
+def test_every_line_of_every_simulated_plan_meets_the_schema(simulated_plans):
+    schema = json.loads(PLAN_SCHEMA.read_text(encoding="utf-8"))
+    Draft202012Validator.check_schema(schema)
+    validator = Draft202012Validator(schema)
+    assert len(simulated_plans) == 4
+    lines = 0
+    checks = set()
+    for path in simulated_plans:
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            action = json.loads(line)
+            errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(action)]
+            assert errors == [], f"{path.name}:{n}: {errors[:3]}"
+            checks |= {(p["check"], p["checked_against"]) for p in action["preconditions"]}
+            lines += 1
+    assert lines > 100 and checks == {("run_status", "workflow_log"), ("recorded_outcome", "workflow_log"),
+                                      ("observed_state", "vendor"), ("object_state", "vendor")}
+
+
+def test_plan_times_are_rfc3339(simulated_plans):
+    times = 0
+    for path in simulated_plans:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            action = json.loads(line)
+            params = action["parameters"]
+            for value in (params.get("recheck_after"), (params.get("receipt") or {}).get("observed_at"),
+                          *((params.get("observed") or {}).get(k) for k in ("export_observed_at", "updated_at"))):
+                if value is not None:
+                    assert RFC3339.match(value), (action["action_id"], value)
+                    times += 1
+            assert not DUCKDB_TIME.search(line), action["action_id"]
+    assert times > 50
+
+
+def test_the_schema_names_every_mismatch_type_pattern_and_field(plan):
+    a, _ = plan
+    schema = json.loads(PLAN_SCHEMA.read_text(encoding="utf-8"))
+    assert set(schema["properties"]["mismatch_type"]["enum"]) == {r.mismatch_type for r in load_rules()}
+    assert set(schema["properties"]["pattern"]["enum"]) == set(REPAIR_PATTERNS)
+    assert schema["required"] == [name for name, *_ in a.query("DESCRIBE repair_actions")]
+
+
+def test_vendor_preconditions_name_the_vendors_own_fields(plan):
+    """An observed_state check carries the object's fields as the vendor's export names them
+    (the two exceptions the schema names: Zendesk's `via.channel` and `custom_fields`)."""
+    a, actions = plan
+    checked = 0
+    with database.connect_read_copy(a.ws) as con:
+        for act in actions:
+            for pre in json.loads(act["preconditions"]):
+                if pre["check"] == "observed_state" and pre["external_id"] and pre["fields"]:
+                    raws = con.execute("SELECT raw FROM raw_observed WHERE system = ? AND external_id = ? AND raw "
+                                       "IS NOT NULL", [pre["system"], pre["external_id"]]).fetchall()
+                    names = {"via_channel", "custom_fields"}
+                    for (raw,) in raws:
+                        record = json.loads(raw)
+                        names |= set(record) | set(record.get("properties") or {})  # HubSpot: its properties
+                    assert set(pre["fields"]) <= names, (pre["system"], set(pre["fields"]) - names)
+                    checked += 1
+    assert checked > 10

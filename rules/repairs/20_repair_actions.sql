@@ -143,18 +143,26 @@ shaped AS (
         CASE WHEN f.repair_pattern = 'forward_completion' AND f.operation = 'retry_same_key'
              THEN coalesce(f.last_attempt_key, f.idempotency_key)
         END AS original_key,
-        -- Observed values the executor re-checks just before acting.
+        -- Observed values the executor re-checks just before acting, each saying where:
+        -- `vendor` (a fresh read of the system: its status word, its fields under its own
+        -- names) or `workflow_log` (the runtime's events).
         CASE
-            WHEN f.subject_kind = 'run' THEN to_json([{'check': 'run_status', 'run_id': f.run_id, 'equals': f.recorded ->> 'status'}])
-            WHEN f.subject_kind = 'effect' THEN to_json([{'check': 'object_state', 'system': f.system,
-                'external_id': substr(f.subject_id, length(f.system) + 2), 'equals': f.observed ->> 'raw_status'}])
+            WHEN f.subject_kind = 'run' THEN to_json([{'check': 'run_status', 'checked_against': 'workflow_log',
+                'run_id': f.run_id, 'equals': f.recorded ->> 'status'}])
+            WHEN f.subject_kind = 'effect' THEN to_json([{'check': 'object_state', 'checked_against': 'vendor',
+                'system': f.system, 'external_id': substr(f.subject_id, length(f.system) + 2),
+                'equals': f.observed ->> 'raw_status'}])
             WHEN t.extra_state IS NOT NULL THEN to_json([
-                {'check': 'object_state', 'system': t.target_system, 'external_id': t.target_external_id, 'equals': t.extra_raw_status},
-                {'check': 'recorded_outcome', 'intent_id': f.subject_id, 'equals': f.recorded_outcome}])
+                {'check': 'object_state', 'checked_against': 'vendor', 'system': t.target_system,
+                 'external_id': t.target_external_id, 'equals': t.extra_raw_status},
+                {'check': 'recorded_outcome', 'checked_against': 'workflow_log', 'intent_id': f.subject_id,
+                 'equals': f.recorded_outcome}])
             ELSE to_json([
-                {'check': 'observed_state', 'system': f.system, 'intent_id': f.subject_id, 'equals': f.observed_state,
-                 'external_id': f.external_id, 'raw_status': f.raw_status, 'fields': json(f.fields)},
-                {'check': 'recorded_outcome', 'intent_id': f.subject_id, 'equals': f.recorded_outcome}])
+                {'check': 'observed_state', 'checked_against': 'vendor', 'system': f.system, 'intent_id': f.subject_id,
+                 'equals': f.observed_state, 'external_id': f.external_id, 'raw_status': f.raw_status,
+                 'fields': json(f.fields)},
+                {'check': 'recorded_outcome', 'checked_against': 'workflow_log', 'intent_id': f.subject_id,
+                 'equals': f.recorded_outcome}])
         END AS preconditions,
         CASE
             -- These touch no external system: they cannot duplicate an effect.
@@ -194,7 +202,11 @@ SELECT
     'act_' || substr(sha256(concat_ws('|', finding_id, pattern, target_system, target_external_id, preconditions::VARCHAR)), 1, 24) AS action_id,
     audit_id, finding_id, subject_kind, subject_id, run_id, workflow, mismatch_type, pattern,
     target_system, target_object_type, target_external_id,
-    parameters::VARCHAR AS parameters,
+    -- reckon's own times in RFC 3339 (`2026-11-25T12:00:00Z`), not DuckDB's text form; the
+    -- keys are those the plan and the findings' JSON give times under.
+    regexp_replace(parameters::VARCHAR,
+        '"(recheck_after|observed_at|export_observed_at|updated_at|changed_at|first_attempt_at|last_attempt_at|started_at|completion_deadline)":"(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2}(\.\d+)?)\+00"',
+        '"\1":"\2T\3Z"', 'g') AS parameters,
     coalesce(original_key,
         'reckon_' || substr(sha256(concat_ws('|', finding_id, pattern, target_external_id)), 1, 24)) AS idempotency_key,
     preconditions::VARCHAR AS preconditions,
