@@ -19,7 +19,7 @@ COMMENT ON COLUMN audit_context.models_fingerprint IS 'hash of every rules/model
 -- audit_files
 COMMENT ON TABLE audit_files IS 'One row per (view, file): the snapshot files each view over the snapshots reads in this audit (reckon/inputs.py register_audit). The same lists are the session variables those views read (section 2). A view with no file has no row.';
 COMMENT ON COLUMN audit_files.view IS 'raw_events and raw_observed (every workflow-layer, resp. observed-layer snapshot''s data.parquet), raw_events_new and raw_observed_new (those of the snapshots not folded into events, resp. observed, before this audit), quarantine_files (every snapshot''s quarantine.parquet, read into quarantine)';
-COMMENT ON COLUMN audit_files.path IS 'absolute path of the file';
+COMMENT ON COLUMN audit_files.path IS 'path of the file relative to the workspace folder, with / separators (snapshots/source=…/data.parquet)';
 
 -- cfg_snapshots
 COMMENT ON TABLE cfg_snapshots IS 'One row per snapshot the audit read.';
@@ -596,6 +596,38 @@ COMMENT ON COLUMN audits.sources IS '[{"source", "snapshots", "rows", "quarantin
 COMMENT ON COLUMN audits.started_at IS 'wall-clock start of the audit run (the Dagster run''s start; run_audit''s start when run in-process)';
 COMMENT ON COLUMN audits.finished_at IS 'wall-clock time of publishing';
 COMMENT ON COLUMN audits.stale_systems IS '[{"system", "reason", "newest_observed_at"}, …], sorted by system: the systems whose system_freshness.stale_reason is set (reason), with their newest export time (null for no export). NULL when every system''s export is fresh, and for audits published before the column existed (it is added to an existing audits table with ADD COLUMN IF NOT EXISTS). The HTML report''s first headline number counts them';
+
+-- suspicious_run_reasons
+COMMENT ON TABLE suspicious_run_reasons IS 'One row per (run, reason, detail): why a run entered reconciliation (TAXONOMY.md "Suspicious runs").';
+COMMENT ON COLUMN suspicious_run_reasons.run_id IS 'the run';
+COMMENT ON COLUMN suspicious_run_reasons.reason IS 'attempted_without_receipt · timeout_after_call · past_completion_window · required_step_not_done · duplicate_attempt_blocked · operator_flag';
+COMMENT ON COLUMN suspicious_run_reasons.detail IS 'the intent (or else the event) that triggered it; NULL for the run-wide reasons';
+COMMENT ON COLUMN suspicious_run_reasons.detail_at IS 'when: the event''s ts, the intent''s last event, or the run''s completion deadline';
+COMMENT ON COLUMN suspicious_run_reasons.note IS 'the error message, the recorded status, the count of required intents done, or actor: description of a flag';
+
+-- suspicious_runs
+COMMENT ON TABLE suspicious_runs IS 'One row per run that entered reconciliation: its reasons and its verdict in this audit (its findings, or verified_consistent with the evidence checked). runs_entering_reconciliation counts these rows.';
+COMMENT ON COLUMN suspicious_runs.run_id IS 'the run';
+COMMENT ON COLUMN suspicious_runs.workflow IS 'its workflow';
+COMMENT ON COLUMN suspicious_runs.recorded_status IS 'its recorded status (run_state.status)';
+COMMENT ON COLUMN suspicious_runs.reasons IS 'its distinct reasons, sorted';
+COMMENT ON COLUMN suspicious_runs.reason_details IS 'every reason row (reason, detail, at, note)';
+COMMENT ON COLUMN suspicious_runs.verdict IS 'findings (the run has findings in this audit) or verified_consistent';
+COMMENT ON COLUMN suspicious_runs.mismatch_types IS 'the primary types of the run''s findings';
+COMMENT ON COLUMN suspicious_runs.finding_ids IS 'the run''s findings';
+COMMENT ON COLUMN suspicious_runs.open_findings IS 'how many of them are open';
+COMMENT ON COLUMN suspicious_runs.evidence IS 'what was checked: each intent of the run, its recorded outcome, observed state, object, matching key and snapshot';
+
+-- prevention_backlog
+COMMENT ON TABLE prevention_backlog IS 'One row per (workflow, mismatch type) that ever had a finding: the rule''s prevention line, ranked by recurrence, then by the cleanup minutes it cost people.';
+COMMENT ON COLUMN prevention_backlog.rank IS '1 = the type to prevent first in this workflow';
+COMMENT ON COLUMN prevention_backlog.workflow IS 'the workflow ((none) for findings with no run)';
+COMMENT ON COLUMN prevention_backlog.mismatch_type IS 'the type';
+COMMENT ON COLUMN prevention_backlog.prevention IS 'the prevention line of the type''s rule header (mismatch_types.prevention)';
+COMMENT ON COLUMN prevention_backlog.findings IS 'distinct findings of this type and workflow over every audit';
+COMMENT ON COLUMN prevention_backlog.audits_present IS 'audits in which it had at least one finding';
+COMMENT ON COLUMN prevention_backlog.open_now IS 'its open findings in the latest audit';
+COMMENT ON COLUMN prevention_backlog.cleanup_minutes IS 'distinct findings whose action a person had to take or approve, times policies.minutes_per_operator_task';
 
 -- open_findings
 COMMENT ON VIEW open_findings IS 'The open findings of the latest audit (findings.status = ''open''), with how long each has been open and whether a person must act on it.';
