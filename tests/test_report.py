@@ -209,6 +209,7 @@ def test_operator_queue_is_sorted_and_complete(demo):
     assert keys == sorted(keys)
     text = queue_section(demo[1].read_text(encoding="utf-8"))
     assert text.count("<tr data-finding=") == expected
+    assert f">Showing all {expected:,}<" in text
     drift = next(i for i in data.queue if i["mismatch_type"] == "out_of_band_change")
     row = text[text.index(f'data-finding="{drift["finding_id"]}"'):]
     row = row[:row.index("</tbody>")]

@@ -50,7 +50,9 @@ class _Page:
             quarantined_by_source=self.small_table("Quarantined records, by source", ["source", "records"],
                                                    d.quarantined_by_source),
             chart_count=len(figures), history_audits=HISTORY_AUDITS, charts=chart_sections,
-            queue_total=f"{d.queue_total:,}", queue_shown=f"{len(d.queue):,}", queue=self.queue(),
+            queue_total=f"{d.queue_total:,}", queue=self.queue(),
+            queue_scope=(f"Showing all {d.queue_total:,}" if len(d.queue) == d.queue_total else
+                         f"Showing the top {len(d.queue):,} of {d.queue_total:,}"),
             analyst_sql=html.escape(analyst_queue_sql(d.audit_id)), script=SCRIPT,
         )
 
