@@ -11,7 +11,8 @@ a child process of its own so that no phase's memory counts in another's peak RS
 1. ingest: every source's snapshot step (landing files -> snapshot);
 2. the full audit's steps (`pipelines.steps`: inputs, models, findings, plan, exports, metrics, publish),
    each timed, and the audit's peak RSS; then, in the same child, the floor (one
-   hand-written DuckDB pass over the same snapshots, `bench/floor.py`);
+   hand-written DuckDB pass over the same snapshots, `bench/floor.py`); then the HTML
+   report: its write, its size and its load in headless Chromium;
 3. the Dagster audit job re-run in-process on the same workspace, every engine step
    timed inside it, so the job's own overhead is the rest;
 4. incremental: the held-back day is moved into landing/ and `run_audit` is timed
@@ -130,6 +131,8 @@ def bench_one(n: int, args: argparse.Namespace, say) -> dict:
     result["ingest"] = child("ingest", ws, logs)
     say(f"N={n:,}: full audit + floor")
     result["audit"] = child("audit", ws, logs)
+    say(f"N={n:,}: HTML report")
+    result["report"] = child("report", ws, logs)
     if not args.skip_dagster:
         say(f"N={n:,}: Dagster job re-run")
         result["dagster"] = child("dagster", ws, logs)

@@ -6,7 +6,8 @@ writes its figures to OUT as JSON. A fresh process per phase keeps one phase's m
 
 Tasks: generate, ingest, audit (full audit steps, then the floor), run_audit (the whole
 `pipelines.runner.run_audit`, e.g. an incremental audit), dagster (the Dagster audit job
-in-process, every engine step timed inside it).
+in-process, every engine step timed inside it), report (the HTML report: written, its size,
+and its load in headless Chromium).
 """
 
 from __future__ import annotations
@@ -137,8 +138,38 @@ def task_dagster(root: Path, args: dict) -> dict:
             "peak_rss": peak_rss_bytes()}  # fmt: skip
 
 
+def task_report(root: Path, args: dict) -> dict:
+    """The HTML report of the newest audit: written (wall, CPU, peak RSS), its bytes, and the
+    seconds headless Chromium takes to load it and run its script (None without chromium)."""
+    import shutil
+
+    from reckon.workspace import Workspace
+    from reports.html import publish_report
+
+    reset_peak_rss()
+    wall, cpu = time.perf_counter(), cpu_seconds()
+    report = publish_report(Workspace.open(root))
+    out = {"wall": time.perf_counter() - wall, "cpu": cpu_seconds() - cpu, "peak_rss": peak_rss_bytes(),
+           "bytes": report.path.stat().st_size, "queue_shown": len(report.data.queue),
+           "queue_total": report.data.queue_total, "browser_load": None}  # fmt: skip
+    chromium = shutil.which("chromium")
+    if chromium:
+        from playwright.sync_api import sync_playwright
+
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium, args=["--headless", "--no-sandbox", "--disable-gpu"])
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            started = time.perf_counter()
+            page.goto(report.path.as_uri(), wait_until="load")
+            page.wait_for_function("document.getElementById('queue-count') === null || "
+                                   "document.getElementById('queue-count').textContent.includes(' of ')")
+            out["browser_load"] = time.perf_counter() - started
+            browser.close()
+    return out
+
+
 TASKS = {"generate": task_generate, "ingest": task_ingest, "audit": task_audit,
-         "run_audit": task_run_audit, "dagster": task_dagster}  # fmt: skip
+         "run_audit": task_run_audit, "dagster": task_dagster, "report": task_report}  # fmt: skip
 
 
 def main(argv: list[str]) -> int:

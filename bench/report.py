@@ -10,6 +10,8 @@ PEAK_RSS_MAX = 6e9
 INGEST_MBPS_MIN = 200.0
 INCREMENTAL_SHARE_MAX = 0.10
 DAGSTER_OVERHEAD_MAX = 10.0
+REPORT_BYTES_MAX = 10e6
+REPORT_LOAD_MAX = 5.0
 
 REPORT_STEP = "reports:audit_report"  # steps are timed as `<group>:<name>` (pipelines.steps)
 
@@ -126,6 +128,16 @@ def render(results: list[dict], tiny: dict | None, hw: dict, options: dict) -> s
     ok = all(d["ratio_wall"] is not None and d["ratio_wall"] <= FLOOR_RATIO_MAX for d in derived)
     row("**audit / floor**", [f"**{d['ratio_wall']:.1f}x** (CPU {d['ratio_cpu']:.1f}x)" for d in derived],
         f"≤ {FLOOR_RATIO_MAX:.0f}x at 10M{verdict(ok)}")
+    if all(r.get("report") for r in results):
+        reports = [r["report"] for r in results]
+        row("HTML report: write", [f"{secs(x['wall'])} ({secs(x['cpu'])}) · RSS {mb(x['peak_rss'])}" for x in reports])
+        ok = all(x["bytes"] <= REPORT_BYTES_MAX for x in reports)
+        row("HTML report: size (queue items shown / all)",
+            [f"{x['bytes'] / 1e6:.2f} MB ({x['queue_shown']:,} / {x['queue_total']:,})" for x in reports],
+            f"≤ 10 MB{verdict(ok)}")
+        loads = [x["browser_load"] for x in reports]
+        row("HTML report: load in headless Chromium", ["no chromium" if x is None else secs(x) for x in loads],
+            f"≤ {REPORT_LOAD_MAX:.0f} s{verdict(None if None in loads else max(loads) <= REPORT_LOAD_MAX)}")
     if all(r.get("dagster") for r in results):
         row("Dagster: load definitions", [secs(r["dagster"]["load"]["wall"]) for r in results])
         row("Dagster: audit job run (re-run, snapshots unchanged)",

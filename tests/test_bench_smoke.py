@@ -22,7 +22,7 @@ FIGURES = [
     "**full audit**", "audit peak RSS", "floor (one hand-written DuckDB pass)", "**audit / floor**",
     "Dagster: audit job run", "**Dagster overhead**", "full audit in 4 buckets of runs",
     "buckets: findings equal the single pass", "incremental: day 4 added", "incremental: runs recomputed",
-    "**incremental / full audit**", "hardware:",
+    "**incremental / full audit**", "HTML report: write", "HTML report: size", "HTML report: load in headless", "hardware:",
 ]  # fmt: skip
 
 

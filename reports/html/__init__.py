@@ -1,11 +1,13 @@
 """A self-contained HTML report of one audit: `exports/report-<audit_id>.html`.
 
-data.py reads what it shows, charts.py draws its figures, page.py fills page.html and
-style.css.
+data.py reads what it shows, charts.py draws its figures, page.py fills page.html,
+style.css and queue.js.
 
 Everything is read from the workspace's DuckDB file (read-only) and rendered with the
-standard library. The charts are Plotly figures; plotly.js is embedded inline once, so
-the file opens from disk with no network request (no CDN, no web fonts, no external CSS).
+standard library. The page is bounded whatever the audit's size: DuckDB aggregates the
+charts' numbers and picks the operator queue's top QUEUE_LIMIT items. The charts are
+inline SVG and the queue's filters a small inline script, so the file opens from disk with
+no network request (no CDN, no web fonts, no external CSS or JS).
 Personal data is masked unless the caller passes `unmask=True` (see reports/masking.py).
 The same audit always renders to the same bytes: chart ids are fixed and the only times
 shown are export times, never the wall clock.

@@ -1,19 +1,52 @@
 """What a report shows of one audit, read from the history tables (any past audit works),
-and the headline as Markdown for Dagster's metadata."""
+and the headline as Markdown for Dagster's metadata.
+
+Everything here is bounded whatever the size of the audit: DuckDB aggregates the charts'
+numbers and picks the top `QUEUE_LIMIT` queue items (ORDER BY ... LIMIT); Python never
+reads a whole table. The full queue stays in the exports and in SQL (`analyst_queue_sql`).
+"""
 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import duckdb
 
-from reports.masking import NAME_KEYS, name_words
+from reports.masking import NAME_KEYS, WORD, name_words
 
 RANK = "CASE {col} WHEN 'high' THEN 0 WHEN 'medium' THEN 1 WHEN 'low' THEN 2 ELSE 3 END"
 HISTORY_AUDITS = 60  # the charts over time show at most this many audits, ending with the report's
+# The queue items the page shows (the top ones, see QUEUE_ORDER): enough for a day's work and
+# for the page's filters, small enough that the page stays ~1-2 MB and opens in a second.
+QUEUE_LIMIT = 500
+HEATMAP_WORKFLOWS = 30  # the heatmap's columns: the workflows with most open findings; the rest in one
+
+# The operator queue of one audit (the `?`): open findings whose action a person must take
+# or approve. One definition for the page's top items, its facet totals and the SQL it
+# shows analysts for the whole queue.
+QUEUE_FROM = """
+FROM repair_actions_history a
+JOIN findings_history f ON f.audit_id = a.audit_id AND f.finding_id = a.finding_id
+WHERE a.audit_id = ? AND f.status = 'open' AND (a.pattern = 'human_adjudication' OR a.requires_approval)"""
+# Highest severity, then highest duplicate risk, then oldest (first seen); the rest only
+# makes the order total, so the same audit always shows the same items.
+QUEUE_ORDER = (f"{RANK.format(col='f.severity')}, {RANK.format(col='a.duplicate_risk')}, "
+               "f.first_seen_at NULLS LAST, f.mismatch_type, f.subject_id, a.action_id")
+# What the page's filters select on, as SQL over QUEUE_FROM: (key, label, expression).
+FACETS = (
+    ("type", "mismatch type", "f.mismatch_type"),
+    ("workflow", "workflow", "coalesce(f.workflow, '(no run)')"),
+    ("system", "system", "coalesce(f.system, '(none)')"),
+    ("pattern", "repair pattern", "a.pattern"),
+    ("approval", "needs approval", "CASE WHEN a.requires_approval THEN 'yes' ELSE 'no' END"),
+)
+ANALYST_COLUMNS = ("f.severity, a.duplicate_risk, f.first_seen_at, f.mismatch_type, f.subject_id, f.workflow, "
+                   "f.system, a.pattern, a.requires_approval, f.finding_id, a.action_id")
 
 
 @dataclass(frozen=True)
@@ -41,9 +74,11 @@ class ReportData:
     audit_labels: list[str]  # one per audit up to this one, oldest first
     by_type_over_time: list[tuple[str, str, int]]  # (audit label, mismatch type, open findings)
     ttr_over_time: list[tuple[str, float | None, float | None, int]]  # (label, mean s, p90 s, reconciled)
-    type_by_workflow: list[tuple[str, str, int]]  # (mismatch type, workflow, open findings)
-    queue: list[dict[str, Any]]
-    names: frozenset[str]  # words of personal names in the workspace, masked in free text
+    type_by_workflow: list[tuple[str, str | None, int]]  # (mismatch type, workflow or None: the others, open)
+    queue: list[dict[str, Any]]  # the top QUEUE_LIMIT items
+    queue_total: int  # every item of the audit's queue
+    facet_totals: dict[str, dict[str, int]]  # facet -> value -> items in the whole queue (values shown only)
+    names: frozenset[str]  # words of personal names in the workspace that the page's text contains
 
 
 def collect(con: duckdb.DuckDBPyConnection, audit_id: str | None = None) -> ReportData:
@@ -116,44 +151,110 @@ def collect(con: duckdb.DuckDBPyConnection, audit_id: str | None = None) -> Repo
            FROM metrics WHERE workflow = '*' AND dimension IS NULL AND list_contains(?, audit_id)
            GROUP BY audit_id""", [ids]).fetchall()}
     ttr = [(label, *ttr_by_audit.get(a, (None, None, 0))) for a, label in labels.items()]
-    type_by_workflow = con.execute(
-        "SELECT mismatch_type, coalesce(workflow, '(no run)'), count(*) FROM findings_history "
-        "WHERE audit_id = ? AND status = 'open' GROUP BY ALL ORDER BY 1, 2", [aid]).fetchall()
+    # Workflows come from data, so the heatmap keeps the busiest and folds the rest into one column.
+    type_by_workflow = con.execute("""
+        WITH cells AS (SELECT mismatch_type, coalesce(workflow, '(no run)') AS workflow, count(*) AS n
+                       FROM findings_history WHERE audit_id = ? AND status = 'open' GROUP BY ALL),
+             top AS (SELECT workflow FROM cells GROUP BY workflow ORDER BY sum(n) DESC, workflow LIMIT ?)
+        SELECT mismatch_type, CASE WHEN workflow IN (SELECT workflow FROM top) THEN workflow END AS w, sum(n)::BIGINT
+        FROM cells GROUP BY ALL ORDER BY 1, w NULLS LAST""", [aid, HEATMAP_WORKFLOWS]).fetchall()
+    queue, queue_total = operator_queue(con, aid)
+    facet_totals = queue_facet_totals(con, aid, queue)
+    shown = [*queue, stale, [s for s, _ in quarantined_by_source], [w for _, w, _ in type_by_workflow]]
     return ReportData(aid, as_of, audit, headline, resolved_by, quarantined_by_source, list(labels.values()),
-                      by_type, ttr, type_by_workflow, operator_queue(con, aid), personal_names(con))
+                      by_type, ttr, type_by_workflow, queue, queue_total, facet_totals,
+                      personal_names(con, words_of(shown)))
 
 
-def personal_names(con: duckdb.DuckDBPyConnection) -> frozenset[str]:
-    """Words of the values under name keys in intended and observed fields (for free-text masking)."""
+def words_of(values: Iterable[Any]) -> frozenset[str]:
+    """Every word (as masking sees words) of the strings in these values, keys included."""
+    def strings(v: Any) -> Iterator[str]:
+        if isinstance(v, str):
+            yield v
+        elif isinstance(v, dict):
+            for k, x in v.items():
+                yield from strings(k)
+                yield from strings(x)
+        elif isinstance(v, list | tuple | set | frozenset):
+            for x in v:
+                yield from strings(x)
+    return frozenset(w for text in strings(list(values)) for w in WORD.findall(text))
+
+
+# A word of a name is the tail of a run of word characters, apostrophes and hyphens that
+# starts after one of them (or the whole run), so words and runs share their last segment:
+# DuckDB keeps the runs whose last segment a candidate has, Python takes the exact words.
+RUN = r"[\pL\pN_'\-]+"  # Python's \w is Unicode letters, numbers and _: RE2's \pL \pN _
+LAST_SEGMENT = r"^.*['\-]"
+
+
+def personal_names(con: duckdb.DuckDBPyConnection, candidates: frozenset[str]) -> frozenset[str]:
+    """The words of `candidates` that are words of a value under a name key in the workspace's
+    intended or observed data (for masking names in free text). DuckDB scans the values; only
+    the few runs that may hold a candidate reach Python."""
+    if not candidates:
+        return frozenset()
     keys = sorted(NAME_KEYS)
+    segments = sorted({re.sub(LAST_SEGMENT, "", w) for w in candidates})
     rows = con.execute("""
-        SELECT DISTINCT v FROM (
-            SELECT fields ->> k AS v FROM observed, unnest(?::VARCHAR[]) t(k)
-            UNION ALL SELECT expected ->> k FROM intended, unnest(?::VARCHAR[]) t(k) WHERE expected IS NOT NULL)
-        WHERE v IS NOT NULL""", [keys, keys]).fetchall()
-    return name_words(v for (v,) in rows)
+        WITH names AS (
+            SELECT DISTINCT v FROM (
+                SELECT fields ->> k AS v FROM observed, unnest(?::VARCHAR[]) t(k)
+                UNION ALL SELECT expected ->> k FROM intended, unnest(?::VARCHAR[]) t(k) WHERE expected IS NOT NULL)
+            WHERE v IS NOT NULL),
+        runs AS (SELECT DISTINCT unnest(regexp_extract_all(v, ?)) AS run FROM names)
+        SELECT run FROM runs WHERE list_contains(?::VARCHAR[], regexp_replace(run, ?, ''))""",
+                       [keys, keys, RUN, segments, LAST_SEGMENT]).fetchall()
+    return name_words(run for (run,) in rows) & candidates
 
 
-def operator_queue(con: duckdb.DuckDBPyConnection, audit_id: str) -> list[dict[str, Any]]:
-    """Open findings whose action a person must take or approve: severity first, then duplicate risk."""
+def operator_queue(con: duckdb.DuckDBPyConnection, audit_id: str,
+                   limit: int = QUEUE_LIMIT) -> tuple[list[dict[str, Any]], int]:
+    """The top `limit` queue items (QUEUE_ORDER) and how many items the queue has in all."""
+    facets = ", ".join(f"{sql} AS facet_{key}" for key, _, sql in FACETS)
     cur = con.execute(f"""
         SELECT f.severity, a.duplicate_risk, f.mismatch_type, f.subject_kind, f.subject_id, f.workflow,
                f.run_id, f.system, f.lifecycle_status, f.first_seen_at, f.finding_id, a.action_id, a.pattern,
                a.requires_approval, a.target_system, a.target_external_id, a.idempotency_key, a.explanation,
-               a.parameters, f.intended, f.recorded, f.observed, f.evidence
-        FROM repair_actions_history a
-        JOIN findings_history f ON f.audit_id = a.audit_id AND f.finding_id = a.finding_id
-        WHERE a.audit_id = ? AND f.status = 'open' AND (a.pattern = 'human_adjudication' OR a.requires_approval)
-        ORDER BY {RANK.format(col='f.severity')}, {RANK.format(col='a.duplicate_risk')},
-                 f.mismatch_type, f.subject_id, a.action_id""", [audit_id])
+               a.parameters, f.intended, f.recorded, f.observed, f.evidence, {facets}
+        {QUEUE_FROM}
+        ORDER BY {QUEUE_ORDER}
+        LIMIT ?""", [audit_id, limit])
     names = [d[0] for d in cur.description]
     items = []
     for row in cur.fetchall():
         item = dict(zip(names, row, strict=True))
         for key in ("parameters", "intended", "recorded", "observed", "evidence"):
             item[key] = json.loads(item[key]) if item[key] else {}
+        item["facets"] = {key: item.pop(f"facet_{key}") for key, _, _ in FACETS}
         items.append(item)
-    return items
+    (total,) = con.execute(f"SELECT count(*) {QUEUE_FROM}", [audit_id]).fetchone()
+    return items, int(total)
+
+
+def queue_facet_totals(con: duckdb.DuckDBPyConnection, audit_id: str,
+                       items: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """For each facet value the shown items have, how many items of the whole queue have it."""
+    shown = sorted({f"{key}\x1f{value}" for item in items for key, value in item["facets"].items()})
+    if not shown:
+        return {}
+    pairs = ", ".join(f"{{'k': '{key}', 'v': {sql}}}" for key, _, sql in FACETS)
+    totals: dict[str, dict[str, int]] = {}
+    for key, value, n in con.execute(f"""
+            SELECT p.k, p.v, count(*) FROM (SELECT unnest([{pairs}]) AS p {QUEUE_FROM})
+            WHERE list_contains(?::VARCHAR[], p.k || chr(31) || p.v) GROUP BY ALL ORDER BY ALL""",
+                                     [audit_id, shown]).fetchall():
+        totals.setdefault(key, {})[value] = int(n)
+    return totals
+
+
+def analyst_queue_sql(audit_id: str) -> str:
+    """The SQL of the whole queue of one audit, for the analyst database (reckon-read.duckdb)."""
+    return f"SELECT {ANALYST_COLUMNS}{QUEUE_FROM.replace('?', _literal(audit_id))}\nORDER BY {QUEUE_ORDER}"
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _reconciled_note(n: float | None) -> str:

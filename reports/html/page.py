@@ -10,14 +10,20 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
-from reports.html.charts import chart_html, charts
-from reports.html.data import HISTORY_AUDITS, Metric, ReportData
+from reports.html.charts import charts
+from reports.html.data import FACETS, HISTORY_AUDITS, Metric, ReportData, analyst_queue_sql
 from reports.masking import Masker
 
 HERE = Path(__file__).resolve().parent
 PAGE = Template((HERE / "page.html").read_text(encoding="utf-8"))
 STYLE = (HERE / "style.css").read_text(encoding="utf-8")
+SCRIPT = (HERE / "queue.js").read_text(encoding="utf-8")
 QUEUE_COLS = "".join(f'<col style="width:{w}%">' for w in (3, 7, 7, 19, 22, 19, 23))
+# The queue's column heads: (label, data-* attribute its button sorts the shown items by, if any).
+QUEUE_HEAD = ((("#", "rank"),), (("severity", "severity"),), (("duplicate risk", "risk"),),
+              (("mismatch", "type"), ("· subject · first seen", "seen")), (("intended action", ""),),
+              (("observed state", ""),), (("recommended next action", ""),))
+LEVELS = {"high": 0, "medium": 1, "low": 2}
 
 
 class _Page:
@@ -33,11 +39,8 @@ class _Page:
     def render(self) -> str:
         d = self.data
         figures = charts(d, self.mask)
-        divs = chart_html(figures)
         chart_sections = "\n".join(
-            f'<div class="chart" data-chart="{div_id}"><h3>{html.escape(title)}</h3>{div}</div>'
-            for (div_id, title, _), div in zip(figures, divs, strict=True)
-        )
+            f'<div class="chart" data-chart="{c.div_id}"><h3>{html.escape(c.title)}</h3>{c.svg}</div>' for c in figures)
         return PAGE.substitute(
             style=STYLE, audit_id=self.e(d.audit_id), as_of=self.e(_ts(d.as_of)), runs=self.e(d.audit["runs"]),
             intents=self.e(d.audit["intents"]), observed_objects=self.e(d.audit["observed_objects"]),
@@ -47,7 +50,10 @@ class _Page:
             quarantined_by_source=self.small_table("Quarantined records, by source", ["source", "records"],
                                                    d.quarantined_by_source),
             chart_count=len(figures), history_audits=HISTORY_AUDITS, charts=chart_sections,
-            queue_length=len(d.queue), queue=self.queue(),
+            queue_total=f"{d.queue_total:,}", queue=self.queue(),
+            queue_scope=(f"Showing all {d.queue_total:,}" if len(d.queue) == d.queue_total else
+                         f"Showing the top {len(d.queue):,} of {d.queue_total:,}"),
+            analyst_sql=html.escape(analyst_queue_sql(d.audit_id)), script=SCRIPT,
         )
 
     def masking_banner(self) -> str:
@@ -72,12 +78,31 @@ class _Page:
     def queue(self) -> str:
         if not self.data.queue:
             return "<p>No operator tasks in this audit.</p>"
-        head = "".join(f"<th>{h}</th>" for h in [
-            "#", "severity", "duplicate risk", "mismatch · subject", "intended action", "observed state",
-            "recommended next action"])
+        head = "".join("<th>" + " ".join(f'<button type="button" data-sort="{key}">{h}</button>' if key else h
+                                         for h, key in column) + "</th>" for column in QUEUE_HEAD)
         items = "\n".join(self.queue_item(i, item) for i, item in enumerate(self.data.queue, 1))
-        return (f'<table class="queue"><colgroup>{QUEUE_COLS}</colgroup><thead><tr>{head}</tr></thead>\n'
+        return (f"{self.filters()}\n"
+                f'<table class="queue"><colgroup>{QUEUE_COLS}</colgroup><thead><tr>{head}</tr></thead>\n'
                 f"{items}\n</table>")
+
+    def filters(self) -> str:
+        """A select per facet (its values among the shown items, with their counts there and in
+        the whole queue), a search box and the count of the items that pass."""
+        shown: dict[str, dict[str, int]] = {key: {} for key, _, _ in FACETS}
+        for item in self.data.queue:
+            for key, value in item["facets"].items():
+                shown[key][value] = shown[key].get(value, 0) + 1
+        selects = []
+        for key, name, _ in FACETS:
+            totals = self.data.facet_totals.get(key, {})
+            options = "".join(
+                f'<option value="{self.e(v)}">{self.e(v)} ({n:,} shown, {totals.get(v, n):,} in queue)</option>'
+                for v, n in sorted(shown[key].items()))
+            selects.append(f'<label>{name} <select data-facet="{key}"><option value="">all</option>{options}'
+                           "</select></label>")
+        return ('<div class="filters">' + "".join(selects)
+                + '<label>search <input type="search" id="queue-search" placeholder="any text in an item"></label>'
+                + f'<span id="queue-count" class="note">{len(self.data.queue):,} items</span></div>')
 
     def queue_item(self, n: int, item: dict[str, Any]) -> str:
         """One queue item: a row of the decision at hand, then a row of its ids and exact field diff."""
@@ -96,7 +121,10 @@ class _Page:
             self.observed_state(item),
             f"{self.e(recommended_next_action(item))}<br><span class='note'>{self.e(item['pattern'])}{approval}</span>",
         ]
-        return (f'<tbody class="item"><tr data-finding="{self.e(item["finding_id"])}">'
+        facets = "".join(f' data-{key}="{self.e(v)}"' for key, v in item["facets"].items())
+        sort_keys = (f' data-rank="{n}" data-severity="{LEVELS.get(sev, 3)}" data-risk="{LEVELS.get(risk, 3)}"'
+                     f' data-seen="{_iso(item["first_seen_at"])}"')
+        return (f'<tbody class="item"{facets}{sort_keys}><tr data-finding="{self.e(item["finding_id"])}">'
                 + "".join(f"<td>{c}</td>" for c in cells) + "</tr>\n"
                 + f'<tr class="detail"><td></td><td colspan="6"><div class="detail">'
                   f"<div><h4>receipts and records</h4>{self.ids(item)}</div>"
@@ -217,6 +245,11 @@ def _show(v: Any) -> str:
 
 def _ts(t: datetime | None) -> str:
     return t.strftime("%Y-%m-%d %H:%M UTC") if t else "—"
+
+
+def _iso(t: datetime | None) -> str:
+    """A sortable time; none sorts last."""
+    return t.isoformat() if t else "~"
 
 
 def _cls(level: str | None) -> str:
