@@ -8,12 +8,14 @@ import signal
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import yaml
 
 from connectors import CONNECTORS
+from connectors.base import SourceOptions
 from pipelines.cli import main
 from reckon.config import ConfigError, load_config
 from reckon.snapshots import source_options
@@ -215,3 +217,12 @@ def test_invalid_configuration_exits_2_naming_the_key(tmp_path, capsys):
 def test_missing_config_says_how_to_get_one(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path)
+
+
+def test_the_s3_inventory_key_pattern_runs_in_linear_time():
+    """`options.correlation_key_from_key` (a connector option, also from reckon.yaml) too."""
+    reader = CONNECTORS["s3_inventory"](SourceOptions(source="s3", options={"correlation_key_from_key": "(a+)+$"}))
+    with within(5):
+        slow = reader.object_row({"Bucket": "b", "Key": "a" * 33 + "!"}, datetime.now(UTC))
+    assert slow["correlation_keys"] == []
+    assert reader.object_row({"Bucket": "b", "Key": "a" * 34}, datetime.now(UTC))["correlation_keys"] == ["a" * 34]
