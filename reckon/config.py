@@ -184,7 +184,8 @@ class KeyPattern:
         object.__setattr__(self, "_matcher", matcher)
 
     def fullmatch(self, text: str) -> bool:
-        return self._matcher.Match(text) is not None
+        # A value from JSON may hold a lone surrogate: as bytes RE2 matches no character to it.
+        return self._matcher.Match(text.encode("utf-8", "surrogatepass")) is not None
 
 
 @dataclass(frozen=True)
@@ -311,9 +312,9 @@ def load_config(workspace: Path) -> Config:
         data = yaml.load(text, Loader=_Loader)  # a SafeLoader: builds plain values only
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    # What the YAML library itself raises on hostile input: nesting past Python's
-    # recursion limit, an explicit !!timestamp or !!int it cannot build.
-    except (RecursionError, ValueError, OverflowError) as exc:
+    # What the YAML library itself raises on hostile input: nesting past Python's recursion
+    # limit; an explicit tag whose value it cannot build (!!int x, !!bool x, !!timestamp x).
+    except (RecursionError, ValueError, OverflowError, LookupError, AttributeError, TypeError) as exc:
         raise ConfigError(f"{path}: not valid YAML: {type(exc).__name__}: {exc}") from exc
     return parse_config(data, workspace)
 

@@ -150,6 +150,9 @@ BAD_TEXT = [  # (text to replace, its replacement, the start of the message)
     # the file, for what YAML itself cannot build; the innermost alias reached, for a billion laughs
     ("    system: stripe\n", f"    system: stripe\n    options: {{x: {NESTED}}}\n", "/reckon.yaml: not valid YAML: RecursionError"),
     ("version: 1\n", "version: 1\n" + LAUGHS, "]: more than 100000 values in reckon.yaml"),
+    # found by tests/fuzz/test_fuzz_config.py: tags PyYAML cannot build crash inside it
+    ("catalog:", "!!timestamp catalog:", "/reckon.yaml: not valid YAML: AttributeError"),
+    ("compensate_orphans: false", "compensate_orphans: !!bool maybe", "/reckon.yaml: not valid YAML: KeyError"),
 ]
 
 
