@@ -229,3 +229,11 @@ def test_the_s3_inventory_key_pattern_runs_in_linear_time():
         slow = reader.object_row({"Bucket": "b", "Key": "a" * 33 + "!"}, datetime.now(UTC))
     assert slow["correlation_keys"] == []
     assert reader.object_row({"Bucket": "b", "Key": "a" * 34}, datetime.now(UTC))["correlation_keys"] == ["a" * 34]
+
+
+def test_a_value_with_a_lone_surrogate_is_no_marker(tmp_path):
+    """RE2 reads UTF-8: a JSON value holding half a surrogate pair is matched as its bytes."""
+    ws = Workspace.open(write(tmp_path, lambda d: None))
+    source = next(s for s in ws.config.sources if s.name == "stripe_refunds")
+    reader = CONNECTORS[source.connector](source_options(ws, source))
+    assert reader.markers(["int_\ud800", "int_1"]) == ["int_1"]
