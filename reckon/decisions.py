@@ -129,9 +129,7 @@ def _text(record: dict[str, Any], key: str) -> str:
     return value.strip()
 
 
-def _decision(record: Any) -> dict[str, Any]:
-    if not isinstance(record, dict):
-        raise BadRecord("expected an object")
+def _decision(record: dict[str, Any]) -> dict[str, Any]:
     require_unicode(record)  # a JSON escape of half a surrogate pair: no row can hold it
     finding_id = _text(record, "finding_id")
     decision = _text(record, "decision")
