@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -168,7 +169,7 @@ class Policies:
 @dataclass(frozen=True)
 class KeyPattern:
     """`correlation.key_pattern`, matched by RE2 in time linear in the value: Python's `re`
-    backtracks, and `(a+)+$` on a 34-character marker would not finish in minutes."""
+    backtracks, and `(a+)+$` on a 34-character value did not finish in 90 s."""
 
     pattern: str
     _matcher: Any = field(init=False, repr=False, compare=False)
@@ -278,7 +279,7 @@ class _Reader:
     def section(self, name: Any) -> _Reader:
         return _Reader(self.get(name, dict), self.key(name))
 
-    def names(self, name: str, check: Any) -> list[str]:
+    def names(self, name: str, check: Callable[[Any, str], str]) -> list[str]:
         """The keys of the mapping `name` (absent: none), each checked by `check(key, path)`."""
         if name not in self.data:
             return []
@@ -341,7 +342,7 @@ def _key_at(text: str, index: int) -> str:
     return path
 
 
-def check_values(data: Any) -> None:
+def _check_values(data: Any) -> None:
     """Every value in the document, whatever key it is under (connector options too): text,
     a number, true/false, null, a list or a mapping with scalar keys; strings bounded and
     free of control characters; integers within a BIGINT; numbers finite; nesting and the
@@ -385,7 +386,7 @@ def _check_scalar(value: Any, where: str) -> None:
         raise ConfigError(f"{where}: {value} is not a finite number")
 
 
-def key_pattern(pattern: str, key: str) -> KeyPattern:
+def _key_pattern(pattern: str, key: str) -> KeyPattern:
     """A correlation key pattern RE2 can run (RE2 syntax: no backreferences, no lookaround)."""
     if not 0 < len(pattern) <= MAX_PATTERN:
         raise ConfigError(f"{key}: expected 1 to {MAX_PATTERN} characters")
@@ -405,7 +406,7 @@ def parse_config(data: Any, workspace: Path) -> Config:
     from connectors import CONNECTORS  # the registry names the valid connectors
     from rules import REPAIR_PATTERNS
 
-    check_values(data)
+    _check_values(data)
     top = _Reader(data, "")
     top.unknown({"version", "correlation", "sources", "systems", "catalog", "policies"})
     if top.get("version", int) != 1:
@@ -414,7 +415,7 @@ def parse_config(data: Any, workspace: Path) -> Config:
 
     correlation = _Reader(top.get("correlation", dict, {}), "correlation")
     correlation.unknown({"key_pattern"})
-    pattern = key_pattern(correlation.get("key_pattern", str, ".+"), "correlation.key_pattern")
+    pattern = _key_pattern(correlation.get("key_pattern", str, ".+"), "correlation.key_pattern")
 
     systems = {name: _system(name, top.section("systems")) for name in top.names("systems", _name)}
 
