@@ -76,6 +76,9 @@ BAD_VALUES = [  # (mutation of the demo config, the start of the message: the ke
     (lambda d: d["sources"]["stripe_refunds"].update(options={"page_size": 2**70}), "sources.stripe_refunds.options.page_size: integer out of range"),
     (lambda d: d["systems"]["hubspot"].update(agent_actors=["x" * 10_001]), "systems.hubspot.agent_actors[0]: text of 10001 characters"),
     # names: text that is safe as a folder name (snapshots/source=<name>/)
+    (lambda d: d["sources"]["stripe_refunds"].update(optional="yes"), "sources.stripe_refunds.optional: expected bool, got str"),
+    (lambda d: d["systems"]["hubspot"].update(natural_key_unique=1), "systems.hubspot.natural_key_unique: expected bool, got int"),
+    (lambda d: d["policies"].update(incremental=None), "policies.incremental: expected bool, got NoneType"),
     (rename("sources", "stripe_refunds", 123), "sources.123: '123' must be lowercase letters"),
     (rename("sources", "stripe_refunds", "../evil"), "sources.../evil: '../evil' must be lowercase letters"),
     (rename("sources", "stripe_refunds", "stripe\n"), "sources.stripe\n: 'stripe\n' must be lowercase letters"),
