@@ -15,7 +15,6 @@ inventory lists no tags or metadata.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 import pyarrow as pa
+import re2  # linear time: a backtracking pattern cannot hang a read
 
 from connectors.base import QuarantineSink, Reader
 from connectors.files import iter_csv_rows, load_document
@@ -85,7 +85,7 @@ class S3InventoryReader(Reader):
         super().__init__(options)
         opts = options.options
         pattern = opts.get("correlation_key_from_key")
-        self.key_pattern = re.compile(pattern) if pattern else None
+        self.key_pattern = re2.compile(pattern) if pattern else None
         self.external_id = opts.get("external_id", "key")
         self.file_schema = opts.get("file_schema")
 
@@ -95,9 +95,9 @@ class S3InventoryReader(Reader):
         pattern = option_str(options, "correlation_key_from_key")
         if pattern is not None:
             try:
-                compiled = re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"options.correlation_key_from_key: invalid regular expression: {exc}") from exc
+                compiled = re2.compile(pattern)
+            except re2.error as exc:
+                raise ValueError(f"options.correlation_key_from_key: invalid regular expression (RE2 syntax): {exc}") from exc
             if compiled.groups != 1:
                 raise ValueError("options.correlation_key_from_key: needs exactly one group (the key's marker)")
         if options.get("external_id", "key") not in EXTERNAL_IDS:

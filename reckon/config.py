@@ -7,18 +7,66 @@ a user of another runtime or vendor changes this file, not the code.
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import re2
 import yaml
 
 CONFIG_FILE = "reckon.yaml"
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
+
+# Bounds no real configuration reaches: past them a value is a mistake, refused at load
+# rather than overflowing deep in an audit. README.md lists them per key.
+MAX_CONFIG_BYTES = 1 << 20  # reckon.yaml itself
+MAX_DEPTH = 32  # nesting, connector options included
+MAX_VALUES = 100_000  # values in the document once YAML aliases are expanded
+MAX_TEXT = 10_000  # characters of one string
+MAX_INT = 2**63 - 1  # any integer (a DuckDB BIGINT)
+MAX_NAME = 64  # characters of a source, system or step name (a folder or asset name)
+MAX_WORKFLOW = 200  # characters of a workflow name (the runtime's own)
+MAX_DURATION = timedelta(days=3650)
+MIN_SIZE, MAX_SIZE = 64 * 10**6, 2**50  # DuckDB memory and spill sizes: 64MB .. 1024TiB
+MAX_THREADS = 256
+MAX_REPEATED_DRIFT_AUDITS = 1_000
+MAX_MINUTES_PER_TASK = 7 * 24 * 60
+MAX_PATTERN = 1_000  # characters of correlation.key_pattern
+MAX_PATTERN_PROGRAM = 10_000  # RE2 instructions of it: keeps its matcher's memory bounded
+# A fixed `observed_at`: an export's time, so after the Unix epoch and well before year 9999
+# (a settle or completion window added to it stays a valid time).
+OBSERVED_RANGE = (datetime(1970, 1, 1, tzinfo=UTC), datetime(3000, 1, 1, tzinfo=UTC))
+
+_DURATION = re.compile(r"\s*(\d{1,15}(?:\.\d{1,9})?)\s*(s|m|h|d)\s*")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+# DuckDB's own size syntax, narrowed: a number and a unit, nothing else.
+_SIZE = re.compile(r"(\d{1,15}(?:\.\d{1,6})?) ?(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", re.IGNORECASE)
+_SIZE_UNITS = {"kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+               "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+# Source, system and step names become folder and asset names (snapshots/source=<name>/).
+_NAME = re.compile(r"[a-z][a-z0-9_]*")
+_ACTION = re.compile(r"[a-z0-9_]+\.[a-z0-9_]+\.[a-z0-9_]+")
+_OBJECT_TYPE = re.compile(r"[a-z0-9_]+")  # the middle of an action
+# No string in reckon.yaml may hold NUL or another control character (tab, newline and
+# carriage return aside) or a lone surrogate: no path, folder name or Parquet value can.
+_BAD_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # the error becomes a ConfigError, not a line on stderr
+_RE2_OPTIONS.max_mem = 64 << 20
+
+
+class _Loader(yaml.SafeLoader):
+    """yaml.safe_load's loader, except a timestamp stays text: `observed_at` is parsed and
+    range-checked here, and no datetime reaches connector options (JSON in a snapshot's id)."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
 
 
 class ConfigError(ValueError):
@@ -119,9 +167,32 @@ class Policies:
 
 
 @dataclass(frozen=True)
+class KeyPattern:
+    """`correlation.key_pattern`, matched by RE2 in time linear in the value: Python's `re`
+    backtracks, and `(a+)+$` on a 34-character value did not finish in 90 s."""
+
+    pattern: str
+    _matcher: Any = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # A Set holding the one pattern: its full match is RE2's DFA with no Python per
+        # call beyond encoding (re2's `fullmatch` builds a match object, ~5x the cost).
+        # With a program of at most MAX_PATTERN_PROGRAM instructions in 64 MB the DFA
+        # never runs out of memory, the one case where a Set would answer "no match".
+        matcher = re2.Set.FullMatchSet(_RE2_OPTIONS)
+        matcher.Add(self.pattern)
+        matcher.Compile()
+        object.__setattr__(self, "_matcher", matcher)
+
+    def fullmatch(self, text: str) -> bool:
+        # A value from JSON may hold a lone surrogate: as bytes RE2 matches no character to it.
+        return self._matcher.Match(text.encode("utf-8", "surrogatepass")) is not None
+
+
+@dataclass(frozen=True)
 class Config:
     root: Path
-    correlation_key_pattern: str
+    correlation_pattern: KeyPattern
     sources: list[Source]
     systems: dict[str, System]
     workflows: dict[str, Workflow]
@@ -142,13 +213,36 @@ def inside(root: Path, relative: str, key: str) -> Path:
     return resolved
 
 
-def parse_duration(value: Any, key: str) -> timedelta:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return timedelta(seconds=value)
-    match = _DURATION.match(str(value))
+def parse_duration(value: Any, key: str, minimum: timedelta = timedelta(0)) -> timedelta:
+    """Seconds (an integer) or `<number><s|m|h|d>`, between `minimum` and MAX_DURATION."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        match = _DURATION.fullmatch(value) if isinstance(value, str) else None
+        if not match:
+            raise ConfigError(f"{key}: '{value}' is not a duration like 90s, 30m, 2h or 3d")
+        seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    # Checked as a number: timedelta itself overflows past 999,999,999 days.
+    if not minimum.total_seconds() <= seconds <= MAX_DURATION.total_seconds():
+        raise ConfigError(f"{key}: '{value}' is out of range ({minimum.total_seconds():g}s to {MAX_DURATION.days}d)")
+    return timedelta(seconds=seconds)
+
+
+def parse_size(value: Any, key: str) -> str:
+    """A DuckDB size (`4GB`, `512MiB`) between MIN_SIZE and MAX_SIZE, as written."""
+    match = _SIZE.fullmatch(value) if isinstance(value, str) else None
     if not match:
-        raise ConfigError(f"{key}: '{value}' is not a duration like 90s, 30m, 2h or 3d")
-    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+        raise ConfigError(f"{key}: '{value}' is not a size like 512MB, 4GB or 8GiB")
+    size = float(match.group(1)) * _SIZE_UNITS[match.group(2).lower()]
+    if not MIN_SIZE <= size <= MAX_SIZE:
+        raise ConfigError(f"{key}: '{value}' is out of range (64MB to 1024TiB)")
+    return value
+
+
+def _number(value: Any, key: str, low: float, high: float) -> Any:
+    if not low <= value <= high:  # NaN fails both comparisons
+        raise ConfigError(f"{key}: {value!r} is out of range ({low:g} to {high:g})")
+    return value
 
 
 class _Reader:
@@ -160,8 +254,8 @@ class _Reader:
         self.data = data
         self.path = path
 
-    def key(self, name: str) -> str:
-        return f"{self.path}.{name}" if self.path else name
+    def key(self, name: Any) -> str:
+        return f"{self.path}.{name}" if self.path else str(name)
 
     def get(self, name: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
         if name not in self.data:
@@ -174,17 +268,25 @@ class _Reader:
             raise ConfigError(f"{self.key(name)}: expected {names}, got {type(value).__name__}")
         return value
 
-    def strings(self, name: str, default: Any = ...) -> list[str]:
+    def strings(self, name: str, default: Any = ..., minimum: int = 0) -> list[str]:
         value = self.get(name, list, default)
         if not all(isinstance(v, str) and v for v in value):
             raise ConfigError(f"{self.key(name)}: expected a list of non-empty strings")
+        if len(value) < minimum:
+            raise ConfigError(f"{self.key(name)}: expected at least {minimum}")
         return list(value)
 
-    def section(self, name: str) -> _Reader:
+    def section(self, name: Any) -> _Reader:
         return _Reader(self.get(name, dict), self.key(name))
 
+    def names(self, name: str, check: Callable[[Any, str], str]) -> list[str]:
+        """The keys of the mapping `name` (absent: none), each checked by `check(key, path)`."""
+        if name not in self.data:
+            return []
+        return [check(key, f"{self.key(name)}.{key}") for key in self.get(name, dict)]
+
     def unknown(self, allowed: set[str]) -> None:
-        extra = sorted(set(self.data) - allowed)
+        extra = sorted(map(str, set(self.data) - allowed))
         if extra:
             raise ConfigError(f"{self.key(extra[0])}: unknown key (allowed: {', '.join(sorted(allowed))})")
 
@@ -195,46 +297,145 @@ def load_config(workspace: Path) -> Config:
     if not path.exists():
         raise ConfigError(f"{path}: not found (run `reckon simulate` or write one; see README)")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: unreadable: {exc}") from exc
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: {len(raw)} bytes, more than {MAX_CONFIG_BYTES}")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        text = raw.decode("utf-8", errors="replace")
+        at = len(raw[: exc.start].decode("utf-8"))  # valid up to the first bad byte
+        raise ConfigError(f"{_key_at(text, at) or path}: not valid UTF-8 "
+                          f"(line {text.count(chr(10), 0, at) + 1}: {exc.reason})") from exc
+    try:
+        data = yaml.load(text, Loader=_Loader)  # a SafeLoader: builds plain values only
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    # What the YAML library itself raises on hostile input: nesting past Python's recursion
+    # limit; an explicit tag whose value it cannot build (!!int x, !!bool x, !!timestamp x).
+    except (RecursionError, ValueError, OverflowError, LookupError, AttributeError, TypeError) as exc:
+        raise ConfigError(f"{path}: not valid YAML: {type(exc).__name__}: {exc}") from exc
     return parse_config(data, workspace)
+
+
+def _key_at(text: str, index: int) -> str:
+    """The key path of the YAML node holding character `index`, "" when none does."""
+    try:
+        node = yaml.compose(text, Loader=_Loader)
+    except (yaml.YAMLError, RecursionError):
+        return ""
+    path = ""
+    for _ in range(MAX_DEPTH):  # an alias can make the tree a cycle
+        pairs = (node.value if isinstance(node, yaml.MappingNode)
+                 else list(enumerate(node.value)) if isinstance(node, yaml.SequenceNode) else [])
+        for name, child in pairs:
+            start = (name if isinstance(name, yaml.Node) else child).start_mark.index
+            if start <= index < child.end_mark.index:
+                path = (f"{path}[{name}]" if isinstance(name, int)
+                        else f"{path}.{name.value}" if path else str(name.value))
+                node = child
+                break
+        else:
+            break
+    return path
+
+
+def _check_values(data: Any) -> None:
+    """Every value in the document, whatever key it is under (connector options too): text,
+    a number, true/false, null, a list or a mapping with scalar keys; strings bounded and
+    free of control characters; integers within a BIGINT; numbers finite; nesting and the
+    number of values (YAML aliases expanded, so no billion laughs) bounded."""
+    stack: list[tuple[str, Any, int]] = [("", data, 0)]
+    count = 0
+    while stack:
+        key, value, depth = stack.pop()
+        where = key or CONFIG_FILE
+        count += 1
+        if count > MAX_VALUES:
+            raise ConfigError(f"{where}: more than {MAX_VALUES} values in {CONFIG_FILE} (YAML aliases expanded)")
+        if depth > MAX_DEPTH:
+            raise ConfigError(f"{where}: nested deeper than {MAX_DEPTH} levels")
+        if isinstance(value, dict):
+            for name, item in value.items():
+                child = f"{key}.{name}" if key else str(name)
+                if not isinstance(name, str | int | float):  # bool is an int
+                    raise ConfigError(f"{child}: a key must be text or a number, got {type(name).__name__}")
+                _check_scalar(name, child)
+                stack.append((child, item, depth + 1))
+        elif isinstance(value, list):
+            stack.extend((f"{key}[{i}]", item, depth + 1) for i, item in enumerate(value))
+        elif value is not None and not isinstance(value, str | int | float):
+            raise ConfigError(f"{where}: expected text, a number, true/false, a list or a mapping, "
+                              f"got {type(value).__name__}")
+        else:
+            _check_scalar(value, where)
+
+
+def _check_scalar(value: Any, where: str) -> None:
+    if isinstance(value, str):
+        if len(value) > MAX_TEXT:
+            raise ConfigError(f"{where}: text of {len(value)} characters, more than {MAX_TEXT}")
+        bad = _BAD_CHARS.search(value)
+        if bad:
+            raise ConfigError(f"{where}: contains the control character or lone surrogate {bad.group()!r}")
+    elif isinstance(value, int) and not -MAX_INT <= value <= MAX_INT:
+        raise ConfigError(f"{where}: integer out of range (±{MAX_INT})")
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{where}: {value} is not a finite number")
+
+
+def _key_pattern(pattern: str, key: str) -> KeyPattern:
+    """A correlation key pattern RE2 can run (RE2 syntax: no backreferences, no lookaround)."""
+    if not 0 < len(pattern) <= MAX_PATTERN:
+        raise ConfigError(f"{key}: expected 1 to {MAX_PATTERN} characters")
+    try:
+        program = re2.compile(pattern, _RE2_OPTIONS).programsize
+    except re2.error as exc:
+        reason = exc.args[0] if exc.args else exc
+        reason = reason.decode("utf-8", "replace") if isinstance(reason, bytes) else reason
+        raise ConfigError(f"{key}: invalid regular expression (RE2 syntax): {reason}") from exc
+    if program > MAX_PATTERN_PROGRAM:
+        raise ConfigError(f"{key}: regular expression too complex ({program} RE2 instructions, "
+                          f"more than {MAX_PATTERN_PROGRAM})")
+    return KeyPattern(pattern)
 
 
 def parse_config(data: Any, workspace: Path) -> Config:
     from connectors import CONNECTORS  # the registry names the valid connectors
+    from rules import REPAIR_PATTERNS
 
+    _check_values(data)
     top = _Reader(data, "")
     top.unknown({"version", "correlation", "sources", "systems", "catalog", "policies"})
     if top.get("version", int) != 1:
         raise ConfigError("version: only version 1 is supported")
     root = workspace.resolve()
 
-    pattern = _Reader(top.get("correlation", dict, {}), "correlation").get("key_pattern", str, ".+")
-    try:
-        re.compile(pattern)
-    except re.error as exc:
-        raise ConfigError(f"correlation.key_pattern: invalid regular expression: {exc}") from exc
+    correlation = _Reader(top.get("correlation", dict, {}), "correlation")
+    correlation.unknown({"key_pattern"})
+    pattern = _key_pattern(correlation.get("key_pattern", str, ".+"), "correlation.key_pattern")
 
-    systems = {name: _system(name, top.section("systems")) for name in top.get("systems", dict)}
+    systems = {name: _system(name, top.section("systems")) for name in top.names("systems", _name)}
 
     sources = []
-    for name in top.get("sources", dict):
+    for name in top.names("sources", _name):
         src = top.section("sources").section(name)
         src.unknown({"connector", "paths", "system", "observed_at", "options", "optional"})
         connector = src.get("connector", str)
         if connector not in CONNECTORS:
             raise ConfigError(f"{src.key('connector')}: unknown connector '{connector}' (known: {', '.join(sorted(CONNECTORS))})")
         system = src.get("system", str, None)
-        if CONNECTORS[connector].layer == "observed":
-            if system is None:
-                raise ConfigError(f"{src.key('system')}: required for connector '{connector}'")
-            if system not in systems:
-                raise ConfigError(f"{src.key('system')}: '{system}' is not declared under systems")
-        paths = src.strings("paths")
+        if system is None and CONNECTORS[connector].layer == "observed":
+            raise ConfigError(f"{src.key('system')}: required for connector '{connector}'")
+        if system is not None and system not in systems:
+            raise ConfigError(f"{src.key('system')}: '{system}' is not declared under systems")
+        paths = src.strings("paths", minimum=1)
         for i, p in enumerate(paths):
-            inside(root, p.split("*")[0] or ".", src.key(f"paths[{i}]"))
-        observed_at = str(src.get("observed_at", (str, datetime), "auto"))
+            # The whole pattern, not its part before a wildcard: `landing/*/../../x` leaves too.
+            inside(root, p, src.key(f"paths[{i}]"))
+        observed_at = src.get("observed_at", str, "auto")
         if observed_at not in ("auto", "mtime"):
             parse_fixed_time(observed_at, src.key("observed_at"))
         options = src.get("options", dict, {})
@@ -242,7 +443,7 @@ def parse_config(data: Any, workspace: Path) -> Config:
             CONNECTORS[connector].check_options(options)
         except ValueError as exc:
             raise ConfigError(f"{src.key('options')}: {exc}") from exc
-        sources.append(Source(_name(name, src.path), connector, paths, system, observed_at, options,
+        sources.append(Source(name, connector, paths, system, observed_at, options,
                               src.get("optional", bool, False)))
     if not sources:
         raise ConfigError("sources: at least one source is required")
@@ -250,34 +451,36 @@ def parse_config(data: Any, workspace: Path) -> Config:
 
     workflows = {}
     catalog = top.section("catalog") if "catalog" in top.data else _Reader({}, "catalog")
-    for name in catalog.data:
+    for name in top.names("catalog", _workflow_name):
         wf = catalog.section(name)
         wf.unknown({"completion_window", "steps"})
-        steps = []
+        steps: list[Step] = []
         for i, raw in enumerate(wf.get("steps", list)):
             st = _Reader(raw, wf.key(f"steps[{i}]"))
             st.unknown({"step", "action", "required", "reversible", "compensation", "safe_to_retry"})
-            action = st.get("action", str)
-            if not re.fullmatch(r"[a-z0-9_]+\.[a-z0-9_]+\.[a-z0-9_]+", action):
-                raise ConfigError(f"{st.key('action')}: '{action}' is not system.object.verb")
+            action = _action(st.get("action", str), st.key("action"))
             if action.split(".")[0] not in systems:
                 raise ConfigError(f"{st.key('action')}: system '{action.split('.')[0]}' is not declared under systems")
             reversible = st.get("reversible", bool, False)
             compensation = st.get("compensation", str, None)
             if reversible and not compensation:
                 raise ConfigError(f"{st.key('compensation')}: a reversible step names its compensation operation")
+            step = _name(st.get("step", str), st.key("step"))
+            if step in (s.name for s in steps):
+                raise ConfigError(f"{st.key('step')}: '{step}' is already a step of {name}")
             steps.append(
                 Step(
-                    name=_name(st.get("step", str), st.key("step")),
+                    name=step,
                     action=action,
                     required=st.get("required", bool, True),
                     reversible=reversible,
-                    compensation=compensation,
+                    compensation=compensation and _action(compensation, st.key("compensation")),
                     safe_to_retry=st.get("safe_to_retry", bool, False),
                     order=i + 1,
                 )
             )
-        workflows[name] = Workflow(name, parse_duration(wf.get("completion_window", (str, int)), wf.key("completion_window")), steps)
+        window = parse_duration(wf.get("completion_window", (str, int)), wf.key("completion_window"), timedelta(seconds=1))
+        workflows[name] = Workflow(name, window, steps)
 
     policies = Policies()
     if "policies" in top.data:
@@ -286,18 +489,23 @@ def parse_config(data: Any, workspace: Path) -> Config:
                      "approval_required", "duckdb", "incremental"})
         duck = _Reader(pol.get("duckdb", dict, {}), pol.key("duckdb"))
         duck.unknown({"memory_limit", "threads", "max_temp_directory_size"})
-        share = float(pol.get("quarantine_max_share", (int, float), policies.quarantine_max_share))
-        if not 0 <= share <= 1:
-            raise ConfigError(f"{pol.key('quarantine_max_share')}: must be between 0 and 1")
+        approval = pol.strings("approval_required", list(policies.approval_required))
+        for i, pattern_name in enumerate(approval):
+            if pattern_name not in REPAIR_PATTERNS:
+                raise ConfigError(f"{pol.key('approval_required')}[{i}]: '{pattern_name}' is not one of {', '.join(REPAIR_PATTERNS)}")
+        spill = duck.get("max_temp_directory_size", str, policies.max_temp_directory_size)
         policies = Policies(
-            quarantine_max_share=share,
+            quarantine_max_share=float(_number(pol.get("quarantine_max_share", (int, float), policies.quarantine_max_share),
+                                               pol.key("quarantine_max_share"), 0, 1)),
             compensate_orphans=pol.get("compensate_orphans", bool, policies.compensate_orphans),
-            minutes_per_operator_task=float(pol.get("minutes_per_operator_task", (int, float), policies.minutes_per_operator_task)),
-            repeated_drift_audits=pol.get("repeated_drift_audits", int, policies.repeated_drift_audits),
-            approval_required=tuple(pol.strings("approval_required", list(policies.approval_required))),
-            memory_limit=duck.get("memory_limit", str, policies.memory_limit),
-            threads=duck.get("threads", int, policies.threads),
-            max_temp_directory_size=duck.get("max_temp_directory_size", str, policies.max_temp_directory_size),
+            minutes_per_operator_task=float(_number(pol.get("minutes_per_operator_task", (int, float), policies.minutes_per_operator_task),
+                                                    pol.key("minutes_per_operator_task"), 0, MAX_MINUTES_PER_TASK)),
+            repeated_drift_audits=_number(pol.get("repeated_drift_audits", int, policies.repeated_drift_audits),
+                                          pol.key("repeated_drift_audits"), 1, MAX_REPEATED_DRIFT_AUDITS),
+            approval_required=tuple(approval),
+            memory_limit=parse_size(duck.get("memory_limit", str, policies.memory_limit), duck.key("memory_limit")),
+            threads=_number(duck.get("threads", int, policies.threads), duck.key("threads"), 1, MAX_THREADS),
+            max_temp_directory_size=spill and parse_size(spill, duck.key("max_temp_directory_size")),
             incremental=pol.get("incremental", bool, policies.incremental),
         )
     return Config(root, pattern, sources, systems, workflows, policies)
@@ -312,9 +520,13 @@ def _system(name: str, parent: _Reader) -> System:
     id_form = sys_.get("id_form", str, "")
     if id_form and id_form not in ID_FORMS:
         raise ConfigError(f"{sys_.key('id_form')}: '{id_form}' is not one of {', '.join(ID_FORMS)}")
+    object_type = sys_.get("object_type", str)
+    if not _OBJECT_TYPE.fullmatch(object_type) or len(object_type) > MAX_NAME:
+        raise ConfigError(f"{sys_.key('object_type')}: '{object_type}' must be lowercase letters, digits and "
+                          f"underscores (the object of its actions), at most {MAX_NAME}")
     return System(
-        name=_name(name, sys_.path),
-        object_type=sys_.get("object_type", str),
+        name=name,
+        object_type=object_type,
         correlation_paths=sys_.strings("correlation_paths", []),
         natural_key=sys_.strings("natural_key", []),
         natural_key_unique=sys_.get("natural_key_unique", bool, False),
@@ -382,10 +594,26 @@ def _with_id_form(system: System, sources: list[Source], connectors: dict) -> Sy
     return replace(system, id_form=forms[0] if forms else "verbatim")
 
 
-def _name(name: str, key: str) -> str:
-    if not _NAME.match(name):
-        raise ConfigError(f"{key}: '{name}' must be lowercase letters, digits and underscores")
+def _name(name: Any, key: str) -> str:
+    """A source, system or step name: also a folder name (`snapshots/source=<name>/`)."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or len(name) > MAX_NAME:
+        raise ConfigError(f"{key}: '{name}' must be lowercase letters, digits and underscores, "
+                          f"starting with a letter, at most {MAX_NAME}")
     return name
+
+
+def _workflow_name(name: Any, key: str) -> str:
+    """A workflow name is the runtime's own (any letters, spaces, dots), but text."""
+    if not isinstance(name, str) or not 0 < len(name) <= MAX_WORKFLOW or name != name.strip():
+        raise ConfigError(f"{key}: a workflow name is text of 1 to {MAX_WORKFLOW} characters "
+                          "without surrounding spaces (quote a number)")
+    return name
+
+
+def _action(action: str, key: str) -> str:
+    if not _ACTION.fullmatch(action):
+        raise ConfigError(f"{key}: '{action}' is not system.object.verb")
+    return action
 
 
 def parse_fixed_time(value: str, key: str) -> datetime:
@@ -395,4 +623,10 @@ def parse_fixed_time(value: str, key: str) -> datetime:
         raise ConfigError(f"{key}: expected auto, mtime or an RFC 3339 timestamp, got '{value}'") from exc
     if parsed.tzinfo is None:
         raise ConfigError(f"{key}: timestamp '{value}' needs an offset")
-    return parsed.astimezone(UTC)
+    try:
+        utc = parsed.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59:59-23:59 is past year 9999 in UTC
+        utc = None
+    if utc is None or not OBSERVED_RANGE[0] <= utc < OBSERVED_RANGE[1]:
+        raise ConfigError(f"{key}: '{value}' is out of range ({OBSERVED_RANGE[0]:%Y} to {OBSERVED_RANGE[1]:%Y})")
+    return utc

@@ -4,7 +4,10 @@ One decision per line: `finding_id`, `decision` (accept_external_truth · retry 
 compensate · ignore), `reason` (required for ignore), `operator`, `decided_at`
 (RFC 3339 with offset). A decision holds while the finding's evidence (its state hash)
 is what it was when the operator decided; when the evidence changes, the finding
-reopens. A malformed line is quarantined like any other bad record.
+reopens. A malformed line is quarantined like any other bad record: one that is not
+UTF-8 (a CSV may begin with the byte order mark Excel writes), not JSON (nested past the
+parser's limit, a number past Python's digit limit), holds a lone surrogate, has a field
+that is not text, or more CSV fields than the header. The rest of the file is read.
 """
 
 from __future__ import annotations
@@ -12,17 +15,26 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
 from connectors.base import QuarantineSink
-from connectors.values import BadRecord, parse_rfc3339
+from connectors.files import iter_lines, parse_json_line
+from connectors.values import (
+    BadRecord,
+    describe,
+    lone_surrogate,
+    parse_rfc3339,
+    require_unicode,
+    storable,
+)
 
 DECISIONS = ("accept_external_truth", "retry", "compensate", "ignore")
 SOURCE = "decisions"
+BOM = "\ufeff"
 SCHEMA = pa.schema([
     ("finding_id", pa.string()), ("decision", pa.string()), ("reason", pa.string()),
     ("operator", pa.string()), ("decided_at", pa.timestamp("us", tz="UTC")),
@@ -55,29 +67,73 @@ def load_decisions(root: Path, sink: QuarantineSink) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=SCHEMA)
 
 
-def _records(path: Path, sink: QuarantineSink, name: str):
-    text = path.read_bytes().decode("utf-8", errors="replace")
+def _records(path: Path, sink: QuarantineSink, name: str) -> Iterator[tuple[int, Any]]:
+    """(line, record) for each decision; a line that is not one goes to `sink`."""
     if path.suffix == ".csv":
-        for number, row in enumerate(csv.DictReader(io.StringIO(text)), start=2):  # line 1 is the header
-            yield number, row
+        yield from _csv_records(path, sink, name)
         return
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
+    for number, text in iter_lines(path, sink, name):  # invalid UTF-8: quarantined there
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            sink.reject(name, number, f"malformed JSON: {exc}", line)
+            # JSON too deep for the parser or numbers past Python's digit limit: bad records.
+            yield number, parse_json_line(text.removeprefix(BOM) if number == 1 else text)
+        except BadRecord as exc:
+            sink.reject(name, number, str(exc), text)
+
+
+def _csv_records(path: Path, sink: QuarantineSink, name: str) -> Iterator[tuple[int, Any]]:
+    """(first line, row as {header: value}) for each CSV record after the header."""
+    # Excel, and reckon's own operator CSV, begin the file with a byte order mark. Bytes that
+    # are not UTF-8 decode to lone surrogates here, so each row holding one is quarantined.
+    text = path.read_bytes().removeprefix(BOM.encode()).decode("utf-8", errors="surrogateescape")
+    line = 0  # lines read so far: a record (a quoted field may span lines) starts after them
+
+    def lines() -> Iterator[str]:
+        nonlocal line
+        for value in io.StringIO(text, newline=""):
+            line += 1
+            yield value
+
+    reader = csv.reader(lines())
+    header: list[str] | None = None
+    while True:
+        start = line + 1
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # a field past the csv module's size limit
+            sink.reject(name, start, f"malformed CSV: {exc}")
             continue
-        yield number, record
+        if not values:  # a blank line
+            continue
+        if header is None:
+            header = values
+            continue
+        row = dict(zip(header, values, strict=False))
+        field = lone_surrogate(row)
+        if len(values) > len(header):
+            sink.reject(name, start, f"{len(values)} fields, more than the header's {len(header)}", values)
+        elif field is not None:
+            sink.reject(name, start, f"invalid UTF-8 in field '{storable(field)}'", row)
+        else:
+            yield start, row
 
 
-def _decision(record: Any) -> dict[str, Any]:
-    if not isinstance(record, dict):
-        raise BadRecord("expected an object")
-    finding_id = str(record.get("finding_id") or "").strip()
-    decision = str(record.get("decision") or "").strip()
-    reason = str(record.get("reason") or "").strip() or None
+def _text(record: dict[str, Any], key: str) -> str:
+    """A field's text, trimmed ("" when absent or null); any other JSON type is a bad record."""
+    value = record.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise BadRecord(f"'{key}' must be text, got {describe(value)}")
+    return value.strip()
+
+
+def _decision(record: dict[str, Any]) -> dict[str, Any]:
+    require_unicode(record)  # a JSON escape of half a surrogate pair: no row can hold it
+    finding_id = _text(record, "finding_id")
+    decision = _text(record, "decision")
+    reason = _text(record, "reason") or None
     if not finding_id.startswith("fnd_"):
         raise BadRecord("'finding_id' must be a finding id (fnd_…)")
     if decision not in DECISIONS:
@@ -88,6 +144,6 @@ def _decision(record: Any) -> dict[str, Any]:
         "finding_id": finding_id,
         "decision": decision,
         "reason": reason,
-        "operator": str(record.get("operator") or "").strip() or None,
+        "operator": _text(record, "operator") or None,
         "decided_at": parse_rfc3339(record.get("decided_at"), "decided_at"),
     }

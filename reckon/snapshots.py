@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shutil
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -84,7 +83,7 @@ def source_options(ws: Workspace, source: Source) -> SourceOptions:
         system=source.system,
         object_type=system.object_type if system else None,
         correlation_paths=system.correlation_paths if system else [],
-        correlation_pattern=re.compile(ws.config.correlation_key_pattern),
+        correlation_pattern=ws.config.correlation_pattern,
         root=ws.root,
         options=source.options,
     )
