@@ -109,7 +109,7 @@ ANALYST_DIR = RULES_DIR / "analyst"  # views.sql (the analyst's first views), co
 # in the database (rules/analyst/comments.sql). In the analyst copy every other table and
 # view (configuration, scope and rule bookkeeping) is moved to the schema `internal`.
 PUBLIC_TABLES = (
-    "audit_context", "audit_files", "cfg_snapshots", "mismatch_types", "decisions", "quarantine",
+    "audit_context", "audit_files", "cfg_snapshots", "mismatch_types", "decisions", "flags", "quarantine",
     "raw_events", "raw_events_new", "raw_observed", "raw_observed_new", "events", "intended", "recorded",
     "recorded_runs", "observed", "system_freshness", "matches", "intent_state", "run_state", "findings",
     "findings_history", "repair_actions", "repair_actions_history", "applied_repairs", "lifecycle_events",

@@ -17,7 +17,7 @@ import pyarrow as pa
 from connectors import CONNECTORS, SourceOptions
 from connectors.base import QuarantineSink
 from connectors.schema import with_snapshot_columns
-from reckon import database, decisions
+from reckon import database, decisions, flags
 from reckon.config import Config
 from reckon.snapshots import Snapshot
 from rules import MACROS_FILE, load_rules
@@ -41,11 +41,11 @@ MISMATCH_TYPES_SCHEMA = pa.schema(
 )  # fmt: skip
 
 
-def audit_identity(snapshots: list[Snapshot], decisions_digest: str = "") -> tuple[str, datetime]:
-    """The audit id hashes the snapshot set and the operator decisions; "now" is the newest
-    export time, not the wall clock."""
+def audit_identity(snapshots: list[Snapshot], operator_digest: str = "") -> tuple[str, datetime]:
+    """The audit id hashes the snapshot set and the operator files (decisions, flags); "now"
+    is the newest export time, not the wall clock."""
     ids = sorted(s.snapshot_id for s in snapshots)
-    audit_id = "aud_" + hashlib.sha256("|".join([*ids, decisions_digest]).encode()).hexdigest()[:20]
+    audit_id = "aud_" + hashlib.sha256("|".join([*ids, operator_digest]).encode()).hexdigest()[:20]
     as_of = max((datetime.fromisoformat(s.observed_at) for s in snapshots), default=datetime(1970, 1, 1, tzinfo=UTC))
     return audit_id, as_of
 
@@ -60,10 +60,12 @@ class AuditInputs:
 
 
 def register_inputs(con: duckdb.DuckDBPyConnection, cfg: Config, snapshots: list[Snapshot], root: Path) -> AuditInputs:
-    """Config tables, the snapshot catalog, decisions, quarantine and the audit's identity."""
-    sink = QuarantineSink(decisions.SOURCE)
+    """Config tables, the snapshot catalog, operator decisions and flags, quarantine and the
+    audit's identity."""
+    sink, flag_sink = QuarantineSink(decisions.SOURCE), QuarantineSink(flags.SOURCE)
     _arrow_table(con, "decisions", decisions.load_decisions(root, sink))
-    audit_id, as_of = audit_identity(snapshots, decisions.digest(root))
+    _arrow_table(con, "flags", flags.load_flags(root, flag_sink))
+    audit_id, as_of = audit_identity(snapshots, decisions.digest(root) + flags.digest(root))
     systems = [
         {"system": s.name, "object_type": s.object_type, "natural_key": s.natural_key,
          "natural_key_unique": s.natural_key_unique, "settle_seconds": int(s.settle_window.total_seconds()),
@@ -130,7 +132,8 @@ def register_inputs(con: duckdb.DuckDBPyConnection, cfg: Config, snapshots: list
     # What each mismatch type means, from the rule headers: the repair and metrics SQL read it.
     _arrow_table(con, "mismatch_types", pa.Table.from_pylist([r.catalog_row() for r in load_rules()],
                                                             schema=MISMATCH_TYPES_SCHEMA))
-    _arrow_table(con, "rejected_decisions", sink.table())
+    # Rejected lines of the operator files (decisions and flags), into `quarantine`.
+    _arrow_table(con, "rejected_decisions", pa.concat_tables([sink.table(), flag_sink.table()]))
     return AuditInputs(audit_id, as_of, max(log_times) if log_times else None,
                        [systems, workflows, steps, field_map, vocabulary], root)
 

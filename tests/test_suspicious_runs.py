@@ -93,3 +93,27 @@ def test_runs_entering_reconciliation_counts_suspicious_runs_not_findings(built)
                            "AND workflow = '*'")[0]
     with_findings = built.query("SELECT count(DISTINCT run_id) FROM findings WHERE run_id IS NOT NULL")[0][0]
     assert value == suspicious and with_findings != suspicious  # a count of findings' runs would differ
+
+
+def test_a_flag_file_sends_its_run_to_reconciliation(tmp_path):
+    unflagged = build(tmp_path / "a", [succeeded("ok").completed()],
+                      {"stripe": {"object": "list", "data": [refund("ok")]}})
+    flagged = build(tmp_path / "b", [succeeded("ok").completed()],
+                    {"stripe": {"object": "list", "data": [refund("ok")]}}, audit=False)
+    (flagged.root / "flags").mkdir()
+    # Excel's byte order mark; a good flag, one for a run the log lacks, one without a reason.
+    (flagged.root / "flags" / "ops.csv").write_text(
+        "\ufeffrun_id,operator,reason,flagged_at\n"
+        "run_ok,ops.lead,customer says refunded twice,2026-11-20T11:00:00Z\n"
+        "run_ghost,ops.lead,no such run here,2026-11-20T11:05:00+01:00\n"
+        "run_ok,ops.lead,,2026-11-20T11:00:00Z\n", encoding="utf-8")
+    flagged = build(flagged.root, [succeeded("ok").completed()],
+                    {"stripe": {"object": "list", "data": [refund("ok")]}})
+    assert unflagged.query("SELECT count(*) FROM suspicious_runs") == [(0,)]
+    assert flagged.audit["audit_id"] != unflagged.audit["audit_id"]  # the flags are part of the audit
+    rows = dict(flagged.query("SELECT run_id, verdict FROM suspicious_runs"))
+    assert rows == {"run_ok": "verified_consistent", "run_ghost": "run_not_in_log"}
+    assert flagged.query("SELECT detail, note FROM suspicious_run_reasons WHERE run_id = 'run_ok'") == [
+        ("flags/ops.csv:2", "ops.lead: customer says refunded twice")]
+    assert flagged.query("SELECT source, source_file, source_record, reason FROM quarantine") == [
+        ("flags", "flags/ops.csv", 4, "'reason' is required")]

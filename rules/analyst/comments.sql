@@ -597,6 +597,15 @@ COMMENT ON COLUMN audits.started_at IS 'wall-clock start of the audit run (the D
 COMMENT ON COLUMN audits.finished_at IS 'wall-clock time of publishing';
 COMMENT ON COLUMN audits.stale_systems IS '[{"system", "reason", "newest_observed_at"}, …], sorted by system: the systems whose system_freshness.stale_reason is set (reason), with their newest export time (null for no export). NULL when every system''s export is fresh, and for audits published before the column existed (it is added to an existing audits table with ADD COLUMN IF NOT EXISTS). The HTML report''s first headline number counts them';
 
+-- flags
+COMMENT ON TABLE flags IS 'One row per accepted line of the flag files (flags/*.csv, flags/*.jsonl): a run an operator says looks wrong. Rejected lines are in quarantine (source flags).';
+COMMENT ON COLUMN flags.run_id IS 'the flagged run';
+COMMENT ON COLUMN flags.operator IS 'who flagged it';
+COMMENT ON COLUMN flags.reason IS 'what looks wrong, in the operator''s words';
+COMMENT ON COLUMN flags.flagged_at IS 'when, RFC 3339 with offset in the file';
+COMMENT ON COLUMN flags.source_file IS 'the flag file, relative to the workspace';
+COMMENT ON COLUMN flags.source_record IS 'its line (for a CSV, the line the record starts on)';
+
 -- suspicious_run_reasons
 COMMENT ON TABLE suspicious_run_reasons IS 'One row per (run, reason, detail): why a run entered reconciliation (TAXONOMY.md "Suspicious runs").';
 COMMENT ON COLUMN suspicious_run_reasons.run_id IS 'the run';
@@ -612,7 +621,7 @@ COMMENT ON COLUMN suspicious_runs.workflow IS 'its workflow';
 COMMENT ON COLUMN suspicious_runs.recorded_status IS 'its recorded status (run_state.status)';
 COMMENT ON COLUMN suspicious_runs.reasons IS 'its distinct reasons, sorted';
 COMMENT ON COLUMN suspicious_runs.reason_details IS 'every reason row (reason, detail, at, note)';
-COMMENT ON COLUMN suspicious_runs.verdict IS 'findings (the run has findings in this audit) or verified_consistent';
+COMMENT ON COLUMN suspicious_runs.verdict IS 'findings (the run has findings in this audit), verified_consistent, or run_not_in_log (a flag file names a run the workflow log does not have)';
 COMMENT ON COLUMN suspicious_runs.mismatch_types IS 'the primary types of the run''s findings';
 COMMENT ON COLUMN suspicious_runs.finding_ids IS 'the run''s findings';
 COMMENT ON COLUMN suspicious_runs.open_findings IS 'how many of them are open';

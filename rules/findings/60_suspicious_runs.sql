@@ -3,7 +3,8 @@
 --   with every reason that sent it and its verdict in this audit: `findings` (the run's
 --   findings, primary types listed) or `verified_consistent`, with the evidence checked
 --   (each intent's recorded outcome against its observed state and the object that showed
---   it). `runs_entering_reconciliation` counts these runs, not findings.
+--   it); `run_not_in_log` for a flag file naming a run the workflow log does not have.
+--   `runs_entering_reconciliation` counts these runs, not findings.
 --
 --   Reasons (one row each in `suspicious_run_reasons`, `detail` naming the intent or event):
 --     attempted_without_receipt  an intent's latest outcome is `attempted` or `timed_out`
@@ -12,7 +13,8 @@
 --     required_step_not_done     a terminal run has a required intent not observed done
 --     duplicate_attempt_blocked  an `action.blocked` event, or an error of kind
 --                                `idempotency_conflict`
---     operator_flag              a `run.flagged` event (its actor and description kept)
+--     operator_flag              a `run.flagged` event (its actor and description kept), or
+--                                a line of a flag file (`flags/`, its operator and reason)
 CREATE OR REPLACE TABLE suspicious_run_reasons AS
 SELECT run_id, reason, detail, detail_at, note FROM (
     SELECT run_id, 'attempted_without_receipt' AS reason, intent_id AS detail, last_event_at AS detail_at,
@@ -34,6 +36,9 @@ SELECT run_id, reason, detail, detail_at, note FROM (
     UNION ALL
     SELECT run_id, 'operator_flag', event_id, ts, concat_ws(': ', actor, description)
     FROM events WHERE type = 'run.flagged'
+    UNION ALL
+    SELECT run_id, 'operator_flag', source_file || ':' || source_record, flagged_at, concat_ws(': ', operator, reason)
+    FROM flags
 )
 WHERE run_id IS NOT NULL;
 
@@ -65,7 +70,8 @@ SELECT
     s.status AS recorded_status,
     r.reasons,
     r.reason_details,
-    CASE WHEN f.run_id IS NULL THEN 'verified_consistent' ELSE 'findings' END AS verdict,
+    CASE WHEN f.run_id IS NOT NULL THEN 'findings' WHEN s.run_id IS NULL THEN 'run_not_in_log'
+         ELSE 'verified_consistent' END AS verdict,
     coalesce(f.mismatch_types, []) AS mismatch_types,
     coalesce(f.finding_ids, []) AS finding_ids,
     coalesce(f.open_findings, 0) AS open_findings,
