@@ -232,13 +232,15 @@ class JsonBreak(ValueError):
 
 
 def iter_document_items(
-    path: Path, sink: QuarantineSink, source_file: str, list_key: str | None = None
+    path: Path, sink: QuarantineSink, source_file: str, list_key: str | None = None, listed: bool = False
 ) -> Iterator[tuple[int, Any]]:
     """(number, record) for a whole-file JSON document, read incrementally.
 
     The shapes of `JsonDocument`: a top-level array gives its elements; an object
     whose `list_key` is an array gives that array's elements; any other object is one
-    record. Memory stays bounded by the largest record, not the file. An empty file
+    record, unless `listed`: then such an object is rejected as record 0 (its `list_key`
+    is missing or not an array, so its records would be lost unseen; the object is not
+    quoted). Memory stays bounded by the largest record, not the file. An empty file
     has no records. A break in the JSON (or bad UTF-8, or a gzip stream that ends
     early) rejects one record, numbered as the element being read (0 outside the
     array), and ends the file: the elements before it are kept.
@@ -277,7 +279,9 @@ def iter_document_items(
                     else:
                         fields[key] = text.value()
                 text.expect("}")
-                if not streamed:
+                if not streamed and listed:
+                    sink.reject(source_file, 0, f"field '{list_key}' must be an array")
+                elif not streamed:
                     yield 1, fields
             else:
                 value = text.value()
