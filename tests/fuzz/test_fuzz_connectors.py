@@ -26,7 +26,14 @@ from connectors import CONNECTORS
 from connectors.base import Reader
 from connectors.otel import RUN_OPERATIONS, TOOL_OPERATION, OtelReader, attributes
 from connectors.stripe import REFUND_EVENTS
-from connectors.temporal import ACTIVITY_OUTCOMES, RUN_STATUS, TemporalReader, attributes_key, event_type, int64
+from connectors.temporal import (
+    ACTIVITY_OUTCOMES,
+    RUN_STATUS,
+    TemporalReader,
+    attributes_key,
+    event_type,
+    int64,
+)
 from connectors.values import BadRecord, dig
 from tests.connectors.hostile import GOOD, Format, check, damages, fuzzed, records, write
 from tests.connectors.readers import Result, read_with
