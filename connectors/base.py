@@ -19,7 +19,15 @@ from typing import Any, ClassVar
 import pyarrow as pa
 
 from connectors.schema import QUARANTINE_SCHEMA
-from connectors.values import CLOCK_SKEW, bounded, dig, excerpt, require_unicode, storable
+from connectors.values import (
+    CLOCK_SKEW,
+    bounded,
+    dig,
+    excerpt,
+    not_after,
+    require_unicode,
+    storable,
+)
 
 BATCH_ROWS = 50_000
 BATCH_BYTES = 4 << 20  # of JSON text per batch: a page of large records stays small in memory
@@ -93,6 +101,10 @@ class Reader(ABC):
     # Records dropped as identical copies of one read before (webhook retries), over every
     # file this reader read: neither rows nor quarantine, so counted here.
     repeats_dropped: int = 0
+    # Row columns holding the record's own times, each with the record field it comes from
+    # (for the reason), that `check_times` bounds by the export (readers that check as they
+    # parse call `values.not_after` themselves).
+    time_fields: ClassVar[dict[str, str]] = {}
 
     def __init__(self, options: SourceOptions) -> None:
         self.options = options
@@ -102,16 +114,31 @@ class Reader(ABC):
         """Tally the raw top-level fields of one record (or of a whole file's header)."""
         self.fields_seen.setdefault(source_file, set()).update(names)
 
-    def noting(self, source_file: str, build: Callable[[dict[str, Any]], Any]) -> Callable[[dict[str, Any]], Any]:
+    def noting(
+        self, source_file: str, build: Callable[[dict[str, Any]], Any], latest: datetime | None = None
+    ) -> Callable[[dict[str, Any]], Any]:
         """`build`, tallying each record's top-level fields first (for schema drift); a
-        record with a lone surrogate is bad before either (see `values.require_unicode`)."""
+        record with a lone surrogate is bad before either (see `values.require_unicode`).
+        With `latest` (see `latest_plausible`), a record whose rows are dated after it is bad."""
 
         def noted(record: dict[str, Any]) -> Any:
             require_unicode(record)
             self.note_fields(source_file, record)
-            return build(record)
+            built = build(record)
+            if latest is not None:
+                for row in built if isinstance(built, list) else [built]:
+                    self.check_times(row, latest)
+            return built
 
         return noted
+
+    def check_times(self, row: dict[str, Any], latest: datetime) -> None:
+        """Raise BadRecord when one of the row's `time_fields` is after `latest`: such a
+        record cannot be true, and it would outrank every later version of its object."""
+        for column, key in self.time_fields.items():
+            value = row.get(column)
+            if value is not None:
+                not_after(value, latest, key)
 
     def documented(self, name: str) -> bool:
         """Whether the format documents this field (a reader may match families of names)."""
@@ -155,7 +182,11 @@ class Reader(ABC):
     def latest_plausible(self, path: Path) -> datetime:
         """No record can be newer than the export holding it: its export time (or the
         file's mtime) plus a day of clock skew. Later timestamps are bad records."""
-        exported = self.exported_at(path)
+        return self.latest_after(path, self.exported_at(path))
+
+    @staticmethod
+    def latest_after(path: Path, exported: datetime | None) -> datetime:
+        """`latest_plausible` for an export time already read (None: the file's mtime)."""
         if exported is None:
             exported = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
         try:

@@ -92,11 +92,13 @@ class HubSpotReader(Reader):
     expected_fields = frozenset({"id", "properties"})
     id_form = "integer"
     states: ClassVar[dict[str, str]] = {"active": "success", "archived": "deleted", "merged": "deleted"}
+    time_fields: ClassVar[dict[str, str]] = {"created_at": "createdAt", "updated_at": "updatedAt"}
 
     def batches(self, path: Path, sink: QuarantineSink) -> Iterator[pa.RecordBatch]:
         source_file = self.options.relative(path)
         records = iter_whole_document(path, sink, source_file, list_key="results")
-        rows = numbered_rows(records, sink, source_file, self.noting(source_file, self.object_rows))
+        build = self.noting(source_file, self.object_rows, self.latest_plausible(path))
+        rows = numbered_rows(records, sink, source_file, build)
         yield from self.to_batches(rows)
 
     def object_rows(self, record: dict[str, Any]) -> list[dict[str, Any]]:

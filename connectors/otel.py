@@ -384,7 +384,7 @@ class OtelReader(Reader):
                     yield from self._span_rows(where, span, resource, sink, source_file, latest, line_no, traces)
             return
         number = 0
-        for index, resource_spans in iter_document_items(path, sink, source_file, "resourceSpans"):
+        for index, resource_spans in iter_document_items(path, sink, source_file, "resourceSpans", listed=True):
             for where, span, resource in self._spans([resource_spans], index - 1):
                 number += 1
                 yield from self._span_rows(where, span, resource, sink, source_file, latest, number, resource_spans)
@@ -403,7 +403,9 @@ class OtelReader(Reader):
                 resource = as_object(rs.get("resource"), f"{at}.resource")
                 resource = attributes(resource.get("attributes"), f"{at}.resource.attributes")
                 require_unicode(resource)
-                scopes = rs.get("scopeSpans", rs.get("instrumentationLibrarySpans")) or []
+                scopes = rs.get("scopeSpans", rs.get("instrumentationLibrarySpans"))
+                if scopes is None:
+                    scopes = []  # no spans: absent and null mean the same; false, 0, "" or {} do not
                 if not isinstance(scopes, list):
                     raise BadRecord(f"'{at}.scopeSpans' must be an array")
             except BadRecord as exc:

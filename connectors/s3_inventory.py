@@ -149,7 +149,13 @@ class S3InventoryReader(Reader):
         found = []
         for number, entry in enumerate(files, start=1):
             key = entry.get("key") if isinstance(entry, dict) else None
-            data_file = self._locate(path, key) if isinstance(key, str) and key else None
+            try:
+                data_file = self._locate(path, key) if isinstance(key, str) and key else None
+            except (OSError, ValueError, RuntimeError) as exc:  # a NUL byte, a name too long, a link loop
+                why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+                # the reason first: a long key is cut from the end of the reason
+                sink.reject(source_file, number, f"unusable data file key in the manifest ({why}): {key!r}", entry)
+                continue
             if data_file is None:
                 sink.reject(source_file, number, f"data file {key!r} listed in the manifest was not found", entry)
             else:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -66,6 +67,7 @@ class SendGridReader(Reader):
         **dict.fromkeys(("spamreport", "unsubscribe", "group_unsubscribe", "group_resubscribe"),
                         ("delivered", "processed")),
     }  # fmt: skip
+    time_fields: ClassVar[dict[str, str]] = {"updated_at": "timestamp"}
 
     def batches(self, path: Path, sink: QuarantineSink) -> Iterator[pa.RecordBatch]:
         source_file = self.options.relative(path)
@@ -91,9 +93,10 @@ class SendGridReader(Reader):
             def records(into: QuarantineSink) -> Iterator[tuple[int, Any]]:
                 return document.numbered(into, source_file)
 
+        latest = self.latest_plausible(path)
         first: int | None = None  # the first event without a message id
         messages: dict[tuple[str, str], set[str]] = {}  # such an event's recipient -> message ids
-        for event in self._events(records(sink), sink, source_file):
+        for event in self._events(records(sink), sink, source_file, latest):
             external_id = event.row["external_id"]
             if first is None and external_id is not None:
                 yield event.row
@@ -108,7 +111,7 @@ class SendGridReader(Reader):
         if first is None:
             return
         quiet = QuarantineSink(sink.source)  # the first pass rejected (and counted) what it met
-        for event in self._events(records(quiet), quiet, source_file, count=False):
+        for event in self._events(records(quiet), quiet, source_file, latest, count=False):
             external_id = event.row["external_id"]
             if external_id is not None:
                 if event.recipient in messages:
@@ -132,7 +135,8 @@ class SendGridReader(Reader):
             yield event.row
 
     def _events(
-        self, records: Iterator[tuple[int, Any]], sink: QuarantineSink, source_file: str, count: bool = True
+        self, records: Iterator[tuple[int, Any]], sink: QuarantineSink, source_file: str, latest: datetime,
+        count: bool = True,
     ) -> Iterator[_Event]:
         """The valid events, each distinct event once: a webhook retry repeats an event
         whole, so a later identical copy (the same canonical JSON: every key and value) is
@@ -145,6 +149,7 @@ class SendGridReader(Reader):
                 require_unicode(raw)  # as `Reader.noting` does for the other readers
                 optional_str(raw, "sg_event_id")
                 row = self.event_row(raw)
+                self.check_times(row, latest)
                 email = optional_str(raw, "email")
             except BadRecord as exc:
                 sink.reject(source_file, number, str(exc), raw)

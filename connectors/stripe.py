@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pyarrow as pa
 
@@ -73,11 +73,14 @@ class StripeReader(Reader):
     known_fields = DOCUMENTED
     expected_fields = frozenset({"id", "object"})
     states = STATES
+    # A refund's `created`, and the event's `created` that versions it.
+    time_fields: ClassVar[dict[str, str]] = {"created_at": "created", "updated_at": "created"}
 
     def batches(self, path: Path, sink: QuarantineSink) -> Iterator[pa.RecordBatch]:
         source_file = self.options.relative(path)
         records = iter_whole_document(path, sink, source_file, list_key="data")
-        rows = numbered_rows(records, sink, source_file, self.noting(source_file, self.record_rows))
+        build = self.noting(source_file, self.record_rows, self.latest_plausible(path))
+        rows = numbered_rows(records, sink, source_file, build)
         yield from self.to_batches(rows)
 
     def record_rows(self, record: dict[str, Any]) -> list[dict[str, Any]]:

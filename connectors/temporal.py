@@ -35,7 +35,8 @@ from connectors.runtime_options import (
 from connectors.schema import EVENT_SCHEMA
 from connectors.values import BadRecord, as_object, dig, not_after, parse_nested_json, parse_rfc3339
 
-# temporalio/api enums/v1/event_type.proto, in the short spelling.
+# temporalio/api enums/v1/event_type.proto, in the short spelling. Another type is a bad
+# record: skipping it could drop an activity's attempt or outcome unseen.
 EVENT_TYPES = (
     "WorkflowExecutionStarted", "WorkflowExecutionCompleted", "WorkflowExecutionFailed",
     "WorkflowExecutionTimedOut", "WorkflowTaskScheduled", "WorkflowTaskStarted",
@@ -61,6 +62,7 @@ EVENT_TYPES = (
     "WorkflowExecutionOptionsUpdated", "NexusOperationCancelRequestCompleted",
     "NexusOperationCancelRequestFailed",
 )  # fmt: skip
+KNOWN_TYPES = frozenset(EVENT_TYPES)
 EVENT_FIELDS = frozenset(
     {"eventId", "eventTime", "eventType", "version", "taskId", "workerMayIgnore", "userMetadata", "links", "principal"}
 )
@@ -88,9 +90,12 @@ def event_type(value: Any) -> str:
     `ActivityTaskScheduled`)."""
     if not isinstance(value, str) or not value:
         raise BadRecord(f"missing or non-string required field 'eventType': {value!r}")
+    kind = value
     if value.startswith("EVENT_TYPE_"):
-        return "".join(part.capitalize() for part in value[len("EVENT_TYPE_") :].split("_"))
-    return value
+        kind = "".join(part.capitalize() for part in value[len("EVENT_TYPE_") :].split("_"))
+    if kind not in KNOWN_TYPES:
+        raise BadRecord(f"unknown event type {value!r} in field 'eventType'")
+    return kind
 
 
 def attributes_key(kind: str) -> str:

@@ -62,6 +62,16 @@ def _version(path: Path) -> tuple[int, int] | None:
     return stat.st_size, stat.st_mtime_ns
 
 
+def _end_time(document: JsonDocument) -> datetime | None:
+    """A checked page's `end_time`, None when it has none that reads."""
+    if document.rejection is not None or document.head is None or document.head.get("end_time") is None:
+        return None
+    try:
+        return parse_epoch_seconds(document.head["end_time"], "end_time")
+    except BadRecord:
+        return None
+
+
 class ZendeskReader(Reader):
     name = "zendesk"
     layer = "observed"
@@ -79,6 +89,7 @@ class ZendeskReader(Reader):
     id_form = "integer"
     states: ClassVar[dict[str, str]] = {**dict.fromkeys(LIVE_STATUSES, "success"), "deleted": "deleted"}
     status_implies: ClassVar[dict[str, tuple[str, ...]]] = {"closed": ("solved",)}
+    time_fields: ClassVar[dict[str, str]] = {"created_at": "created_at", "updated_at": "updated_at"}
 
     def __init__(self, options: SourceOptions) -> None:
         super().__init__(options)
@@ -90,7 +101,7 @@ class ZendeskReader(Reader):
         known, document = self.checked.pop(path, (None, None))
         if document is None or known is None or known != _version(path):
             document = JsonDocument.check(path, list_key="tickets", item_key="ticket")
-        build = self.noting(source_file, self.ticket_row)
+        build = self.noting(source_file, self.ticket_row, self.latest_after(path, _end_time(document)))
         rows = numbered_rows(document.numbered(sink, source_file), sink, source_file, lambda record: [build(record)])
         yield from self.to_batches(rows)
 
@@ -98,12 +109,7 @@ class ZendeskReader(Reader):
         """A time-based export page's `end_time`; problems reading it surface in `batches`."""
         document = JsonDocument.check(path, list_key="tickets", item_key="ticket", hold=0)
         self.checked[path] = (_version(path), document)
-        if document.rejection is not None or document.head is None or document.head.get("end_time") is None:
-            return None
-        try:
-            return parse_epoch_seconds(document.head["end_time"], "end_time")
-        except BadRecord:
-            return None
+        return _end_time(document)
 
     def ticket_row(self, record: dict[str, Any]) -> dict[str, Any]:
         external_id = ticket_id(record)

@@ -29,7 +29,7 @@ from connectors.base import QuarantineSink, Reader
 from connectors.schema import with_snapshot_columns
 from reckon import atomic
 from reckon.config import Source, parse_fixed_time
-from reckon.workspace import Workspace
+from reckon.workspace import Refused, Workspace
 
 MANIFEST = "_manifest.json"
 ROW_GROUP_ROWS = 500_000
@@ -47,6 +47,7 @@ class FileEntry:
     quarantined: int = 0
     mtime_ns: int | None = None  # for the quick check only; not part of the snapshot id
     repeats_dropped: int = 0  # records identical to one read before in the file (webhook retries)
+    refused: str | None = None  # why a matched landing path is not read (quarantined as its record 0)
 
 
 @dataclass(frozen=True)
@@ -115,8 +116,8 @@ def take_snapshot(ws: Workspace, source: Source) -> Snapshot | None:
     reader_cls = CONNECTORS[source.connector]
     reader = reader_cls(source_options(ws, source))
     earlier = [f for s in list_snapshots(ws, source.name) for f in s.files]
-    files = ws.landing_files(source.paths)
-    if not files and not earlier and not source.optional:
+    files, refused = ws.scan_landing(source.paths)
+    if not files and not refused and not earlier and not source.optional:
         raise MissingSourceError(
             f"source '{source.name}': no file matches its paths ({', '.join(source.paths)}) under {ws.root}; "
             "fix the pattern, or mark the source `optional: true` if it may have no exports yet")
@@ -141,6 +142,11 @@ def take_snapshot(ws: Workspace, source: Source) -> Snapshot | None:
         entry = FileEntry(path=rel, size=stat.st_size, sha256=sha, observed_at=observed_at, mtime_ns=stat.st_mtime_ns)
         read_before[(sha, observed_at if fixed else None)] = entry  # the same content twice: read once
         entries.append(entry)
+    for link in refused:  # reported once, like content: until the link or its target changes
+        entry = _refused_entry(ws, source, link)
+        if (entry.sha256, entry.observed_at if fixed else None) not in read_before:
+            read_before[(entry.sha256, entry.observed_at if fixed else None)] = entry
+            entries.append(entry)
     if not entries:
         return None
 
@@ -199,6 +205,10 @@ def _write(
     with pq.ParquetWriter(folder / "data.parquet", schema, compression="zstd") as writer:
         group = RowGroup(writer)
         for entry in entries:
+            if entry.refused is not None:
+                sink.reject(entry.path, 0, entry.refused)
+                written.append(FileEntry(**{**asdict(entry), "quarantined": 1}))
+                continue
             observed_at = datetime.fromisoformat(entry.observed_at)
             before, repeats = len(sink.rows), reader.repeats_dropped
             rows = 0
@@ -238,6 +248,19 @@ class RowGroup:
         if self.batches:
             self.writer.write_table(pa.Table.from_batches(self.batches), row_group_size=ROW_GROUP_ROWS)
         self.batches, self.rows, self.bytes = [], 0, 0
+
+
+def _refused_entry(ws: Workspace, source: Source, link: Refused) -> FileEntry:
+    """The entry of a landing path that is not read: its identity is the path, where its
+    link points and why it is refused (it has no content of its own to hash)."""
+    target = os.readlink(link.path) if link.path.is_symlink() else ""
+    identity = hashlib.sha256("\0".join(["refused", str(link.path.relative_to(ws.root)), target, link.reason]).encode())
+    if source.observed_at not in ("auto", "mtime"):
+        observed_at = parse_fixed_time(source.observed_at, f"sources.{source.name}.observed_at")
+    else:
+        observed_at = datetime.fromtimestamp(link.path.lstat().st_mtime, tz=UTC).replace(microsecond=0)
+    return FileEntry(path=str(link.path.relative_to(ws.root)), size=0, sha256=identity.hexdigest(),
+                     observed_at=observed_at.isoformat(), refused=link.reason)
 
 
 def _observed_at(reader: Reader, source: Source, path: Path) -> datetime:

@@ -111,3 +111,30 @@ def test_touching_an_unchanged_file_does_not_quarantine_its_bad_lines_twice(tmp_
         rows = con.execute("SELECT source_file, source_record, count(*) FROM quarantine GROUP BY ALL HAVING count(*) > 1").fetchall()
     assert rows == []
     assert len(list_snapshots(ws, "workflow_log")) == 1
+
+
+def test_landing_links_out_of_the_workspace_or_in_a_loop_are_quarantined_once(tmp_path):
+    sim = simulate(tmp_path / "ws", runs=10, seed=3)
+    folder = sim.workspace / "landing" / "sendgrid"
+    outside = tmp_path / "outside.json"  # a real export, but not the workspace's to read
+    outside.write_text(next(folder.glob("*.json")).read_text())
+    (folder / "batch-out.json").symlink_to(outside)
+    (folder / "batch-loop.json").symlink_to("batch-loop.json")  # ELOOP when opened
+    (folder / "batch-a.json").symlink_to("batch-b.json")
+    (folder / "batch-b.json").symlink_to("batch-a.json")
+    ws = Workspace.open(sim.workspace)
+
+    audit = run_audit(ws)
+
+    with duckdb.connect(str(ws.database), read_only=True) as con:
+        refused = con.execute("SELECT source_file, source_record, reason FROM quarantine "
+                              "WHERE source_file LIKE '%batch-%' ORDER BY 1").fetchall()  # fmt: skip
+        total = con.execute("SELECT count(*) FROM quarantine").fetchone()[0]
+    loop = "landing path not read: Too many levels of symbolic links"
+    assert refused == [
+        ("landing/sendgrid/batch-a.json", 0, loop), ("landing/sendgrid/batch-b.json", 0, loop),
+        ("landing/sendgrid/batch-loop.json", 0, loop),
+        ("landing/sendgrid/batch-out.json", 0, "landing path not read: a symbolic link leading out of the workspace"),
+    ]  # fmt: skip
+    assert audit["quarantined"] == total
+    assert run_audit(ws)["quarantined"] == total  # reported once, not again by every audit

@@ -79,8 +79,10 @@ def reference_rows(reader: Reader, path: Path, sink: QuarantineSink, source_file
     if rejection is not None:
         sink.reject(source_file, 0, *rejection)
     numbered = list(enumerate(records, start=1))
+    # Records dated after the export are bad: a Zendesk page's end_time, else the file's mtime.
+    latest = reader.latest_after(path, reference_exported_at(path) if isinstance(reader, ZendeskReader) else None)
     if isinstance(reader, SendGridReader):
-        return sendgrid_two_passes(reader, numbered, sink, source_file)
+        return sendgrid_two_passes(reader, numbered, sink, source_file, latest)
     build: Callable[[dict[str, Any]], list[dict[str, Any]]]
     if isinstance(reader, StripeReader):
         build = reader.record_rows
@@ -88,14 +90,14 @@ def reference_rows(reader: Reader, path: Path, sink: QuarantineSink, source_file
         build = reader.object_rows
     else:
         build = lambda record: [reader.ticket_row(record)]  # noqa: E731
-    return list(numbered_rows(numbered, sink, source_file, reader.noting(source_file, build)))
+    return list(numbered_rows(numbered, sink, source_file, reader.noting(source_file, build, latest)))
 
 
 def sendgrid_two_passes(
-    reader: SendGridReader, numbered: list[tuple[int, Any]], sink: QuarantineSink, source_file: str
+    reader: SendGridReader, numbered: list[tuple[int, Any]], sink: QuarantineSink, source_file: str, latest: datetime
 ) -> list[dict[str, Any]]:
     """The SendGrid reader as it was: all events first, then ids for those without one."""
-    events = list(reader._events(iter(numbered), sink, source_file))
+    events = list(reader._events(iter(numbered), sink, source_file, latest))
     messages: dict[tuple[str, str], set[str]] = {}
     for event in events:
         if event.row["external_id"] is not None and event.recipient:
@@ -160,14 +162,23 @@ def sendgrid_event(n: int) -> dict[str, Any]:
         del event["sg_message_id"]  # an async bounce: attached by email and intent, or rejected
     if n % 17 == 0:
         event["event"] = "exploded"
+    if n % 19 == 7:
+        event["timestamp"] = FUTURE["timestamp"]
     return event
 
 
+FUTURE = {"created": 32503680000, "updatedAt": "9999-12-31T00:00:00Z", "updated_at": "9999-12-31T00:00:00Z",
+          "timestamp": 32503680000}  # each vendor's time field, in year 3000 or 9999
+
+
 def bad(record: dict[str, Any], n: int) -> dict[str, Any]:
-    """Every ninth record loses its id (a bad record), every 31st gets an undocumented field."""
+    """Every ninth record loses its id (a bad record), every 13th is dated after the export
+    (a bad record too), every 31st gets an undocumented field."""
     record = dict(record)
     if n % 9 == 4:
         record.pop("id", None)
+    if n % 13 == 6:
+        record.update({key: value for key, value in FUTURE.items() if key in record})
     if n % 31 == 0:
         record["x_vendor_added"] = n
     return record
@@ -244,7 +255,8 @@ def test_sendgrid_json_lines_keep_file_order_with_attached_bounces(tmp_path):
     rows = pa.Table.from_batches(list(reader.batches(path, sink)), schema=OBSERVED_SCHEMA).to_pylist()
     lines = list(iter_json_lines(path, QuarantineSink("t"), "events.jsonl"))
     ref_sink = QuarantineSink("t")
-    reference = sendgrid_two_passes(SendGridReader(options(tmp_path)), lines, ref_sink, "events.jsonl")
+    reference = sendgrid_two_passes(SendGridReader(options(tmp_path)), lines, ref_sink, "events.jsonl",
+                                    Reader.latest_after(path, None))
     # the reference's rows are line numbers; its quarantine lacks the broken line, rejected while reading lines
     assert rows == pa.Table.from_pylist(reference, schema=OBSERVED_SCHEMA).to_pylist()
     assert [r for r in sink.rows if r["source_record"] != 301] == ref_sink.rows

@@ -100,7 +100,8 @@ def test_vendor_samples_read_the_same(cls, path):
 
 NAN = float("nan")
 STAMPS = ["2025-03-06T10:00:00Z", "2025-03-06T10:00:00.123456789+02:00", "2025-03-06 10:00z", "2025-02-30T10:00:00Z",
-          "2025-03-06T10:00:00", "9999-12-31T23:59:59-05:00", 1741255200, None, ["x"]]  # fmt: skip
+          "2025-03-06T10:00:00", "9999-12-31T23:59:59-05:00", "9999-12-31T00:00:00Z", 1741255200, None,
+          ["x"]]  # fmt: skip
 
 
 def hostile(n: int) -> dict[str, Any]:
@@ -127,6 +128,7 @@ def hostile(n: int) -> dict[str, Any]:
         lambda r: r.pop("sg_message_id"),
         lambda r: r.update(object="event", type="refund.updated", created=1741255200.5, data={"object": refund(n)}),
         lambda r: r.update(charge={"id": "ch_x", "object": "charge"}, via={"channel": ["web"]}),
+        lambda r: r.update(created=32503680000, timestamp=32503680000),  # year 3000: after the export
     ]
     if n % 3 == 0:
         damage[(n // 3) % len(damage)](record)

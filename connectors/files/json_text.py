@@ -45,6 +45,7 @@ class _JsonText:
         self.eof = False
         self.undecoded = b""  # an incomplete UTF-8 sequence at the end of the last chunk
         self.bad_bytes: UnicodeDecodeError | None = None  # raised once the text before it is used
+        self.broken: Exception | None = None  # a read error (a cut gzip stream), likewise
         self.bom = False
         self.keep: int | None = None  # an absolute position `more` must not drop text from
         self.lines = 0  # newlines dropped before `buf`
@@ -53,9 +54,11 @@ class _JsonText:
     def more(self) -> bool:
         if self.bad_bytes is not None:
             raise self.bad_bytes
+        if self.broken is not None:
+            raise self.broken
         if self.eof:
             return False
-        data = self.handle.read(READ_CHUNK)
+        data = self._read()
         start = self.offset == 0 and not self.buf  # no text yet (a BOM may be split over reads)
         text = self._decode(data)
         if start and text.startswith(codecs.BOM_UTF8.decode()):
@@ -70,6 +73,29 @@ class _JsonText:
         self.buf = self.buf[drop:] + text
         self.pos -= drop
         return True
+
+    def _read(self) -> bytes:
+        """Up to READ_CHUNK bytes. `read` would drop all of a chunk when the stream breaks
+        inside it (gzip cut short), so it is gathered from `read1` parts: the bytes before
+        the break are given first, and the error is raised by the next read."""
+        read1 = getattr(self.handle, "read1", None)
+        if read1 is None:
+            return self.handle.read(READ_CHUNK)
+        parts: list[bytes] = []
+        size = 0
+        while size < READ_CHUNK:
+            try:
+                part = read1(READ_CHUNK - size)
+            except (EOFError, OSError, zlib.error) as exc:
+                if not parts:
+                    raise
+                self.broken = exc
+                break
+            if not part:
+                break
+            parts.append(part)
+            size += len(part)
+        return b"".join(parts)
 
     def _decode(self, data: bytes) -> str:
         """Decode what is whole; keep a split character for the next chunk and hold
@@ -206,13 +232,15 @@ class JsonBreak(ValueError):
 
 
 def iter_document_items(
-    path: Path, sink: QuarantineSink, source_file: str, list_key: str | None = None
+    path: Path, sink: QuarantineSink, source_file: str, list_key: str | None = None, listed: bool = False
 ) -> Iterator[tuple[int, Any]]:
     """(number, record) for a whole-file JSON document, read incrementally.
 
     The shapes of `JsonDocument`: a top-level array gives its elements; an object
     whose `list_key` is an array gives that array's elements; any other object is one
-    record. Memory stays bounded by the largest record, not the file. An empty file
+    record, unless `listed`: then such an object is rejected as record 0 (its `list_key`
+    is missing or not an array, so its records would be lost unseen; the object is not
+    quoted). Memory stays bounded by the largest record, not the file. An empty file
     has no records. A break in the JSON (or bad UTF-8, or a gzip stream that ends
     early) rejects one record, numbered as the element being read (0 outside the
     array), and ends the file: the elements before it are kept.
@@ -251,7 +279,9 @@ def iter_document_items(
                     else:
                         fields[key] = text.value()
                 text.expect("}")
-                if not streamed:
+                if not streamed and listed:
+                    sink.reject(source_file, 0, f"field '{list_key}' must be an array")
+                elif not streamed:
                     yield 1, fields
             else:
                 value = text.value()

@@ -407,3 +407,25 @@ def test_ids_that_are_neither_hex_nor_base64_of_the_right_size_are_rejected(tmp_
     path = write_spans(tmp_path / "t.jsonl", [span(1, {"gen_ai.operation.name": "invoke_agent"}, traceId=bad)])
     result = read_with(OtelReader, path, OPTIONS, root=tmp_path)
     assert result.rows == [] and "'traceId'" in result.rejected[0]["reason"]
+
+
+@pytest.mark.parametrize("value", [False, 0, "", {}], ids=repr)
+@pytest.mark.parametrize("where", ["resourceSpans", "scopeSpans", "spans"])
+def test_span_lists_of_another_type_are_quarantined_not_read_as_no_spans(tmp_path, where, value):
+    resource = {"resource": {"attributes": [kv("service.name", "support-agent")]}}
+    good = {**resource, "scopeSpans": [{"spans": [span(1, tool())]}]}
+    broken = {"resourceSpans": {"resourceSpans": value},
+              "scopeSpans": {"resourceSpans": [{**resource, "scopeSpans": value}]},
+              "spans": {"resourceSpans": [{**resource, "scopeSpans": [{"spans": value}]}]}}[where]  # fmt: skip
+    lines = tmp_path / "traces.jsonl"
+    lines.write_text(json.dumps(broken) + "\n" + json.dumps({"resourceSpans": [good]}) + "\n")
+    document = tmp_path / "trace.json"
+    document.write_text(json.dumps(broken))
+
+    result = read_with(OtelReader, lines, OPTIONS, root=tmp_path)
+    assert {r["source_record"] for r in result.rows} == {2}
+    assert list(result.reasons()) == [1] and f"{where}' must be an array" in result.reasons()[1]
+    result = read_with(OtelReader, document, OPTIONS, root=tmp_path)
+    assert result.rows == [] and len(result.rejected) == 1
+    assert f"{where}' must be an array" in result.rejected[0]["reason"]
+    assert result.rejected[0]["source_file"] == "trace.json"

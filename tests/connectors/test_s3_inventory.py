@@ -106,3 +106,21 @@ def test_options_are_validated(options, message):
     with pytest.raises(ValueError) as info:
         S3InventoryReader.check_options(options)
     assert message in str(info.value)
+
+
+@pytest.mark.parametrize(("key", "why"), [("data/receipts\x00.csv.gz", "embedded null byte"),
+                                          ("data/" + "k" * 5000 + ".csv.gz", "File name too long")])  # fmt: skip
+def test_a_manifest_key_that_cannot_be_a_path_is_quarantined_and_the_rest_read(tmp_path, key, why):
+    report = tmp_path / "s3_inventory"
+    shutil.copytree(VENDORS / "s3_inventory", report)
+    manifest = report / "receipts-bucket" / "daily-receipts" / "2025-03-07T00-00Z" / "manifest.json"
+    doc = json.loads(manifest.read_text())
+    doc["files"].insert(0, {"key": key, "size": 10, "MD5checksum": "0" * 32})
+    manifest.write_text(json.dumps(doc))
+
+    result = read(manifest, OPTIONS, root=tmp_path)
+
+    assert len(result.rows) == 5  # the data file after it is read
+    rejected = [r for r in result.rejected if r["source_file"].endswith("manifest.json")]
+    assert [r["source_record"] for r in rejected] == [1, 3]  # 3: the fixture's data file that is not there
+    assert rejected[0]["reason"].startswith(f"unusable data file key in the manifest ({why}): ")

@@ -4,8 +4,11 @@ sniffing, CSV records, and the helpers behind connector options."""
 from __future__ import annotations
 
 import gzip
+import hashlib
+import itertools
 import json
 import tempfile
+import zlib
 from pathlib import Path
 from unittest.mock import patch
 
@@ -16,8 +19,12 @@ from hypothesis import strategies as st
 import connectors.files.json_text as json_text
 from connectors.base import QuarantineSink
 from connectors.files import is_json_lines, iter_csv_rows, iter_document_items
+from connectors.generic import GenericReader
+from connectors.otel import OtelReader
 from connectors.runtime_options import ActionSpec, resolve_workflow
+from connectors.temporal import TemporalReader
 from connectors.values import BadRecord, dig, parse_epoch_nanos, parse_timestamp
+from tests.connectors.readers import read_with
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers(-(10**20), 10**20) | st.floats(allow_nan=False, allow_infinity=False)
@@ -163,3 +170,58 @@ def test_value_helpers():
     assert spec.intent_fields({"k": "idem_1"}, "fallback")["intent_id"] == "idem_1"
     assert spec.intent_fields({}, "fallback")["intent_id"] == "fallback"
     assert spec.receipt_id("receipts/a.pdf") == "receipts/a.pdf" and spec.receipt_id({"x": 1}) is None
+
+
+# --- a gzipped document cut short: what was read before the break is kept ------------
+
+
+def _pad(n: int) -> str:
+    """Text gzip cannot shrink much, so that half the compressed file is about half the text."""
+    return hashlib.sha256(str(n).encode()).hexdigest() * 40
+
+
+def _temporal(n: int) -> dict:
+    if n == 1:
+        return {"eventId": 1, "eventTime": "2025-03-06T10:00:00Z", "eventType": "WorkflowExecutionStarted",
+                "workflowExecutionStartedEventAttributes": {"workflowType": {"name": "W"}}}  # fmt: skip
+    return {"eventId": n, "eventTime": "2025-03-06T10:00:00Z", "eventType": "ActivityTaskScheduled",
+            "activityTaskScheduledEventAttributes": {"activityId": str(n), "activityType": {"name": "IssueRefund"},
+                                                     "summary": _pad(n)}}  # fmt: skip
+
+
+def _resource_spans(n: int) -> dict:
+    span = {"traceId": f"{n:032x}", "spanId": f"{n:016x}", "name": "invoke_agent",
+            "startTimeUnixNano": str(1741255200 * 10**9), "endTimeUnixNano": str(1741255201 * 10**9),
+            "attributes": [{"key": "gen_ai.operation.name", "value": {"stringValue": "invoke_agent"}},
+                           {"key": "note", "value": {"stringValue": _pad(n)}}]}  # fmt: skip
+    return {"resource": {"attributes": []}, "scopeSpans": [{"scope": {"name": "x"}, "spans": [span]}]}
+
+
+CUT_DOCUMENTS = {
+    "temporal": (TemporalReader, "events", _temporal, {"activities": {"IssueRefund": {"action": "stripe.refund.create"}}}),
+    "otel": (OtelReader, "resourceSpans", _resource_spans, {"workflow": "refund_order"}),
+    "generic": (GenericReader, "records", lambda n: {"id": f"r{n}", "note": _pad(n)},
+                {"external_id": "id", "format": "json", "records_key": "records"}),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(CUT_DOCUMENTS))
+def test_a_gzipped_document_cut_short_keeps_the_records_before_the_break(tmp_path, name):
+    reader, key, element, options = CUT_DOCUMENTS[name]
+    elements = [element(n) for n in range(1, 700)]
+    text = json.dumps({key: elements}).encode()
+    assert len(text) > json_text.READ_CHUNK  # more than one read of the stream
+    packed = gzip.compress(text, mtime=0)
+    path = tmp_path / f"{name}.json.gz"
+    path.write_bytes(packed[: len(packed) // 2])
+    readable = zlib.decompressobj(wbits=31).decompress(packed[: len(packed) // 2])
+    # the elements whole in what the cut file still holds: element n ends at ends[n - 1]
+    ends = list(itertools.accumulate((len(json.dumps(e)) + 2 for e in elements), initial=len(key) + 4))[1:]
+    whole = sum(1 for end in ends if end - 2 <= len(readable))
+
+    result = read_with(reader, path, options, root=tmp_path)
+
+    assert whole > len(elements) // 3
+    assert {row["source_record"] for row in result.rows} == set(range(1, whole + 1))
+    assert [(r["source_file"], r["source_record"]) for r in result.rejected] == [(path.name, whole + 1)]
+    assert result.rejected[0]["reason"].startswith("unreadable file: Compressed file ended")

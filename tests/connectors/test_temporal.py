@@ -181,3 +181,22 @@ def test_failure_messages_are_found_down_the_cause_chain(tmp_path):
         ("action.failed", "SMTP 421 service not available"),
         ("run.failed", "activity error"),  # the first non-empty message down the chain
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", ["ActivityTaskRetried", "EVENT_TYPE_ACTIVITY_TASK_RETRIED", "EVENT_TYPE_UNSPECIFIED"])
+def test_an_unknown_event_type_is_quarantined_not_skipped(tmp_path, kind):
+    # a type this reader does not know may carry an activity's attempt or outcome
+    events = [
+        {"eventId": "1", "eventType": "WorkflowExecutionStarted", "eventTime": "2025-03-06T11:00:00Z",
+         "workflowExecutionStartedEventAttributes": {"workflowType": {"name": "RefundWorkflow"}}},
+        {"eventId": "2", "eventType": "ActivityTaskScheduled", "eventTime": "2025-03-06T11:00:00Z",
+         "activityTaskScheduledEventAttributes": {"activityId": "2", "activityType": {"name": "IssueRefund"}}},
+        {"eventId": "3", "eventType": kind, "eventTime": "2025-03-06T11:00:01Z",
+         "activityTaskRetriedEventAttributes": {"scheduledEventId": "2", "attempt": 2}},
+        {"eventId": "4", "eventType": "TimerFired", "eventTime": "2025-03-06T11:00:02Z"},  # known: no rows
+    ]  # fmt: skip
+    path = tmp_path / "run-8.json"
+    path.write_text(json.dumps({"events": events}))
+    result = read_with(TemporalReader, path, OPTIONS, root=tmp_path)
+    assert [r["source_record"] for r in result.rows] == [1, 2]
+    assert result.reasons() == {3: f"unknown event type {kind!r} in field 'eventType'"}
