@@ -31,8 +31,6 @@ def build_definitions(root: str | None = None) -> dg.Definitions:
         AUDIT_JOB,
         selection=dg.AssetSelection.all(),
         description="Snapshot every source, then audit: models, findings, repair plan, metrics.",
-        # One process, one step at a time: steps share one DuckDB file.
-        executor_def=dg.in_process_executor,
     )
     return dg.Definitions(
         assets=build_assets(config),
@@ -41,6 +39,9 @@ def build_definitions(root: str | None = None) -> dg.Definitions:
         schedules=[hourly_schedule(job)],
         sensors=[landing_sensor(job, str(Path(root).resolve()))],
         resources={"workspace": ReckonWorkspace(root=str(Path(root).resolve()))},
+        # Every job, `dagster asset materialize` included, runs its steps in one process, one
+        # after another: they share one DuckDB file, and a process per step costs seconds each.
+        executor=dg.in_process_executor,
     )
 
 
