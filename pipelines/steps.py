@@ -113,12 +113,12 @@ class SourceGate:
     snapshot_ids: list[str]
     rows: int
     quarantined: int
-    fields_missing: list[str]
     fields_added: list[str]
-    max_share: float
+    fields_missing: list[str]
     # Missing from kept records: from snapshots none of whose files was wholly quarantined
     # (a field missing there is the quarantine's story, which the share judges).
-    fields_missing_kept: list[str] = field(default_factory=list)
+    fields_missing_kept: list[str]
+    max_share: float
 
     @property
     def share(self) -> float:
@@ -157,12 +157,14 @@ def source_gates(ws: Workspace, audited: set[str], source: str | None = None) ->
     for snap in list_snapshots(ws, source):
         if snap.snapshot_id not in audited:
             new.setdefault(snap.source, []).append(snap)
-    return [SourceGate(name, [s.snapshot_id for s in snaps], sum(s.rows for s in snaps),
-                       sum(s.quarantined for s in snaps), sorted({f for s in snaps for f in s.fields_missing}),
-                       sorted({f for s in snaps for f in s.fields_added}), ws.config.policies.quarantine_max_share,
-                       sorted({f for s in snaps if not any(e.quarantined and not e.rows for e in s.files)
-                               for f in s.fields_missing}))
-            for name, snaps in sorted(new.items())]
+    return [SourceGate(
+        source=name, snapshot_ids=[s.snapshot_id for s in snaps], rows=sum(s.rows for s in snaps),
+        quarantined=sum(s.quarantined for s in snaps), fields_added=sorted({f for s in snaps for f in s.fields_added}),
+        fields_missing=sorted({f for s in snaps for f in s.fields_missing}),
+        fields_missing_kept=sorted({f for s in snaps if not any(e.quarantined and not e.rows for e in s.files)
+                                    for f in s.fields_missing}),
+        max_share=ws.config.policies.quarantine_max_share,
+    ) for name, snaps in sorted(new.items())]
 
 
 @dataclass(frozen=True)
@@ -331,7 +333,7 @@ def audit_steps(config: Config, buckets: int = 1, report: bool = True) -> list[S
                   "Registers the snapshot set, the config tables and the audit's id and as-of time.",
                   _inputs, after=tuple(s.name for s in snapshots))
     gate = Step(INPUT_GATE, "models", "Stops the audit before its models and plan when a source's snapshots no "
-                "published audit has read yet (at least 100 records) quarantined more of them than "
+                f"published audit has read yet (at least {GATE_MIN_RECORDS} records) quarantined more of them than "
                 "`policies.quarantine_max_share`, or kept records of a file that lack a field every record should "
                 "have.", _gate, after=(AUDIT_INPUTS,))
     if buckets > 1:

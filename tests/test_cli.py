@@ -17,6 +17,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import pytest
+import yaml
 
 from pipelines import cli
 from pipelines.cli import main
@@ -24,6 +25,7 @@ from pipelines.definitions import build_definitions
 from pipelines.runner import run_audit
 from pipelines.steps import AuditBlocked, audit_steps
 from reckon.locking import WorkspaceLock
+from reckon.snapshots import list_snapshots
 from reckon.workspace import Workspace
 from simulator import simulate
 
@@ -225,3 +227,24 @@ def test_a_bad_new_drop_stops_the_audit_before_its_plan(tmp_path, monkeypatch):
         check = instance.get_latest_asset_check_evaluation_record(
             dg.AssetCheckKey(dg.AssetKey("snapshot_workflow_log"), "quarantine_share"))
         assert check.event.asset_check_evaluation.passed is False
+
+
+def test_kept_records_missing_an_expected_field_stop_the_audit(tmp_path):
+    """Schema drift that loses data silently: a new file's records are kept although none has
+    a field the source's mapping reads (here the correlation key)."""
+    root = tmp_path / "ws"
+    simulate(root, runs=10, seed=5)
+    config = yaml.safe_load((root / "reckon.yaml").read_text())
+    config["sources"]["ledger"] = {
+        "connector": "generic", "system": "ledger", "paths": ["landing/ledger/*.jsonl"],
+        "options": {"external_id": "id", "updated_at": "ts", "correlation_keys": ["intent"]}}
+    config["systems"]["ledger"] = {"object_type": "entry", "settle_window": "1h"}
+    (root / "reckon.yaml").write_text(yaml.safe_dump(config))
+    (root / "landing" / "ledger").mkdir()
+    entries = [{"id": f"e{i}", "ts": "2026-11-22T12:00:00Z", "note": "renamed the intent column"} for i in range(120)]
+    (root / "landing" / "ledger" / "entries.jsonl").write_text("".join(json.dumps(e) + "\n" for e in entries))
+    with pytest.raises(AuditBlocked, match=r"source 'ledger': schema drift: no record of a new file has intent"):
+        run_audit(Workspace.open(root))
+    (ledger,) = list_snapshots(Workspace.open(root), "ledger")
+    assert (ledger.rows, ledger.quarantined, ledger.fields_missing) == (120, 0, ["intent"])  # kept, not quarantined
+    assert not list((root / "exports").glob("repair-plan-*"))
