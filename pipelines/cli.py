@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from reckon import database
 from reckon.config import ConfigError
+from reckon.locking import DEFAULT_TIMEOUT
 from reckon.workspace import DEFAULT_WORKSPACE, Workspace
 
 if TYPE_CHECKING:
@@ -103,7 +104,7 @@ def _job_error(result: dg.ExecuteInProcessResult) -> tuple[int, str]:
     return FAILED, chain[-1].to_string().strip()
 
 
-def audit(root: Path, quiet: bool = False) -> int:
+def audit(root: Path, quiet: bool = False, lock_timeout: float = DEFAULT_TIMEOUT) -> int:
     """Run the Dagster audit job in-process, recorded in the workspace's Dagster instance
     (or $DAGSTER_HOME's), then print the summary."""
     from pipelines.definitions import AUDIT_JOB, build_definitions
@@ -111,7 +112,7 @@ def audit(root: Path, quiet: bool = False) -> int:
 
     ws = open_workspace(root)  # validate reckon.yaml before starting Dagster
     started = time.perf_counter()
-    job = build_definitions(str(ws.root)).resolve_job_def(AUDIT_JOB)
+    job = build_definitions(str(ws.root), lock_timeout).resolve_job_def(AUDIT_JOB)
     with dagster_instance(ws) as instance, progress(quiet):
         result = job.execute_in_process(instance=instance, run_config=QUIET_LOGS, raise_on_error=False)
     if not result.success:
@@ -235,8 +236,10 @@ def main(argv: list[str] | None = None) -> int:
         return p
 
     quiet = "no progress lines on stderr (one per audit step: rows, elapsed time, ingest rate)"
-    command("audit", "audit a workspace of exports (runs the Dagster job in-process)").add_argument(
-        "--quiet", action="store_true", help=quiet)
+    p = command("audit", "audit a workspace of exports (runs the Dagster job in-process)")
+    p.add_argument("--quiet", action="store_true", help=quiet)
+    p.add_argument("--lock-timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                   help="how long to wait for another audit of the workspace to finish (then exit code 3)")
     for name, helptext in (("simulate", "write a labelled demo workspace"),
                            ("demo", "simulate, then audit it over several simulated days")):
         p = command(name, helptext)
@@ -252,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "audit":
-            return audit(args.workspace, args.quiet)
+            return audit(args.workspace, args.quiet, args.lock_timeout)
         if args.command == "simulate":
             return simulate(args.workspace, args.runs, args.seed)
         if args.command == "report":

@@ -45,11 +45,11 @@ class WorkspaceLock:
                 pid, since = self._holder(fd)
                 if time.monotonic() >= deadline:
                     os.close(fd)
-                    raise WorkspaceBusy(f"another audit (pid {pid}) holds {self.path}; waited {self.timeout:.0f} s "
+                    raise WorkspaceBusy(f"another audit (pid {pid}) holds {self.path}; waited {self.timeout:g} s "
                                         f"(it has held the lock since {since})") from None
                 if not waiting:
                     waiting = True
-                    print(f"reckon: waiting up to {self.timeout:.0f} s for the workspace lock {self.path}: "
+                    print(f"reckon: waiting up to {self.timeout:g} s for the workspace lock {self.path}: "
                           f"another audit (pid {pid}) has held it since {since}", file=sys.stderr, flush=True)
                 time.sleep(0.2)
         os.ftruncate(fd, 0)

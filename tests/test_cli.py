@@ -248,3 +248,19 @@ def test_kept_records_missing_an_expected_field_stop_the_audit(tmp_path):
     (ledger,) = list_snapshots(Workspace.open(root), "ledger")
     assert (ledger.rows, ledger.quarantined, ledger.fields_missing) == (120, 0, ["intent"])  # kept, not quarantined
     assert not list((root / "exports").glob("repair-plan-*"))
+
+
+def test_an_audit_that_waits_too_long_exits_3_naming_the_holder(tmp_path, monkeypatch):
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    root = tmp_path / "ws"
+    simulate(root, runs=5, seed=1)
+    lock = WorkspaceLock(root.resolve())
+    lock.acquire()
+    try:
+        code, _, err = run_main(["audit", "--workspace", str(root), "--quiet", "--lock-timeout", "0.5"])
+    finally:
+        lock.release()
+    assert code == cli.BUSY, err
+    assert re.search(rf"audit failed: another audit \(pid {os.getpid()}\) holds .*\.reckon\.lock; waited 0\.5 s "
+                     r"\(it has held the lock since \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\)", err), err
+    assert "Traceback" not in err
