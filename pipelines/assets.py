@@ -11,7 +11,7 @@ from typing import Any
 import dagster as dg
 
 from pipelines.resources import ReckonWorkspace
-from pipelines.steps import AuditRun, Markdown, Step, audit_steps, run_step
+from pipelines.steps import AuditRun, Markdown, Step, Table, audit_steps, run_step
 from reckon.config import Config
 
 
@@ -35,7 +35,8 @@ def step_asset(step: Step) -> dg.AssetsDefinition:
 
 def dagster_metadata(values: dict[str, Any]) -> dict[str, dg.MetadataValue]:
     """A step's metadata as Dagster shows it: numbers (plotted over materializations),
-    paths, Markdown tables and text; anything else, and undefined numbers, left out."""
+    paths, tables (sortable in the UI), Markdown and text; anything else, and undefined
+    numbers, left out."""
     out: dict[str, dg.MetadataValue] = {}
     for name, value in values.items():
         if isinstance(value, bool):
@@ -46,6 +47,11 @@ def dagster_metadata(values: dict[str, Any]) -> dict[str, dg.MetadataValue]:
             out[name] = dg.MetadataValue.float(value)
         elif isinstance(value, Path):
             out[name] = dg.MetadataValue.path(str(value))
+        elif isinstance(value, Table):
+            out[name] = dg.MetadataValue.table(
+                records=[dg.TableRecord(dict(zip([c for c, _ in value.columns], row, strict=True)))
+                         for row in value.rows],
+                schema=dg.TableSchema(columns=[dg.TableColumn(c, kind) for c, kind in value.columns]))
         elif isinstance(value, Markdown):
             out[name] = dg.MetadataValue.md(value)
         elif isinstance(value, str):

@@ -1,39 +1,124 @@
 """`reckon`, the command line on top of everything: audit a workspace (the Dagster job,
-in-process), write its report, generate demo data, run the rule fixtures."""
+in-process), write its report, generate demo data, run the rule fixtures.
+
+Exit codes: 0 done; 1 the audit failed (an unexpected error, a required source with no
+landing file) or a rule fixture failed; 2 bad usage, a missing workspace folder, an invalid
+reckon.yaml, an unknown audit id; 3 another audit held the workspace lock past the timeout;
+4 a blocking check stopped the audit before its repair plan (docs/cli.md)."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import shutil
 import sys
 import time
+from collections.abc import Iterator
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from reckon import database
 from reckon.config import ConfigError
+from reckon.locking import DEFAULT_TIMEOUT
 from reckon.workspace import DEFAULT_WORKSPACE, Workspace
 
-DEMO_MARKER = ".reckon-demo"
-QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-
-
-def audit(root: Path) -> int:
-    """Run the Dagster audit job in-process on an ephemeral instance, then print the summary."""
+if TYPE_CHECKING:
     import dagster as dg
 
+DEMO_MARKER = ".reckon-demo"
+DAGSTER_FOLDER = ".dagster"  # the workspace's own Dagster instance, unless $DAGSTER_HOME is set
+# Reckon prints its own progress and failure lines; Dagster's console says only what is worse.
+QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+OK, FAILED, BAD_INPUT, BUSY, BLOCKED = 0, 1, 2, 3, 4
+# Errors raised inside the job, by class name (Dagster hands them back serialized).
+EXIT_CODES = {"ConfigError": BAD_INPUT, "WorkspaceBusy": BUSY, "AuditBlocked": BLOCKED}
+
+
+class MissingWorkspace(LookupError):
+    """The workspace folder does not exist."""
+
+
+def open_workspace(root: Path) -> Workspace:
+    if not root.is_dir():
+        raise MissingWorkspace(f"workspace folder {root} does not exist (pass --workspace, or create one with "
+                               "`reckon simulate --workspace DIR`)")
+    return Workspace.open(root)
+
+
+@contextlib.contextmanager
+def progress(quiet: bool) -> Iterator[None]:
+    """One stderr line per audit step while inside, unless `quiet`."""
+    from pipelines.steps import add_hook, progress_hook
+
+    undo = (lambda: None) if quiet else add_hook(progress_hook())
+    try:
+        yield
+    finally:
+        undo()
+
+
+def dagster_instance(ws: Workspace) -> dg.DagsterInstance:
+    """The instance that keeps the CLI's audit runs: $DAGSTER_HOME's when set, else the
+    workspace's own in `<workspace>/.dagster`, which `dagster dev` shows with
+    DAGSTER_HOME=<workspace>/.dagster."""
+    import dagster as dg
+
+    if os.environ.get("DAGSTER_HOME"):
+        return dg.DagsterInstance.get()
+    home = ws.root / DAGSTER_FOLDER
+    home.mkdir(exist_ok=True)
+    settings = home / "dagster.yaml"
+    if not settings.exists():  # else Dagster prints its telemetry notice amid the audit's output
+        settings.write_text("# The Dagster instance of this workspace's audits (`reckon audit`); see docs/cli.md.\n"
+                            "telemetry:\n  enabled: false\n")
+    return dg.DagsterInstance.from_config(str(home))
+
+
+def _job_error(result: dg.ExecuteInProcessResult) -> tuple[int, str]:
+    """The exit code and message of a failed run: the blocking checks that stopped it, else
+    the first error raised in our code (a step's, or a resource's such as the lock's)."""
+    import dagster as dg
+
+    from pipelines.steps import BLOCKED_ADVICE
+
+    blocked = [e.description or f"{e.asset_key.to_user_string()}: check {e.check_name} failed"
+               for e in result.get_asset_check_evaluations()
+               if e.blocking and not e.passed and e.severity == dg.AssetCheckSeverity.ERROR]
+    if blocked:
+        return BLOCKED, f"{'; '.join(blocked)}. {BLOCKED_ADVICE}"
+    error = next((e.step_failure_data.error for e in result.all_events if e.is_step_failure), None)
+    if error is None:
+        error = next((e.event_specific_data.error for e in result.all_events
+                      if e.event_type == dg.DagsterEventType.RUN_FAILURE and e.event_specific_data.error), None)
+    chain = []
+    while error is not None:
+        chain.append(error)
+        error = error.cause
+    if not chain:
+        return FAILED, "the Dagster run failed"
+    known = next((e for e in chain if e.cls_name in EXIT_CODES), None)
+    if known:
+        return EXIT_CODES[known.cls_name], known.message.split(": ", 1)[-1].strip()
+    return FAILED, chain[-1].to_string().strip()
+
+
+def audit(root: Path, quiet: bool = False, lock_timeout: float = DEFAULT_TIMEOUT) -> int:
+    """Run the Dagster audit job in-process, recorded in the workspace's Dagster instance
+    (or $DAGSTER_HOME's), then print the summary."""
     from pipelines.definitions import AUDIT_JOB, build_definitions
     from reports.summary import summary_text
 
-    ws = Workspace.open(root)  # validate reckon.yaml before starting Dagster
+    ws = open_workspace(root)  # validate reckon.yaml before starting Dagster
     started = time.perf_counter()
-    job = build_definitions(str(ws.root)).resolve_job_def(AUDIT_JOB)
-    with dg.DagsterInstance.ephemeral() as instance:
+    job = build_definitions(str(ws.root), lock_timeout).resolve_job_def(AUDIT_JOB)
+    with dagster_instance(ws) as instance, progress(quiet):
         result = job.execute_in_process(instance=instance, run_config=QUIET_LOGS, raise_on_error=False)
     if not result.success:
-        failure = next((e for e in result.all_events if e.is_step_failure), None)
-        detail = failure.step_failure_data.error.message.strip() if failure else "see the Dagster log above"
-        print(f"reckon: audit failed: {detail}", file=sys.stderr)
-        return 1
+        code, detail = _job_error(result)
+        print(f"reckon: audit {'stopped' if code == BLOCKED else 'failed'}: {detail}", file=sys.stderr)
+        return code
     with database.connect_read_copy(ws) as con:
         audit_id, findings, actions, quarantined, as_of = con.execute(
             "SELECT audit_id, findings, repair_actions, quarantined, as_of FROM audits "
@@ -55,7 +140,7 @@ def audit(root: Path) -> int:
 def report(root: Path, audit_id: str | None, unmask: bool) -> int:
     from reports.html import write_report
 
-    path = write_report(Workspace.open(root), audit_id=audit_id, unmask=unmask)
+    path = write_report(open_workspace(root), audit_id=audit_id, unmask=unmask)
     print(f"report written to {path}" + (" (UNMASKED: personal data visible)" if unmask else ""))
     return 0
 
@@ -69,13 +154,12 @@ def simulate(root: Path, runs: int, seed: int) -> int:
     return 0
 
 
-def demo(root: Path, runs: int, seed: int, days: int = 3) -> int:
+def demo(root: Path, runs: int, seed: int, days: int = 3, quiet: bool = False) -> int:
     """Generate a fresh demo workspace and audit it once per simulated day: day 1 is the
     simulation; each later day a small executor applies part of the previous plan and the
     world moves on (`simulator.timeline`). The earlier days are audited in-process
     (`run_audit`, the job's steps without the orchestrator), the last one by the Dagster job.
     Prints one lifecycle line per audit and the full summary of the last one."""
-    import contextlib
     import io
 
     from pipelines.runner import run_audit
@@ -96,10 +180,11 @@ def demo(root: Path, runs: int, seed: int, days: int = 3) -> int:
             print(advance(root, day, seed).summary())
         report = io.StringIO()
         if day < days:
-            run_audit(Workspace.open(root))
+            with progress(quiet):
+                run_audit(Workspace.open(root))
         else:
             with contextlib.redirect_stdout(report):
-                code = audit(root)
+                code = audit(root, quiet)
             if code:
                 print(report.getvalue(), end="")
                 return code
@@ -140,41 +225,69 @@ def rules_test() -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="reckon", description=__doc__)
+    parser = argparse.ArgumentParser(prog="reckon", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("audit", help="audit a workspace of exports (runs the Dagster job in-process)")
-    p.add_argument("--workspace", type=Path, default=DEFAULT_WORKSPACE)
+
+    def command(name: str, helptext: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=helptext, description=helptext, formatter_class=DefaultsShown)
+        p.add_argument("--workspace", type=Path, default=DEFAULT_WORKSPACE, help="the workspace folder")
+        return p
+
+    quiet = "no progress lines on stderr (one per audit step: rows, elapsed time, ingest rate)"
+    p = command("audit", "audit a workspace of exports (runs the Dagster job in-process)")
+    p.add_argument("--quiet", action="store_true", help=quiet)
+    p.add_argument("--lock-timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                   help="how long to wait for another audit of the workspace to finish (then exit code 3)")
     for name, helptext in (("simulate", "write a labelled demo workspace"),
                            ("demo", "simulate, then audit it over several simulated days")):
-        p = sub.add_parser(name, help=helptext)
-        p.add_argument("--workspace", type=Path, default=DEFAULT_WORKSPACE)
-        p.add_argument("--runs", type=int, default=120)
-        p.add_argument("--seed", type=int, default=7)
-    sub.choices["demo"].add_argument("--days", type=int, default=3,
-                                     help="simulated days, one audit each (default 3)")
-    p = sub.add_parser("report", help="write the HTML report of an audit (default: the newest)")
-    p.add_argument("--workspace", type=Path, default=DEFAULT_WORKSPACE)
-    p.add_argument("--audit", dest="audit_id", default=None)
+        p = command(name, helptext)
+        p.add_argument("--runs", type=int, default=120, help="workflow runs to simulate")
+        p.add_argument("--seed", type=int, default=7, help="random seed (the same seed gives the same data)")
+    sub.choices["demo"].add_argument("--days", type=int, default=3, help="simulated days, one audit each")
+    sub.choices["demo"].add_argument("--quiet", action="store_true", help=quiet)
+    p = command("report", "write the HTML report of an audit")
+    p.add_argument("--audit", dest="audit_id", default=None, help="the audit's id (default: the newest audit)")
     p.add_argument("--unmask", action="store_true", help="show personal data (emails, names) unmasked")
     rules = sub.add_parser("rules", help="rule tools").add_subparsers(dest="rules_command", required=True)
     rules.add_parser("test", help="run every rule's given/expect fixtures")
     args = parser.parse_args(argv)
     try:
         if args.command == "audit":
-            return audit(args.workspace)
+            return audit(args.workspace, args.quiet, args.lock_timeout)
         if args.command == "simulate":
             return simulate(args.workspace, args.runs, args.seed)
         if args.command == "report":
             return report(args.workspace, args.audit_id, args.unmask)
         if args.command == "demo":
-            return demo(args.workspace, args.runs, args.seed, args.days)
+            return demo(args.workspace, args.runs, args.seed, args.days, args.quiet)
         return rules_test()
     except ConfigError as exc:
         print(f"reckon: invalid configuration: {exc}", file=sys.stderr)
-        return 2
-    except LookupError as exc:  # no such audit, or no audit yet
+        return BAD_INPUT
+    except LookupError as exc:  # no such workspace, audit, or no audit yet
         print(f"reckon: {exc}", file=sys.stderr)
-        return 2
+        return BAD_INPUT
+    except Exception as exc:  # the demo's in-process audits raise what the job reports
+        if type(exc).__name__ not in EXIT_CODES:
+            raise
+        print(f"reckon: {exc}", file=sys.stderr)
+        return EXIT_CODES[type(exc).__name__]
+
+
+class DefaultsShown(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's help ends with its default, unless the help says it in words."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        return action.help if "(default:" in (action.help or "") else super()._get_help_string(action)
+
+
+def _version() -> str:
+    try:
+        return version("reckon")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "(not installed)"
 
 
 if __name__ == "__main__":

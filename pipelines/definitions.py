@@ -15,6 +15,7 @@ from pipelines.automation import hourly_schedule, landing_sensor
 from pipelines.checks import build_checks
 from pipelines.resources import ReckonWorkspace, default_root
 from reckon.config import CONFIG_FILE, Config, load_config
+from reckon.locking import DEFAULT_TIMEOUT
 
 DEMO_CONFIG = Path(__file__).resolve().parents[1] / "simulator"
 AUDIT_JOB = "audit"
@@ -24,15 +25,15 @@ def _config(root: Path) -> Config:
     return load_config(root if (root / CONFIG_FILE).exists() else DEMO_CONFIG)
 
 
-def build_definitions(root: str | None = None) -> dg.Definitions:
+def build_definitions(root: str | None = None, lock_timeout: float = DEFAULT_TIMEOUT) -> dg.Definitions:
+    """The definitions for the workspace at `root`; a run waits up to `lock_timeout` seconds
+    for another audit's workspace lock."""
     root = root or default_root()
     config = _config(Path(root))
     job = dg.define_asset_job(
         AUDIT_JOB,
         selection=dg.AssetSelection.all(),
         description="Snapshot every source, then audit: models, findings, repair plan, metrics.",
-        # One process, one step at a time: steps share one DuckDB file.
-        executor_def=dg.in_process_executor,
     )
     return dg.Definitions(
         assets=build_assets(config),
@@ -40,7 +41,10 @@ def build_definitions(root: str | None = None) -> dg.Definitions:
         jobs=[job],
         schedules=[hourly_schedule(job)],
         sensors=[landing_sensor(job, str(Path(root).resolve()))],
-        resources={"workspace": ReckonWorkspace(root=str(Path(root).resolve()))},
+        resources={"workspace": ReckonWorkspace(root=str(Path(root).resolve()), lock_timeout_seconds=lock_timeout)},
+        # Every job, `dagster asset materialize` included, runs its steps in one process, one
+        # after another: they share one DuckDB file, and a process per step costs seconds each.
+        executor=dg.in_process_executor,
     )
 
 

@@ -1,6 +1,6 @@
 """The audit, step by step: the one list every runner iterates.
 
-    snapshot_<source> -> audit_inputs -> models (rules/models) -> model_tables -> findings
+    snapshot_<source> -> audit_inputs -> input_gate -> models (rules/models) -> model_tables -> findings
       -> repair_plan -> reconciliation_metrics -> analyst_database -> plan_exports
       -> read_copy -> audit_report
 
@@ -13,30 +13,55 @@ hooks (`add_hook`), never by patching functions.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractContextManager, ExitStack
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
 import duckdb
 
 from reckon import database, engine, incremental
 from reckon.config import Config
+from reckon.snapshots import Snapshot, list_snapshots
 from reckon.workspace import Workspace
 from reports.html import headline_markdown, publish_report, trend_markdown
 from reports.metrics import compute_metrics
 from reports.operator_csv import export_operator_queue_csv
 from reports.plan_export import export_plan
-from reports.summary import SUMMARY_QUERIES, table_markdown
+from reports.summary import SUMMARY_QUERIES
 from rules import Model, upstream
 
 AUDIT_INPUTS = "audit_inputs"
+INPUT_GATE = "input_gate"
 MODEL_TABLES = "model_tables"
 
 
 class Markdown(str):
-    """Metadata shown as Markdown (a summary table)."""
+    """Metadata shown as Markdown."""
+
+
+@dataclass(frozen=True)
+class Table:
+    """Metadata shown as a table the Dagster UI can sort: columns (name, type) and rows."""
+
+    columns: list[tuple[str, str]]
+    rows: list[tuple[Any, ...]]
+
+
+def query_table(con: duckdb.DuckDBPyConnection, sql: str) -> Table:
+    """A query's result as a `Table`; a column's type follows its first non-null value."""
+    rows = con.execute(sql).fetchall()
+    kinds = {bool: "bool", int: "int", float: "float"}
+    columns = []
+    for i, description in enumerate(con.description):
+        first = next((row[i] for row in rows if row[i] is not None), None)
+        columns.append((description[0], kinds.get(type(first), "string")))
+    strings = [kind == "string" for _, kind in columns]
+    return Table(columns, [tuple(str(v) if text and v is not None else v for v, text in zip(row, strings, strict=True))
+                           for row in rows])
 
 
 @dataclass
@@ -66,6 +91,82 @@ class AuditRun:
             opened.__exit__(None, None, None)
 
 
+BLOCKED_ADVICE = ("Nothing was published. Fix the export, remove the landing file and its snapshot, or change "
+                  "the policy; then audit again (docs/cli.md)")
+
+
+# Fewer new records of a source than this say little (one bad record of nine is not a bad
+# drop): below it the gate lets the audit run, and the checks only warn.
+GATE_MIN_RECORDS = 100
+
+
+class AuditBlocked(RuntimeError):
+    """A blocking check failed: the audit stops before its models, findings and plan."""
+
+
+@dataclass(frozen=True)
+class SourceGate:
+    """What the snapshots of one source that no published audit has read yet bring: the
+    gate judges a new drop by itself, never diluted by the history."""
+
+    source: str
+    snapshot_ids: list[str]
+    rows: int
+    quarantined: int
+    fields_added: list[str]
+    fields_missing: list[str]
+    # Missing from kept records: from snapshots none of whose files was wholly quarantined
+    # (a field missing there is the quarantine's story, which the share judges).
+    fields_missing_kept: list[str]
+    max_share: float
+
+    @property
+    def share(self) -> float:
+        return self.quarantined / (self.rows + self.quarantined) if self.rows + self.quarantined else 0.0
+
+    def quarantine_problem(self) -> str | None:
+        if self.share <= self.max_share:
+            return None
+        return (f"source '{self.source}': {self.quarantined:,} of {self.rows + self.quarantined:,} new records quarantined "
+                f"({self.share:.1%}, more than policies.quarantine_max_share {self.max_share:.1%})")
+
+    def drift_problem(self) -> str | None:
+        if not self.fields_missing_kept:
+            return None
+        return (f"source '{self.source}': schema drift: no record of a new file has "
+                f"{', '.join(self.fields_missing_kept)}, and its records were kept")
+
+    @property
+    def blocks(self) -> bool:
+        return self.rows + self.quarantined >= GATE_MIN_RECORDS and bool(self.problems())
+
+    def problems(self) -> list[str]:
+        return [p for p in (self.quarantine_problem(), self.drift_problem()) if p]
+
+
+def audited_snapshots(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """Every snapshot some published audit read."""
+    if not database.table_exists(con, "audits"):
+        return set()
+    return {row[0] for row in con.execute("SELECT DISTINCT unnest(snapshot_ids) FROM audits").fetchall()}
+
+
+def source_gates(ws: Workspace, audited: set[str], source: str | None = None) -> list[SourceGate]:
+    """One `SourceGate` per source (or only `source`) that has snapshots new to the audits."""
+    new: dict[str, list[Snapshot]] = {}
+    for snap in list_snapshots(ws, source):
+        if snap.snapshot_id not in audited:
+            new.setdefault(snap.source, []).append(snap)
+    return [SourceGate(
+        source=name, snapshot_ids=[s.snapshot_id for s in snaps], rows=sum(s.rows for s in snaps),
+        quarantined=sum(s.quarantined for s in snaps), fields_added=sorted({f for s in snaps for f in s.fields_added}),
+        fields_missing=sorted({f for s in snaps for f in s.fields_missing}),
+        fields_missing_kept=sorted({f for s in snaps if not any(e.quarantined and not e.rows for e in s.files)
+                                    for f in s.fields_missing}),
+        max_share=ws.config.policies.quarantine_max_share,
+    ) for name, snaps in sorted(new.items())]
+
+
 @dataclass(frozen=True)
 class Step:
     name: str
@@ -89,6 +190,32 @@ def add_hook(hook: Hook) -> Callable[[], None]:
     return lambda: HOOKS.remove(hook)
 
 
+def progress_hook(out: TextIO | None = None) -> Hook:
+    """One line per step on `out` (stderr by default) when it ends: its name, rows where it
+    reports them, the elapsed time and, for a snapshot, the rate it read at."""
+
+    @contextmanager
+    def progress(step: Step, run: AuditRun, metadata: dict[str, Any]) -> Iterator[None]:
+        started = time.perf_counter()
+        outcome = "failed"
+        try:
+            yield
+            outcome = ""
+        finally:
+            elapsed = time.perf_counter() - started
+            rows = metadata.get("rows")
+            parts = [f"reckon: {step.name:<24}", f"{rows:>12,} rows" if isinstance(rows, int) else " " * 17,
+                     f"{elapsed:8.1f} s"]
+            read = metadata.get("rows", 0) + metadata.get("quarantined", 0)
+            if step.group == "snapshots" and metadata.get("files") == 0:
+                parts.append("(no new files)")
+            elif step.group == "snapshots" and metadata.get("files") and elapsed > 0:
+                parts.append(f"({read / elapsed:,.0f} records/s, {metadata.get('bytes', 0) / 1e6 / elapsed:,.1f} MB/s)")
+            print("  ".join([*parts, outcome]).rstrip(), file=out or sys.stderr, flush=True)
+
+    return progress
+
+
 def run_step(step: Step, run: AuditRun) -> dict[str, Any]:
     """One step, inside every hook, on an open or closed database as it needs."""
     if step.database != "open":
@@ -108,7 +235,8 @@ def _snapshot(source: str) -> Callable[[AuditRun], dict[str, Any]]:
     def snapshot(run: AuditRun) -> dict[str, Any]:
         snap = engine.ingest(run.ws, source)
         return {"snapshot_id": snap.snapshot_id if snap else "(no new files)", "rows": snap.rows if snap else 0,
-                "quarantined": snap.quarantined if snap else 0, "files": len(snap.files) if snap else 0}
+                "quarantined": snap.quarantined if snap else 0, "files": len(snap.files) if snap else 0,
+                "bytes": sum(f.size for f in snap.files) if snap else 0}
 
     return snapshot
 
@@ -119,6 +247,15 @@ def _inputs(run: AuditRun) -> dict[str, Any]:
         "SELECT (SELECT as_of FROM audit_context), (SELECT count(*) FROM cfg_snapshots), "
         "(SELECT count(*) FROM quarantine)").fetchone()
     return {"audit_id": audit_id, "as_of": str(as_of), "snapshots": snapshots, "quarantined": quarantined}
+
+
+def _gate(run: AuditRun) -> dict[str, Any]:
+    gates = source_gates(run.ws, audited_snapshots(run.con))
+    problems = [problem for g in gates if g.blocks for problem in g.problems()]
+    if problems:
+        raise AuditBlocked(f"{'; '.join(problems)}. {BLOCKED_ADVICE}")
+    return {"new_snapshots": sum(len(g.snapshot_ids) for g in gates),
+            "new_records": sum(g.rows + g.quarantined for g in gates)}
 
 
 def _model(model: Model) -> Callable[[AuditRun], dict[str, Any]]:
@@ -137,12 +274,12 @@ def _models_in_buckets(run: AuditRun) -> dict[str, Any]:
 
 def _findings(run: AuditRun) -> dict[str, Any]:
     return {"rows": engine.detect_findings(run.con),
-            "by_type": Markdown(table_markdown(run.con, SUMMARY_QUERIES["Findings by mismatch type"]))}
+            "by_type": query_table(run.con, SUMMARY_QUERIES["Findings by mismatch type"])}
 
 
 def _repair_plan(run: AuditRun) -> dict[str, Any]:
     return {"rows": engine.plan_repairs(run.con),
-            "by_pattern": Markdown(table_markdown(run.con, SUMMARY_QUERIES["Repair actions by pattern"]))}
+            "by_pattern": query_table(run.con, SUMMARY_QUERIES["Repair actions by pattern"])}
 
 
 def _plan_exports(run: AuditRun) -> dict[str, Any]:
@@ -153,10 +290,10 @@ def _plan_exports(run: AuditRun) -> dict[str, Any]:
 
 def _metrics(run: AuditRun) -> dict[str, Any]:
     rows = compute_metrics(run.con)
-    return {"rows": rows, "headline": Markdown(table_markdown(run.con, """
+    return {"rows": rows, "headline": query_table(run.con, """
         SELECT metric, value FROM metrics
         WHERE audit_id = (SELECT audit_id FROM audit_context) AND workflow = '*' AND dimension IS NULL
-        ORDER BY metric"""))}
+        ORDER BY metric""")}
 
 
 def _analyst_database(run: AuditRun) -> dict[str, Any]:
@@ -195,18 +332,22 @@ def audit_steps(config: Config, buckets: int = 1, report: bool = True) -> list[S
     inputs = Step(AUDIT_INPUTS, "models",
                   "Registers the snapshot set, the config tables and the audit's id and as-of time.",
                   _inputs, after=tuple(s.name for s in snapshots))
+    gate = Step(INPUT_GATE, "models", "Stops the audit before its models and plan when a source's snapshots no "
+                f"published audit has read yet (at least {GATE_MIN_RECORDS} records) quarantined more of them than "
+                "`policies.quarantine_max_share`, or kept records of a file that lack a field every record should "
+                "have.", _gate, after=(AUDIT_INPUTS,))
     if buckets > 1:
         models = [Step("models_in_buckets", "models", "Every model, one bucket of runs at a time "
-                       "(hash(run_id) % buckets); the union equals one pass.", _models_in_buckets, after=(AUDIT_INPUTS,))]
+                       "(hash(run_id) % buckets); the union equals one pass.", _models_in_buckets, after=(INPUT_GATE,))]
     else:
-        upstream_of = upstream(incremental.MODELS, AUDIT_INPUTS)
+        upstream_of = upstream(incremental.MODELS, INPUT_GATE)
         models = [Step(model.name, "models", model.description, _model(model), after=upstream_of[model.name],
                        kinds=frozenset({"duckdb", "sql"})) for model in incremental.MODELS]
         models.append(Step(MODEL_TABLES, "models", "Folds the scope's rows into the run-scoped model tables in one "
                            "transaction (incremental: the scope's runs are replaced; full: every table is rebuilt).",
                            _model_tables, after=tuple(step.name for step in models)))
     steps = [
-        *snapshots, inputs, *models,
+        *snapshots, inputs, gate, *models,
         Step("findings", "findings", "One primary finding per subject, by the mismatch rules in rules/mismatches/.",
              _findings, after=(models[-1].name,), kinds=frozenset({"duckdb", "sql"})),
         Step("repair_plan", "findings", "The smallest safe repair action for every open finding "

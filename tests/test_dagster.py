@@ -29,11 +29,24 @@ def test_audit_job_materializes_every_asset_in_process(tmp_path):
     materialized = {m.asset_key.to_user_string(): m for m in result.get_asset_materialization_events()}
     assert len(materialized) == len(defs.resolve_asset_graph().get_all_asset_keys())
     findings = materialized["findings"].materialization.metadata
-    assert findings["rows"].value > 0 and "| mismatch_type |" in findings["by_type"].value
+    by_type = findings["by_type"]  # a table the UI can sort, not Markdown
+    assert isinstance(by_type, dg.TableMetadataValue)
+    assert by_type.schema.columns[0].name == "mismatch_type"
+    assert findings["rows"].value == sum(r.data["findings"] for r in by_type.records) > 0
     assert materialized["repair_plan"].materialization.metadata["rows"].value >= findings["rows"].value
     checks = {(e.asset_key.to_user_string(), e.check_name): e.passed for e in result.get_asset_check_evaluations()}
     assert checks[("snapshot_stripe_refunds", "canonical_schema")] is True
     assert checks[("snapshot_stripe_refunds", "quarantine_share")] is True
+    blocking = {(e.asset_key.to_user_string(), e.check_name) for e in result.get_asset_check_evaluations() if e.blocking}
+    assert {check for _, check in blocking} == {"quarantine_share", "schema_drift"}
+
+
+def test_every_job_runs_in_one_process(tmp_path):
+    """`dagster asset materialize` runs the implicit asset job: one process for all its steps,
+    not a process per step."""
+    defs = build_definitions(str(tmp_path / "not-yet"))
+    assert defs.resolve_implicit_global_asset_job_def().executor_def is dg.in_process_executor
+    assert defs.resolve_job_def(AUDIT_JOB).executor_def is dg.in_process_executor
 
 
 def test_sensor_requests_one_run_per_landing_state(tmp_path):
