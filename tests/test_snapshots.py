@@ -23,7 +23,7 @@ def test_snapshot_layout_and_rerun(tmp_path):
     assert snap is not None and snap.rows > 0
     rel = snap.folder.relative_to(ws.snapshots).parts
     assert rel[0] == "source=stripe_refunds" and rel[1].startswith("observed_date=") and rel[2] == f"snapshot_id={snap.snapshot_id}"
-    table = pq.read_table(snap.data_file)
+    table = pq.ParquetFile(snap.data_file).read()
     assert set(table.column("snapshot_id").to_pylist()) == {snap.snapshot_id}
     assert set(table.column("observed_at").to_pylist()) == {sim.export_time}  # the file mtime, not the wall clock
     manifest = json.loads((snap.folder / "_manifest.json").read_text())
@@ -73,7 +73,7 @@ def test_schema_drift_is_recorded_not_dropped(tmp_path):
     stripe = ingest(ws, "stripe_refunds")
     assert events.fields_added == ["trace_id"] and events.fields_missing == []
     assert "refund_id" in stripe.fields_added and "id" in stripe.fields_missing
-    rows = pq.read_table(events.data_file).to_pylist()
+    rows = pq.ParquetFile(events.data_file).read().to_pylist()
     assert json.loads(next(r for r in rows if r["event_id"] == "ev_drift")["extra"]) == {"trace_id": "4bf92f3577b34da6"}
 
 
