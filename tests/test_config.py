@@ -4,10 +4,8 @@ type and a range, and no value (nor the file's bytes) can crash or hang an audit
 from __future__ import annotations
 
 import re
-import signal
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,6 +18,7 @@ from pipelines.cli import main
 from reckon.config import ConfigError, load_config
 from reckon.snapshots import source_options
 from reckon.workspace import Workspace
+from tests.deadline import within
 
 DEMO = Path(__file__).resolve().parents[1] / "simulator" / "reckon.yaml"
 
@@ -183,21 +182,6 @@ def test_durations_in_range_load(tmp_path):
     assert cfg.systems["stripe"].idempotency_ttl.total_seconds() == 5400
     assert cfg.systems["stripe"].natural_key_window.days == 3650
 
-
-@contextmanager
-def within(seconds: float) -> Iterator[None]:
-    """Fails the test if the block runs longer: Python's `re` checks for signals while it
-    backtracks, so the alarm interrupts a match that would never finish."""
-    def expire(*_):
-        raise TimeoutError(f"still running after {seconds}s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def test_a_pathological_key_pattern_runs_in_linear_time(tmp_path):

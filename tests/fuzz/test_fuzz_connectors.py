@@ -11,10 +11,8 @@ from the record itself. Case counts come from the active profile (tests/fuzz/con
 from __future__ import annotations
 
 import json
-import signal
 import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +36,7 @@ from connectors.values import BadRecord, dig
 from tests.connectors.hostile import GOOD, Format, check, damages, fuzzed, records, write
 from tests.connectors.readers import Result, read_with
 from tests.connectors.test_hostile import FORMATS, first_duplicate_is_kept
+from tests.deadline import within
 from tests.fuzz.conftest import FUZZ
 
 READ_SECONDS = 10  # a file here holds at most a dozen records (one may be 200 kB)
@@ -48,26 +47,6 @@ CASES = [key for name in sorted(CONNECTORS) for key in sorted(FORMATS) if FORMAT
 
 def test_every_connector_in_the_registry_is_fuzzed():
     assert {FORMATS[key].reader.name for key in CASES} == set(CONNECTORS)
-
-
-class ReadTooSlow(Exception):
-    pass
-
-
-@contextmanager
-def within(seconds: float) -> Iterator[None]:
-    """Interrupt the block (a reader in a loop) after `seconds`."""
-
-    def expire(signum, frame):
-        raise ReadTooSlow(f"reading took more than {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def timed_read(fmt: Format, path: Path, root: Path) -> Result:
