@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from connectors.schema import EVENT_SCHEMA
 from connectors.values import (
     BadRecord,
     dumps,
+    not_after,
     optional_str,
     parse_rfc3339,
     require_str,
@@ -139,14 +141,16 @@ class EventLogReader(Reader):
             yield from self.python_batches(path, sink)
             return
         source_file = self.options.relative(path)
+        latest = self.latest_plausible(path)
         native = NativeEventLog(EVENT_TYPES, INTENT_EVENTS, self.block_bytes)
         try:
             yield from native.batches(
                 path,
                 sink,
                 source_file,
-                lambda line_no, raw: self.raw_line_row(source_file, line_no, raw, sink),
+                lambda line_no, raw: self.raw_line_row(source_file, line_no, raw, sink, latest),
                 lambda names: self.note_fields(source_file, names),
+                latest,
             )
         finally:
             self.native_rows += native.native_rows
@@ -154,18 +158,26 @@ class EventLogReader(Reader):
             native.close()
 
     def python_batches(self, path: Path, sink: QuarantineSink) -> Iterator[pa.RecordBatch]:
-        """The reference: every line through `iter_lines` and `event_row`."""
+        """The reference: every line through `iter_lines` and `event_row`; an event dated
+        after its export (`latest_plausible`) is a bad record, as in every connector."""
         source_file = self.options.relative(path)
-        rows = (self.line_row(source_file, line_no, text, sink) for line_no, text in iter_lines(path, sink, source_file))
+        latest = self.latest_plausible(path)
+        rows = (self.line_row(source_file, line_no, text, sink, latest)
+                for line_no, text in iter_lines(path, sink, source_file))
         yield from self.to_batches(row for row in rows if row is not None)
 
-    def line_row(self, source_file: str, line_no: int, text: str, sink: QuarantineSink) -> dict[str, Any] | None:
-        """The canonical row of one decoded line, or None when it is rejected into `sink`."""
+    def line_row(
+        self, source_file: str, line_no: int, text: str, sink: QuarantineSink, latest: datetime | None = None
+    ) -> dict[str, Any] | None:
+        """The canonical row of one decoded line, or None when it is rejected into `sink`
+        (also when it is dated after `latest`)."""
         try:
             record = parse_json_line(text)
             require_unicode(record)  # as `noting` does for the other readers
             self.note_fields(source_file, record)
             row = event_row(record)
+            if latest is not None:
+                not_after(row["ts"], latest, "ts")
         except BadRecord as exc:
             sink.reject(source_file, line_no, str(exc), text)
             return None
@@ -173,7 +185,9 @@ class EventLogReader(Reader):
         row["source_record"] = line_no
         return row
 
-    def raw_line_row(self, source_file: str, line_no: int, raw: bytes, sink: QuarantineSink) -> dict[str, Any] | None:
+    def raw_line_row(
+        self, source_file: str, line_no: int, raw: bytes, sink: QuarantineSink, latest: datetime | None = None
+    ) -> dict[str, Any] | None:
         """`line_row` of one raw line (with its newline), skipped and decoded as `iter_lines` does."""
         if not raw.strip():
             return None
@@ -182,4 +196,4 @@ class EventLogReader(Reader):
         except UnicodeDecodeError as exc:
             sink.reject(source_file, line_no, f"invalid UTF-8: {exc.reason}", raw)
             return None
-        return self.line_row(source_file, line_no, text, sink)
+        return self.line_row(source_file, line_no, text, sink, latest)

@@ -21,6 +21,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -215,9 +216,12 @@ class NativeEventLog:
         source_file: str,
         line_row: LineRow,
         note_fields: Callable[[list[str]], None],
+        latest: datetime | None = None,
     ) -> Iterator[pa.RecordBatch]:
         """Canonical batches of one file in line order; a read error after the last whole
-        line is rejected as `iter_lines` rejects it."""
+        line is rejected as `iter_lines` rejects it. A row dated after `latest` goes to
+        `line_row`, which rejects it with its reason."""
+        latest_us = None if latest is None else int(latest.timestamp() * 1_000_000)
         # Two blocks parse at once (DuckDB and Arrow release the GIL) while the caller
         # writes the one before them; results are taken in file order.
         with ThreadPoolExecutor(max_workers=WORKERS) as pool:
@@ -226,7 +230,7 @@ class NativeEventLog:
             last = 0
             for block, read_error in _blocks(path, self.block_bytes):
                 error = read_error
-                pending.append(pool.submit(self._parse, block))
+                pending.append(pool.submit(self._parse, block, latest_us))
                 last = block.first + len(block.lines) - 1
                 if len(pending) > WORKERS:
                     yield from self._finish(pending.popleft().result(), source_file, line_row, note_fields)
@@ -235,7 +239,7 @@ class NativeEventLog:
         if error is not None:
             sink.reject(source_file, last + 1, f"unreadable file: {error}")
 
-    def _parse(self, block: _Block) -> _Block:
+    def _parse(self, block: _Block, latest_us: int | None) -> _Block:
         lines = block.lines
         try:
             text = lines.cast(pa.string())
@@ -255,6 +259,8 @@ class NativeEventLog:
             return block
         finally:
             con.unregister("block_lines")
+        if latest_us is not None:
+            block.rows = block.rows.filter(pc.less_equal(block.rows.column("ts"), latest_us))
         if block.rows.num_rows < len(lines):
             done = set(block.rows.column("source_record").to_pylist())
             block.slow = [i for i in range(len(lines)) if block.first + i not in done]

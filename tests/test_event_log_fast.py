@@ -285,8 +285,9 @@ def test_a_block_duckdb_refuses_is_read_in_python(tmp_path):
     native = NativeEventLog(EVENT_TYPES, INTENT_EVENTS, 4096)
     native.query = "SELECT error('refused')"
     sink = QuarantineSink("log")
-    batches = native.batches(path, sink, "log.jsonl", lambda n, raw: reader.raw_line_row("log.jsonl", n, raw, sink),
-                             lambda names: reader.note_fields("log.jsonl", names))  # fmt: skip
+    latest = reader.latest_plausible(path)
+    batches = native.batches(path, sink, "log.jsonl", lambda n, raw: reader.raw_line_row("log.jsonl", n, raw, sink, latest),
+                             lambda names: reader.note_fields("log.jsonl", names), latest)  # fmt: skip
     table = pa.Table.from_batches(list(batches), schema=EVENT_SCHEMA)
     native.close()
     assert table.to_pylist() == ref_rows.to_pylist() and sink.rows == ref_bad and reader.fields_seen == ref_fields
@@ -358,3 +359,17 @@ def test_both_paths_read_a_hundred_thousand_mutated_lines_alike(tmp_path):
             out.write(mutated_line(rng) + b"\n")
     reader = assert_same(path, block_bytes=1 << 20)
     assert reader.native_rows > 10_000  # the fast path really read most valid lines itself
+
+
+@pytest.mark.parametrize("ts", ["2099-01-01T00:00:00Z", "9998-12-31T23:59:59+01:00"])
+def test_an_event_dated_after_its_export_is_quarantined_on_both_paths(tmp_path, ts):
+    # Dated after the file was exported (its mtime, plus a day of skew), an event would win
+    # "latest" over every later one forever: both paths quarantine it, as the vendors' readers do.
+    good = json.dumps(GOOD)
+    future = json.dumps({**SUCCEEDED, "ts": ts})
+    path = tmp_path / "log.jsonl"
+    path.write_text((good + "\n" + future + "\n") * 2000)  # past native_min_bytes either way
+    reader = assert_same(path, block_bytes=1 << 16)
+    rows, bad, _, _ = read(path, fast=True)
+    assert rows.num_rows == 2000 and len(bad) == 2000
+    assert bad[0]["reason"].startswith("field 'ts' is in the future") and reader.native_rows == 2000

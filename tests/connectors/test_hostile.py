@@ -62,7 +62,7 @@ def event(n, extra, **changes):
 EVENT_LOG = Format(EventLogReader, "lines", suffix=".jsonl", templates=[
     (GOOD, lambda n, x: event(n, x)),
     (GOOD, lambda n, x: event(0, x)),  # the same event_id again: the recorded layer dedupes
-    (GOOD, lambda n, x: event(n, x, ts=FUTURE)),  # the native log does not judge clocks
+    (BAD, lambda n, x: event(n, x, ts=FUTURE)),  # after its export, as every connector judges
     (BAD, lambda n, x: without(event(n, x), "run_id")),
     (BAD, lambda n, x: event(n, x, ts=NAIVE)),
     (BAD, lambda n, x: event(n, x, type="run.exploded")),
