@@ -75,7 +75,7 @@ def task_audit(root: Path, args: dict) -> dict:
         finally:
             run.close()
     total = {"wall": time.perf_counter() - wall, "cpu": cpu_seconds() - cpu}
-    audit, audit_peak = run.audit, peak_rss_bytes()
+    audit, audit_peak = run.audit, clock.peak_rss()
     with duckdb.connect(str(ws.database), read_only=True) as db:
         findings = dict(db.execute(
             "SELECT subject_kind || ':' || mismatch_type, count(*) FROM findings GROUP BY ALL ORDER BY 1"
@@ -116,7 +116,7 @@ def task_run_audit(root: Path, args: dict) -> dict:
             "SELECT (SELECT count(*) FROM scope_runs), (SELECT count(*) FROM coupled_runs), "
             "(SELECT count(*) FROM run_state)").fetchone(), strict=True))
         digest = findings_digest(db)
-    return {"steps": clock.to_json(), "total": total, "peak_rss": peak_rss_bytes(), "scope": scope,
+    return {"steps": clock.to_json(), "total": total, "peak_rss": clock.peak_rss(), "scope": scope,
             "findings": audit["findings"], "intents": audit["intents"], "digest": digest}  # fmt: skip
 
 
@@ -135,7 +135,7 @@ def task_dagster(root: Path, args: dict) -> dict:
         result = job.execute_in_process(instance=dg.DagsterInstance.ephemeral())
         run = {"wall": time.perf_counter() - wall, "cpu": cpu_seconds() - cpu}
     return {"load": load, "run": run, "success": bool(result.success), "steps": clock.to_json(),
-            "peak_rss": peak_rss_bytes()}  # fmt: skip
+            "peak_rss": clock.peak_rss()}  # fmt: skip
 
 
 def task_report(root: Path, args: dict) -> dict:

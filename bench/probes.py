@@ -55,6 +55,7 @@ class Step:
     wall: float
     cpu: float
     rows: int | None = None
+    peak_rss: int | None = None  # the process's peak resident set during the step
 
 
 @dataclass
@@ -65,6 +66,7 @@ class Clock:
 
     @contextmanager
     def step(self, name: str) -> Iterator[Step]:
+        measured = reset_peak_rss()
         wall, cpu = time.perf_counter(), cpu_seconds()
         entry = Step(name, 0.0, 0.0)
         try:
@@ -72,11 +74,17 @@ class Clock:
         finally:
             entry.wall = time.perf_counter() - wall
             entry.cpu = cpu_seconds() - cpu
+            entry.peak_rss = peak_rss_bytes() if measured else None
             self.steps.append(entry)
 
     def total(self, prefix: str = "") -> tuple[float, float]:
         chosen = [s for s in self.steps if s.name.startswith(prefix)]
         return sum(s.wall for s in chosen), sum(s.cpu for s in chosen)
+
+    def peak_rss(self) -> int:
+        """The peak resident set since the clock's first step (each step resets the
+        kernel's high-water mark, so it is the largest of theirs and the one since)."""
+        return max([peak_rss_bytes()] + [s.peak_rss for s in self.steps if s.peak_rss is not None])
 
     def to_json(self) -> list[dict]:
         return [asdict(s) for s in self.steps]

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from bench.generate import expected_findings
+from reckon.config import size_bytes
 
 # Targets from the performance issue.
 FLOOR_RATIO_MAX = 2.0
 PEAK_RSS_MAX = 6e9
+STEP_RSS_MARGIN = 1e9  # over DuckDB's memory_limit: Python, Arrow buffers, the process itself
 INGEST_MBPS_MIN = 200.0
 INCREMENTAL_SHARE_MAX = 0.10
 DAGSTER_OVERHEAD_MAX = 10.0
@@ -116,8 +118,14 @@ def render(results: list[dict], tiny: dict | None, hw: dict, options: dict) -> s
                 continue
             share = s["wall"] / r["audit"]["total"]["wall"] * 100
             rows = f" · {s['rows']:,} rows" if s.get("rows") is not None else ""
-            cells.append(f"{secs(s['wall'])} ({secs(s['cpu'])}) · {share:.0f}%{rows}")
+            rss = f" · RSS {gb(s['peak_rss'])}" if s.get("peak_rss") else ""
+            cells.append(f"{secs(s['wall'])} ({secs(s['cpu'])}) · {share:.0f}%{rows}{rss}")
         row(f"audit: {name}", cells)
+    # No step may hold a table in Python: each stays within DuckDB's memory_limit + 1 GB.
+    bounds = [size_bytes(r["memory_limit"]) + STEP_RSS_MARGIN for r in results]
+    largest = [max((s.get("peak_rss") or 0 for s in r["audit"]["steps"]), default=0) for r in results]
+    ok = all(peak <= bound for peak, bound in zip(largest, bounds, strict=True))
+    row("audit: largest step peak RSS", [gb(p) for p in largest], f"≤ memory_limit + 1 GB{verdict(ok)}")
     row("**full audit** (snapshots → analyst database)",
         [f"**{secs(d['audit_wall'])}** ({secs(d['audit_cpu'])})" for d in derived])
     ok = all(r["audit"]["peak_rss"] <= PEAK_RSS_MAX for r in results)

@@ -228,12 +228,20 @@ def parse_duration(value: Any, key: str, minimum: timedelta = timedelta(0)) -> t
     return timedelta(seconds=seconds)
 
 
-def parse_size(value: Any, key: str) -> str:
-    """A DuckDB size (`4GB`, `512MiB`) between MIN_SIZE and MAX_SIZE, as written."""
+def size_bytes(value: str) -> float:
+    """The bytes a DuckDB size (`4GB`, `512MiB`) stands for; ValueError if it is none."""
     match = _SIZE.fullmatch(value) if isinstance(value, str) else None
     if not match:
-        raise ConfigError(f"{key}: '{value}' is not a size like 512MB, 4GB or 8GiB")
-    size = float(match.group(1)) * _SIZE_UNITS[match.group(2).lower()]
+        raise ValueError(f"'{value}' is not a size like 512MB, 4GB or 8GiB")
+    return float(match.group(1)) * _SIZE_UNITS[match.group(2).lower()]
+
+
+def parse_size(value: Any, key: str) -> str:
+    """A DuckDB size (`4GB`, `512MiB`) between MIN_SIZE and MAX_SIZE, as written."""
+    try:
+        size = size_bytes(value)
+    except ValueError as exc:
+        raise ConfigError(f"{key}: {exc}") from None
     if not MIN_SIZE <= size <= MAX_SIZE:
         raise ConfigError(f"{key}: '{value}' is out of range (64MB to 1024TiB)")
     return value

@@ -19,7 +19,7 @@ FIGURES = [
     "audit: models:audit_inputs", "audit: models:events", "audit: models:intent_state", "audit: findings:findings",
     "audit: findings:repair_plan", "audit: reports:plan_exports", "audit: reports:reconciliation_metrics",
     "audit: reports:analyst_database", "audit: reports:read_copy",
-    "**full audit**", "audit peak RSS", "floor (one hand-written DuckDB pass)", "**audit / floor**",
+    "**full audit**", "audit: largest step peak RSS", "audit peak RSS", "floor (one hand-written DuckDB pass)", "**audit / floor**",
     "Dagster: audit job run", "**Dagster overhead**", "full audit in 4 buckets of runs",
     "buckets: findings equal the single pass", "incremental: day 4 added", "incremental: runs recomputed",
     "**incremental / full audit**", "HTML report: write", "HTML report: size", "HTML report: load in headless", "hardware:",
@@ -71,3 +71,15 @@ def test_the_generator_writes_exactly_n_intents_with_unique_ids(tmp_path, intent
                 declared.add(event["intent_id"])
     assert len(declared) == intents == result.intents
     assert (tmp_path / "ws" / "reckon.yaml").exists()
+
+
+def test_every_audit_step_has_its_own_peak_memory(tmp_path):
+    # The figure "largest step peak RSS" is only true if each step measured its own peak.
+    from bench.child import task_run_audit
+    from simulator import simulate
+
+    sim = simulate(tmp_path / "ws", runs=30, seed=4)
+    result = task_run_audit(sim.workspace, {})
+    peaks = [s["peak_rss"] for s in result["steps"]]
+    assert len(peaks) > 5 and all(p and p > 10 * 2**20 for p in peaks)
+    assert result["peak_rss"] >= max(peaks)
