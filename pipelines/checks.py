@@ -13,9 +13,9 @@ from connectors import CONNECTORS
 from connectors.schema import with_snapshot_columns
 from pipelines.assets import snapshot_key
 from pipelines.resources import ReckonWorkspace
-from pipelines.steps import GATE_MIN_RECORDS, SourceGate, audited_snapshots, source_gates
 from reckon import database
 from reckon.config import Config, Source
+from reckon.input_gate import GATE_MIN_RECORDS, SourceGate, audited_snapshots, source_gates
 from reckon.snapshots import list_snapshots
 
 

@@ -81,7 +81,7 @@ def _job_error(result: dg.ExecuteInProcessResult) -> tuple[int, str]:
     the first error raised in our code (a step's, or a resource's such as the lock's)."""
     import dagster as dg
 
-    from pipelines.steps import BLOCKED_ADVICE
+    from reckon.input_gate import BLOCKED_ADVICE
 
     blocked = [e.description or f"{e.asset_key.to_user_string()}: check {e.check_name} failed"
                for e in result.get_asset_check_evaluations()

@@ -23,7 +23,8 @@ from pipelines import cli
 from pipelines.cli import main
 from pipelines.definitions import build_definitions
 from pipelines.runner import run_audit
-from pipelines.steps import AuditBlocked, audit_steps
+from pipelines.steps import audit_steps
+from reckon.input_gate import AuditBlocked
 from reckon.locking import WorkspaceLock
 from reckon.snapshots import list_snapshots
 from reckon.workspace import Workspace
