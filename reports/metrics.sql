@@ -107,19 +107,28 @@ values_ AS (
 SELECT c.audit_id, c.as_of, v.workflow, v.metric, v.dimension, v.value
 FROM values_ v CROSS JOIN audit_context c;
 
--- The prevention backlog: per workflow and mismatch type, over every audit so far, the
--- follow-up work that stops the type recurring (its rule's `prevention` line), ranked by
--- how often it recurred (distinct findings), then by the cleanup it cost people (distinct
--- findings whose action a person had to take or approve, times minutes_per_operator_task).
-CREATE OR REPLACE TABLE prevention_backlog AS
-WITH history AS (
+-- The prevention backlog: per audit, workflow and mismatch type, over every audit up to
+-- this one, the follow-up work that stops the type recurring (its rule's `prevention`
+-- line), ranked by how often it recurred (distinct findings), then by the cleanup it cost
+-- people (distinct findings whose action a person had to take or approve, times
+-- minutes_per_operator_task). Appended per audit; re-running an audit replaces its rows.
+CREATE TABLE IF NOT EXISTS prevention_backlog (
+    audit_id VARCHAR, rank BIGINT, workflow VARCHAR, mismatch_type VARCHAR, prevention VARCHAR, findings BIGINT,
+    audits_present BIGINT, open_now BIGINT, cleanup_minutes DOUBLE
+);
+DELETE FROM prevention_backlog WHERE audit_id = (SELECT audit_id FROM audit_context);
+INSERT INTO prevention_backlog
+WITH earlier AS (
+    SELECT audit_id FROM audits WHERE seq < (SELECT seq FROM audit_context)
+),
+history AS (
     SELECT audit_id, finding_id, coalesce(workflow, '(none)') AS wf, mismatch_type, status
-    FROM findings_history WHERE audit_id <> (SELECT audit_id FROM audit_context)
+    FROM findings_history WHERE audit_id IN (SELECT audit_id FROM earlier)
     UNION ALL SELECT audit_id, finding_id, wf, mismatch_type, status FROM metric_findings
 ),
 human AS (
     SELECT DISTINCT finding_id FROM repair_actions_history
-    WHERE audit_id <> (SELECT audit_id FROM audit_context) AND (pattern = 'human_adjudication' OR requires_approval)
+    WHERE audit_id IN (SELECT audit_id FROM earlier) AND (pattern = 'human_adjudication' OR requires_approval)
     UNION SELECT finding_id FROM repair_actions WHERE pattern = 'human_adjudication' OR requires_approval
 ),
 per_type AS (
@@ -132,12 +141,11 @@ per_type AS (
     FROM history h GROUP BY ALL
 )
 SELECT
-    row_number() OVER (PARTITION BY p.workflow ORDER BY p.findings DESC, p.operator_findings DESC, p.mismatch_type)
-        AS rank,
+    (SELECT audit_id FROM audit_context),
+    row_number() OVER (PARTITION BY p.workflow ORDER BY p.findings DESC, p.operator_findings DESC, p.mismatch_type),
     p.workflow, p.mismatch_type, t.prevention, p.findings, p.audits_present, p.open_now,
-    p.operator_findings * (SELECT minutes_per_operator_task FROM cfg_policies) AS cleanup_minutes
-FROM per_type p JOIN mismatch_types t USING (mismatch_type)
-ORDER BY p.workflow, rank;
+    p.operator_findings * (SELECT minutes_per_operator_task FROM cfg_policies)
+FROM per_type p JOIN mismatch_types t USING (mismatch_type);
 
 -- Per day (UTC) of the audits' as-of time, over every audit so far: the day's last audit
 -- for stock figures (open findings), sums over the day's audits for flows (reconciled).

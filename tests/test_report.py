@@ -5,6 +5,7 @@ Chromium render (no errors, no requests, charts drawn, the queue's filters, sear
 from __future__ import annotations
 
 import dataclasses
+import html
 import os
 import re
 import shutil
@@ -348,3 +349,15 @@ def test_report_renders_in_headless_chromium(big, tmp_path):
     assert errors == []
     assert requests == []
     assert shot.exists() and shot.stat().st_size > 50_000
+
+
+def test_the_report_lists_its_audits_prevention_backlog(timeline):  # noqa: F811
+    ws = Workspace.open(timeline.root)
+    for day in (timeline.day2, timeline.day3):
+        report = publish_report(ws, day["audit_id"])
+        top = timeline.query("SELECT workflow, mismatch_type, prevention, findings, cleanup_minutes "
+                             "FROM prevention_backlog WHERE audit_id = ? "
+                             "ORDER BY findings DESC, cleanup_minutes DESC, workflow, mismatch_type",
+                             [day["audit_id"]])
+        assert report.data.prevention == [(w, t, p, n, m) for w, t, p, n, m in top][:10] and top
+        assert html.escape(top[0][2]) in report.path.read_text(encoding="utf-8")

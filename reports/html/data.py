@@ -17,6 +17,7 @@ from typing import Any
 
 import duckdb
 
+from reckon.database import table_exists
 from reports.masking import NAME_KEYS, WORD, name_words
 
 RANK = "CASE {col} WHEN 'high' THEN 0 WHEN 'medium' THEN 1 WHEN 'low' THEN 2 ELSE 3 END"
@@ -24,6 +25,7 @@ HISTORY_AUDITS = 60  # the charts over time show at most this many audits, endin
 # The queue items the page shows (the top ones, see QUEUE_ORDER): enough for a day's work and
 # for the page's filters, small enough that the page stays ~1-2 MB and opens in a second.
 QUEUE_LIMIT = 500
+PREVENTION_ROWS = 10  # the prevention backlog's top entries the page lists
 HEATMAP_WORKFLOWS = 30  # the heatmap's columns: the workflows with most open findings; the rest in one
 
 # The operator queue of one audit (the `?`): open findings whose action a person must take
@@ -71,6 +73,7 @@ class ReportData:
     headline: list[Metric]
     resolved_by: list[tuple[str, int]]
     quarantined_by_source: list[tuple[str, int]]
+    prevention: list[tuple[str, str, str, int, float]]  # (workflow, type, prevention line, findings, cleanup min)
     audit_labels: list[str]  # one per audit up to this one, oldest first
     by_type_over_time: list[tuple[str, str, int]]  # (audit label, mismatch type, open findings)
     ttr_over_time: list[tuple[str, float | None, float | None, int]]  # (label, mean s, p90 s, reconciled)
@@ -105,6 +108,11 @@ def collect(con: duckdb.DuckDBPyConnection, audit_id: str | None = None) -> Repo
     quarantined_by_source = [(s, int(n)) for s, n in con.execute(
         "SELECT dimension, value FROM metrics WHERE audit_id = ? AND workflow = '*' AND metric = 'quarantined_records' "
         "ORDER BY dimension", [aid]).fetchall()]
+    # The follow-up work that stops the most recurring mismatches (its audit's backlog).
+    prevention = [(w, t, p, int(n), float(m)) for w, t, p, n, m in con.execute(
+        "SELECT workflow, mismatch_type, prevention, findings, cleanup_minutes FROM prevention_backlog "
+        "WHERE audit_id = ? ORDER BY findings DESC, cleanup_minutes DESC, workflow, mismatch_type LIMIT ?",
+        [aid, PREVENTION_ROWS]).fetchall()] if table_exists(con, "prevention_backlog") else []
     (findings_open,) = con.execute(
         "SELECT count(*) FROM findings_history WHERE audit_id = ? AND status = 'open'", [aid]).fetchone()
     reconciled = metrics.get("findings_reconciled")
@@ -160,8 +168,10 @@ def collect(con: duckdb.DuckDBPyConnection, audit_id: str | None = None) -> Repo
         FROM cells GROUP BY ALL ORDER BY 1, w NULLS LAST""", [aid, HEATMAP_WORKFLOWS]).fetchall()
     queue, queue_total = operator_queue(con, aid)
     facet_totals = queue_facet_totals(con, aid, queue)
-    shown = [*queue, stale, [s for s, _ in quarantined_by_source], [w for _, w, _ in type_by_workflow]]
-    return ReportData(aid, as_of, audit, headline, resolved_by, quarantined_by_source, list(labels.values()),
+    shown = [*queue, stale, [s for s, _ in quarantined_by_source], [w for _, w, _ in type_by_workflow],
+             [w for w, *_ in prevention]]
+    return ReportData(aid, as_of, audit, headline, resolved_by, quarantined_by_source, prevention,
+                      list(labels.values()),
                       by_type, ttr, type_by_workflow, queue, queue_total, facet_totals,
                       personal_names(con, words_of(shown)))
 

@@ -49,6 +49,9 @@ class _Page:
             resolved_by=self.small_table("Resolved this audit, by how", ["resolution", "findings"], d.resolved_by),
             quarantined_by_source=self.small_table("Quarantined records, by source", ["source", "records"],
                                                    d.quarantined_by_source),
+            prevention=self.small_table("Prevention backlog: what stops the most recurring mismatches",
+                                        ["workflow", "mismatch type", "prevention", "findings so far", "cleanup min"],
+                                        d.prevention),
             chart_count=len(figures), history_audits=HISTORY_AUDITS, charts=chart_sections,
             queue_total=f"{d.queue_total:,}", queue=self.queue(),
             queue_scope=(f"Showing all {d.queue_total:,}" if len(d.queue) == d.queue_total else

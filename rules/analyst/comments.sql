@@ -628,7 +628,8 @@ COMMENT ON COLUMN suspicious_runs.open_findings IS 'how many of them are open';
 COMMENT ON COLUMN suspicious_runs.evidence IS 'what was checked: each intent of the run, its recorded outcome, observed state, object, matching key and snapshot';
 
 -- prevention_backlog
-COMMENT ON TABLE prevention_backlog IS 'One row per (workflow, mismatch type) that ever had a finding: the rule''s prevention line, ranked by recurrence, then by the cleanup minutes it cost people.';
+COMMENT ON TABLE prevention_backlog IS 'Per audit, one row per (workflow, mismatch type) that had a finding up to that audit: the rule''s prevention line, ranked by recurrence, then by the cleanup minutes it cost people. The latest: WHERE audit_id = (SELECT audit_id FROM audit_context).';
+COMMENT ON COLUMN prevention_backlog.audit_id IS 'the audit it was computed at';
 COMMENT ON COLUMN prevention_backlog.rank IS '1 = the type to prevent first in this workflow';
 COMMENT ON COLUMN prevention_backlog.workflow IS 'the workflow ((none) for findings with no run)';
 COMMENT ON COLUMN prevention_backlog.mismatch_type IS 'the type';
