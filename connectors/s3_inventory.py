@@ -207,7 +207,8 @@ class S3InventoryReader(Reader):
                 fields[name] = boolean(record[name], name)
         for name in INTEGERS:
             if record.get(name):
-                if not record[name].strip().isdigit():
+                digits = record[name].strip()
+                if not (digits.isascii() and digits.isdigit()):  # str.isdigit also takes "²", which int() refuses
                     raise BadRecord(f"field '{name}' must be a whole number of bytes, got {record[name]!r}")
                 fields[name] = int(record[name])
         times = {}

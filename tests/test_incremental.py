@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -169,7 +170,10 @@ def test_natural_key_groups_couple_runs_across_audits(tmp_path):
         run_id, workflow = con.execute("SELECT run_id, workflow FROM intended WHERE intent_id = ?",
                                        [other["metadata"]["reckon_intent_id"]]).fetchone()
     extra = {**owner, "id": "re_unclaimed_1", "metadata": {}, "created": owner["created"] + 60}
-    receipt = {"event_id": "ev_late_receipt_1", "ts": "2026-11-30T12:00:00Z", "type": "receipt.recorded",
+    # Dated within its export (an event after it is quarantined as in the future).
+    landed = max(p.stat().st_mtime for p in (roots["full"] / "landing").rglob("*") if p.is_file()) + 3600
+    at = datetime.fromtimestamp(landed, UTC).isoformat()
+    receipt = {"event_id": "ev_late_receipt_1", "ts": at, "type": "receipt.recorded",
                "run_id": run_id, "workflow": workflow, "intent_id": other["metadata"]["reckon_intent_id"],
                "receipt": {"external_id": "re_unclaimed_1"}}
     steps = [("stripe/extra-1.json", json.dumps({"object": "list", "data": [extra], "has_more": False,

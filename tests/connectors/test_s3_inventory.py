@@ -124,3 +124,20 @@ def test_a_manifest_key_that_cannot_be_a_path_is_quarantined_and_the_rest_read(t
     rejected = [r for r in result.rejected if r["source_file"].endswith("manifest.json")]
     assert [r["source_record"] for r in rejected] == [1, 3]  # 3: the fixture's data file that is not there
     assert rejected[0]["reason"].startswith(f"unusable data file key in the manifest ({why}): ")
+
+
+@pytest.mark.parametrize("size", ["²", "١٢", "1_000", "+12"])
+def test_a_size_that_is_not_ascii_digits_is_quarantined(tmp_path, size):
+    # str.isdigit() takes "²", which int() then refuses: the whole read used to stop there.
+    report = tmp_path / "bucket" / "cfg"
+    shutil.copytree(VENDORS / REPORT, report)
+    manifest = report / "2025-03-07T00-00Z" / "manifest.json"
+    doc = json.loads(manifest.read_text())
+    doc["fileSchema"], doc["files"] = "Bucket, Key, Size, LastModifiedDate", doc["files"][:1]
+    manifest.write_text(json.dumps(doc))
+    data = report / "data" / "8f0ba6d2-4a17-4b2a-9d55-0c3f0d9b8a11.csv.gz"
+    data.write_bytes(gzip.compress(f"bkt,a.pdf,{size},2025-03-05T00:00:00Z\nbkt,b.pdf,7,2025-03-05T00:00:00Z\n"
+                                   .encode()))
+    result = read(manifest, {}, root=tmp_path)
+    assert [r["external_id"] for r in result.rows] == ["b.pdf"]
+    assert [(r["source_record"], "'Size'" in r["reason"]) for r in result.rejected] == [(1, True)]
