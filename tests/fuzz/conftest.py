@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, settings
 _COMMON = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large,
                                                        HealthCheck.function_scoped_fixture]}
 settings.register_profile("ci", max_examples=60, derandomize=True, **_COMMON)
-settings.register_profile("fuzz", max_examples=10_000, **_COMMON)
+settings.register_profile("fuzz", max_examples=10_000, derandomize=False, **_COMMON)
 
 FUZZ_PROFILE = os.environ.get("RECKON_FUZZ_PROFILE", "ci")
 FUZZ = settings.get_profile(FUZZ_PROFILE)
