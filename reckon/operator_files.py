@@ -46,7 +46,7 @@ def load(root: Path, folder: str, sink: QuarantineSink, parse: Callable[[dict[st
     rows = []
     for path in operator_files(root, folder):
         name = str(path.relative_to(root))
-        for number, record in records(path, sink, name):
+        for number, record in _records(path, sink, name):
             try:
                 rows.append({**parse(record), "source_file": name, "source_record": number})
             except BadRecord as exc:
@@ -54,7 +54,7 @@ def load(root: Path, folder: str, sink: QuarantineSink, parse: Callable[[dict[st
     return pa.Table.from_pylist(rows, schema=schema)
 
 
-def records(path: Path, sink: QuarantineSink, name: str) -> Iterator[tuple[int, Any]]:
+def _records(path: Path, sink: QuarantineSink, name: str) -> Iterator[tuple[int, Any]]:
     """(line, record) for each record of the file; a line that is not one goes to `sink`."""
     if path.suffix == ".csv":
         yield from _csv_records(path, sink, name)
