@@ -22,6 +22,10 @@ SUMMARY_QUERIES = {
                count(DISTINCT run_id) AS runs_affected,
                string_agg(DISTINCT mismatch_type, ', ' ORDER BY mismatch_type) AS types
         FROM findings GROUP BY ALL ORDER BY findings DESC, workflow""",
+    "Runs entering reconciliation, by reason and verdict": """
+        SELECT r.reason, s.verdict, count(DISTINCT r.run_id) AS runs
+        FROM suspicious_run_reasons r JOIN suspicious_runs s USING (run_id)
+        GROUP BY ALL ORDER BY r.reason, s.verdict""",
     "Repair actions by pattern": """
         SELECT pattern, count(*) AS actions, count(*) FILTER (requires_approval) AS need_approval,
                count(*) FILTER (duplicate_risk = 'high') AS high_duplicate_risk

@@ -8,6 +8,9 @@ from datetime import timedelta
 
 import pytest
 
+from reckon import database
+from reckon.workspace import Workspace
+from reports.summary import summary_text
 from tests.workspaces import START, Intent, build, unix
 
 
@@ -117,3 +120,11 @@ def test_a_flag_file_sends_its_run_to_reconciliation(tmp_path):
         ("flags/ops.csv:2", "ops.lead: customer says refunded twice")]
     assert flagged.query("SELECT source, source_file, source_record, reason FROM quarantine") == [
         ("flags", "flags/ops.csv", 4, "'reason' is required")]
+
+
+def test_the_summary_counts_runs_by_reason_and_verdict(built):
+    with database.connect_read_copy(Workspace.open(built.root)) as con:
+        text = summary_text(con)
+    expected = built.query("SELECT r.reason, s.verdict, count(DISTINCT r.run_id) FROM suspicious_run_reasons r "
+                           "JOIN suspicious_runs s USING (run_id) GROUP BY ALL")
+    assert expected and all(f"| {reason} | {verdict} | {n} |" in text for reason, verdict, n in expected)
