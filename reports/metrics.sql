@@ -96,10 +96,10 @@ values_ AS (
     UNION ALL SELECT k.wf, 'repeated_drift', NULL, 1
         FROM metric_streaks k, cfg_policies p WHERE k.wf <> '(none)' AND k.streak >= p.repeated_drift_audits
     UNION ALL SELECT s.workflow, 'operator_tasks', NULL,
-        (SELECT count(*) FROM repair_actions a WHERE (a.pattern = 'human_adjudication' OR a.requires_approval)
+        (SELECT count(*) FROM repair_actions a WHERE needs_person(a.pattern, a.requires_approval)
             AND s.workflow IN ('*', coalesce(a.workflow, '(none)'))) FROM scopes s
     UNION ALL SELECT s.workflow, 'human_cleanup_tax_minutes', NULL,
-        (SELECT count(*) FROM repair_actions a WHERE (a.pattern = 'human_adjudication' OR a.requires_approval)
+        (SELECT count(*) FROM repair_actions a WHERE needs_person(a.pattern, a.requires_approval)
             AND s.workflow IN ('*', coalesce(a.workflow, '(none)')))
         * (SELECT minutes_per_operator_task FROM cfg_policies) FROM scopes s
     UNION ALL SELECT '*', 'quarantined_records', source, count(*) FROM quarantine GROUP BY ALL
@@ -128,8 +128,8 @@ history AS (
 ),
 human AS (
     SELECT DISTINCT finding_id FROM repair_actions_history
-    WHERE audit_id IN (SELECT audit_id FROM earlier) AND (pattern = 'human_adjudication' OR requires_approval)
-    UNION SELECT finding_id FROM repair_actions WHERE pattern = 'human_adjudication' OR requires_approval
+    WHERE audit_id IN (SELECT audit_id FROM earlier) AND needs_person(pattern, requires_approval)
+    UNION SELECT finding_id FROM repair_actions WHERE needs_person(pattern, requires_approval)
 ),
 per_type AS (
     SELECT h.wf AS workflow, h.mismatch_type,

@@ -42,3 +42,8 @@ CREATE OR REPLACE MACRO updates_existing(verb) AS lower(verb) IN (
     'update', 'patch', 'modify', 'edit', 'set', 'change', 'resolve', 'solve', 'close', 'reopen', 'assign',
     'unassign', 'tag', 'untag', 'archive', 'unarchive', 'merge', 'cancel', 'void', 'delete', 'qualify',
     'escalate', 'move', 'rename', 'enable', 'disable', 'suspend', 'restore', 'approve', 'reject', 'mark');
+
+-- Whether a repair action waits on a person: one to take (human adjudication) or one to
+-- approve (`policies.approval_required`). The operator queue, its tasks and cleanup minutes.
+CREATE OR REPLACE MACRO needs_person(pattern, requires_approval) AS
+    pattern = 'human_adjudication' OR requires_approval;

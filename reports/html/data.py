@@ -34,7 +34,7 @@ HEATMAP_WORKFLOWS = 30  # the heatmap's columns: the workflows with most open fi
 QUEUE_FROM = """
 FROM repair_actions_history a
 JOIN findings_history f ON f.audit_id = a.audit_id AND f.finding_id = a.finding_id
-WHERE a.audit_id = ? AND f.status = 'open' AND (a.pattern = 'human_adjudication' OR a.requires_approval)"""
+WHERE a.audit_id = ? AND f.status = 'open' AND needs_person(a.pattern, a.requires_approval)"""
 # Highest severity, then highest duplicate risk, then oldest (first seen); the rest only
 # makes the order total, so the same audit always shows the same items.
 QUEUE_ORDER = (f"{RANK.format(col='f.severity')}, {RANK.format(col='a.duplicate_risk')}, "

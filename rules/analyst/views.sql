@@ -10,7 +10,7 @@ SELECT f.finding_id, f.mismatch_type, f.severity, f.subject_kind, f.subject_id, 
     f.repair_pattern, f.lifecycle_status, f.first_seen_at, l.opened_at,
     epoch(c.as_of - l.opened_at) AS open_seconds, l.times_regressed,
     (SELECT count(*) FROM repair_actions a WHERE a.finding_id = f.finding_id) AS actions,
-    coalesce((SELECT bool_or(a.pattern = 'human_adjudication' OR a.requires_approval)
+    coalesce((SELECT bool_or(needs_person(a.pattern, a.requires_approval))
               FROM repair_actions a WHERE a.finding_id = f.finding_id), false) AS needs_person
 FROM findings f
 CROSS JOIN audit_context c
@@ -31,7 +31,7 @@ SELECT f.finding_id, f.mismatch_type, f.subject_id, f.workflow, f.system, a.patt
 FROM findings f
 JOIN repair_actions a USING (finding_id)
 LEFT JOIN intent_state s ON f.subject_kind = 'intent' AND s.intent_id = f.subject_id
-WHERE f.status = 'open' AND (a.pattern = 'human_adjudication' OR a.requires_approval);
+WHERE f.status = 'open' AND needs_person(a.pattern, a.requires_approval);
 
 -- What the latest audit changed against the previous one (by `seq`): findings that became
 -- new, regressed or resolved in it (lifecycle_events marks a new status with `changed`; new
