@@ -23,22 +23,10 @@ from typing import Any
 import duckdb
 
 from connectors import CONNECTORS
-from connectors.base import QuarantineSink
-from reckon.snapshots import source_options
+from reckon.preconditions import WorkflowLog, read_source, void_reason
 from reckon.workspace import Workspace
 from simulator.runs import Intent
 
-# The recorded layer's derivations (rules/models/50_recorded.sql), for one run or intent.
-RUN_STATUS = {
-    "run.completed": "complete", "run.failed": "failed", "run.escalated": "escalated",
-    "run.awaiting_approval": "awaiting_approval", "run.needs_reconciliation": "needs_reconciliation",
-}  # fmt: skip
-OUTCOMES = {
-    "action.attempted": ("attempted", 1), "action.timed_out": ("timed_out", 2),
-    "action.failed": ("failed", 3), "action.succeeded": ("succeeded", 4),
-    "receipt.recorded": ("succeeded", 5), "action.skipped": ("skipped", 6),
-    "action.compensated": ("compensated", 7),
-}  # fmt: skip
 # Where a page keeps its records, by connector (raw records are kept for these only).
 PAGE_LISTS = {"hubspot": "results", "zendesk": "tickets", "stripe": "data"}
 PERSON_NUMBER = re.compile(r"\.(\d+)@example\.com")
@@ -57,6 +45,7 @@ class Live:
     plan: list[dict[str, Any]] = field(default_factory=list)  # its repair plan
     by_run: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     by_intent: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    log: WorkflowLog = field(default_factory=WorkflowLog)  # the events, indexed
 
     @classmethod
     def read(cls, root: Path) -> Live:
@@ -64,10 +53,8 @@ class Live:
         live = cls(ws.root)
         versions: dict[Key, list[tuple]] = defaultdict(list)
         for source in ws.config.sources:
-            reader = CONNECTORS[source.connector](source_options(ws, source))
-            for observed_at, path in sorted((_exported(reader, p), p) for p in ws.landing_files(source.paths)):
-                rows = [r for b in reader.batches(path, QuarantineSink(source.name)) for r in b.to_pylist()]
-                if reader.layer == "workflow":
+            for observed_at, path, rows in read_source(ws, source):
+                if CONNECTORS[source.connector].layer == "workflow":
                     live.events.extend(rows)
                     continue
                 for row in rows:
@@ -94,16 +81,8 @@ class Live:
                 self.raw[(system, str(record["id"]))] = record
 
     def _index_events(self) -> None:
-        first: dict[str, dict[str, Any]] = {}
-        for event in self.events:  # already in export order: the first copy read wins
-            first.setdefault(event["event_id"], event)
-        self.events = sorted(first.values(), key=lambda e: (e["ts"], e["event_id"]))
-        by_run, by_intent = defaultdict(list), defaultdict(list)
-        for event in self.events:
-            by_run[event["run_id"]].append(event)
-            if event["intent_id"]:
-                by_intent[event["intent_id"]].append(event)
-        self.by_run, self.by_intent = dict(by_run), dict(by_intent)
+        self.log = WorkflowLog.of(self.events)  # in export order: the first copy read wins
+        self.events, self.by_run, self.by_intent = self.log.events, self.log.by_run, self.log.by_intent
 
     def _latest_audit(self, ws: Workspace) -> None:
         if not ws.database.exists():
@@ -120,13 +99,10 @@ class Live:
     # --- the runtime ----------------------------------------------------------------
 
     def run_status(self, run_id: str) -> str:
-        statuses = [e for e in self.by_run.get(run_id, []) if e["type"] in RUN_STATUS]
-        return RUN_STATUS[statuses[-1]["type"]] if statuses else "running"
+        return self.log.run_status(run_id)
 
     def recorded_outcome(self, intent_id: str) -> str:
-        outcomes = [(e["ts"], OUTCOMES[e["type"]][1], e["event_id"], OUTCOMES[e["type"]][0])
-                    for e in self.by_intent.get(intent_id, []) if e["type"] in OUTCOMES]  # fmt: skip
-        return max(outcomes)[3] if outcomes else "not_started"
+        return self.log.recorded_outcome(intent_id)
 
     def workflow(self, run_id: str) -> str:
         return self.by_run[run_id][0]["workflow"]
@@ -154,41 +130,17 @@ class Live:
             key_in_use=attempts[-1]["idempotency_key"] if attempts else declared["idempotency_key"],
         )  # fmt: skip
 
-    def intent_keys(self, intent_id: str) -> set[str]:
-        """The keys the agent may have written into the intent's effect (`intent_keys`)."""
-        events = self.by_intent.get(intent_id, [])
-        return {intent_id} | {e["idempotency_key"] for e in events if e["idempotency_key"]}
+    # --- the systems, read from their exports (a reckon.preconditions.Vendor) -----------
 
-    # --- preconditions --------------------------------------------------------------
+    def object(self, system: str, external_id: str) -> dict[str, Any] | None:
+        return self.objects.get((system, external_id))
 
-    def check(self, check: dict[str, Any]) -> str | None:
-        """None when the precondition holds now, else what no longer holds."""
-        kind, equals = check.get("check"), check.get("equals")
-        if kind == "run_status":
-            now = self.run_status(check["run_id"])
-        elif kind == "recorded_outcome":
-            now = self.recorded_outcome(check["intent_id"])
-        elif kind == "object_state":
-            obj = self.objects.get((check["system"], check["external_id"]))
-            now = obj["raw_status"] if obj else "missing"
-        elif kind == "observed_state" and check.get("external_id") is None:
-            # "No object matched the intent": nothing in the system carries its markers.
-            keys = self.intent_keys(check["intent_id"])
-            carriers = sorted(k[1] for k, o in self.objects.items()
-                              if k[0] == check["system"] and keys & set(o["correlation_keys"] or []))  # fmt: skip
-            now = f"{check['system']} {carriers[0]}" if carriers else equals
-        elif kind == "observed_state":
-            # "That object still has this raw_status and these fields."
-            obj = self.objects.get((check["system"], check["external_id"]))
-            same = obj is not None and obj["raw_status"] == check["raw_status"] \
-                and json.loads(obj["fields"]) == check["fields"]
-            now = equals if same else "changed"
-        else:
-            return f"unknown check {kind!r}"
-        return None if now == equals else f"{kind} is {now}, not {equals}"
+    def carriers(self, system: str, keys: set[str]) -> list[str]:
+        return [k[1] for k, o in self.objects.items() if k[0] == system and keys & set(o["correlation_keys"] or [])]
 
     def void_reason(self, preconditions: list[dict[str, Any]]) -> str | None:
-        return next((r for r in map(self.check, preconditions) if r is not None), None)
+        """What no longer holds of an action's preconditions (None: all hold)."""
+        return void_reason(self.log, self, preconditions)
 
     # --- ids already in use -----------------------------------------------------------
 
@@ -209,7 +161,3 @@ class Live:
         texts += [e["expected"] or "" for e in self.events]
         return max((int(n) for t in texts for n in PERSON_NUMBER.findall(t)), default=0)
 
-
-def _exported(reader: Any, path: Path) -> datetime:
-    """A file's export time as reckon takes it by default: the format's own, else the mtime."""
-    return reader.exported_at(path) or datetime.fromtimestamp(path.stat().st_mtime, UTC).replace(microsecond=0)
