@@ -1,10 +1,12 @@
 """`reckon`, the command line on top of everything: audit a workspace (the Dagster job,
-in-process), write its report, generate demo data, run the rule fixtures.
+in-process), write its report, generate demo data, execute a repair plan, run the rule
+fixtures.
 
 Exit codes: 0 done; 1 the audit failed (an unexpected error, a required source with no
-landing file) or a rule fixture failed; 2 bad usage, a missing workspace folder, an invalid
-reckon.yaml, an unknown audit id; 3 another audit held the workspace lock past the timeout;
-4 a blocking check stopped the audit before its repair plan (docs/cli.md)."""
+landing file), a rule fixture failed, or an executed action failed or has an unknown
+outcome; 2 bad usage, a missing workspace folder, an invalid reckon.yaml or plan, an unknown
+audit id; 3 another audit (or executor) held the lock past the timeout; 4 a blocking check
+stopped the audit before its repair plan (docs/cli.md)."""
 
 from __future__ import annotations
 
@@ -33,7 +35,7 @@ DAGSTER_FOLDER = ".dagster"  # the workspace's own Dagster instance, unless $DAG
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 OK, FAILED, BAD_INPUT, BUSY, BLOCKED = 0, 1, 2, 3, 4
 # Errors raised inside the job, by class name (Dagster hands them back serialized).
-EXIT_CODES = {"ConfigError": BAD_INPUT, "WorkspaceBusy": BUSY, "AuditBlocked": BLOCKED}
+EXIT_CODES = {"ConfigError": BAD_INPUT, "WorkspaceBusy": BUSY, "AuditBlocked": BLOCKED, "PlanError": BAD_INPUT}
 
 
 class MissingWorkspace(LookupError):
@@ -210,6 +212,18 @@ def demo(root: Path, runs: int, seed: int, days: int = 3, quiet: bool = False) -
     return 0
 
 
+def execute(root: Path, plan: Path, apply: bool, only: str | None, limit: int | None,
+            lock_timeout: float) -> int:  # fmt: skip
+    """Dry-run (or `--apply`) a repair plan: one line per action, then the counts."""
+    from executor import execute as run_plan
+
+    report = run_plan(open_workspace(root), plan, apply=apply, only=only, limit=limit, lock_timeout=lock_timeout)
+    counts = ", ".join(f"{verdict} {n}" for verdict, n in sorted(report.counts().items()))
+    print(f"{'applied' if apply else 'dry run (nothing done; --apply acts)'}: {len(report.outcomes)} actions"
+          + (f": {counts}" if counts else ""))
+    return FAILED if report.failed else OK
+
+
 def rules_test() -> int:
     from reckon.rule_cases import run_all
 
@@ -250,6 +264,13 @@ def main(argv: list[str] | None = None) -> int:
     p = command("report", "write the HTML report of an audit")
     p.add_argument("--audit", dest="audit_id", default=None, help="the audit's id (default: the newest audit)")
     p.add_argument("--unmask", action="store_true", help="show personal data (emails, names) unmasked")
+    p = command("execute", "dry-run a repair plan (what it would do and why); --apply carries it out")
+    p.add_argument("--plan", type=Path, required=True, help="the plan file (exports/repair-plan-<audit_id>.jsonl)")
+    p.add_argument("--apply", action="store_true", help="act (otherwise nothing is written or sent)")
+    p.add_argument("--only", metavar="PATTERN", help="only actions whose pattern or mismatch type matches this glob")
+    p.add_argument("--limit", type=int, metavar="N", help="at most N actions (after --only)")
+    p.add_argument("--lock-timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                   help="how long to wait for another executor on the workspace (then exit code 3)")
     rules = sub.add_parser("rules", help="rule tools").add_subparsers(dest="rules_command", required=True)
     rules.add_parser("test", help="run every rule's given/expect fixtures")
     args = parser.parse_args(argv)
@@ -262,6 +283,8 @@ def main(argv: list[str] | None = None) -> int:
             return report(args.workspace, args.audit_id, args.unmask)
         if args.command == "demo":
             return demo(args.workspace, args.runs, args.seed, args.days, args.quiet)
+        if args.command == "execute":
+            return execute(args.workspace, args.plan, args.apply, args.only, args.limit, args.lock_timeout)
         return rules_test()
     except ConfigError as exc:
         print(f"reckon: invalid configuration: {exc}", file=sys.stderr)

@@ -1,4 +1,6 @@
-"""One audit per workspace at a time: an advisory file lock with a timeout.
+"""One audit per workspace at a time: an advisory file lock with a timeout. (The repair
+executor holds a lock of its own the same way, `<workspace>/executor/.reckon.lock`: one
+executor at a time, while audits go on.)
 
 A second audit on the same workspace waits up to `timeout` seconds for the first to
 finish, then gives up with a message naming the lock file; neither touches the other's
@@ -27,9 +29,10 @@ class WorkspaceBusy(RuntimeError):
 
 
 class WorkspaceLock:
-    def __init__(self, root: Path, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(self, root: Path, timeout: float = DEFAULT_TIMEOUT, holder: str = "audit") -> None:
         self.path = root / LOCK_FILE
         self.timeout = timeout
+        self.holder = holder  # what holds it, in messages
         self._fd: int | None = None
 
     def acquire(self) -> None:
@@ -45,12 +48,12 @@ class WorkspaceLock:
                 pid, since = self._holder(fd)
                 if time.monotonic() >= deadline:
                     os.close(fd)
-                    raise WorkspaceBusy(f"another audit (pid {pid}) holds {self.path}; waited {self.timeout:g} s "
+                    raise WorkspaceBusy(f"another {self.holder} (pid {pid}) holds {self.path}; waited {self.timeout:g} s "
                                         f"(it has held the lock since {since})") from None
                 if not waiting:
                     waiting = True
                     print(f"reckon: waiting up to {self.timeout:g} s for the workspace lock {self.path}: "
-                          f"another audit (pid {pid}) has held it since {since}", file=sys.stderr, flush=True)
+                          f"another {self.holder} (pid {pid}) has held it since {since}", file=sys.stderr, flush=True)
                 time.sleep(0.2)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n{datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC\n".encode(), 0)
@@ -71,8 +74,8 @@ class WorkspaceLock:
 
 
 @contextmanager
-def workspace_lock(root: Path, timeout: float = DEFAULT_TIMEOUT) -> Iterator[None]:
-    lock = WorkspaceLock(root, timeout)
+def workspace_lock(root: Path, timeout: float = DEFAULT_TIMEOUT, holder: str = "audit") -> Iterator[None]:
+    lock = WorkspaceLock(root, timeout, holder)
     lock.acquire()
     try:
         yield
