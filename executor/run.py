@@ -56,6 +56,10 @@ class Uncertain(RuntimeError):
     the action stays `started`, and the next run finds out (Operation.landed)."""
 
 
+class Unreadable(RuntimeError):
+    """A fresh read the decision needs did not answer: nothing is decided or done now."""
+
+
 class Operation(Protocol):
     def act(self, action: dict[str, Any]) -> dict[str, Any]:
         """Carry the action out with its idempotency key; the result names the object."""
@@ -179,7 +183,11 @@ class Executor:
         for action in selected:
             outcome = self.standing(action, plan)
             if outcome is None and self.ledger.state.get(action["action_id"]) == "started":
-                outcome = Outcome(action, "unknown", "started by an earlier run: --apply finds out whether it landed")
+                outcome = Outcome(
+                    action,
+                    "unknown",
+                    "started by an earlier run: --apply finds out whether it landed",
+                )
             if outcome is None:
                 reason = self.void_reason(action)
                 outcome = (
@@ -214,6 +222,14 @@ class Executor:
             self.ledger.close()
 
     def _execute(self, action: dict[str, Any]) -> Outcome:
+        try:
+            return self._execute_checked(action)
+        except (
+            Unreadable
+        ) as exc:  # the ledger keeps the action where it was: the next run resumes it
+            return Outcome(action, "unknown", str(exc))
+
+    def _execute_checked(self, action: dict[str, Any]) -> Outcome:
         state = self.ledger.state.get(action["action_id"])
         if state is None:  # planned late: a run whose intents were repaired in this pass
             self.ledger.record(action, "planned")

@@ -106,12 +106,18 @@ def check(log: WorkflowLog, vendor: Vendor, precondition: dict[str, Any]) -> str
         carriers = sorted(vendor.carriers(system, log.intent_keys(precondition["intent_id"])))
         now = f"{system} {carriers[0]}" if carriers else equals
     elif kind == "observed_state":
-        # "That object still has this raw_status and these fields."
+        # "That object still has this raw_status and these fields": each field the check names
+        # has its value. A live read may show more fields than the export did, and fewer (an
+        # API that does not give a field, e.g. SendGrid's Email Activity and the SMTP
+        # `response`): only the fields it shows can be compared.
         obj = vendor.object(system, external_id)
+        fields = json.loads(obj["fields"]) if obj is not None else {}
         same = (
             obj is not None
             and obj["raw_status"] == precondition["raw_status"]
-            and json.loads(obj["fields"]) == precondition["fields"]
+            and all(
+                fields[k] == v for k, v in (precondition["fields"] or {}).items() if k in fields
+            )
         )
         now = equals if same else "changed"
     else:
@@ -130,20 +136,25 @@ def read_source(
     ws: Workspace, source: Source
 ) -> Iterator[tuple[datetime, Path, list[dict[str, Any]]]]:
     """(export time, file, canonical rows) for each of a source's landing files, oldest export
-    first; bad records are dropped (the audit quarantines them)."""
-    reader = CONNECTORS[source.connector](source_options(ws, source))
+    first."""
+    reader = source_reader(ws, source)
     for observed_at, path in sorted(
-        (_exported(reader, p), p) for p in ws.landing_files(source.paths)
+        (exported_at(reader, p), p) for p in ws.landing_files(source.paths)
     ):
-        yield (
-            observed_at,
-            path,
-            [r for b in reader.batches(path, QuarantineSink(source.name)) for r in b.to_pylist()],
-        )
+        yield observed_at, path, read_file(reader, path)
 
 
-def _exported(reader: Reader, path: Path) -> datetime:
+def source_reader(ws: Workspace, source: Source) -> Reader:
+    return CONNECTORS[source.connector](source_options(ws, source))
+
+
+def read_file(reader: Reader, path: Path) -> list[dict[str, Any]]:
+    """A landing file's canonical rows; bad records are dropped (the audit quarantines them)."""
+    sink = QuarantineSink(reader.options.source)
+    return [r for b in reader.batches(path, sink) for r in b.to_pylist()]
+
+
+def exported_at(reader: Reader, path: Path) -> datetime:
     """A file's export time as reckon takes it by default: the format's own, else the mtime."""
-    return reader.exported_at(path) or datetime.fromtimestamp(path.stat().st_mtime, UTC).replace(
-        microsecond=0
-    )
+    exported = reader.exported_at(path)
+    return exported or datetime.fromtimestamp(path.stat().st_mtime, UTC).replace(microsecond=0)
