@@ -1,0 +1,223 @@
+"""The acceptance test of the executor's exactly-once promise: `reckon execute --apply`, as a
+subprocess, over a plan of more than 100 actions, killed (SIGKILL) at 20 seeded random
+points, then run again until it finishes. Half the kills land right after a vendor committed
+a write and before the executor heard back (the mock server kills it from inside the
+request); the others when the ledger has reached a drawn length. Some targets are changed
+after planning, one of them between two kills.
+
+Then: no effect was applied twice (the mock's counters, and the feedback events); the
+ledger's final states match what the vendors and the workflow log show; no action whose
+precondition no longer held was applied.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+from tests.deadline import within
+from tests.executing import (
+    TOKEN_ENV,
+    approve,
+    configure_apis,
+    copy_workspace,
+    feedback,
+    ledger,
+    plan,
+    plan_path,
+    states,
+    vendors,
+    writes,
+)
+
+RUNS, SEED, KILLS = 300, 7, 20
+ROOT = Path(__file__).resolve().parents[1]
+VENDOR_ACTIONS = ("forward_completion", "compensation")
+
+
+class Executor:
+    """`reckon execute --apply` in a subprocess, killed when a trigger fires."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.proc: subprocess.Popen | None = None
+        self.killed = threading.Event()
+
+    def start(self) -> None:
+        command = [sys.executable, "-m", "pipelines.cli", "execute", "--workspace", str(self.root),
+                   "--plan", str(plan_path(self.root)), "--apply", "--lock-timeout", "30"]  # fmt: skip
+        env = {**os.environ, TOKEN_ENV: "test-token", "PYTHONPATH": str(ROOT)}
+        self.killed.clear()
+        self.proc = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.killed.set()
+
+    def wait(self) -> tuple[int, str, str]:
+        assert self.proc is not None
+        out, err = self.proc.communicate(timeout=60)
+        return self.proc.returncode, out.decode(), err.decode()
+
+
+class KillAfterWrite:
+    """The mock server kills the executor right after committing the write whose number
+    (counted over all runs) reaches `at`: before its answer leaves, so the executor never
+    hears that the vendor applied it."""
+
+    def __init__(self, server, executor: Executor) -> None:
+        self.executor, self.count, self.at = executor, 0, None
+        self.serve = server.state.serve
+        server.state.serve = self.serving  # the executor sees a connection dropped after commit
+
+    def serving(self, vendor, method, path, *args):
+        reply = self.serve(vendor, method, path, *args)
+        if (
+            method in ("POST", "PATCH", "PUT", "DELETE")
+            and not path.endswith("/search")
+            and reply.status < 300
+        ):
+            self.count += 1
+            if self.at is not None and self.count >= self.at:
+                self.at = None
+                self.executor.kill()
+        return reply
+
+
+def kill_at_ledger_length(root: Path, executor: Executor, length: int) -> threading.Thread:
+    def watch() -> None:
+        path = root / "executor" / "ledger.jsonl"
+        while executor.proc is not None and executor.proc.poll() is None:
+            if path.exists() and path.read_bytes().count(b"\n") >= length:
+                executor.kill()
+                return
+            time.sleep(0.002)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+def change_target(server, action: dict) -> None:
+    """Change an action's target on the vendor so that its precondition no longer holds."""
+    target = action["target_external_id"]
+    if action["target_system"] == "hubspot":
+        server.edit("hubspot", target, {"properties": {"jobtitle": "changed by a person"}})
+    else:
+        server.edit("zendesk", target, {"status": "pending"})
+
+
+def late_event(root: Path, action: dict, name: str) -> None:
+    """A run status event the runtime wrote after planning: the run's status patch is void."""
+    event = {"event_id": f"ev_late_{action['run_id']}", "ts": "2026-12-01T08:00:00Z", "type": "run.escalated",
+             "run_id": action["run_id"], "workflow": action["workflow"], "status": "escalated"}  # fmt: skip
+    with (root / "landing" / "events" / name).open("a") as f:
+        f.write(json.dumps(event) + "\n")
+
+
+def test_killed_twenty_times_each_action_is_applied_once(audited, tmp_path):
+    root = copy_workspace(audited(SEED, RUNS).ws.root, tmp_path / "ws")
+    actions = plan(root)
+    assert len(actions) >= 100
+    approve(root, [a for a in actions if a["requires_approval"] and a["pattern"] in VENDOR_ACTIONS])
+    rng = random.Random(20261205)
+    editable = [a for a in actions if a["pattern"] == "forward_completion" and a["target_external_id"]
+                and a["target_system"] in ("hubspot", "zendesk")]  # fmt: skip
+    changed_first, changed_later = rng.sample(editable, 3), []
+    patches = [a for a in actions if a["pattern"] == "status_patch" and a["subject_kind"] == "run"
+               and a["parameters"]["to_status"] == "needs_reconciliation"]  # fmt: skip
+    moved_runs = rng.sample(patches, 3)
+    for action in moved_runs:
+        late_event(root, action, "late.jsonl")
+
+    with vendors(root) as server, within(150):
+        configure_apis(root, server)
+        for action in changed_first:
+            change_target(server, action)
+        executor = Executor(root)
+        after_write = KillAfterWrite(server, executor)
+        kinds = ["write"] * (KILLS // 2) + ["ledger"] * (KILLS - KILLS // 2)
+        rng.shuffle(kinds)
+        write_points = iter(sorted(rng.sample(range(1, 25), KILLS // 2)))  # of ~27 vendor writes
+        ledger_points = iter(
+            sorted(rng.sample(range(120, 340), KILLS - KILLS // 2))
+        )  # of ~350 lines
+        kills = 0
+        for n, kind in enumerate(kinds):
+            if n == KILLS // 2:  # between two kills: another target changes before it is acted on
+                untouched = [
+                    a
+                    for a in editable
+                    if a not in changed_first and a["action_id"] not in states(root)
+                ]
+                changed_later = rng.sample(untouched, 1)
+                change_target(server, changed_later[0])
+            lines = len(ledger(root))
+            executor.start()
+            if kind == "write":
+                after_write.at = max(next(write_points), after_write.count + 1)
+            else:
+                kill_at_ledger_length(root, executor, max(next(ledger_points), lines + 1))
+            code, out, err = executor.wait()
+            after_write.at = None
+            if executor.killed.is_set():
+                kills += 1
+                assert code == -signal.SIGKILL
+            else:  # it finished before the trigger
+                assert code in (0, 1), err
+        executor.start()
+        code, out, err = executor.wait()
+        assert code == 0, err
+        assert not re.search(r"  (failed|unknown)\b", out), out
+        effects, by_key = Counter(server.effects), Counter(server.effects_by_key)
+        write_log = writes(server)
+    assert kills >= 15, f"only {kills} of {KILLS} runs were killed before they finished"
+
+    final = states(root)
+    events = Counter(e["action_id"] for e in feedback(root))
+    actionable = {a["action_id"] for a in actions if a["action_id"] in final}
+    assert len(actionable) >= 100
+    # Every action the executor took on reached a terminal state.
+    assert {final[a] for a in actionable} <= {"succeeded", "void", "failed"}
+    # No effect applied twice: vendor counters, and the runtime writes (feedback events).
+    assert max(effects.values()) == 1 and max(by_key.values()) == 1, (effects, by_key)
+    assert max(events.values()) == 1
+    for action in actions:
+        aid, state = action["action_id"], final.get(action["action_id"])
+        if action["pattern"] in VENDOR_ACTIONS and aid in final:
+            applied = _applied_at_vendor(action, effects, by_key)
+            assert applied == (state == "succeeded"), (aid, state, applied)
+        if aid in final:
+            assert (events[aid] == 1) == (state == "succeeded"), (aid, state, events[aid])
+    # No action applied whose precondition no longer held when it acted.
+    for action in [*changed_first, *changed_later, *moved_runs]:
+        assert final[action["action_id"]] == "void", action["action_id"]
+        assert events[action["action_id"]] == 0
+        assert _applied_at_vendor(action, effects, by_key) is False
+    touched = {path.rsplit("/", 1)[-1].removesuffix(".json") for _, _, path in write_log}
+    assert not touched & {a["target_external_id"] for a in [*changed_first, *changed_later]}
+    # The ledger tells the story in order: planned, started, then one terminal state.
+    for aid in actionable:
+        sequence = [e["state"] for e in ledger(root) if e["action_id"] == aid]
+        assert sequence in (["planned", "void"], ["planned", "started", sequence[-1]]), (
+            aid,
+            sequence,
+        )
+
+
+def _applied_at_vendor(action: dict, effects: Counter, by_key: Counter) -> bool:
+    if action["target_system"] in ("stripe", "sendgrid"):
+        return by_key[action["idempotency_key"]] > 0
+    return effects[(action["target_system"], action["target_external_id"])] > 0
