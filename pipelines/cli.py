@@ -224,6 +224,16 @@ def execute(root: Path, plan: Path, apply: bool, only: str | None, limit: int | 
     return FAILED if report.failed else OK
 
 
+def verify(root: Path, finding_id: str | None, run_id: str | None, quiet: bool, lock_timeout: float) -> int:
+    """Re-read the open findings' objects live, store them, re-audit (pipelines/verify.py)."""
+    from pipelines.verify import report, verify_and_audit
+
+    ws = open_workspace(root)
+    with progress(quiet):
+        result, audited = verify_and_audit(ws, finding_id, run_id, lock_timeout=lock_timeout)
+    return report(ws, result, audited)
+
+
 def rules_test() -> int:
     from reckon.rule_cases import run_all
 
@@ -271,6 +281,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=int, metavar="N", help="at most N actions (after --only)")
     p.add_argument("--lock-timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
                    help="how long to wait for another executor on the workspace (then exit code 3)")
+    p = command("verify", "re-read the open findings' objects through the vendors' APIs, then re-audit")
+    p.add_argument("--finding", dest="finding_id", default=None, help="only this finding (default: every open one)")
+    p.add_argument("--run", dest="run_id", default=None, help="only this run's findings (default: every run)")
+    p.add_argument("--quiet", action="store_true", help=quiet)
+    p.add_argument("--lock-timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                   help="how long to wait for an audit of the workspace to finish (then exit code 3)")
     rules = sub.add_parser("rules", help="rule tools").add_subparsers(dest="rules_command", required=True)
     rules.add_parser("test", help="run every rule's given/expect fixtures")
     args = parser.parse_args(argv)
@@ -285,6 +301,8 @@ def main(argv: list[str] | None = None) -> int:
             return demo(args.workspace, args.runs, args.seed, args.days, args.quiet)
         if args.command == "execute":
             return execute(args.workspace, args.plan, args.apply, args.only, args.limit, args.lock_timeout)
+        if args.command == "verify":
+            return verify(args.workspace, args.finding_id, args.run_id, args.quiet, args.lock_timeout)
         return rules_test()
     except ConfigError as exc:
         print(f"reckon: invalid configuration: {exc}", file=sys.stderr)

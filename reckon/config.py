@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -17,6 +18,8 @@ from typing import Any
 
 import re2
 import yaml
+
+from connectors.live.transport import VENDORS, ApiSettings
 
 CONFIG_FILE = "reckon.yaml"
 
@@ -36,6 +39,10 @@ MAX_REPEATED_DRIFT_AUDITS = 1_000
 MAX_MINUTES_PER_TASK = 7 * 24 * 60
 MAX_PATTERN = 1_000  # characters of correlation.key_pattern
 MAX_PATTERN_PROGRAM = 10_000  # RE2 instructions of it: keeps its matcher's memory bounded
+MAX_RATE = 10_000  # requests per second to one vendor (`systems.<name>.api.rate_per_second`)
+MAX_BURST = 10_000
+MAX_RETRIES = 10
+MAX_TIMEOUT = timedelta(minutes=10)
 # A fixed `observed_at`: an export's time, so after the Unix epoch and well before year 9999
 # (a settle or completion window added to it stays a valid time).
 OBSERVED_RANGE = (datetime(1970, 1, 1, tzinfo=UTC), datetime(3000, 1, 1, tzinfo=UTC))
@@ -50,6 +57,7 @@ _SIZE_UNITS = {"kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
 _ACTION = re.compile(r"[a-z0-9_]+\.[a-z0-9_]+\.[a-z0-9_]+")
 _OBJECT_TYPE = re.compile(r"[a-z0-9_]+")  # the middle of an action
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")  # an environment variable's name
 # No string in reckon.yaml may hold NUL or another control character (tab, newline and
 # carriage return aside) or a lone surrogate: no path, folder name or Parquet value can.
 _BAD_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
@@ -127,6 +135,8 @@ class System:
     # Intended field -> where the system shows it; unmapped fields are read by their own
     # name in reckon's normalized fields.
     fields: tuple[FieldMapping, ...] = ()
+    # How to reach the system's API (`reckon verify`, executors); None: not reachable.
+    api: ApiSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -456,6 +466,7 @@ def parse_config(data: Any, workspace: Path) -> Config:
     if not sources:
         raise ConfigError("sources: at least one source is required")
     systems = {name: _with_id_form(system, sources, CONNECTORS) for name, system in systems.items()}
+    systems = {name: _with_api_vendor(system, sources) for name, system in systems.items()}
 
     workflows = {}
     catalog = top.section("catalog") if "catalog" in top.data else _Reader({}, "catalog")
@@ -524,7 +535,7 @@ def _system(name: str, parent: _Reader) -> System:
 
     sys_ = parent.section(name)
     sys_.unknown({"object_type", "correlation_paths", "natural_key", "natural_key_unique", "settle_window", "agent_actors", "idempotency_ttl",
-                  "natural_key_window", "id_form", "fields"})
+                  "natural_key_window", "id_form", "fields", "api"})
     id_form = sys_.get("id_form", str, "")
     if id_form and id_form not in ID_FORMS:
         raise ConfigError(f"{sys_.key('id_form')}: '{id_form}' is not one of {', '.join(ID_FORMS)}")
@@ -544,6 +555,46 @@ def _system(name: str, parent: _Reader) -> System:
         natural_key_window=parse_duration(sys_.get("natural_key_window", (str, int), "24h"), sys_.key("natural_key_window")),
         id_form=id_form,
         fields=_field_mappings(_Reader(sys_.get("fields", dict, {}), sys_.key("fields"))),
+        api=_api(sys_.section("api")) if "api" in sys_.data else None,
+    )
+
+
+def _api(api: _Reader) -> ApiSettings:
+    """`systems.<name>.api`: where the system's API is and the NAME of the environment
+    variable holding its credential (a credential itself never belongs in reckon.yaml)."""
+    api.unknown({"vendor", "base_url", "credentials_env", "rate_per_second", "burst", "timeout", "max_retries"})
+    vendor = api.get("vendor", str, "")
+    if vendor and vendor not in VENDORS:
+        raise ConfigError(f"{api.key('vendor')}: '{vendor}' is not one of {', '.join(VENDORS)}")
+    base_url = api.get("base_url", str)
+    parts = urllib.parse.urlsplit(base_url)
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        parts = parts._replace(netloc="")
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise ConfigError(f"{api.key('base_url')}: '{base_url}' is not an http(s) URL like https://api.stripe.com")
+    if parts.username is not None or parts.password is not None:
+        raise ConfigError(f"{api.key('base_url')}: must not hold credentials; name an environment variable "
+                          "in credentials_env")
+    env = api.get("credentials_env", str)
+    if not _ENV_NAME.fullmatch(env):
+        raise ConfigError(f"{api.key('credentials_env')}: '{env}' is not an environment variable name "
+                          "(letters, digits, underscores)")
+    defaults = ApiSettings(vendor, base_url, env)
+    timeout = parse_duration(api.get("timeout", (str, int), int(defaults.timeout)), api.key("timeout"),
+                             timedelta(seconds=1))
+    if timeout > MAX_TIMEOUT:
+        raise ConfigError(f"{api.key('timeout')}: '{api.data['timeout']}' is out of range (1s to 10m)")
+    return ApiSettings(
+        vendor=vendor,
+        base_url=base_url.rstrip("/"),
+        credentials_env=env,
+        rate_per_second=float(_number(api.get("rate_per_second", (int, float), defaults.rate_per_second),
+                                      api.key("rate_per_second"), 0.01, MAX_RATE)),
+        burst=_number(api.get("burst", int, defaults.burst), api.key("burst"), 1, MAX_BURST),
+        timeout=timeout.total_seconds(),
+        max_retries=_number(api.get("max_retries", int, defaults.max_retries), api.key("max_retries"), 0, MAX_RETRIES),
     )
 
 
@@ -600,6 +651,17 @@ def _with_id_form(system: System, sources: list[Source], connectors: dict) -> Sy
         raise ConfigError(f"systems.{system.name}.id_form: its sources' connectors spell ids differently "
                           f"({', '.join(forms)}); set one")
     return replace(system, id_form=forms[0] if forms else "verbatim")
+
+
+def _with_api_vendor(system: System, sources: list[Source]) -> System:
+    """The API's vendor: configured, else the connector of the system's sources."""
+    if system.api is None or system.api.vendor:
+        return system
+    vendors = sorted({s.connector for s in sources if s.system == system.name and s.connector in VENDORS})
+    if len(vendors) != 1:
+        raise ConfigError(f"systems.{system.name}.api.vendor: required (one of {', '.join(VENDORS)}): "
+                          "no single source of the system names its vendor")
+    return replace(system, api=replace(system.api, vendor=vendors[0]))
 
 
 def _name(name: Any, key: str) -> str:

@@ -35,6 +35,7 @@ MANIFEST = "_manifest.json"
 ROW_GROUP_ROWS = 500_000
 ROW_GROUP_BYTES = 64 << 20
 FORMAT_VERSION = 1
+EXPORT, LIVE = "export", "live"  # a snapshot's origin
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,9 @@ class Snapshot:
     fields_added: list[str] = field(default_factory=list)
     fields_missing: list[str] = field(default_factory=list)
     repeats_dropped: int = 0  # records identical to one read before (webhook retries): dropped, counted
+    # `export` (landing files) or `live` (API responses `reckon verify` read, observed at
+    # the responses' time); a live snapshot holds only the objects read.
+    origin: str = "export"
 
     @property
     def data_file(self) -> Path:
@@ -150,7 +154,25 @@ def take_snapshot(ws: Workspace, source: Source) -> Snapshot | None:
     if not entries:
         return None
 
-    snapshot_id = _snapshot_id(source, reader, entries)
+    return _store(ws, source, reader, entries)
+
+
+def take_live_snapshot(ws: Workspace, source: Source, path: Path, observed_at: datetime) -> Snapshot:
+    """Snapshot one file of API responses (`reckon verify` writes them under `live/`, in the
+    shape the source's connector reads) as a snapshot of origin `live`, observed at the
+    responses' own time (their HTTP `Date`). Immutable, atomic and identified by content as
+    every snapshot; the same responses at the same time are the same snapshot."""
+    reader = CONNECTORS[source.connector](source_options(ws, source))
+    stat = path.stat()
+    entry = FileEntry(path=str(path.relative_to(ws.root)), size=stat.st_size, sha256=_sha256(path),
+                      observed_at=observed_at.astimezone(UTC).isoformat(), mtime_ns=stat.st_mtime_ns)
+    return _store(ws, source, reader, [entry], origin=LIVE)
+
+
+def _store(ws: Workspace, source: Source, reader: Reader, entries: list[FileEntry], origin: str = EXPORT) -> Snapshot:
+    """Read the entries' files into a new snapshot folder, renamed into place whole."""
+    reader_cls = type(reader)
+    snapshot_id = _snapshot_id(source, reader, entries, origin)
     observed_at = max(e.observed_at for e in entries)
     final = ws.snapshots / f"source={source.name}" / f"observed_date={observed_at[:10]}" / f"snapshot_id={snapshot_id}"
     if (final / MANIFEST).exists():
@@ -179,6 +201,7 @@ def take_snapshot(ws: Workspace, source: Source) -> Snapshot | None:
             "files": [asdict(e) for e in entries],
             "fields_added": fields_added,
             "fields_missing": fields_missing,
+            "origin": origin,
         }
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
         for name in ("data.parquet", "quarantine.parquet", MANIFEST):
@@ -274,7 +297,7 @@ def _observed_at(reader: Reader, source: Source, path: Path) -> datetime:
     return datetime.fromtimestamp(path.stat().st_mtime, tz=UTC).replace(microsecond=0)
 
 
-def _snapshot_id(source: Source, reader: Reader, entries: list[FileEntry]) -> str:
+def _snapshot_id(source: Source, reader: Reader, entries: list[FileEntry], origin: str = EXPORT) -> str:
     opts = reader.options
     recipe = {
         "format_version": FORMAT_VERSION,
@@ -286,6 +309,8 @@ def _snapshot_id(source: Source, reader: Reader, entries: list[FileEntry]) -> st
         "options": opts.options,
         "files": [(e.path, e.size, e.sha256, e.observed_at) for e in entries],
     }
+    if origin != EXPORT:  # an export's id is what it always was
+        recipe["origin"] = origin
     digest = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
     return f"snap_{digest[:20]}"
 

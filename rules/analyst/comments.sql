@@ -33,6 +33,7 @@ COMMENT ON COLUMN cfg_snapshots.rows IS 'canonical rows in the snapshot';
 COMMENT ON COLUMN cfg_snapshots.quarantined IS 'quarantined records in the snapshot';
 COMMENT ON COLUMN cfg_snapshots.repeats_dropped IS 'identical repeats dropped while reading (manifest repeats_dropped)';
 COMMENT ON COLUMN cfg_snapshots.path IS 'snapshot folder, relative to the workspace root';
+COMMENT ON COLUMN cfg_snapshots.origin IS 'export (landing files) or live (API responses `reckon verify` read; observed_at is the responses'' HTTP Date). A live snapshot holds only the objects read, so it does not count toward system_freshness';
 
 -- mismatch_types
 COMMENT ON TABLE mismatch_types IS 'One row per mismatch type: what its rule''s header in rules/mismatches/ says the type means (rules.Rule.catalog_row), loaded by each audit. The findings (repair_pattern), the repair plan (operation, duplicate risk, next action) and the metrics (category) read it. A header value may be conditional, <value> if <condition> else <value>: it is split into the value, the condition and the alternative.';
@@ -288,7 +289,7 @@ COMMENT ON COLUMN observed.source_record IS 'record number of the chosen version
 COMMENT ON TABLE system_freshness IS 'One row per configured system: how fresh its newest export is.';
 COMMENT ON COLUMN system_freshness.system IS 'system';
 COMMENT ON COLUMN system_freshness.settle_seconds IS 'settle window';
-COMMENT ON COLUMN system_freshness.newest_observed_at IS 'newest observed_at over the system''s snapshots. An empty export still counts. NULL means the system is not exported, so its intents are unverifiable';
+COMMENT ON COLUMN system_freshness.newest_observed_at IS 'newest observed_at over the system''s export snapshots (a live read counts not: it shows only the objects it read). An empty export still counts. NULL means the system is not exported, so its intents are unverifiable';
 COMMENT ON COLUMN system_freshness.stale_reason IS 'why the system''s exports cannot confirm what the workflow log says happened since; NULL when they can. no export: the system has no snapshot. exported before the workflow log by more than its settle window: newest_observed_at + settle_seconds < audit_context.log_observed_at. Never set when there is no workflow log. The stale systems are listed in audits.stale_systems, first in the audit summary ("Systems without a fresh export"), in the HTML report''s first headline number (systems_without_fresh_export), and fail the Dagster asset check systems_fresh on the observed asset (severity ERROR, metadata stale_systems)';
 
 -- matches

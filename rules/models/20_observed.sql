@@ -132,7 +132,9 @@ DROP VIEW observed_versions;
 
 -- How fresh each system's newest export is: an empty export still proves absence. A system
 -- never exported, or exported longer before the workflow log than its settle window, cannot
--- confirm what the log says happened since: the audit names it (`stale_reason`).
+-- confirm what the log says happened since: the audit names it (`stale_reason`). A live
+-- read (`reckon verify`) shows only the objects it read, so it proves no absence: only
+-- exports count here.
 CREATE OR REPLACE TABLE system_freshness AS
 SELECT s.system, s.settle_seconds, max(c.observed_at) AS newest_observed_at,
     CASE WHEN max(c.observed_at) IS NULL THEN 'no export'
@@ -140,6 +142,6 @@ SELECT s.system, s.settle_seconds, max(c.observed_at) AS newest_observed_at,
              THEN 'exported before the workflow log by more than its settle window'
     END AS stale_reason
 FROM cfg_systems s
-LEFT JOIN cfg_snapshots c ON c.system = s.system
+LEFT JOIN cfg_snapshots c ON c.system = s.system AND c.origin = 'export'
 CROSS JOIN audit_context ctx
 GROUP BY s.system, s.settle_seconds;

@@ -387,7 +387,9 @@ class VendorState:
                 {**t, "result_type": "ticket"}
                 for t in self._tickets()
                 if terms.get("type", "ticket") == "ticket"
-                and all(str(t.get(k)) == v.strip('"') for k, v in terms.items() if k != "type")
+                and all(
+                    _term_holds(t.get(k), v.strip('"')) for k, v in terms.items() if k != "type"
+                )
             ]
             return Reply(
                 200,
@@ -488,6 +490,11 @@ def _merge_ticket(ticket: dict[str, Any], changes: dict[str, Any]) -> None:
     _merge(ticket, {k: v for k, v in changes.items() if k != "custom_fields"})
     if "custom_fields" in changes:
         ticket["custom_fields"] = list(fields.values())
+
+
+def _term_holds(value: Any, term: str) -> bool:
+    """A Zendesk search term `field:value`: equal, or one of a list's items (`tags:x`)."""
+    return term in map(str, value) if isinstance(value, list) else str(value) == term
 
 
 def _names(value: str | None) -> list[str] | None:
