@@ -55,7 +55,7 @@ def execute(ws: Workspace, plan_path: Path, *, apply: bool = False, only: str | 
     if systems is None:
         from executor.systems import open_systems
 
-        systems = open_systems(ws, plan)
+        systems = open_systems(ws)
     report = Report()
 
     def show(outcome: Outcome) -> None:

@@ -22,12 +22,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from connectors.base import Reader
 from connectors.live import (
-    VENDORS,
     ApiError,
     ApiSettings,
     Client,
@@ -41,6 +40,7 @@ from connectors.values import BadRecord
 from executor.run import Refused, Uncertain, Unreadable
 from reckon.config import System
 from reckon.preconditions import source_reader
+from reckon.verify import VENDOR_READS, VendorReads
 from reckon.workspace import Workspace
 
 KEY_ARG = "reckon_idempotency_key"  # where a send or a refund carries the plan's key
@@ -55,19 +55,26 @@ def vendor_field(system: System, name: str, value: Any = None) -> tuple[str, Any
     return mapping.path.split(".")[-1], mapping.values.get(str(value), value)
 
 
+# A vendor's record -> the canonical rows its connector makes of it.
+ROWS: dict[str, Callable[[Any, dict[str, Any]], list[dict[str, Any]]]] = {
+    "stripe": lambda reader, record: [reader.refund_row(record, None)],
+    "hubspot": lambda reader, record: reader.object_rows(record)[:1],
+    "zendesk": lambda reader, record: [reader.ticket_row(record)],
+    "sendgrid": lambda reader, record: [reader.event_row(e) for e in webhook_events(record)],
+}
+
+
 @dataclass
 class LiveSystems:
-    """reckon.preconditions.Vendor over the APIs, and the executor's operations."""
+    """reckon.preconditions.Vendor over the APIs (read as `reckon verify` reads them,
+    reckon/verify.py), and the executor's operations."""
 
     ws: Workspace
     clients: dict[str, Client]  # system -> its client
+    reads: dict[str, VendorReads]  # system -> how its objects are read by id and by marker
     readers: dict[
         str, tuple[str, Reader]
     ]  # system -> (vendor, the connector that reads its records)
-    properties: dict[str, list[str]] = field(
-        default_factory=dict
-    )  # system -> HubSpot properties to read
-    message_ids: dict[str, str] = field(default_factory=dict)  # SendGrid X-Message-Id -> its msg_id
 
     @property
     def vendor(self) -> LiveSystems:
@@ -76,78 +83,34 @@ class LiveSystems:
     # --- reads (reckon.preconditions.Vendor) ----------------------------------------------
 
     def object(self, system: str, external_id: str) -> dict[str, Any] | None:
+        """The object's canonical row; of a message's events, the newest settled one."""
         with unreadable(f"{system} {external_id}"):
-            return self._object(system, external_id)
-
-    def carriers(self, system: str, keys: set[str]) -> list[str]:
-        with unreadable(f"{system}'s objects carrying {', '.join(sorted(keys))}"):
-            return self._carriers(system, keys)
-
-    def _object(self, system: str, external_id: str) -> dict[str, Any] | None:
-        vendor, reader = self._reader(system)
-        client = self.clients[system]
-        if vendor == "stripe":
-            records = client.retrieve_refund(external_id).objects
-            rows = [reader.refund_row(r, None) for r in records]
-        elif vendor == "hubspot":
-            records = client.contact(external_id, self.properties.get(system, [])).objects
-            rows = [reader.object_rows(r)[0] for r in records]
-        elif vendor == "zendesk":
-            rows = [reader.ticket_row(r) for r in client.ticket(external_id).objects]
-        else:  # sendgrid: the message's events, the newest settled one wins
-            msg_id = self.message_ids.get(external_id, external_id)
-            rows = [
-                reader.event_row(e)
-                for d in client.message(msg_id).objects
-                for e in webhook_events(d)
-            ]
+            rows = self._rows(system, self._reads(system).by_id(external_id).objects)
         return max(
             rows, key=lambda r: (r["state"] != "pending", r["updated_at"] or 0), default=None
         )
 
-    def _carriers(self, system: str, keys: set[str]) -> list[str]:
-        vendor, reader = self._reader(system)
-        client, found = self.clients[system], set()
-        for path in self.ws.config.systems[system].correlation_paths:
-            for key in sorted(keys):
-                for row in self._search(vendor, reader, client, path, key):
-                    if keys & set(row["correlation_keys"] or []):
-                        found.add(row["external_id"])
+    def carriers(self, system: str, keys: set[str]) -> list[str]:
+        found = set()
+        with unreadable(f"{system}'s objects carrying {', '.join(sorted(keys))}"):
+            for path in self.ws.config.systems[system].correlation_paths:
+                for key in sorted(keys):
+                    rows = self._rows(system, self._reads(system).by_marker(path, key).objects)
+                    found.update(
+                        r["external_id"] for r in rows if keys & set(r["correlation_keys"] or [])
+                    )
         return sorted(found)
 
-    def _search(
-        self, vendor: str, reader: Reader, client: Any, path: str, key: str
-    ) -> list[dict[str, Any]]:
-        """The objects whose correlation field `path` holds `key`, as canonical rows."""
-        head, _, name = path.partition(".")
-        if vendor == "stripe" and head == "metadata":
-            return [reader.refund_row(r, None) for r in client.search_refunds(name, key).objects]
-        if vendor == "hubspot" and head == "properties":
-            return [
-                reader.object_rows(r)[0] for r in client.search_contacts(name, key, [name]).objects
-            ]
-        if vendor == "zendesk" and path == "external_id":
-            return [reader.ticket_row(r) for r in client.tickets_by_external_id(key).objects]
-        if vendor == "zendesk":
-            return [
-                reader.ticket_row(r) for r in client.search(f"type:ticket {path}:{key}").objects
-            ]
-        if vendor == "sendgrid" and not name:  # custom args arrive as top-level keys
-            ids = [m["msg_id"] for m in client.messages_with_arg(path, key).objects]
-            return [
-                reader.event_row(e)
-                for i in ids
-                for d in client.message(i).objects
-                for e in webhook_events(d)
-            ]
-        return []
-
-    def _reader(self, system: str) -> tuple[str, Reader]:
-        if system not in self.clients:
+    def _reads(self, system: str) -> VendorReads:
+        if system not in self.reads:
             raise Unreadable(
                 f"no API configured for {system} (systems.{system}.api in reckon.yaml)"
             )
-        return self.readers[system]
+        return self.reads[system]
+
+    def _rows(self, system: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        vendor, reader = self.readers[system]
+        return [row for record in records for row in ROWS[vendor](reader, record)]
 
     # --- operations ------------------------------------------------------------------------
 
@@ -302,32 +265,24 @@ OPERATIONS: dict[tuple[str, str, bool], tuple[Callable, Callable]] = {
 }
 
 
-def open_systems(ws: Workspace, plan: list[dict[str, Any]], apis: dict[str, ApiSettings] | None = None,
-                 **client_options: Any) -> LiveSystems:  # fmt: skip
-    """The clients of the systems that have an API (`apis`, by default each system's
-    `api` in reckon.yaml), with what the plan's preconditions need to read them."""
-    sources = {s.system: s for s in ws.config.sources if s.system and s.connector in VENDORS}
+def open_systems(
+    ws: Workspace, apis: dict[str, ApiSettings] | None = None, **client_options: Any
+) -> LiveSystems:
+    """The clients of the systems that have an API (`apis`, by default each system's `api`
+    in reckon.yaml) and a source read by that vendor's connector."""
     if apis is None:
-        apis = {name: s.api for name, s in ws.config.systems.items() if getattr(s, "api", None)}
-    clients = {
-        name: open_client(settings, **client_options)
-        for name, settings in apis.items()
-        if name in sources
+        apis = {
+            name: system.api for name, system in ws.config.systems.items() if system.api is not None
+        }
+    sources = {(s.system, s.connector): s for s in ws.config.sources}
+    usable = {
+        name: settings for name, settings in apis.items() if (name, settings.vendor) in sources
     }
-    readers = {
-        name: (sources[name].connector, source_reader(ws, sources[name])) for name in clients
+    clients = {name: open_client(settings, **client_options) for name, settings in usable.items()}
+    readers = {name: (settings.vendor, source_reader(ws, sources[(name, settings.vendor)]))
+               for name, settings in usable.items()}  # fmt: skip
+    reads = {
+        name: VENDOR_READS[usable[name].vendor](client, ws, name)
+        for name, client in clients.items()
     }
-    properties: dict[str, set[str]] = {}
-    message_ids = {}
-    for action in plan:
-        for check in action["preconditions"]:
-            fields = check.get("fields") or {}
-            properties.setdefault(check.get("system") or "", set()).update(fields)
-            if fields.get("sg_message_id") and check.get("external_id"):
-                message_ids[check["external_id"]] = fields["sg_message_id"]
-    for name, system in ws.config.systems.items():
-        properties.setdefault(name, set()).update(p.split(".", 1)[1] for p in system.correlation_paths
-                                                  if p.startswith("properties."))  # fmt: skip
-    return LiveSystems(
-        ws, clients, readers, {k: sorted(v) for k, v in properties.items()}, message_ids
-    )
+    return LiveSystems(ws, clients, reads, readers)

@@ -46,9 +46,7 @@ def root(audited, tmp_path, monkeypatch):
 def run(root: Path, server, *, apply: bool, clock: FakeClock | None = None, **options):
     ws = Workspace.open(root)
     settings = options.pop("settings", {})
-    systems = open_systems(
-        ws, plan(root), api_settings(server, **settings), clock=clock or FakeClock()
-    )
+    systems = open_systems(ws, api_settings(server, **settings), clock=clock or FakeClock())
     out = io.StringIO()
     report = execute(ws, plan_path(root), apply=apply, systems=systems, out=out, **options)
     return report, out.getvalue().splitlines()
