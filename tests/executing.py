@@ -83,8 +83,10 @@ def approve(root: Path, actions: list[dict[str, Any]], name: str = "test.jsonl")
 
 
 def ledger(root: Path) -> list[dict[str, Any]]:
+    """The ledger's whole lines (a killed executor may have left half of one at the end)."""
     path = root / "executor" / "ledger.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    whole = path.read_text().rpartition("\n")[0] if path.exists() else ""
+    return [json.loads(line) for line in whole.splitlines()]
 
 
 def states(root: Path) -> dict[str, str]:

@@ -1,9 +1,10 @@
 """The acceptance test of the executor's exactly-once promise: `reckon execute --apply`, as a
 subprocess, over a plan of more than 100 actions, killed (SIGKILL) at 20 seeded random
-points, then run again until it finishes. Half the kills land right after a vendor committed
-a write and before the executor heard back (the mock server kills it from inside the
-request); the others when the ledger has reached a drawn length. Some targets are changed
-after planning, one of them between two kills.
+points, then run again until it finishes. A point is one of: right after a vendor committed
+a write, before the executor heard back (the mock server kills it from inside the request);
+right after the executor's K-th durable write of the run (a ledger line or a feedback
+event, tests/kill_hook.py); in the middle of its K-th write (half a ledger line on disk).
+Some targets are changed after planning, one of them between two kills.
 
 Then: no effect was applied twice (the mock's counters, and the feedback events); the
 ledger's final states match what the vendors and the workflow log show; no action whose
@@ -20,7 +21,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -52,10 +52,11 @@ class Executor:
         self.proc: subprocess.Popen | None = None
         self.killed = threading.Event()
 
-    def start(self) -> None:
-        command = [sys.executable, "-m", "pipelines.cli", "execute", "--workspace", str(self.root),
+    def start(self, kill_at: int = 0, torn: bool = False) -> None:
+        command = [sys.executable, "-m", "tests.kill_hook", "execute", "--workspace", str(self.root),
                    "--plan", str(plan_path(self.root)), "--apply", "--lock-timeout", "30"]  # fmt: skip
-        env = {**os.environ, TOKEN_ENV: "test-token", "PYTHONPATH": str(ROOT)}
+        env = {**os.environ, TOKEN_ENV: "test-token", "PYTHONPATH": str(ROOT),
+               "RECKON_TEST_KILL_AT": str(kill_at), "RECKON_TEST_KILL_TORN": "1" if torn else ""}  # fmt: skip
         self.killed.clear()
         self.proc = subprocess.Popen(
             command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
@@ -96,20 +97,6 @@ class KillAfterWrite:
         return reply
 
 
-def kill_at_ledger_length(root: Path, executor: Executor, length: int) -> threading.Thread:
-    def watch() -> None:
-        path = root / "executor" / "ledger.jsonl"
-        while executor.proc is not None and executor.proc.poll() is None:
-            if path.exists() and path.read_bytes().count(b"\n") >= length:
-                executor.kill()
-                return
-            time.sleep(0.002)
-
-    thread = threading.Thread(target=watch, daemon=True)
-    thread.start()
-    return thread
-
-
 def change_target(server, action: dict) -> None:
     """Change an action's target on the vendor so that its precondition no longer holds."""
     target = action["target_external_id"]
@@ -148,39 +135,37 @@ def test_killed_twenty_times_each_action_is_applied_once(audited, tmp_path):
             change_target(server, action)
         executor = Executor(root)
         after_write = KillAfterWrite(server, executor)
-        kinds = ["write"] * (KILLS // 2) + ["ledger"] * (KILLS - KILLS // 2)
-        rng.shuffle(kinds)
-        write_points = iter(sorted(rng.sample(range(1, 25), KILLS // 2)))  # of ~27 vendor writes
-        ledger_points = iter(
-            sorted(rng.sample(range(120, 340), KILLS - KILLS // 2))
-        )  # of ~350 lines
         kills = 0
-        for n, kind in enumerate(kinds):
-            if n == KILLS // 2:  # between two kills: another target changes before it is acted on
-                untouched = [
-                    a
-                    for a in editable
-                    if a not in changed_first and a["action_id"] not in states(root)
-                ]
-                changed_later = rng.sample(untouched, 1)
-                change_target(server, changed_later[0])
-            lines = len(ledger(root))
+        try:
+            for n in range(KILLS):
+                if n == 3:  # between two kills: another target changes before it is acted on
+                    now = states(root)
+                    untouched = [
+                        a
+                        for a in editable
+                        if a not in changed_first and now.get(a["action_id"]) in (None, "planned")
+                    ]
+                    changed_later = rng.sample(untouched, 1)
+                    change_target(server, changed_later[0])
+                kind = rng.choice(("vendor write", "durable write", "torn write"))
+                at = rng.randint(1, 25)
+                if kind == "vendor write":
+                    after_write.at = after_write.count + 1
+                    executor.start()
+                else:
+                    executor.start(kill_at=at, torn=kind == "torn write")
+                code, out, err = executor.wait()
+                after_write.at = None
+                if code == -signal.SIGKILL:
+                    kills += 1
+                else:  # it finished before the point: no vendor write was left, say
+                    assert code in (0, 1), err
             executor.start()
-            if kind == "write":
-                after_write.at = max(next(write_points), after_write.count + 1)
-            else:
-                kill_at_ledger_length(root, executor, max(next(ledger_points), lines + 1))
             code, out, err = executor.wait()
-            after_write.at = None
-            if executor.killed.is_set():
-                kills += 1
-                assert code == -signal.SIGKILL
-            else:  # it finished before the trigger
-                assert code in (0, 1), err
-        executor.start()
-        code, out, err = executor.wait()
-        assert code == 0, err
-        assert not re.search(r"  (failed|unknown)\b", out), out
+            assert code == 0, err
+            assert not re.search(r"  (failed|unknown)\b", out), out
+        finally:  # a failed assertion leaves no executor running
+            executor.kill()
         effects, by_key = Counter(server.effects), Counter(server.effects_by_key)
         write_log = writes(server)
     assert kills >= 15, f"only {kills} of {KILLS} runs were killed before they finished"
@@ -189,6 +174,7 @@ def test_killed_twenty_times_each_action_is_applied_once(audited, tmp_path):
     events = Counter(e["action_id"] for e in feedback(root))
     actionable = {a["action_id"] for a in actions if a["action_id"] in final}
     assert len(actionable) >= 100
+    assert sum(e["state"] == "planned" for e in ledger(root)) == len(actionable), "planned twice"
     # Every action the executor took on reached a terminal state.
     assert {final[a] for a in actionable} <= {"succeeded", "void", "failed"}
     # No effect applied twice: vendor counters, and the runtime writes (feedback events).
@@ -208,6 +194,11 @@ def test_killed_twenty_times_each_action_is_applied_once(audited, tmp_path):
         assert _applied_at_vendor(action, effects, by_key) is False
     touched = {path.rsplit("/", 1)[-1].removesuffix(".json") for _, _, path in write_log}
     assert not touched & {a["target_external_id"] for a in [*changed_first, *changed_later]}
+    # Kills between a write and its ledger line happened, and were recovered by a re-read.
+    recovered = {e["pattern"] for e in ledger(root) if e["reason"] == "recovered: it had landed"}
+    assert "forward_completion" in recovered and recovered & {"receipt_backfill", "status_patch"}, (
+        recovered
+    )
     # The ledger tells the story in order: planned, started, then one terminal state.
     for aid in actionable:
         sequence = [e["state"] for e in ledger(root) if e["action_id"] == aid]
