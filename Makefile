@@ -21,7 +21,7 @@ browser:
 	  else echo "chromium not installed: the browser test will be skipped"; fi; }
 
 demo: $(STAMP)
-	$(VENV)/bin/reckon demo --workspace workspace
+	$(VENV)/bin/reckon demo --workspace workspace --live
 
 test: $(STAMP) browser
 	$(VENV)/bin/ruff check .

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
@@ -42,8 +44,9 @@ class Report:
 
 def execute(ws: Workspace, plan_path: Path, *, apply: bool = False, only: str | None = None,
             limit: int | None = None, systems: Systems | None = None, lock_timeout: float = DEFAULT_TIMEOUT,
-            out: TextIO = sys.stdout) -> Report:  # fmt: skip
-    """Dry-run or apply the plan; one line per action on `out` as it is decided."""
+            out: TextIO = sys.stdout, clock: Callable[[], datetime] | None = None) -> Report:  # fmt: skip
+    """Dry-run or apply the plan; one line per action on `out` as it is decided. `clock`
+    dates the feedback events (default: now; the demo's simulated world has its own)."""
     plan = load_plan(plan_path)
     selected = [a for a in in_order(plan) if matcher(only)(a)][:limit]
     approvals = load_approvals(ws.root)
@@ -57,17 +60,17 @@ def execute(ws: Workspace, plan_path: Path, *, apply: bool = False, only: str | 
 
         systems = open_systems(ws)
     report = Report()
+    options = {"clock": clock} if clock else {}
 
     def show(outcome: Outcome) -> None:
         report.outcomes.append(outcome)
         print(outcome.line(), file=out, flush=True)
 
     if not apply:
-        for outcome in Executor(ws, systems, approvals).dry_run(selected, plan):
+        for outcome in Executor(ws, systems, approvals, **options).dry_run(selected, plan):
             show(outcome)
         return report
     with workspace_lock(ws.root / LOCK_FOLDER, lock_timeout, holder="executor"):
-        Executor(ws, systems, approvals).apply(
-            selected, plan, on_outcome=show
-        )  # reads the ledger under the lock
+        # The executor reads the ledger under the lock.
+        Executor(ws, systems, approvals, **options).apply(selected, plan, on_outcome=show)
     return report

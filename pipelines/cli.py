@@ -156,14 +156,17 @@ def simulate(root: Path, runs: int, seed: int) -> int:
     return 0
 
 
-def demo(root: Path, runs: int, seed: int, days: int = 3, quiet: bool = False) -> int:
+def demo(root: Path, runs: int, seed: int, days: int = 3, quiet: bool = False, live: bool = False) -> int:
     """Generate a fresh demo workspace and audit it once per simulated day: day 1 is the
     simulation; each later day a small executor applies part of the previous plan and the
-    world moves on (`simulator.timeline`). The earlier days are audited in-process
-    (`run_audit`, the job's steps without the orchestrator), the last one by the Dagster job.
-    Prints one lifecycle line per audit and the full summary of the last one."""
+    world moves on (`simulator.timeline`). With `live`, then the loop against mock vendor
+    APIs: verify, execute the approved part of the plan, audit again (pipelines/demo_live.py).
+    Every audit but the last runs in-process (`run_audit`, the job's steps without the
+    orchestrator), the last one by the Dagster job. Prints one lifecycle line per audit and
+    the full summary of the last one."""
     import io
 
+    from pipelines.demo_live import audit_line, live_loop
     from pipelines.runner import run_audit
     from simulator.timeline import advance, timeline_path
 
@@ -177,36 +180,27 @@ def demo(root: Path, runs: int, seed: int, days: int = 3, quiet: bool = False) -
             return 2
         shutil.rmtree(root)
     simulate(root, runs, seed)
+    report = io.StringIO()
+
+    def final_audit() -> int:
+        with contextlib.redirect_stdout(report):
+            return audit(root, quiet)
+
     for day in range(1, days + 1):
         if day > 1:
             print(advance(root, day, seed).summary())
-        report = io.StringIO()
-        if day < days:
+        if day < days or live:
             with progress(quiet):
                 run_audit(Workspace.open(root))
-        else:
-            with contextlib.redirect_stdout(report):
-                code = audit(root, quiet)
-            if code:
-                print(report.getvalue(), end="")
-                return code
-        with database.connect_read_copy(Workspace.open(root)) as con:
-            audit_id, findings, as_of = con.execute(
-                "SELECT audit_id, findings, as_of FROM audits WHERE audit_id = (SELECT audit_id FROM audit_context)"
-            ).fetchone()
-            # Resolved counts only what this audit resolved (a finding closed by an earlier
-            # decision is reported again while it holds, unchanged).
-            counts = dict(con.execute(
-                "SELECT coalesce(status || ' ' || resolution, status), count(*) FROM lifecycle_events "
-                "WHERE audit_id = ? AND (status <> 'resolved' OR changed) GROUP BY ALL",
-                [audit_id]).fetchall())
-        resolved = {k.split(" ")[1]: n for k, n in counts.items() if k.startswith("resolved ")}
-        print(f"day {day} audit {audit_id} as of {as_of:%Y-%m-%d %H:%M} UTC: {findings} findings; "
-              f"new {counts.get('new', 0)} · ongoing {counts.get('ongoing', 0)} · regressed {counts.get('regressed', 0)} · "
-              f"resolved {sum(resolved.values())}"
-              + (f" ({', '.join(f'{k} {n}' for k, n in sorted(resolved.items()))})" if resolved else ""))
+        elif code := final_audit():
+            print(report.getvalue(), end="")
+            return code
+        print(audit_line(Workspace.open(root), f"day {day}"))
     if days > 1:
         print(f"expected lifecycle facts: {timeline_path(root)}")
+    if live and (code := live_loop(root, final_audit)):
+        print(report.getvalue(), end="")
+        return code
     print()
     print(report.getvalue(), end="")
     return 0
@@ -271,6 +265,9 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--seed", type=int, default=7, help="random seed (the same seed gives the same data)")
     sub.choices["demo"].add_argument("--days", type=int, default=3, help="simulated days, one audit each")
     sub.choices["demo"].add_argument("--quiet", action="store_true", help=quiet)
+    sub.choices["demo"].add_argument("--live", action="store_true",
+                                     help="then verify and execute the plan against mock vendor APIs on 127.0.0.1, "
+                                          "and audit again")
     p = command("report", "write the HTML report of an audit")
     p.add_argument("--audit", dest="audit_id", default=None, help="the audit's id (default: the newest audit)")
     p.add_argument("--unmask", action="store_true", help="show personal data (emails, names) unmasked")
@@ -298,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "report":
             return report(args.workspace, args.audit_id, args.unmask)
         if args.command == "demo":
-            return demo(args.workspace, args.runs, args.seed, args.days, args.quiet)
+            return demo(args.workspace, args.runs, args.seed, args.days, args.quiet, args.live)
         if args.command == "execute":
             return execute(args.workspace, args.plan, args.apply, args.only, args.limit, args.lock_timeout)
         if args.command == "verify":

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
 import duckdb
@@ -326,3 +327,19 @@ def test_execute_help_shows_every_default(capsys):
         cli.main(["execute", "--help"])
     text = capsys.readouterr().out
     assert "--apply" in text and "--only PATTERN" in text and "--limit N" in text
+
+
+def test_the_live_demo_closes_the_loop(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    root = tmp_path / "ws"
+    assert cli.main(["demo", "--workspace", str(root), "--runs", "60", "--seed", "7", "--days", "1", "--live",
+                     "--quiet"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    steps = [line.split()[1] for line in out.splitlines() if line.startswith("live  ")]
+    assert steps == ["vendors", "verify", "execute", "export", "re-audit"], out
+    applied = re.search(r"^live  execute .*: applied (\d+)", out, re.MULTILINE)
+    assert applied and int(applied[1]) > 0, out
+    with duckdb.connect(str(root / "reckon-read.duckdb"), read_only=True) as con:
+        reported = con.execute("SELECT count(*) FROM applied_repairs").fetchone()[0]
+    assert reported == int(applied[1])
+    assert "live snapshot" in out and "# reckon audit" in out
