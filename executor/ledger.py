@@ -21,7 +21,14 @@ from typing import Any
 FOLDER = "executor"
 FILE = "ledger.jsonl"
 TERMINAL = ("succeeded", "failed", "void")
-NEXT = {None: ("planned",), "planned": ("started", "void"), "started": TERMINAL}
+# A void or failed action may be planned again by a later audit's plan (executor/run.py).
+NEXT = {
+    None: ("planned",),
+    "planned": ("started", "void"),
+    "started": TERMINAL,
+    "void": ("planned",),
+    "failed": ("planned",),
+}
 
 
 class LedgerError(RuntimeError):

@@ -139,9 +139,8 @@ class Executor:
     def standing(self, action: dict[str, Any], plan: list[dict[str, Any]]) -> Outcome | None:
         """Why the action is not to be acted on now, whatever the systems show; None when it is."""
         pattern, params = action["pattern"], action["parameters"]
-        state = self.ledger.state.get(action["action_id"])
-        if state in TERMINAL:
-            return Outcome(action, "done", f"{state} (ledger)")
+        if self.done(action):
+            return Outcome(action, "done", f"{self.ledger.state[action['action_id']]} (ledger)")
         if pattern == "human_adjudication":
             return Outcome(
                 action,
@@ -172,6 +171,15 @@ class Executor:
                     action, "waits", f"the run still has {len(open_)} open intent action(s)"
                 )
         return None
+
+    def done(self, action: dict[str, Any]) -> bool:
+        """Finished with: succeeded under any plan, or void or failed under this action's
+        plan. (A later audit that plans the same id again saw the world as this plan did, so
+        a void or failed action may be tried again then; a succeeded one never.)"""
+        last = self.ledger.last.get(action["action_id"])
+        if last is None or last["state"] not in TERMINAL:
+            return False
+        return last["state"] == "succeeded" or last["audit_id"] == action["audit_id"]
 
     def void_reason(self, action: dict[str, Any]) -> str | None:
         return void_reason(self.log.fresh(), self.systems.vendor, action["preconditions"])
@@ -209,34 +217,50 @@ class Executor:
             )
         self.ledger.open()
         try:
-            fresh = [a for a in selected if self.ledger.state.get(a["action_id"]) is None
-                     and self.standing(a, plan) is None]  # fmt: skip
+            fresh = [a for a in selected if self._unplanned(a) and self.standing(a, plan) is None]
             self.ledger.record_many(fresh, "planned")
             outcomes = []
             for action in selected:
-                outcome = self.standing(action, plan) or self._execute(action)
+                # A started action is first looked for where it would have landed: whatever
+                # else changed since, it may not be sent again if it did.
+                started = self.ledger.state.get(action["action_id"]) == "started"
+                outcome = (
+                    (started and self._recover(action))
+                    or self.standing(action, plan)
+                    or self._execute(action)
+                )
                 on_outcome(outcome)
                 outcomes.append(outcome)
             return outcomes
         finally:
             self.ledger.close()
 
+    def _unplanned(self, action: dict[str, Any]) -> bool:
+        state = self.ledger.state.get(action["action_id"])
+        return state is None or (state in TERMINAL and not self.done(action))
+
+    def _recover(self, action: dict[str, Any]) -> Outcome | None:
+        """`applied` for a started action that landed, `unknown` when the re-read failed, None
+        when it did not land (it goes through the re-check and is sent again, same key)."""
+        try:
+            landed = self._landed(action)
+        except Unreadable as exc:
+            return Outcome(action, "unknown", str(exc))
+        return (
+            None if landed is None else self._succeeded(action, landed, "recovered: it had landed")
+        )
+
     def _execute(self, action: dict[str, Any]) -> Outcome:
         try:
             return self._execute_checked(action)
-        except (
-            Unreadable
-        ) as exc:  # the ledger keeps the action where it was: the next run resumes it
+        except Unreadable as exc:
+            # The ledger keeps the action where it was: the next run resumes it.
             return Outcome(action, "unknown", str(exc))
 
     def _execute_checked(self, action: dict[str, Any]) -> Outcome:
-        state = self.ledger.state.get(action["action_id"])
-        if state is None:  # planned late: a run whose intents were repaired in this pass
+        if self._unplanned(action):  # planned late: a run whose intents were repaired in this pass
             self.ledger.record(action, "planned")
-        if state == "started":  # stopped mid-action: did it land?
-            landed = self._landed(action)
-            if landed is not None:
-                return self._succeeded(action, landed, "recovered: it had landed")
+        state = self.ledger.state[action["action_id"]]
         reason = self.void_reason(action)  # re-checked just before acting
         if reason:
             self.ledger.record(action, "void", reason)

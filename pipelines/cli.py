@@ -35,7 +35,8 @@ DAGSTER_FOLDER = ".dagster"  # the workspace's own Dagster instance, unless $DAG
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 OK, FAILED, BAD_INPUT, BUSY, BLOCKED = 0, 1, 2, 3, 4
 # Errors raised inside the job, by class name (Dagster hands them back serialized).
-EXIT_CODES = {"ConfigError": BAD_INPUT, "WorkspaceBusy": BUSY, "AuditBlocked": BLOCKED, "PlanError": BAD_INPUT}
+EXIT_CODES = {"ConfigError": BAD_INPUT, "WorkspaceBusy": BUSY, "AuditBlocked": BLOCKED, "PlanError": BAD_INPUT,
+              "MissingCredentials": BAD_INPUT}
 
 
 class MissingWorkspace(LookupError):

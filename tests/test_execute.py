@@ -343,3 +343,40 @@ def test_the_live_demo_closes_the_loop(tmp_path, capsys, monkeypatch):
         reported = con.execute("SELECT count(*) FROM applied_repairs").fetchone()[0]
     assert reported == int(applied[1])
     assert "live snapshot" in out and "# reckon audit" in out
+
+
+def test_a_void_action_is_tried_again_when_a_later_plan_names_it_but_never_a_succeeded_one(root):
+    patches = [a for a in plan(root) if a["mismatch_type"] == "false_completion"]
+    moved, done = patches[0], patches[1]
+    late = root / "landing" / "events" / "late.jsonl"
+    late.write_text(json.dumps({"event_id": "ev_late", "ts": "2026-12-01T08:00:00Z", "type": "run.escalated",
+                                "run_id": moved["run_id"], "workflow": moved["workflow"]}) + "\n")  # fmt: skip
+    with vendors(root) as server:
+        run(root, server, apply=True, only="false_completion")
+        assert (
+            states(root)[moved["action_id"]] == "void"
+            and states(root)[done["action_id"]] == "succeeded"
+        )
+        # The late event was a mistake and is withdrawn; the next audit plans the same actions
+        # (the same ids: the same findings in the same state).
+        late.unlink()
+        later = root / "exports" / "repair-plan-aud_ffffffffffffffffffff.jsonl"
+        later.write_text(
+            "".join(json.dumps({**a, "audit_id": "aud_" + "f" * 20}) + "\n" for a in plan(root))
+        )
+        ws = Workspace.open(root)
+        systems = open_systems(ws, api_settings(server), clock=FakeClock())
+        report = execute(
+            ws, later, apply=True, only="false_completion", systems=systems, out=io.StringIO()
+        )
+    assert verdicts(report)[moved["action_id"]] == ("applied", "")
+    assert verdicts(report)[done["action_id"]] == ("done", "succeeded (ledger)")
+    assert [e["state"] for e in ledger(root) if e["action_id"] == moved["action_id"]] == [
+        "planned",
+        "void",
+        "planned",
+        "started",
+        "succeeded",
+    ]
+    events = [e["action_id"] for e in feedback(root)]
+    assert events.count(moved["action_id"]) == 1 and events.count(done["action_id"]) == 1
