@@ -196,13 +196,16 @@ class Executor:
                     "unknown",
                     "started by an earlier run: --apply finds out whether it landed",
                 )
-            if outcome is None:
-                reason = self.void_reason(action)
-                outcome = (
-                    Outcome(action, "void", reason) if reason else Outcome(action, "would apply")
-                )
-            outcomes.append(outcome)
+            outcomes.append(outcome or self._recheck(action))
         return outcomes
+
+    def _recheck(self, action: dict[str, Any]) -> Outcome:
+        """Would apply, void with the reason, or unknown when a read did not answer."""
+        try:
+            reason = self.void_reason(action)
+        except Unreadable as exc:
+            return Outcome(action, "unknown", str(exc))
+        return Outcome(action, "void", reason) if reason else Outcome(action, "would apply")
 
     def apply(self, selected: list[dict[str, Any]], plan: list[dict[str, Any]],
               on_outcome: Callable[[Outcome], None] = lambda _: None) -> list[Outcome]:  # fmt: skip
@@ -234,6 +237,8 @@ class Executor:
             return outcomes
         finally:
             self.ledger.close()
+            if self.events.path.stat().st_size == 0:  # nothing applied: no empty landing file
+                self.events.path.unlink()
 
     def _unplanned(self, action: dict[str, Any]) -> bool:
         state = self.ledger.state.get(action["action_id"])

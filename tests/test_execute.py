@@ -380,3 +380,27 @@ def test_a_void_action_is_tried_again_when_a_later_plan_names_it_but_never_a_suc
     ]
     events = [e["action_id"] for e in feedback(root)]
     assert events.count(moved["action_id"]) == 1 and events.count(done["action_id"]) == 1
+
+
+def test_a_read_that_does_not_answer_decides_nothing(root):
+    drift = [
+        a
+        for a in plan(root)
+        if a["mismatch_type"] == "field_drift" and a["target_system"] == "hubspot"
+    ]
+    approve(root, drift)
+    with vendors(root) as server:
+        server.inject("status", vendor="hubspot", method="GET", status=503, times=1000)
+        dry, _ = run(root, server, apply=False, only="field_drift", settings={"max_retries": 0})
+        report, _ = run(root, server, apply=True, only="field_drift", settings={"max_retries": 0})
+        assert not server.effects and report.failed
+    for outcomes in (dry, report):
+        for action in drift:
+            verdict, reason = verdicts(outcomes)[action["action_id"]]
+            assert verdict == "unknown" and reason.startswith(
+                f"could not read hubspot {action['target_external_id']}"
+            )
+    assert {states(root)[a["action_id"]] for a in drift} == {"planned"}
+    assert not (root / "landing" / "executor").exists() or not list(
+        (root / "landing" / "executor").iterdir()
+    )
