@@ -54,7 +54,7 @@ JOIN intent_state s ON (c.subject_kind = 'intent' AND s.intent_id = c.subject_id
     OR (c.subject_kind = 'run' AND s.run_id = c.subject_id)
 WHERE s.system IS NOT NULL
 UNION ALL
-SELECT c.finding_id, c.run_id, c.system, NULL, [split_part(c.subject_id, ':', 2)], []
+SELECT c.finding_id, c.run_id, c.system, NULL, [substr(c.subject_id, length(c.system) + 2)], []
 FROM chosen c WHERE c.subject_kind = 'effect'
 ORDER BY 1, 3, 4
 """
@@ -137,9 +137,10 @@ def verify(
             if s.system == system and s.connector == _vendor(ws, system)
         )
         systems[system] = SystemRead(system, source)
+    for system, read in systems.items():  # the reads touch no workspace file: no lock yet
+        _read_system(ws, read, [t for t in chosen if t.system == system], clock)
     with workspace_lock(ws.root, lock_timeout):
-        for system, read in systems.items():
-            _read_system(ws, read, [t for t in chosen if t.system == system], clock)
+        for read in systems.values():
             read.snapshot = _store(ws, read)
     return Verification(
         sorted({t.finding_id for t in chosen if t.system in systems}), systems, skipped
