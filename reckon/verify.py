@@ -170,28 +170,37 @@ def _read_system(
     system = ws.config.systems[read.system]
     client = open_client(system.api, clock=clock)
     reader = VENDOR_READS[system.api.vendor](client, ws, read.system)
-    done: set[str] = set()
+    done: dict[tuple[str, str], int] = {}  # lookup -> objects it found
     for target in chosen:
-        lookups = [("id", i) for i in target.ids] or [
-            (path, m) for path in system.correlation_paths for m in target.markers
-        ]
-        for how, key in lookups:
-            if (how, key) in done:
-                continue
-            done.add((how, key))
-            try:
-                result = reader.by_id(key) if how == "id" else reader.by_marker(how, key)
-            except MissingCredentials as exc:  # every other read would fail the same way
-                read.errors.append(str(exc))
-                return
-            except ApiError as exc:
-                read.errors.append(str(exc))
-                continue
-            read.lookups += 1
-            if result.observed_at is not None:
-                read.dates.append(result.observed_at)
-            for record in result.objects:
-                read.records[reader.record_id(record)] = record
+        by_marker = [(path, m) for path in system.correlation_paths for m in target.markers]
+        # By id first; by marker when no id is known or no id found anything (a receipt
+        # naming an object the system does not have).
+        for lookups in ([("id", i) for i in target.ids], by_marker):
+            found = 0
+            for how, key in lookups:
+                if (how, key) not in done:
+                    try:
+                        done[(how, key)] = _lookup(reader, read, how, key)
+                    except MissingCredentials as exc:  # every other read would fail the same way
+                        read.errors.append(str(exc))
+                        return
+                    except ApiError as exc:
+                        read.errors.append(str(exc))
+                        done[(how, key)] = 0
+                found += done[(how, key)]
+            if found:
+                break
+
+
+def _lookup(reader: VendorReads, read: SystemRead, how: str, key: str) -> int:
+    """One read by id or by marker into `read`; the number of objects it found."""
+    result = reader.by_id(key) if how == "id" else reader.by_marker(how, key)
+    read.lookups += 1
+    if result.observed_at is not None:
+        read.dates.append(result.observed_at)
+    for record in result.objects:
+        read.records[reader.record_id(record)] = record
+    return len(result.objects)
 
 
 def _store(ws: Workspace, read: SystemRead) -> Snapshot | None:

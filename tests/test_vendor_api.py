@@ -280,3 +280,12 @@ def test_a_wrong_credential_is_refused(server, monkeypatch):
     monkeypatch.setenv(ENV, "sk_test_wrong")
     with pytest.raises(Exception, match="401"):
         client(server, "stripe", FakeClock()).retrieve_refund("re_x")
+
+
+def test_a_retry_after_past_five_minutes_is_not_waited_out(server):
+    clock = FakeClock()
+    stripe = client(server, "stripe", clock)
+    server.inject("status", vendor="stripe", status=429, retry_after=3600)
+    with pytest.raises(RetriesExhausted, match="rate limited for 3600 s") as caught:
+        stripe.retrieve_refund("re_x")
+    assert server.request_count() == 1 and clock.t == 0 and not caught.value.uncertain
