@@ -284,6 +284,8 @@ BAD_API = [
     ({"base_url": "https://user:pw@api.stripe.com", "credentials_env": "K"}, f"{API}.base_url: must not hold credentials"),
     ({"base_url": "ftp://api.stripe.com", "credentials_env": "K"}, f"{API}.base_url: 'ftp://api.stripe.com' is not an http(s) URL"),
     ({"base_url": "https://api.stripe.com?key=x", "credentials_env": "K"}, f"{API}.base_url: 'https://api.stripe.com?key=x' is not"),
+    ({"base_url": "http://[::1", "credentials_env": "K"}, f"{API}.base_url: 'http://[::1' is not an http(s) URL"),
+    ({"base_url": "http://x:99999", "credentials_env": "K"}, f"{API}.base_url: 'http://x:99999' is not an http(s) URL"),
     ({"base_url": "https://api.stripe.com"}, f"{API}.credentials_env: required key is missing"),
     ({"base_url": "https://x", "credentials_env": "sk_live_123 456"}, f"{API}.credentials_env: 'sk_live_123 456' is not an environment"),
     ({"base_url": "https://x", "credentials_env": "K", "rate_per_second": 0}, f"{API}.rate_per_second: 0 is out of range"),
