@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -137,8 +138,15 @@ def verify(
             if s.system == system and s.connector == _vendor(ws, system)
         )
         systems[system] = SystemRead(system, source)
-    for system, read in systems.items():  # the reads touch no workspace file: no lock yet
-        _read_system(ws, read, [t for t in chosen if t.system == system], clock)
+    # One thread per system: each vendor has its own rate limit. The reads touch no
+    # workspace file, so the lock waits until they are done.
+    readers = {system: _reader(ws, system, clock) for system in systems}
+    with ThreadPoolExecutor(max_workers=max(1, len(systems))) as pool:
+        for done in [
+            pool.submit(_read_system, readers[s], r, [t for t in chosen if t.system == s])
+            for s, r in systems.items()
+        ]:
+            done.result()
     with workspace_lock(ws.root, lock_timeout):
         for read in systems.values():
             read.snapshot = _store(ws, read)
@@ -164,12 +172,14 @@ def _unreadable(ws: Workspace, system: str) -> str | None:
 # --- reading one system ------------------------------------------------------------------
 
 
-def _read_system(
-    ws: Workspace, read: SystemRead, chosen: list[Target], clock: Clock | None
-) -> None:
-    system = ws.config.systems[read.system]
-    client = open_client(system.api, clock=clock)
-    reader = VENDOR_READS[system.api.vendor](client, ws, read.system)
+def _reader(ws: Workspace, system: str, clock: Clock | None) -> VendorReads:
+    """The system's vendor reads on a client of its own (it reads the analyst copy once)."""
+    api = ws.config.systems[system].api
+    return VENDOR_READS[api.vendor](open_client(api, clock=clock), ws, system)
+
+
+def _read_system(reader: VendorReads, read: SystemRead, chosen: list[Target]) -> None:
+    system = reader.ws.config.systems[read.system]
     done: dict[tuple[str, str], int] = {}  # lookup -> objects it found
     for target in chosen:
         by_marker = [(path, m) for path in system.correlation_paths for m in target.markers]
