@@ -8,7 +8,8 @@ observed_at) and of how they were read, so re-snapshotting unchanged files is a
 no-op. A file's identity is its content: content already in a snapshot of the source is
 never read twice, under any path or modification time (one whose path, size and
 modification time are unchanged is not even hashed again), and keeps the export time it
-was first read with.
+was first read with. `reckon verify` stores the vendors' API responses the same way
+(`take_live_snapshot`), as snapshots of origin `live`.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ class Snapshot:
     repeats_dropped: int = 0  # records identical to one read before (webhook retries): dropped, counted
     # `export` (landing files) or `live` (API responses `reckon verify` read, observed at
     # the responses' time); a live snapshot holds only the objects read.
-    origin: str = "export"
+    origin: str = EXPORT
 
     @property
     def data_file(self) -> Path:
