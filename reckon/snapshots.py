@@ -71,7 +71,7 @@ class Snapshot:
     repeats_dropped: int = 0  # records identical to one read before (webhook retries): dropped, counted
     # `export` (landing files) or `live` (API responses `reckon verify` read, observed at
     # the responses' time); a live snapshot holds only the objects read.
-    origin: str = EXPORT
+    origin: str = "export"
 
     @property
     def data_file(self) -> Path:
