@@ -567,11 +567,11 @@ def _api(api: _Reader) -> ApiSettings:
     if vendor and vendor not in VENDORS:
         raise ConfigError(f"{api.key('vendor')}: '{vendor}' is not one of {', '.join(VENDORS)}")
     base_url = api.get("base_url", str)
-    parts = urllib.parse.urlsplit(base_url)
     try:
+        parts = urllib.parse.urlsplit(base_url)
         parts.port  # noqa: B018 - raises on a port that is not a number
-    except ValueError:
-        parts = parts._replace(netloc="")
+    except ValueError:  # an unclosed IPv6 bracket, a port out of range
+        parts = urllib.parse.urlsplit("")
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
         raise ConfigError(f"{api.key('base_url')}: '{base_url}' is not an http(s) URL like https://api.stripe.com")
     if parts.username is not None or parts.password is not None:

@@ -8,7 +8,8 @@ observed_at) and of how they were read, so re-snapshotting unchanged files is a
 no-op. A file's identity is its content: content already in a snapshot of the source is
 never read twice, under any path or modification time (one whose path, size and
 modification time are unchanged is not even hashed again), and keeps the export time it
-was first read with.
+was first read with. `reckon verify` stores the vendors' API responses the same way
+(`take_live_snapshot`), as snapshots of origin `live`.
 """
 
 from __future__ import annotations

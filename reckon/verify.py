@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -54,7 +55,7 @@ JOIN intent_state s ON (c.subject_kind = 'intent' AND s.intent_id = c.subject_id
     OR (c.subject_kind = 'run' AND s.run_id = c.subject_id)
 WHERE s.system IS NOT NULL
 UNION ALL
-SELECT c.finding_id, c.run_id, c.system, NULL, [split_part(c.subject_id, ':', 2)], []
+SELECT c.finding_id, c.run_id, c.system, NULL, [substr(c.subject_id, length(c.system) + 2)], []
 FROM chosen c WHERE c.subject_kind = 'effect'
 ORDER BY 1, 3, 4
 """
@@ -137,9 +138,17 @@ def verify(
             if s.system == system and s.connector == _vendor(ws, system)
         )
         systems[system] = SystemRead(system, source)
+    # One thread per system: each vendor has its own rate limit. The reads touch no
+    # workspace file, so the lock waits until they are done.
+    readers = {system: _reader(ws, system, clock) for system in systems}
+    with ThreadPoolExecutor(max_workers=max(1, len(systems))) as pool:
+        for done in [
+            pool.submit(_read_system, readers[s], r, [t for t in chosen if t.system == s])
+            for s, r in systems.items()
+        ]:
+            done.result()
     with workspace_lock(ws.root, lock_timeout):
-        for system, read in systems.items():
-            _read_system(ws, read, [t for t in chosen if t.system == system], clock)
+        for read in systems.values():
             read.snapshot = _store(ws, read)
     return Verification(
         sorted({t.finding_id for t in chosen if t.system in systems}), systems, skipped
@@ -163,34 +172,45 @@ def _unreadable(ws: Workspace, system: str) -> str | None:
 # --- reading one system ------------------------------------------------------------------
 
 
-def _read_system(
-    ws: Workspace, read: SystemRead, chosen: list[Target], clock: Clock | None
-) -> None:
-    system = ws.config.systems[read.system]
-    client = open_client(system.api, clock=clock)
-    reader = VENDOR_READS[system.api.vendor](client, ws, read.system)
-    done: set[str] = set()
+def _reader(ws: Workspace, system: str, clock: Clock | None) -> VendorReads:
+    """The system's vendor reads on a client of its own (it reads the analyst copy once)."""
+    api = ws.config.systems[system].api
+    return VENDOR_READS[api.vendor](open_client(api, clock=clock), ws, system)
+
+
+def _read_system(reader: VendorReads, read: SystemRead, chosen: list[Target]) -> None:
+    system = reader.ws.config.systems[read.system]
+    done: dict[tuple[str, str], int] = {}  # lookup -> objects it found
     for target in chosen:
-        lookups = [("id", i) for i in target.ids] or [
-            (path, m) for path in system.correlation_paths for m in target.markers
-        ]
-        for how, key in lookups:
-            if (how, key) in done:
-                continue
-            done.add((how, key))
-            try:
-                result = reader.by_id(key) if how == "id" else reader.by_marker(how, key)
-            except MissingCredentials as exc:  # every other read would fail the same way
-                read.errors.append(str(exc))
-                return
-            except ApiError as exc:
-                read.errors.append(str(exc))
-                continue
-            read.lookups += 1
-            if result.observed_at is not None:
-                read.dates.append(result.observed_at)
-            for record in result.objects:
-                read.records[reader.record_id(record)] = record
+        by_marker = [(path, m) for path in system.correlation_paths for m in target.markers]
+        # By id first; by marker when no id is known or no id found anything (a receipt
+        # naming an object the system does not have).
+        for lookups in ([("id", i) for i in target.ids], by_marker):
+            found = 0
+            for how, key in lookups:
+                if (how, key) not in done:
+                    try:
+                        done[(how, key)] = _lookup(reader, read, how, key)
+                    except MissingCredentials as exc:  # every other read would fail the same way
+                        read.errors.append(str(exc))
+                        return
+                    except ApiError as exc:
+                        read.errors.append(str(exc))
+                        done[(how, key)] = 0
+                found += done[(how, key)]
+            if found:
+                break
+
+
+def _lookup(reader: VendorReads, read: SystemRead, how: str, key: str) -> int:
+    """One read by id or by marker into `read`; the number of objects it found."""
+    result = reader.by_id(key) if how == "id" else reader.by_marker(how, key)
+    read.lookups += 1
+    if result.observed_at is not None:
+        read.dates.append(result.observed_at)
+    for record in result.objects:
+        read.records[reader.record_id(record)] = record
+    return len(result.objects)
 
 
 def _store(ws: Workspace, read: SystemRead) -> Snapshot | None:

@@ -280,3 +280,45 @@ def test_a_wrong_credential_is_refused(server, monkeypatch):
     monkeypatch.setenv(ENV, "sk_test_wrong")
     with pytest.raises(Exception, match="401"):
         client(server, "stripe", FakeClock()).retrieve_refund("re_x")
+
+
+def test_a_retry_after_past_five_minutes_is_not_waited_out(server):
+    clock = FakeClock()
+    stripe = client(server, "stripe", clock)
+    server.inject("status", vendor="stripe", status=429, retry_after=3600)
+    with pytest.raises(RetriesExhausted, match="rate limited for 3600 s") as caught:
+        stripe.retrieve_refund("re_x")
+    assert server.request_count() == 1 and clock.t == 0 and not caught.value.uncertain
+
+
+def test_a_send_lost_after_commit_is_found_again_by_its_key(server):
+    """SendGrid keeps no idempotency key: the key rides in custom_args, so after a send
+    whose answer was lost the executor finds it in Email Activity instead of sending twice."""
+    sendgrid = client(server, "sendgrid", FakeClock(), max_retries=0)
+    mail = {"personalizations": [{"to": [{"email": "ada@example.com"}]}], "from": {"email": "ops@example.com"},
+            "subject": "Your refund", "content": [{"type": "text/plain", "value": "."}]}  # fmt: skip
+    server.inject("drop_after_commit", vendor="sendgrid", method="POST")
+    with pytest.raises(RetriesExhausted) as caught:
+        sendgrid.send(mail, "idem_g")
+    assert caught.value.uncertain
+    found = sendgrid.messages_with_arg("reckon_idempotency_key", "idem_g").objects
+    assert len(found) == 1 and server.effects_by_key["idem_g"] == 1
+
+
+def test_a_connection_dropped_before_commit_is_retried_and_applied_once(server):
+    zendesk = client(server, "zendesk", FakeClock())
+    server.state.tickets["9"] = {"id": 9, "status": "open", "external_id": "order-9"}
+    server.inject("drop_before", vendor="zendesk", method="PUT")
+    zendesk.update_ticket(9, {"status": "solved"})
+    assert server.state.tickets["9"]["status"] == "solved" and server.effects[("zendesk", "9")] == 1
+    assert server.request_count(vendor="zendesk", method="PUT") == 2
+
+
+def test_the_mock_stops_by_itself():
+    server = VendorServer(now=NOW, hard_timeout=0.3).start()
+    port = int(server.url.rsplit(":", 1)[1])
+    threading.Event().wait(1.0)  # past the hard timeout
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    with pytest.raises(RuntimeError, match="not running"):
+        _ = server.url

@@ -214,7 +214,9 @@ class Transport:
             )
         last: ApiError | None = None
         uncertain = False
+        attempts = 0
         for attempt in range(s.max_retries + 1):
+            attempts += 1
             self.bucket.take()
             try:
                 response = self._send(method, path, target, body, content_type, headers or {})
@@ -231,6 +233,7 @@ class Transport:
                 )
                 last = ApiError(s.vendor, method, path, 429, "rate limited", response.body)
                 if wait is not None and wait > MAX_RETRY_AFTER:
+                    last.detail = f"rate limited for {wait:.0f} s (Retry-After), more than {MAX_RETRY_AFTER:.0f} s"
                     break
                 if attempt < s.max_retries:
                     self.bucket.hold(wait or 0.0)
@@ -249,7 +252,7 @@ class Transport:
             method,
             path,
             last.status if last else None,
-            f"gave up after {s.max_retries + 1} attempts (last: {last.detail if last else '-'})",
+            f"gave up after {attempts} attempts (last: {last.detail if last else '-'})",
             uncertain=uncertain,
         )
 
