@@ -212,6 +212,9 @@ def execute(root: Path, plan: Path, apply: bool, only: str | None, limit: int | 
     """Dry-run (or `--apply`) a repair plan: one line per action, then the counts."""
     from executor import execute as run_plan
 
+    if limit is not None and limit < 0:
+        print(f"reckon: --limit must be 0 or more, got {limit}", file=sys.stderr)
+        return BAD_INPUT
     report = run_plan(open_workspace(root), plan, apply=apply, only=only, limit=limit, lock_timeout=lock_timeout)
     counts = ", ".join(f"{verdict} {n}" for verdict, n in sorted(report.counts().items()))
     print(f"{'applied' if apply else 'dry run (nothing done; --apply acts)'}: {len(report.outcomes)} actions"
