@@ -298,7 +298,10 @@ def test_a_damaged_plan_is_refused_whole(root, capsys):
         == cli.BAD_INPUT
     )
     assert "does not exist" in capsys.readouterr().err
-    assert cli.main(["execute", "--workspace", str(root), "--plan", str(bad), "--limit", "-1"]) == cli.BAD_INPUT
+    assert (
+        cli.main(["execute", "--workspace", str(root), "--plan", str(bad), "--limit", "-1"])
+        == cli.BAD_INPUT
+    )
 
 
 def test_the_ledger_cuts_a_torn_last_line_and_refuses_a_skipped_state(tmp_path):
