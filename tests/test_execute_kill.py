@@ -24,6 +24,8 @@ import threading
 from collections import Counter
 from pathlib import Path
 
+from jsonschema import Draft202012Validator
+
 from tests.deadline import within
 from tests.executing import (
     TOKEN_ENV,
@@ -180,6 +182,13 @@ def test_killed_twenty_times_each_action_is_applied_once(audited, tmp_path):
     # No effect applied twice: vendor counters, and the runtime writes (feedback events).
     assert max(effects.values()) == 1 and max(by_key.values()) == 1, (effects, by_key)
     assert max(events.values()) == 1
+    # Every feedback event is a valid workflow-log event (the spec's schema; `action_id` and
+    # `approved_by` are extra fields).
+    schema = Draft202012Validator(json.loads((ROOT / "docs" / "event-log.schema.json").read_text()))
+    for event in feedback(root):
+        assert not list(schema.iter_errors(event)), event
+    assert {e["type"] for e in feedback(root)} >= {"receipt.recorded", "run.needs_reconciliation", "run.completed",
+                                                  "action.succeeded"}  # fmt: skip
     for action in actions:
         aid, state = action["action_id"], final.get(action["action_id"])
         if action["pattern"] in VENDOR_ACTIONS and aid in final:
