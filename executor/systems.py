@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from connectors.base import Reader
@@ -45,6 +46,7 @@ from reckon.workspace import Workspace
 
 KEY_ARG = "reckon_idempotency_key"  # where a send or a refund carries the plan's key
 INTENT_ARG = "reckon_intent_id"
+NEVER = datetime.min.replace(tzinfo=UTC)  # a version with no time sorts first
 
 
 def vendor_field(system: System, name: str, value: Any = None) -> tuple[str, Any]:
@@ -72,9 +74,8 @@ class LiveSystems:
     ws: Workspace
     clients: dict[str, Client]  # system -> its client
     reads: dict[str, VendorReads]  # system -> how its objects are read by id and by marker
-    readers: dict[
-        str, tuple[str, Reader]
-    ]  # system -> (vendor, the connector that reads its records)
+    # system -> (vendor, the connector that reads its records)
+    readers: dict[str, tuple[str, Reader]]
 
     @property
     def vendor(self) -> LiveSystems:
@@ -87,7 +88,7 @@ class LiveSystems:
         with unreadable(f"{system} {external_id}"):
             rows = self._rows(system, self._reads(system).by_id(external_id).objects)
         return max(
-            rows, key=lambda r: (r["state"] != "pending", r["updated_at"] or 0), default=None
+            rows, key=lambda r: (r["state"] != "pending", r["updated_at"] or NEVER), default=None
         )
 
     def carriers(self, system: str, keys: set[str]) -> list[str]:
@@ -114,7 +115,7 @@ class LiveSystems:
 
     # --- operations ------------------------------------------------------------------------
 
-    def operation(self, action: dict[str, Any]) -> Any:
+    def operation(self, action: dict[str, Any]) -> Operation | str:
         system_name, params = action["target_system"], action["parameters"]
         name = params.get("operation")
         if system_name not in self.clients:
