@@ -64,14 +64,15 @@ def report(action: dict[str, Any], at: datetime, approved_by: str | None,
 
 
 class EventFile:
-    """This session's file of feedback events; each line written whole and fsynced."""
+    """This session's file of feedback events; each line written whole and fsynced. A later
+    session started within the same second appends to it (one executor at a time)."""
 
     def __init__(self, root: Path, session: str) -> None:
         self.path = root / FOLDER / f"events-{session}.jsonl"
 
     def create(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.touch()
+        self.path.touch()  # kept if it exists
 
     def append(self, event: dict[str, Any]) -> None:
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)

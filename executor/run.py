@@ -22,7 +22,6 @@ same key, so a call that did land after all is replayed by the system, not repea
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -210,7 +209,8 @@ class Executor:
     def apply(self, selected: list[dict[str, Any]], plan: list[dict[str, Any]],
               on_outcome: Callable[[Outcome], None] = lambda _: None) -> list[Outcome]:  # fmt: skip
         """Act on every selected action that may be acted on; the caller holds the lock."""
-        self.events = EventFile(self.ws.root, f"{self.clock():%Y%m%dT%H%M%S}-{os.getpid()}")
+        # Named by when the session started (not by pid: the same run gives the same files).
+        self.events = EventFile(self.ws.root, f"{self.clock():%Y%m%dT%H%M%S}")
         self.events.create()
         if self.events.path not in self.log.files():
             self.events.path.unlink()
@@ -237,7 +237,7 @@ class Executor:
             return outcomes
         finally:
             self.ledger.close()
-            if self.events.path.stat().st_size == 0:  # nothing applied: no empty landing file
+            if self.events.path.stat().st_size == 0:  # nothing written: no empty landing file
                 self.events.path.unlink()
 
     def _unplanned(self, action: dict[str, Any]) -> bool:
