@@ -19,7 +19,8 @@ from simulator.world import World
 
 FAULT_SHARE = 0.35
 RUN_FAULTS = tuple(f"F{i}" for i in (*range(1, 19), *range(20, 24)))  # F19 (orphans) is not a run
-CLEAN = ("C1", "C3", "C4", "C2", "C7", "C6", "C5", "C8", "C9", "C10")  # the order distinct ones are kept in
+# The order distinct ones are kept in.
+CLEAN = ("C1", "C3", "C4", "C2", "C7", "C6", "C5", "C8", "C9", "C10")
 CLEAN_WEIGHTS = (6, 6, 6, 1.5, 1, 1, 1, 1, 1, 1)
 FLAGGED_BY = "support.lead"
 
@@ -127,7 +128,9 @@ def c9(world: World, name: str) -> None:
     intent = w.intents["issue_refund"]
     w.run.attempt(intent)
     w.run.later(1, 3)
-    w.run.failed(intent, "idempotency_conflict", "409 idempotency_key_in_use: a request with this key is in progress")
+    w.run.failed(
+        intent, "idempotency_conflict", "409 idempotency_key_in_use: a request is in progress"
+    )
     w.run.tick(2, 10)
     w.run.receipt(intent, refund_id)
     w.perform("notify_customer")
