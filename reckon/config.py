@@ -1,4 +1,4 @@
-"""`reckon.yaml`: sources, systems, the workflow catalog and policies.
+"""`reckon.yaml`: sources, systems, the workflow catalog, policies and prevention lines.
 
 Validated on load; every error names the offending key path so a user can fix
 the file without reading this code. Nothing system-specific lives elsewhere:
@@ -167,6 +167,17 @@ class Policies:
 
 
 @dataclass(frozen=True)
+class PreventionLine:
+    """A prevention line refined for one workflow or one system (`prevention:`): it replaces
+    the mismatch type's own line (its rule header) for that workflow's or system's findings."""
+
+    mismatch_type: str
+    scope: str  # workflow · system
+    name: str  # the workflow or the system
+    line: str
+
+
+@dataclass(frozen=True)
 class KeyPattern:
     """`correlation.key_pattern`, matched by RE2 in time linear in the value: Python's `re`
     backtracks, and `(a+)+$` on a 34-character value did not finish in 90 s."""
@@ -197,6 +208,7 @@ class Config:
     systems: dict[str, System]
     workflows: dict[str, Workflow]
     policies: Policies = field(default_factory=Policies)
+    prevention: tuple[PreventionLine, ...] = ()
 
     def resolve(self, relative: str) -> Path:
         """A path from the config, resolved inside the workspace (never outside it)."""
@@ -416,7 +428,7 @@ def parse_config(data: Any, workspace: Path) -> Config:
 
     _check_values(data)
     top = _Reader(data, "")
-    top.unknown({"version", "correlation", "sources", "systems", "catalog", "policies"})
+    top.unknown({"version", "correlation", "sources", "systems", "catalog", "policies", "prevention"})
     if top.get("version", int) != 1:
         raise ConfigError("version: only version 1 is supported")
     root = workspace.resolve()
@@ -516,7 +528,33 @@ def parse_config(data: Any, workspace: Path) -> Config:
             max_temp_directory_size=spill and parse_size(spill, duck.key("max_temp_directory_size")),
             incremental=pol.get("incremental", bool, policies.incremental),
         )
-    return Config(root, pattern, sources, systems, workflows, policies)
+    prevention = _prevention(top, workflows, systems) if "prevention" in top.data else ()
+    return Config(root, pattern, sources, systems, workflows, policies, prevention)
+
+
+def _prevention(top: _Reader, workflows: dict[str, Workflow], systems: dict[str, System]) -> tuple[PreventionLine, ...]:
+    """`prevention: {<mismatch type>: {workflows: {<workflow>: line}, systems: {<system>: line}}}`."""
+    from rules import load_rules  # the rule headers name the mismatch types
+
+    types = sorted(rule.mismatch_type for rule in load_rules())
+    section = top.section("prevention")
+    lines = []
+    for mismatch_type in section.data:
+        where = section.key(mismatch_type)
+        if mismatch_type not in types:
+            raise ConfigError(f"{where}: '{mismatch_type}' is not a mismatch type (known: {', '.join(types)})")
+        refined = section.section(mismatch_type)
+        refined.unknown({"workflows", "systems"})
+        for scope, known in (("workflow", workflows), ("system", systems)):
+            for name in refined.names(f"{scope}s", lambda key, _path: key):
+                key = refined.section(f"{scope}s").key(name)
+                if name not in known:
+                    raise ConfigError(f"{key}: '{name}' is not declared under {'catalog' if scope == 'workflow' else 'systems'}")
+                line = refined.section(f"{scope}s").get(name, str)
+                if not line.strip():
+                    raise ConfigError(f"{key}: expected a non-empty prevention line")
+                lines.append(PreventionLine(mismatch_type, scope, name, line.strip()))
+    return tuple(lines)
 
 
 def _system(name: str, parent: _Reader) -> System:

@@ -120,12 +120,20 @@ def register_inputs(con: duckdb.DuckDBPyConnection, cfg: Config, snapshots: list
     _table(con, "cfg_snapshots", [
         {"snapshot_id": s.snapshot_id, "source": s.source, "connector": s.connector, "layer": s.layer,
          "system": s.system, "observed_at": datetime.fromisoformat(s.observed_at), "rows": s.rows,
-         "quarantined": s.quarantined, "repeats_dropped": s.repeats_dropped, "path": str(s.folder.relative_to(root))}
+         "quarantined": s.quarantined, "repeats_dropped": s.repeats_dropped, "path": str(s.folder.relative_to(root)),
+         "origin": s.origin or "snapshot"}
         for s in snapshots
     ], pa.schema([("snapshot_id", pa.string()), ("source", pa.string()), ("connector", pa.string()),
                   ("layer", pa.string()), ("system", pa.string()), ("observed_at", pa.timestamp("us", tz="UTC")),
                   ("rows", pa.int64()), ("quarantined", pa.int64()), ("repeats_dropped", pa.int64()),
-                  ("path", pa.string())]))
+                  ("path", pa.string()), ("origin", pa.string())]))
+    # Prevention lines refined per workflow or system (reckon.yaml `prevention:`); the reports
+    # read them, no model does, so they are not part of the audit's identity.
+    _table(con, "cfg_prevention", [
+        {"mismatch_type": p.mismatch_type, "scope": p.scope, "name": p.name, "prevention": p.line}
+        for p in cfg.prevention
+    ], pa.schema([("mismatch_type", pa.string()), ("scope", pa.string()), ("name", pa.string()),
+                  ("prevention", pa.string())]))
     log_times = [datetime.fromisoformat(s.observed_at) for s in snapshots if s.layer == "workflow"]
     con.execute(AUDITS_DDL)
     con.execute(MACROS_FILE.read_text(encoding="utf-8"))
