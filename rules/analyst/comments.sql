@@ -654,7 +654,7 @@ COMMENT ON COLUMN stored_results.workflow IS 'its workflow; NULL for an effect';
 COMMENT ON COLUMN stored_results.system IS 'its system; NULL for a run finding';
 COMMENT ON COLUMN stored_results.mismatch_type IS 'the mismatch found';
 COMMENT ON COLUMN stored_results.severity IS 'low · medium · high';
-COMMENT ON COLUMN stored_results.status IS 'its lifecycle status now (lifecycle_events: new · open · regressed · resolved ...)';
+COMMENT ON COLUMN stored_results.status IS 'its lifecycle status now: new · ongoing · regressed · resolved (its latest lifecycle_events row)';
 COMMENT ON COLUMN stored_results.resolution IS 'how it was resolved (superseded · human · auto · self_healed), NULL while open';
 COMMENT ON COLUMN stored_results.first_seen_at IS 'as-of time of the first audit that found it';
 COMMENT ON COLUMN stored_results.last_seen_at IS 'as-of time of the last audit that found it';
