@@ -5,6 +5,7 @@ specific one configured."""
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -164,3 +165,24 @@ def test_the_backlog_gathers_the_lines_per_workflow_ranked_by_recurrence(tl):
     # a type split in two lines by a system's refinement: one row each
     split = {(w, t) for w, t, p, *_ in rows if t == "receipt_missing" and w == "refund_order"}
     assert len([r for r in rows if (r[0], r[1]) in split]) >= 2
+
+
+def test_a_finding_read_from_a_live_snapshot_says_so(tmp_path):
+    """A snapshot whose manifest says `origin: live` (a read of the system's API, as `reckon
+    verify` writes them) verifies its system's findings `live`; the others stay `snapshot`."""
+    root = tmp_path / "ws"
+    simulate(root, 30, SEED)
+    ws = Workspace.open(root)
+    run_audit(ws)
+    manifests = sorted((root / "snapshots").glob("source=stripe_refunds/*/*/_manifest.json"))
+    assert manifests
+    for manifest in manifests:
+        data = json.loads(manifest.read_text())
+        manifest.write_text(json.dumps({**data, "origin": "live"}))
+    run_audit(ws)
+    with duckdb.connect(str(ws.database), read_only=True) as con:
+        rows = con.execute("SELECT s.system, s.verified_by, c.origin FROM stored_results s "
+                           "JOIN cfg_snapshots c ON c.snapshot_id = s.verified_snapshot_id").fetchall()
+    assert {(system, by) for system, by, _ in rows if system == "stripe"} == {("stripe", "live")}
+    assert {by for system, by, _ in rows if system != "stripe"} == {"snapshot"}
+    assert all(by == origin for _, by, origin in rows)
