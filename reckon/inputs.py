@@ -121,12 +121,18 @@ def register_inputs(con: duckdb.DuckDBPyConnection, cfg: Config, snapshots: list
         {"snapshot_id": s.snapshot_id, "source": s.source, "connector": s.connector, "layer": s.layer,
          "system": s.system, "observed_at": datetime.fromisoformat(s.observed_at), "rows": s.rows,
          "quarantined": s.quarantined, "repeats_dropped": s.repeats_dropped, "path": str(s.folder.relative_to(root)),
-         "origin": s.origin or "snapshot"}
+         "origin": s.origin}
         for s in snapshots
     ], pa.schema([("snapshot_id", pa.string()), ("source", pa.string()), ("connector", pa.string()),
                   ("layer", pa.string()), ("system", pa.string()), ("observed_at", pa.timestamp("us", tz="UTC")),
                   ("rows", pa.int64()), ("quarantined", pa.int64()), ("repeats_dropped", pa.int64()),
                   ("path", pa.string()), ("origin", pa.string())]))
+    log_times = [datetime.fromisoformat(s.observed_at) for s in snapshots if s.layer == "workflow"]
+    con.execute(AUDITS_DDL)
+    con.execute(MACROS_FILE.read_text(encoding="utf-8"))
+    # What each mismatch type means, from the rule headers: the repair and metrics SQL read it.
+    _arrow_table(con, "mismatch_types", pa.Table.from_pylist([r.catalog_row() for r in load_rules()],
+                                                            schema=MISMATCH_TYPES_SCHEMA))
     # Prevention lines refined per workflow or system (reckon.yaml `prevention:`); the reports
     # read them, no model does, so they are not part of the audit's identity.
     _table(con, "cfg_prevention", [
@@ -134,12 +140,6 @@ def register_inputs(con: duckdb.DuckDBPyConnection, cfg: Config, snapshots: list
         for p in cfg.prevention
     ], pa.schema([("mismatch_type", pa.string()), ("scope", pa.string()), ("name", pa.string()),
                   ("prevention", pa.string())]))
-    log_times = [datetime.fromisoformat(s.observed_at) for s in snapshots if s.layer == "workflow"]
-    con.execute(AUDITS_DDL)
-    con.execute(MACROS_FILE.read_text(encoding="utf-8"))
-    # What each mismatch type means, from the rule headers: the repair and metrics SQL read it.
-    _arrow_table(con, "mismatch_types", pa.Table.from_pylist([r.catalog_row() for r in load_rules()],
-                                                            schema=MISMATCH_TYPES_SCHEMA))
     # Rejected lines of the operator files (decisions and flags), into `quarantine`.
     _arrow_table(con, "rejected_decisions", pa.concat_tables([sink.table(), flag_sink.table()]))
     return AuditInputs(audit_id, as_of, max(log_times) if log_times else None,

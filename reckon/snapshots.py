@@ -67,9 +67,9 @@ class Snapshot:
     fields_added: list[str] = field(default_factory=list)
     fields_missing: list[str] = field(default_factory=list)
     repeats_dropped: int = 0  # records identical to one read before (webhook retries): dropped, counted
-    # How the truth was read: `snapshot` (an export in landing/) or `live` (a read of the
-    # system's API); a manifest without it is a snapshot.
-    origin: str = "snapshot"
+    # `export` (landing files) or `live` (API responses `reckon verify` read, observed at
+    # the responses' time); a live snapshot holds only the objects read.
+    origin: str = "export"
 
     @property
     def data_file(self) -> Path:

@@ -56,22 +56,23 @@ applied AS (
         arg_max(approved_by, applied_at) AS approved_by
     FROM applied_repairs GROUP BY finding_id
 ),
--- The snapshot the verdict was read from: the matched object's, else (nothing matched) the
--- newest snapshot of the finding's system (the workflow log's for a run) at that audit.
+-- The snapshot the verdict was read from: the matched object's, else (nothing matched: an
+-- absence, which only an export proves, never a live read of some objects) the newest
+-- export of the finding's system (the workflow log's for a run) at that audit.
 verified AS (
     SELECT l.finding_id, coalesce(l.object_snapshot_id, fallback.snapshot_id) AS snapshot_id
     FROM stored_last l
     LEFT JOIN LATERAL (
         SELECT arg_max(s.snapshot_id, s.observed_at) AS snapshot_id
         FROM cfg_snapshots s
-        WHERE s.observed_at <= l.as_of
+        WHERE s.observed_at <= l.as_of AND s.origin <> 'live'
           AND (s.system = l.system OR (l.system IS NULL AND s.layer = 'workflow'))
     ) fallback ON l.object_snapshot_id IS NULL
 )
 SELECT
     l.finding_id, l.subject_kind, l.subject_id, l.run_id, l.workflow, l.system, l.mismatch_type, l.severity,
     lc.status, lc.resolution, lc.first_seen_at, lc.last_seen_at, lc.resolved_at, p.audits_present,
-    coalesce(s.origin, 'snapshot') AS verified_by,
+    CASE WHEN s.origin = 'live' THEN 'live' ELSE 'snapshot' END AS verified_by,
     v.snapshot_id AS verified_snapshot_id,
     s.observed_at AS verified_at,
     l.evidence ->> 'matched_by' AS matched_by,

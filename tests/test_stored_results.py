@@ -108,7 +108,7 @@ def test_truth_is_verified_by_the_snapshot_of_the_findings_system(tl):
     assert rows and {r[2] for r in rows} == {"snapshot"}  # no live reads in this workspace
     kinds = set()
     for kind, system, _, snapshot, matched_by, *compared, object_snapshot, evidence_match in rows:
-        assert snapshots[snapshot] == (system, "observed" if system else "workflow", "snapshot")
+        assert snapshots[snapshot] == (system, "observed" if system else "workflow", "export")
         assert compared[:3] == compared[3:6]  # the values compared at its last audit
         assert snapshot == (object_snapshot or snapshot) and matched_by == evidence_match
         kinds.add((kind, matched_by is not None))
@@ -169,7 +169,8 @@ def test_the_backlog_gathers_the_lines_per_workflow_ranked_by_recurrence(tl):
 
 def test_a_finding_read_from_a_live_snapshot_says_so(tmp_path):
     """A snapshot whose manifest says `origin: live` (a read of the system's API, as `reckon
-    verify` writes them) verifies its system's findings `live`; the others stay `snapshot`."""
+    verify` writes them) verifies the findings on the objects it shows `live`; the others,
+    and every absence, stay verified by an export."""
     root = tmp_path / "ws"
     simulate(root, 30, SEED)
     ws = Workspace.open(root)
@@ -181,8 +182,12 @@ def test_a_finding_read_from_a_live_snapshot_says_so(tmp_path):
         manifest.write_text(json.dumps({**data, "origin": "live"}))
     run_audit(ws)
     with duckdb.connect(str(ws.database), read_only=True) as con:
-        rows = con.execute("SELECT s.system, s.verified_by, c.origin FROM stored_results s "
-                           "JOIN cfg_snapshots c ON c.snapshot_id = s.verified_snapshot_id").fetchall()
-    assert {(system, by) for system, by, _ in rows if system == "stripe"} == {("stripe", "live")}
-    assert {by for system, by, _ in rows if system != "stripe"} == {"snapshot"}
-    assert all(by == origin for _, by, origin in rows)
+        rows = con.execute(
+            "SELECT s.system, s.verified_by, coalesce(f.evidence ->> 'object_snapshot_id', f.evidence ->> 'snapshot_id') "
+            "IS NOT NULL, c.origin FROM stored_results s JOIN findings f USING (finding_id) "
+            "LEFT JOIN cfg_snapshots c ON c.snapshot_id = s.verified_snapshot_id").fetchall()
+    # an object shown by the live read is verified live; an absence only an export proves
+    # (none is left for Stripe here, so none is named)
+    assert {(by, origin) for system, by, shown, origin in rows if system == "stripe" and shown} == {("live", "live")}
+    assert {by for system, by, _, _ in rows if system != "stripe"} == {"snapshot"}
+    assert all(origin != "live" and by == "snapshot" for _, by, shown, origin in rows if not shown)

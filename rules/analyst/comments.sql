@@ -33,7 +33,7 @@ COMMENT ON COLUMN cfg_snapshots.rows IS 'canonical rows in the snapshot';
 COMMENT ON COLUMN cfg_snapshots.quarantined IS 'quarantined records in the snapshot';
 COMMENT ON COLUMN cfg_snapshots.repeats_dropped IS 'identical repeats dropped while reading (manifest repeats_dropped)';
 COMMENT ON COLUMN cfg_snapshots.path IS 'snapshot folder, relative to the workspace root';
-COMMENT ON COLUMN cfg_snapshots.origin IS 'how its truth was read: snapshot (an export from landing/) or live (a read of the system''s API by reckon verify); snapshot when its manifest does not say';
+COMMENT ON COLUMN cfg_snapshots.origin IS 'export (landing files) or live (API responses `reckon verify` read; observed_at is the responses'' HTTP Date). A live snapshot holds only the objects read, so it does not count toward system_freshness';
 
 -- mismatch_types
 COMMENT ON TABLE mismatch_types IS 'One row per mismatch type: what its rule''s header in rules/mismatches/ says the type means (rules.Rule.catalog_row), loaded by each audit. The findings (repair_pattern), the repair plan (operation, duplicate risk, next action) and the metrics (category) read it. A header value may be conditional, <value> if <condition> else <value>: it is split into the value, the condition and the alternative.';
@@ -660,8 +660,8 @@ COMMENT ON COLUMN stored_results.first_seen_at IS 'as-of time of the first audit
 COMMENT ON COLUMN stored_results.last_seen_at IS 'as-of time of the last audit that found it';
 COMMENT ON COLUMN stored_results.resolved_at IS 'as-of time of the audit that resolved it; NULL while open';
 COMMENT ON COLUMN stored_results.audits_present IS 'audits in which it was present';
-COMMENT ON COLUMN stored_results.verified_by IS 'how the truth was read: snapshot (an export) or live (a read of the system''s API), the origin of verified_snapshot_id in cfg_snapshots';
-COMMENT ON COLUMN stored_results.verified_snapshot_id IS 'the snapshot the verdict was read from: the matched object''s (evidence object_snapshot_id or snapshot_id), else the newest snapshot of its system (the workflow log''s for a run finding) at the last audit it was present in';
+COMMENT ON COLUMN stored_results.verified_by IS 'how the truth was read: live when verified_snapshot_id is a live read of the system''s API (cfg_snapshots.origin = live, reckon verify), else snapshot (an export)';
+COMMENT ON COLUMN stored_results.verified_snapshot_id IS 'the snapshot the verdict was read from: the matched object''s (evidence object_snapshot_id or snapshot_id), else (nothing matched: absence, which only an export proves) the newest export snapshot of its system (the workflow log''s for a run finding) at the last audit it was present in';
 COMMENT ON COLUMN stored_results.verified_at IS 'that snapshot''s observed_at';
 COMMENT ON COLUMN stored_results.matched_by IS 'the key that matched the intent to its object: correlation · target · receipt · natural_key; NULL when nothing matched, for runs and for effects (which match no intent)';
 COMMENT ON COLUMN stored_results.intended IS 'the intended values compared (JSON), at the last audit it was present in';
