@@ -540,20 +540,20 @@ def _prevention(top: _Reader, workflows: dict[str, Workflow], systems: dict[str,
     section = top.section("prevention")
     lines = []
     for mismatch_type in section.data:
-        where = section.key(mismatch_type)
         if mismatch_type not in types:
-            raise ConfigError(f"{where}: '{mismatch_type}' is not a mismatch type (known: {', '.join(types)})")
+            raise ConfigError(f"{section.key(mismatch_type)}: '{mismatch_type}' is not a mismatch type "
+                              f"(known: {', '.join(types)})")
         refined = section.section(mismatch_type)
         refined.unknown({"workflows", "systems"})
-        for scope, known in (("workflow", workflows), ("system", systems)):
-            for name in refined.names(f"{scope}s", lambda key, _path: key):
-                key = refined.section(f"{scope}s").key(name)
+        for scope, known, declared_under in (("workflow", workflows, "catalog"), ("system", systems, "systems")):
+            by_name = refined.section(f"{scope}s") if f"{scope}s" in refined.data else _Reader({}, "")
+            for name in by_name.data:
                 if name not in known:
-                    raise ConfigError(f"{key}: '{name}' is not declared under {'catalog' if scope == 'workflow' else 'systems'}")
-                line = refined.section(f"{scope}s").get(name, str)
-                if not line.strip():
-                    raise ConfigError(f"{key}: expected a non-empty prevention line")
-                lines.append(PreventionLine(mismatch_type, scope, name, line.strip()))
+                    raise ConfigError(f"{by_name.key(name)}: '{name}' is not declared under {declared_under}")
+                line = by_name.get(name, str).strip()
+                if not line:
+                    raise ConfigError(f"{by_name.key(name)}: expected a non-empty prevention line")
+                lines.append(PreventionLine(mismatch_type, scope, name, line))
     return tuple(lines)
 
 
