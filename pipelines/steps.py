@@ -271,8 +271,8 @@ def audit_steps(config: Config, buckets: int = 1, report: bool = True) -> list[S
              _findings, after=(models[-1].name,), kinds=frozenset({"duckdb", "sql"})),
         Step("repair_plan", "findings", "The smallest safe repair action for every open finding "
              "(rules/repairs/).", _repair_plan, after=("findings",), kinds=frozenset({"duckdb", "sql"})),
-        Step("reconciliation_metrics", "reports", "The finding lifecycle and the contract's metrics per audit "
-             "and workflow, appended to `metrics`.", _metrics, after=("repair_plan",)),
+        Step("reconciliation_metrics", "reports", "The finding lifecycle, each finding's stored result and "
+             "the contract's metrics per audit and workflow, appended to `metrics`.", _metrics, after=("repair_plan",)),
         Step("analyst_database", "reports", "Publishes the audit: findings history and the `audits` row "
              "analysts query.", _analyst_database, after=("reconciliation_metrics",)),
         # After the audit is published: a plan file is never one of an audit `audits` lacks.

@@ -1,4 +1,4 @@
-"""`reckon.yaml`: sources, systems, the workflow catalog and policies.
+"""`reckon.yaml`: sources, systems, the workflow catalog, policies and prevention lines.
 
 Validated on load; every error names the offending key path so a user can fix
 the file without reading this code. Nothing system-specific lives elsewhere:
@@ -177,6 +177,17 @@ class Policies:
 
 
 @dataclass(frozen=True)
+class PreventionLine:
+    """A prevention line refined for one workflow or one system (`prevention:`): it replaces
+    the mismatch type's own line (its rule header) for that workflow's or system's findings."""
+
+    mismatch_type: str
+    scope: str  # workflow · system
+    name: str  # the workflow or the system
+    line: str
+
+
+@dataclass(frozen=True)
 class KeyPattern:
     """`correlation.key_pattern`, matched by RE2 in time linear in the value: Python's `re`
     backtracks, and `(a+)+$` on a 34-character value did not finish in 90 s."""
@@ -207,6 +218,7 @@ class Config:
     systems: dict[str, System]
     workflows: dict[str, Workflow]
     policies: Policies = field(default_factory=Policies)
+    prevention: tuple[PreventionLine, ...] = ()
 
     def resolve(self, relative: str) -> Path:
         """A path from the config, resolved inside the workspace (never outside it)."""
@@ -426,7 +438,7 @@ def parse_config(data: Any, workspace: Path) -> Config:
 
     _check_values(data)
     top = _Reader(data, "")
-    top.unknown({"version", "correlation", "sources", "systems", "catalog", "policies"})
+    top.unknown({"version", "correlation", "sources", "systems", "catalog", "policies", "prevention"})
     if top.get("version", int) != 1:
         raise ConfigError("version: only version 1 is supported")
     root = workspace.resolve()
@@ -527,7 +539,33 @@ def parse_config(data: Any, workspace: Path) -> Config:
             max_temp_directory_size=spill and parse_size(spill, duck.key("max_temp_directory_size")),
             incremental=pol.get("incremental", bool, policies.incremental),
         )
-    return Config(root, pattern, sources, systems, workflows, policies)
+    prevention = _prevention(top, workflows, systems) if "prevention" in top.data else ()
+    return Config(root, pattern, sources, systems, workflows, policies, prevention)
+
+
+def _prevention(top: _Reader, workflows: dict[str, Workflow], systems: dict[str, System]) -> tuple[PreventionLine, ...]:
+    """`prevention: {<mismatch type>: {workflows: {<workflow>: line}, systems: {<system>: line}}}`."""
+    from rules import load_rules  # the rule headers name the mismatch types
+
+    types = sorted(rule.mismatch_type for rule in load_rules())
+    section = top.section("prevention")
+    lines = []
+    for mismatch_type in section.data:
+        if mismatch_type not in types:
+            raise ConfigError(f"{section.key(mismatch_type)}: '{mismatch_type}' is not a mismatch type "
+                              f"(known: {', '.join(types)})")
+        refined = section.section(mismatch_type)
+        refined.unknown({"workflows", "systems"})
+        for scope, known, declared_under in (("workflow", workflows, "catalog"), ("system", systems, "systems")):
+            by_name = refined.section(f"{scope}s") if f"{scope}s" in refined.data else _Reader({}, "")
+            for name in by_name.data:
+                if name not in known:
+                    raise ConfigError(f"{by_name.key(name)}: '{name}' is not declared under {declared_under}")
+                line = by_name.get(name, str).strip()
+                if not line:
+                    raise ConfigError(f"{by_name.key(name)}: expected a non-empty prevention line")
+                lines.append(PreventionLine(mismatch_type, scope, name, line))
+    return tuple(lines)
 
 
 def _system(name: str, parent: _Reader) -> System:
