@@ -93,7 +93,8 @@ class ZendeskReader(Reader):
 
     def __init__(self, options: SourceOptions) -> None:
         super().__init__(options)
-        # `exported_at` checks a page whole; `batches` reads it next and need not check again.
+        # `exported_at` reads a page once, its records kept on disk (every page is checked
+        # before any is read, so none is held in memory); `batches` takes them from there.
         self.checked: dict[Path, tuple[tuple[int, int] | None, JsonDocument]] = {}
 
     def batches(self, path: Path, sink: QuarantineSink) -> Iterator[pa.RecordBatch]:
@@ -107,7 +108,7 @@ class ZendeskReader(Reader):
 
     def exported_at(self, path: Path) -> datetime | None:
         """A time-based export page's `end_time`; problems reading it surface in `batches`."""
-        document = JsonDocument.check(path, list_key="tickets", item_key="ticket", hold=0)
+        document = JsonDocument.check(path, list_key="tickets", item_key="ticket", hold=0, spill=True)
         self.checked[path] = (_version(path), document)
         return _end_time(document)
 

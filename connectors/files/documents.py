@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import codecs
 import json
+import marshal
+import os
+import tempfile
+import weakref
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -139,6 +143,73 @@ def _bom_message() -> str:
     return "Unexpected UTF-8 BOM"
 
 
+class _Spill:
+    """Records on disk, in order: what a check pass met of a document too large to keep in
+    memory, so that the records are read back (marshal, several times faster than json)
+    rather than the document parsed again. The file goes once read, or with this object."""
+
+    CHUNK_RECORDS = 1_000
+
+    def __init__(self) -> None:
+        handle, name = tempfile.mkstemp(prefix="reckon-records-")
+        self.path = Path(name)
+        self.out: Any = os.fdopen(handle, "wb")
+        self.chunk: list[Any] = []
+        self.failed = False  # a record marshal refuses (nested past its depth): read the document again
+        self.gone = weakref.finalize(self, _remove, self.path, self.out)
+
+    @classmethod
+    def of(cls, records: list[Any]) -> _Spill:
+        spill = cls()
+        for record in records:
+            spill.append(record)
+        return spill
+
+    def append(self, record: Any) -> None:
+        self.chunk.append(record)
+        if len(self.chunk) >= self.CHUNK_RECORDS:
+            self._dump()
+
+    def _dump(self) -> None:
+        if not self.failed:
+            try:
+                marshal.dump(self.chunk, self.out)
+            except ValueError:
+                self.failed = True
+        self.chunk = []
+
+    def written(self) -> _Spill | None:
+        """This spill, all its records on disk, ready to read; None when it failed."""
+        self._dump()
+        self.out.close()
+        if self.failed:
+            self.gone()
+            return None
+        return self
+
+    def __iter__(self) -> Iterator[Any]:
+        try:
+            with self.path.open("rb") as handle:
+                while True:
+                    try:
+                        chunk = marshal.load(handle)
+                    except EOFError:
+                        return
+                    yield from chunk
+        finally:
+            self.gone()
+
+
+def _remove(path: Path, out: Any) -> None:
+    out.close()
+    path.unlink(missing_ok=True)
+
+
+def _discard(held: list[Any] | _Spill | None) -> None:
+    if isinstance(held, _Spill):
+        held.gone()
+
+
 @dataclass
 class JsonDocument:
     """The records of a whole-file JSON document, numbered by position from 1, in memory
@@ -151,44 +222,47 @@ class JsonDocument:
     (bad JSON, bad UTF-8, a gzip stream cut short; the first of these that a whole read
     would meet) rejects the file as record 0 with the reason json.loads would give, and
     keeps no record. So the document is checked in a first streaming pass; a small one
-    keeps its records from it, a larger one streams them in a second. A small document
-    that json.loads takes whole skips the walker (see `_load_whole`).
+    keeps its records from it, a larger one streams them in a second, or, checked with
+    `spill`, keeps them on disk and is never read again. A small document that json.loads
+    takes whole skips the walker (see `_load_whole`).
     """
 
     path: Path
     list_key: str | None = None
     item_key: str | None = None
     rejection: tuple[str, Any] | None = None  # (reason, raw) for record 0
-    records: list[Any] | None = None  # the records when known; else stream array `array`
+    records: list[Any] | _Spill | None = None  # the records when known; else stream array `array`
     array: int = 0
     head: dict[str, Any] | None = None  # an object document's members, streamed arrays left out
 
     @classmethod
     def check(cls, path: Path, list_key: str | None = None, item_key: str | None = None,
-              hold: int | None = None) -> JsonDocument:  # fmt: skip
+              hold: int | None = None, spill: bool = False) -> JsonDocument:  # fmt: skip
         """Read the document once; keep its records if it has fewer than `hold` (default
-        HOLD_CHARS) characters."""
+        HOLD_CHARS) characters, else, with `spill`, keep them on disk (`_Spill`): then
+        `numbered` never reads the document again."""
         doc = cls(path, list_key, item_key)
         hold = HOLD_CHARS if hold is None else hold
         loaded = _load_whole(path)
         if loaded is not None:
-            doc._shape_loaded(*loaded, hold)
+            doc._shape_loaded(*loaded, hold, spill)
             return doc
+        held: list[Any] | _Spill | None = []  # the elements of array `last`: in memory while small
+        last = 0
         try:
             with open_binary(path) as handle:
                 text = _JsonText(handle)
                 try:
                     walk = _Walk(text, list_key)
                     try:
-                        held: list[Any] | None = []  # the elements of array `last`, while small
-                        last = 0
                         for array, item in walk:
                             if held is not None:
                                 if array != last:  # a later array of the same name wins
+                                    _discard(held)
                                     held, last = [], array
                                 held.append(item)
-                                if text.at() > hold:
-                                    held = None
+                                if isinstance(held, list) and text.at() > hold:
+                                    held = _Spill.of(held) if spill else None
                     except JsonBreak as exc:
                         doc.rejection = (f"malformed JSON document: {exc.msg}: {text.where(exc.position)}", None)
                     except (ValueError, RecursionError) as exc:  # ValueError: integers past Python's digit limit
@@ -201,15 +275,19 @@ class JsonDocument:
                         pass
         except (EOFError, OSError, zlib.error) as exc:
             doc.rejection = (f"unreadable file: {exc}", None)
-        if doc.rejection is None:
+        if doc.rejection is not None:
+            _discard(held)
+            return doc
+        if isinstance(held, _Spill):
+            held = held.written()  # None: stream it
 
-            def kept(array: int) -> list[Any] | None:  # None: not kept, stream it
-                return None if held is None else held if array == last else []
+        def kept(array: int) -> list[Any] | _Spill | None:  # None: not kept, stream it
+            return None if held is None else held if array == last else []
 
-            doc._shape(walk.kind, walk.members, walk.value, kept)
+        doc._shape(walk.kind, walk.members, walk.value, kept)
         return doc
 
-    def _shape_loaded(self, value: Any, size: int, hold: int) -> None:
+    def _shape_loaded(self, value: Any, size: int, hold: int, spill: bool = False) -> None:
         """The shapes above, from the document parsed whole (`size` bytes): as the check
         pass sees it, the records array standing in the members as streamed."""
         listed = value.get(self.list_key) if isinstance(value, dict) and self.list_key is not None else None
@@ -217,10 +295,12 @@ class JsonDocument:
         if isinstance(listed, list):  # array 1: what `_stream` walks should the file change
             value = {**value, self.list_key: _Streamed(1)}
         kind = "array" if isinstance(value, list) else "object" if isinstance(value, dict) else "value"
-        self._shape(kind, value if kind == "object" else {}, value, lambda array: records if size <= hold else None)
+        if size > hold:
+            records = _Spill.of(records).written() if spill else None
+        self._shape(kind, value if kind == "object" else {}, value, lambda array: records)
 
     def _shape(self, kind: str, members: dict[str, Any], value: Any,
-               kept: Callable[[int], list[Any] | None]) -> None:  # fmt: skip
+               kept: Callable[[int], list[Any] | _Spill | None]) -> None:  # fmt: skip
         """The shapes above, from the top-level `kind` ("array", "object", "value"), an
         object's `members`, any other `value`, and the records `kept` of each array."""
         if kind == "array":
