@@ -97,7 +97,7 @@ def sendgrid_two_passes(
     reader: SendGridReader, numbered: list[tuple[int, Any]], sink: QuarantineSink, source_file: str, latest: datetime
 ) -> list[dict[str, Any]]:
     """The SendGrid reader as it was: all events first, then ids for those without one."""
-    events = list(reader._events(iter(numbered), sink, source_file, latest))
+    events = list(reader._events(iter(numbered), lambda: True, sink, source_file, latest))
     messages: dict[tuple[str, str], set[str]] = {}
     for event in events:
         if event.row["external_id"] is not None and event.recipient:

@@ -19,6 +19,7 @@ from connectors.base import QuarantineSink
 from connectors.files import json_text
 from connectors.files.json_text import JsonBreak, _JsonText, iter_document_items
 from connectors.files.lines import is_json_lines, iter_json_lines, open_binary
+from connectors.values import surrogate_escape
 
 
 def load_document(path: Path, sink: QuarantineSink, source_file: str) -> Any | None:
@@ -41,9 +42,9 @@ def load_document(path: Path, sink: QuarantineSink, source_file: str) -> Any | N
 HOLD_CHARS = 4 << 20
 
 
-def _load_whole(path: Path) -> tuple[Any, int] | None:
-    """(document, bytes) when the file has at most HOLD_CHARS bytes and json.loads takes
-    it whole, else None. The C parser is several times faster than the walker, and where
+def _load_whole(path: Path) -> tuple[Any, int, bool] | None:
+    """(document, bytes, whether they escape a surrogate) when the file has at most
+    HOLD_CHARS bytes and json.loads takes it whole, else None. The C parser is several times faster than the walker, and where
     it accepts the text the walker finds the same values; where it refuses, the walker
     reads the file and words the exact reason."""
     limit = HOLD_CHARS
@@ -54,7 +55,7 @@ def _load_whole(path: Path) -> tuple[Any, int] | None:
             data = handle.read(limit + 1)
         if len(data) > limit:
             return None
-        return json.loads(data.decode("utf-8")), len(data)
+        return json.loads(data.decode("utf-8")), len(data), surrogate_escape(data)
     except (ValueError, RecursionError, EOFError, OSError, zlib.error):  # ValueError: also bad UTF-8
         return None
 
@@ -234,6 +235,8 @@ class JsonDocument:
     records: list[Any] | _Spill | None = None  # the records when known; else stream array `array`
     array: int = 0
     head: dict[str, Any] | None = None  # an object document's members, streamed arrays left out
+    # Whether its text escapes a surrogate: without one no record holds a lone surrogate.
+    escapes: bool = True
 
     @classmethod
     def check(cls, path: Path, list_key: str | None = None, item_key: str | None = None,
@@ -280,6 +283,7 @@ class JsonDocument:
             return doc
         if isinstance(held, _Spill):
             held = held.written()  # None: stream it
+        doc.escapes = text.escapes
 
         def kept(array: int) -> list[Any] | _Spill | None:  # None: not kept, stream it
             return None if held is None else held if array == last else []
@@ -287,9 +291,10 @@ class JsonDocument:
         doc._shape(walk.kind, walk.members, walk.value, kept)
         return doc
 
-    def _shape_loaded(self, value: Any, size: int, hold: int, spill: bool = False) -> None:
+    def _shape_loaded(self, value: Any, size: int, escapes: bool, hold: int, spill: bool = False) -> None:
         """The shapes above, from the document parsed whole (`size` bytes): as the check
         pass sees it, the records array standing in the members as streamed."""
+        self.escapes = escapes
         listed = value.get(self.list_key) if isinstance(value, dict) and self.list_key is not None else None
         records = value if isinstance(value, list) else listed if isinstance(listed, list) else []
         if isinstance(listed, list):  # array 1: what `_stream` walks should the file change
@@ -330,7 +335,8 @@ class JsonDocument:
 
     def _stream(self, sink: QuarantineSink, source_file: str) -> Iterator[tuple[int, Any]]:
         loaded = _load_whole(self.path)  # checked small, but its records were not kept
-        value = loaded[0] if loaded is not None else None
+        # (a surrogate escape the check did not see: the file changed, and the walk says so)
+        value = loaded[0] if loaded is not None and (self.escapes or not loaded[2]) else None
         if self.array and isinstance(value, dict):
             value = value.get(self.list_key)
         if isinstance(value, list):
@@ -339,20 +345,16 @@ class JsonDocument:
         number = 0
         try:
             with open_binary(self.path) as handle:
-                for array, item in _Walk(_JsonText(handle), self.list_key):
+                text = _JsonText(handle)
+                for array, item in _Walk(text, self.list_key):
+                    if text.escapes and not self.escapes:  # its records were not checked for lone surrogates
+                        raise ValueError("a surrogate escape the check did not see")
                     if array == self.array:
                         number += 1
                         yield number, item
         except (ValueError, RecursionError, EOFError, OSError, zlib.error) as exc:
             # The file changed since it was checked: what was read stays, as for a stream.
             sink.reject(source_file, 0, f"unreadable file: changed while read ({exc})")
-
-
-def iter_whole_document(
-    path: Path, sink: QuarantineSink, source_file: str, list_key: str | None = None, item_key: str | None = None
-) -> Iterator[tuple[int, Any]]:
-    """(number, record) of a whole-file JSON document, all or nothing (see JsonDocument)."""
-    return JsonDocument.check(path, list_key, item_key).numbered(sink, source_file)
 
 
 def iter_json_records(
