@@ -109,7 +109,7 @@ class ZendeskReader(Reader):
 
     def exported_at(self, path: Path) -> datetime | None:
         """A time-based export page's `end_time`; problems reading it surface in `batches`."""
-        document = JsonDocument.check(path, list_key="tickets", item_key="ticket", hold=0, spill=True)
+        document = JsonDocument.check(path, list_key="tickets", item_key="ticket", hold=0)
         self.checked[path] = (_version(path), document)
         return _end_time(document)
 

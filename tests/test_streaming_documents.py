@@ -306,3 +306,31 @@ def test_memory_stays_bounded_on_a_large_page(tmp_path):
     rows, grown = map(int, child.stdout.split())
     assert rows == count
     assert grown < size / 3, f"peak grew by {grown / 2**20:.0f} MB reading a {size / 2**20:.0f} MB page"
+
+
+@pytest.mark.parametrize("name", sorted(PAGES))
+def test_a_record_nested_past_what_marshal_keeps_is_read_again(tmp_path, name):
+    """Records past `hold` wait on disk in marshal's format, which refuses values nested
+    2,000 deep; json goes as deep as the recursion limit lets it. Such a document is
+    then read a second time rather than kept, and reads the same."""
+    cls, page = PAGES[name]
+    document = page(40)
+    records = document if isinstance(document, list) else next(v for v in document.values() if isinstance(v, list))
+    deep: list[Any] = []
+    for _ in range(2_500):
+        deep = [deep]
+    records[3]["deep"] = deep
+    keys = {"stripe": ("data",), "hubspot": ("results",), "zendesk": ("tickets", "ticket"), "sendgrid": ()}[name]
+    path = tmp_path / "page.json"
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(20_000)
+    try:
+        path.write_text(json.dumps(document))
+        with patch.object(documents, "HOLD_CHARS", 0):
+            checked = documents.JsonDocument.check(path, *keys)
+            assert checked.rejection is None and checked.records is None  # not kept: streamed again
+            streamed, reference = read_both(cls, path)
+    finally:
+        sys.setrecursionlimit(limit)
+    assert streamed == reference
+    assert len(streamed[0]) > 20

@@ -147,7 +147,7 @@ def _bom_message() -> str:
 class _Spill:
     """Records on disk, in order: what a check pass met of a document too large to keep in
     memory, so that the records are read back (marshal, several times faster than json)
-    rather than the document parsed again. The file goes once read, or with this object."""
+    rather than the document parsed again. The file goes with this object."""
 
     CHUNK_RECORDS = 1_000
 
@@ -156,7 +156,9 @@ class _Spill:
         self.path = Path(name)
         self.out: Any = os.fdopen(handle, "wb")
         self.chunk: list[Any] = []
-        self.failed = False  # a record marshal refuses (nested past its depth): read the document again
+        # A record marshal refuses (nested 2,000 deep, which json reaches under a raised
+        # recursion limit): the document is read again instead.
+        self.failed = False
         self.gone = weakref.finalize(self, _remove, self.path, self.out)
 
     @classmethod
@@ -189,16 +191,13 @@ class _Spill:
         return self
 
     def __iter__(self) -> Iterator[Any]:
-        try:
-            with self.path.open("rb") as handle:
-                while True:
-                    try:
-                        chunk = marshal.load(handle)
-                    except EOFError:
-                        return
-                    yield from chunk
-        finally:
-            self.gone()
+        with self.path.open("rb") as handle:
+            while True:
+                try:
+                    chunk = marshal.load(handle)
+                except EOFError:
+                    return
+                yield from chunk
 
 
 def _remove(path: Path, out: Any) -> None:
@@ -206,7 +205,7 @@ def _remove(path: Path, out: Any) -> None:
     path.unlink(missing_ok=True)
 
 
-def _discard(held: list[Any] | _Spill | None) -> None:
+def _discard(held: list[Any] | _Spill) -> None:
     if isinstance(held, _Spill):
         held.gone()
 
@@ -222,10 +221,9 @@ class JsonDocument:
     The records are all or nothing, as when the file is parsed whole: a break anywhere
     (bad JSON, bad UTF-8, a gzip stream cut short; the first of these that a whole read
     would meet) rejects the file as record 0 with the reason json.loads would give, and
-    keeps no record. So the document is checked in a first streaming pass; a small one
-    keeps its records from it, a larger one streams them in a second, or, checked with
-    `spill`, keeps them on disk and is never read again. A small document that json.loads
-    takes whole skips the walker (see `_load_whole`).
+    keeps no record. So the document is checked in one streaming pass, which keeps its
+    records: in memory when it is small, else on disk (`_Spill`), so it is read once. A
+    small document that json.loads takes whole skips the walker (see `_load_whole`).
     """
 
     path: Path
@@ -240,17 +238,16 @@ class JsonDocument:
 
     @classmethod
     def check(cls, path: Path, list_key: str | None = None, item_key: str | None = None,
-              hold: int | None = None, spill: bool = False) -> JsonDocument:  # fmt: skip
-        """Read the document once; keep its records if it has fewer than `hold` (default
-        HOLD_CHARS) characters, else, with `spill`, keep them on disk (`_Spill`): then
-        `numbered` never reads the document again."""
+              hold: int | None = None) -> JsonDocument:  # fmt: skip
+        """Read the document once; keep its records in memory if it has fewer than `hold`
+        (default HOLD_CHARS) characters, else on disk (`_Spill`)."""
         doc = cls(path, list_key, item_key)
         hold = HOLD_CHARS if hold is None else hold
         loaded = _load_whole(path)
         if loaded is not None:
-            doc._shape_loaded(*loaded, hold, spill)
+            doc._shape_loaded(*loaded, hold)
             return doc
-        held: list[Any] | _Spill | None = []  # the elements of array `last`: in memory while small
+        held: list[Any] | _Spill = []  # the elements of array `last`: in memory while small
         last = 0
         try:
             with open_binary(path) as handle:
@@ -259,13 +256,12 @@ class JsonDocument:
                     walk = _Walk(text, list_key)
                     try:
                         for array, item in walk:
-                            if held is not None:
-                                if array != last:  # a later array of the same name wins
-                                    _discard(held)
-                                    held, last = [], array
-                                held.append(item)
-                                if isinstance(held, list) and text.at() > hold:
-                                    held = _Spill.of(held) if spill else None
+                            if array != last:  # a later array of the same name wins
+                                _discard(held)
+                                held, last = [], array
+                            held.append(item)
+                            if isinstance(held, list) and text.at() > hold:
+                                held = _Spill.of(held)
                     except JsonBreak as exc:
                         doc.rejection = (f"malformed JSON document: {exc.msg}: {text.where(exc.position)}", None)
                     except (ValueError, RecursionError) as exc:  # ValueError: integers past Python's digit limit
@@ -281,17 +277,16 @@ class JsonDocument:
         if doc.rejection is not None:
             _discard(held)
             return doc
-        if isinstance(held, _Spill):
-            held = held.written()  # None: stream it
+        records = held.written() if isinstance(held, _Spill) else held  # None: stream it
         doc.escapes = text.escapes
 
         def kept(array: int) -> list[Any] | _Spill | None:  # None: not kept, stream it
-            return None if held is None else held if array == last else []
+            return records if array == last else []
 
         doc._shape(walk.kind, walk.members, walk.value, kept)
         return doc
 
-    def _shape_loaded(self, value: Any, size: int, escapes: bool, hold: int, spill: bool = False) -> None:
+    def _shape_loaded(self, value: Any, size: int, escapes: bool, hold: int) -> None:
         """The shapes above, from the document parsed whole (`size` bytes): as the check
         pass sees it, the records array standing in the members as streamed."""
         self.escapes = escapes
@@ -301,7 +296,7 @@ class JsonDocument:
             value = {**value, self.list_key: _Streamed(1)}
         kind = "array" if isinstance(value, list) else "object" if isinstance(value, dict) else "value"
         if size > hold:
-            records = _Spill.of(records).written() if spill else None
+            records = _Spill.of(records).written()  # None: stream it
         self._shape(kind, value if kind == "object" else {}, value, lambda array: records)
 
     def _shape(self, kind: str, members: dict[str, Any], value: Any,
