@@ -176,9 +176,12 @@ class _Spill:
     def _dump(self) -> None:
         if not self.failed:
             try:
-                marshal.dump(self.chunk, self.out)
+                data = marshal.dumps(self.chunk)
             except ValueError:
                 self.failed = True
+            else:  # length-prefixed: `marshal.load` from a file reads it piece by piece, slowly
+                self.out.write(len(data).to_bytes(8, "little"))
+                self.out.write(data)
         self.chunk = []
 
     def written(self) -> _Spill | None:
@@ -192,12 +195,8 @@ class _Spill:
 
     def __iter__(self) -> Iterator[Any]:
         with self.path.open("rb") as handle:
-            while True:
-                try:
-                    chunk = marshal.load(handle)
-                except EOFError:
-                    return
-                yield from chunk
+            while size := handle.read(8):
+                yield from marshal.loads(handle.read(int.from_bytes(size, "little")))
 
 
 def _remove(path: Path, out: Any) -> None:
