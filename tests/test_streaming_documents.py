@@ -219,7 +219,7 @@ def test_fixtures_read_as_when_parsed_whole(cls, path):
 
 @pytest.mark.parametrize("name", sorted(PAGES))
 @pytest.mark.parametrize("chunk", [5, json_text.READ_CHUNK])
-@pytest.mark.parametrize("hold", [0, documents.HOLD_CHARS])  # 0: checked, then streamed again
+@pytest.mark.parametrize("hold", [0, documents.HOLD_CHARS])  # 0: checked, its records kept on disk
 def test_generated_pages_read_as_when_parsed_whole(tmp_path, name, chunk, hold):
     cls, page = PAGES[name]
     path = tmp_path / "page.json"
