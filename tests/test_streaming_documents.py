@@ -10,6 +10,7 @@ import gzip
 import json
 import subprocess
 import sys
+import tempfile
 import textwrap
 import zlib
 from collections.abc import Callable
@@ -306,6 +307,20 @@ def test_memory_stays_bounded_on_a_large_page(tmp_path):
     rows, grown = map(int, child.stdout.split())
     assert rows == count
     assert grown < size / 3, f"peak grew by {grown / 2**20:.0f} MB reading a {size / 2**20:.0f} MB page"
+
+
+@pytest.mark.parametrize("name", sorted(PAGES))
+def test_records_that_cannot_wait_on_disk_are_read_again(tmp_path, monkeypatch, name):
+    """No temporary folder to keep a large document's records in (missing, or full): the
+    document is read a second time, as it was before records were kept, never rejected."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "missing"))
+    cls, page = PAGES[name]
+    path = tmp_path / "page.json"
+    path.write_text(json.dumps(page(300)))
+    with patch.object(documents, "HOLD_CHARS", 0):
+        streamed, reference = read_both(cls, path)
+    assert streamed == reference
+    assert len(streamed[0]) > 150
 
 
 @pytest.mark.parametrize("name", sorted(PAGES))

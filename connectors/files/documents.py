@@ -152,14 +152,13 @@ class _Spill:
     CHUNK_RECORDS = 1_000
 
     def __init__(self) -> None:
-        handle, name = tempfile.mkstemp(prefix="reckon-records-")
-        self.path = Path(name)
-        self.out: Any = os.fdopen(handle, "wb")
         self.chunk: list[Any] = []
-        # A record marshal refuses (nested 2,000 deep, which json reaches under a raised
-        # recursion limit): the document is read again instead.
+        # Records that cannot be kept (marshal refuses a value nested 2,000 deep, which json
+        # reaches under a raised recursion limit; the temporary folder is full or missing):
+        # the document is read again instead, as if it had never been kept.
         self.failed = False
-        self.gone = weakref.finalize(self, _remove, self.path, self.out)
+        self.disk: dict[str, Any] = {}  # "path", and "out" while writing
+        self.gone = weakref.finalize(self, _remove, self.disk)
 
     @classmethod
     def of(cls, records: list[Any]) -> _Spill:
@@ -177,31 +176,39 @@ class _Spill:
         if not self.failed:
             try:
                 data = marshal.dumps(self.chunk)
-            except ValueError:
+                if "out" not in self.disk:
+                    handle, self.disk["path"] = tempfile.mkstemp(prefix="reckon-records-")
+                    self.disk["out"] = os.fdopen(handle, "wb")
+                # length-prefixed: `marshal.load` from a file reads it piece by piece, slowly
+                self.disk["out"].write(len(data).to_bytes(8, "little") + data)
+            except (ValueError, OSError):
                 self.failed = True
-            else:  # length-prefixed: `marshal.load` from a file reads it piece by piece, slowly
-                self.out.write(len(data).to_bytes(8, "little"))
-                self.out.write(data)
         self.chunk = []
 
     def written(self) -> _Spill | None:
         """This spill, all its records on disk, ready to read; None when it failed."""
         self._dump()
-        self.out.close()
+        try:
+            if "out" in self.disk:
+                self.disk["out"].close()
+        except OSError:
+            self.failed = True
         if self.failed:
             self.gone()
             return None
         return self
 
     def __iter__(self) -> Iterator[Any]:
-        with self.path.open("rb") as handle:
+        with open(self.disk["path"], "rb") as handle:
             while size := handle.read(8):
                 yield from marshal.loads(handle.read(int.from_bytes(size, "little")))
 
 
-def _remove(path: Path, out: Any) -> None:
-    out.close()
-    path.unlink(missing_ok=True)
+def _remove(disk: dict[str, Any]) -> None:
+    if "out" in disk:
+        disk["out"].close()
+    if "path" in disk:
+        Path(disk["path"]).unlink(missing_ok=True)
 
 
 def _discard(held: list[Any] | _Spill) -> None:
