@@ -44,9 +44,9 @@ HOLD_CHARS = 4 << 20
 
 def _load_whole(path: Path) -> tuple[Any, int, bool] | None:
     """(document, bytes, whether they escape a surrogate) when the file has at most
-    HOLD_CHARS bytes and json.loads takes it whole, else None. The C parser is several times faster than the walker, and where
-    it accepts the text the walker finds the same values; where it refuses, the walker
-    reads the file and words the exact reason."""
+    HOLD_CHARS bytes and json.loads takes it whole, else None. The C parser is several
+    times faster than the walker, and where it accepts the text the walker finds the same
+    values; where it refuses, the walker reads the file and words the exact reason."""
     limit = HOLD_CHARS
     try:
         if limit <= 0 or (path.suffix != ".gz" and path.stat().st_size > limit):
