@@ -257,7 +257,8 @@ def audit_steps(config: Config, buckets: int = 1, report: bool = True) -> list[S
                 "have.", _gate, after=(AUDIT_INPUTS,))
     if buckets > 1:
         models = [Step("models_in_buckets", "models", "Every model, one bucket of runs at a time "
-                       "(hash(run_id) % buckets); the union equals one pass.", _models_in_buckets, after=(INPUT_GATE,))]
+                       "(hash(run_id) % buckets): every bucket's claims, then every bucket's matches; the union "
+                       "equals one pass.", _models_in_buckets, after=(INPUT_GATE,))]
     else:
         upstream_of = upstream(incremental.MODELS, INPUT_GATE)
         models = [Step(model.name, "models", model.description, _model(model), after=upstream_of[model.name],
