@@ -119,8 +119,9 @@ def _model_index(name: str) -> int:
     return next(i for i, model in enumerate(MODELS) if model.name == name)
 
 
-# An audit in buckets runs the models in two phases, each one pass per bucket of runs: every
-# bucket's claims first (intended, recorded, claims), then every bucket's matches and state.
+# An audit in buckets (reckon/buckets.py) runs the models in two phases, each one pass per
+# bucket of runs: every bucket's claims first (intended, recorded, claims), then every
+# bucket's matches and state.
 # A natural key matches only objects no intent claims, so a bucket's matches need all the
 # buckets' claims; computed in the other order, a first bucket would see every object the
 # later buckets claim as unclaimed.
@@ -156,26 +157,6 @@ def bucket_matches(con: duckdb.DuckDBPyConnection, buckets: int, bucket: int) ->
 def _bucket_scope(con: duckdb.DuckDBPyConnection, buckets: int, bucket: int) -> None:
     con.execute("CREATE OR REPLACE TABLE scope_runs AS SELECT DISTINCT run_id FROM events WHERE hash(run_id) % ? = ?",
                 [buckets, bucket])
-
-
-def build_in_buckets(con: duckdb.DuckDBPyConnection, buckets: int) -> None:
-    """A full audit's models one bucket of runs (a hash of run_id) at a time, in two phases:
-    every bucket's claims, then every bucket's matches and state. Each pass holds about
-    1/buckets of the runs; the union equals one pass (tests/test_incremental.py).
-    `pipelines.buckets` runs the same two functions per Dagster partition.
-    """
-    if is_incremental(con):
-        raise ValueError("an audit in buckets starts from nothing: set policies.incremental to false")
-    fingerprint_ = start_buckets(con)
-    for tables, build in ((CLAIM_TABLES, bucket_claims), (MATCH_TABLES, bucket_matches)):
-        for bucket in range(buckets):
-            build(con, buckets, bucket)
-            con.execute("BEGIN")
-            for table in tables:
-                con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM scoped_{table}")
-                con.execute(f"DROP TABLE scoped_{table}")
-            con.execute("COMMIT")
-    finish_buckets(con, fingerprint_)
 
 
 def start_buckets(con: duckdb.DuckDBPyConnection) -> str:
