@@ -17,7 +17,7 @@ from typing import Any
 
 import dagster as dg
 
-from pipelines.steps import Step
+from pipelines.steps import BUCKET_INPUTS, MODEL_TABLES, Step
 
 DASK_SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"  # e.g. tcp://dask-scheduler:8786
 START_JOB, FINISH_JOB = "audit_start", "audit_finish"
@@ -37,6 +37,48 @@ def bucket_jobs(steps: list[Step], buckets: int) -> list[Any]:
         dg.define_asset_job(FINISH_JOB, selection=dg.AssetSelection.assets(*names[last + 1:]),
                             description="An audit in buckets, after its passes: merge, findings, plan, publish."),
     ]  # fmt: skip
+
+
+def phases_sensor(steps: list[Step], buckets: int, jobs: list[Any]) -> dg.SensorDefinition:
+    """Runs an audit in buckets' next phase once the one before is whole: after a start
+    (a `bucket_inputs` materialization), every bucket's claims pass; once every claim is
+    in, every matches pass; then the finish. A run key (the start's run, the phase, the
+    bucket) requests each run once per audit: a failed pass is re-executed by hand, and
+    the sensor goes on when it succeeds."""
+    phases = [s.name for s in steps if s.phase]
+    partitions = [str(b) for b in range(buckets)]
+
+    @dg.sensor(name="bucket_phases", jobs=jobs, minimum_interval_seconds=30,
+               default_status=dg.DefaultSensorStatus.STOPPED, description=phases_sensor.__doc__.split("\n\n")[0])
+    def _sensor(context: dg.SensorEvaluationContext) -> Any:
+        started = context.instance.fetch_materializations(dg.AssetKey(BUCKET_INPUTS), limit=1).records
+        if not started:
+            return dg.SkipReason("no audit in buckets has started")
+        start = started[0]
+        for phase in phases:
+            done = _materialized(context.instance, phase, start.timestamp)
+            missing = [p for p in partitions if p not in done]
+            if missing:
+                return [dg.RunRequest(job_name=passes_job(phase), partition_key=p, run_key=f"{start.run_id}:{phase}:{p}")
+                        for p in missing]  # fmt: skip
+        if _materialized(context.instance, MODEL_TABLES, start.timestamp):
+            return dg.SkipReason("the last audit in buckets is merged")
+        return dg.RunRequest(job_name=FINISH_JOB, run_key=f"{start.run_id}:finish")
+
+    return _sensor
+
+
+def _materialized(instance: dg.DagsterInstance, asset: str, after: float) -> set[str | None]:
+    """The partitions of `asset` materialized after `after` (None: the asset, unpartitioned)."""
+    found: set[str | None] = set()
+    cursor = None
+    while True:
+        page = instance.fetch_materializations(dg.AssetRecordsFilter(dg.AssetKey(asset), after_timestamp=after),
+                                               limit=1000, cursor=cursor)
+        found |= {record.partition_key for record in page.records}
+        if not page.has_more:
+            return found
+        cursor = page.cursor
 
 
 def passes_job(step: str) -> str:

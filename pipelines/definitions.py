@@ -12,7 +12,7 @@ import dagster as dg
 
 from pipelines.assets import build_assets
 from pipelines.automation import hourly_schedule, landing_sensor
-from pipelines.buckets import bucket_jobs
+from pipelines.buckets import bucket_jobs, phases_sensor
 from pipelines.checks import build_checks
 from pipelines.resources import ReckonWorkspace, default_root
 from pipelines.steps import audit_steps
@@ -43,8 +43,12 @@ def build_definitions(root: str | None = None, lock_timeout: float = DEFAULT_TIM
         "executor": dg.in_process_executor,
     }
     if config.policies.buckets > 1:
-        return dg.Definitions(**common, jobs=bucket_jobs(audit_steps(config, config.policies.buckets),
-                                                         config.policies.buckets))
+        steps, buckets = audit_steps(config, config.policies.buckets), config.policies.buckets
+        start, *rest = bucket_jobs(steps, buckets)
+        busy = tuple(job.name for job in rest)
+        return dg.Definitions(
+            **common, jobs=[start, *rest], schedules=[hourly_schedule(start, busy)],
+            sensors=[landing_sensor(start, str(Path(root).resolve()), busy), phases_sensor(steps, buckets, rest)])
     job = dg.define_asset_job(
         AUDIT_JOB,
         selection=dg.AssetSelection.all(),

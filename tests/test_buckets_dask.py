@@ -44,18 +44,26 @@ def test_bucket_partitions_on_dask_equal_one_pass(tmp_path, cluster, monkeypatch
 
     monkeypatch.setenv(DASK_SCHEDULER_ENV, cluster.scheduler_address)
     defs = build_definitions(str(bucketed))
-    assert {job.name for job in defs.resolve_all_job_defs()} >= {START_JOB, FINISH_JOB, *PASSES}
-    workers = set()
+    sensor = defs.resolve_sensor_def("bucket_phases")
+    workers, requested = set(), []
     with within(120), dg.instance_for_test() as instance:
+        assert sensor(dg.build_sensor_context(instance=instance)).skip_message  # nothing started yet
         assert defs.resolve_job_def(START_JOB).execute_in_process(instance=instance).success
-        for name in PASSES:
-            job = dg.build_reconstructable_job("pipelines.definitions", "bucket_job",
-                                               reconstructable_kwargs={"root": str(bucketed), "name": name})
-            for bucket in range(BUCKETS):
-                with dg.execute_job(job, instance=instance, tags={"dagster/partition": str(bucket)}) as result:
+        # The sensor runs each phase once the one before is whole, then the finish.
+        while not isinstance(requests := sensor(dg.build_sensor_context(instance=instance)), dg.SkipReason):
+            requests = requests if isinstance(requests, list) else [requests]
+            requested.append({(r.job_name, r.partition_key) for r in requests})
+            for request in requests:
+                if request.job_name == FINISH_JOB:
+                    assert defs.resolve_job_def(FINISH_JOB).execute_in_process(instance=instance).success
+                    continue
+                job = dg.build_reconstructable_job("pipelines.definitions", "bucket_job",
+                                                   reconstructable_kwargs={"root": str(bucketed),
+                                                                           "name": request.job_name})
+                with dg.execute_job(job, instance=instance, tags={"dagster/partition": request.partition_key}) as result:
                     assert result.success
                     (event,) = result.get_asset_materialization_events()
                     workers.add(event.materialization.metadata["worker_pid"].value)
-        assert defs.resolve_job_def(FINISH_JOB).execute_in_process(instance=instance).success
-    assert os.getpid() not in workers and len(workers) >= 1  # the passes ran in Dask's worker processes
+    assert requested == [{(name, str(b)) for b in range(BUCKETS)} for name in PASSES] + [{(FINISH_JOB, None)}]
+    assert os.getpid() not in workers and workers  # the passes ran in Dask's worker processes
     assert_same(bucketed, one_pass)
