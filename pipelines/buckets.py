@@ -81,6 +81,13 @@ def _materialized(instance: dg.DagsterInstance, asset: str, after: float) -> set
         cursor = page.cursor
 
 
+def audit_runs(steps: list[Step], buckets: int) -> list[tuple[str, str | None]]:
+    """An audit in buckets' runs, in order, as `reckon audit` runs them in its own process:
+    (job, partition)."""
+    passes = [(passes_job(s.name), str(b)) for s in steps if s.phase for b in range(buckets)]
+    return [(START_JOB, None), *passes, (FINISH_JOB, None)]
+
+
 def passes_job(step: str) -> str:
     """The partitioned job of a phase's step (a job may not share an asset's name)."""
     return f"{step}_passes"
