@@ -87,7 +87,10 @@ def run_pass(ws: Workspace, base: Path, phase: str, buckets: int, bucket: int) -
         con.execute(MACROS_FILE.read_text(encoding="utf-8"))
         views = {t: [base / "inputs" / f"{t}.parquet"] for t in INPUT_TABLES}
         if phase == "matches":
-            views |= {t: [bucket_file(base, "claims", t, b) for b in range(buckets)] for t in PHASES["claims"][0]}
+            # The bucket's own rows of the claims phase; every bucket's claims, which decide
+            # the objects no intent claims (`claims_outside_scope`).
+            views |= {t: [bucket_file(base, "claims", t, b) for b in (range(buckets) if t == "claims" else [bucket])]
+                      for t in PHASES["claims"][0]}
         for view, paths in views.items():
             con.execute(f"SET VARIABLE {view} = ?", [[str(p) for p in paths]])  # names: our own tables
             con.execute(f"CREATE VIEW {view} AS FROM read_parquet(getvariable('{view}'))")

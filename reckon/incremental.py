@@ -143,8 +143,9 @@ def bucket_claims(con: duckdb.DuckDBPyConnection, buckets: int, bucket: int) -> 
 
 
 def bucket_matches(con: duckdb.DuckDBPyConnection, buckets: int, bucket: int) -> None:
-    """Phase 2 for one bucket of runs: `scoped_<t>` for each of `MATCH_TABLES`, once the
-    tables of `CLAIM_TABLES` hold every bucket's rows."""
+    """Phase 2 for one bucket of runs: `scoped_<t>` for each of `MATCH_TABLES`, once
+    `claims` holds every bucket's rows (the other tables of `CLAIM_TABLES` need only
+    this bucket's)."""
     _bucket_scope(con, buckets, bucket)
     for table in CLAIM_TABLES:
         con.execute(f"CREATE OR REPLACE TABLE scoped_{table} AS SELECT * FROM {table} SEMI JOIN scope_runs USING (run_id)")
