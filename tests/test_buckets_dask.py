@@ -25,10 +25,15 @@ PASSES = [passes_job("bucket_claims"), passes_job("bucket_matches")]
 
 @pytest.fixture
 def cluster():
-    """Two worker processes, on 127.0.0.1 only, closed in teardown."""
-    with within(60), LocalCluster(n_workers=2, processes=True, threads_per_worker=1, host="127.0.0.1",
-                                  dashboard_address=None) as local:  # fmt: skip
+    """Two worker processes, on 127.0.0.1 only, closed in teardown; each within a bound."""
+    with within(60):
+        local = LocalCluster(n_workers=2, processes=True, threads_per_worker=1, host="127.0.0.1",
+                             dashboard_address=None)
+    try:
         yield local
+    finally:
+        with within(60):
+            local.close()
 
 
 def test_bucket_partitions_on_dask_equal_one_pass(tmp_path, cluster, monkeypatch):
