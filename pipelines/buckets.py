@@ -23,18 +23,22 @@ DASK_SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"  # e.g. tcp://dask-scheduler:8786
 START_JOB, FINISH_JOB = "audit_start", "audit_finish"
 
 
+def split_steps(steps: list[Step]) -> tuple[list[Step], list[Step], list[Step]]:
+    """An audit in buckets' steps: before its passes, the phases' (`Step.phase`), after."""
+    phases = [s for s in steps if s.phase]
+    first, last = steps.index(phases[0]), steps.index(phases[-1])
+    return steps[:first], phases, steps[last + 1:]
+
+
 def bucket_jobs(steps: list[Step], buckets: int) -> list[Any]:
     """The start, one partitioned job per phase (`Step.phase`), the finish (asset jobs)."""
-    names = [s.name for s in steps]
-    phases = [s.name for s in steps if s.phase]
-    first, last = names.index(phases[0]), names.index(phases[-1])
+    before, phases, after = split_steps(steps)
     return [
-        dg.define_asset_job(START_JOB, selection=dg.AssetSelection.assets(*names[:first]),
+        dg.define_asset_job(START_JOB, selection=dg.AssetSelection.assets(*[s.name for s in before]),
                             description="An audit in buckets, before its passes: snapshots, inputs, the passes' Parquet."),
-        *[dg.define_asset_job(passes_job(name), selection=dg.AssetSelection.assets(name), executor_def=executor(),
-                              description=f"One bucket's pass of {name}, per partition.")
-          for name in phases],
-        dg.define_asset_job(FINISH_JOB, selection=dg.AssetSelection.assets(*names[last + 1:]),
+        *[dg.define_asset_job(passes_job(s.name), selection=dg.AssetSelection.assets(s.name), executor_def=executor(),
+                              description=f"One bucket's pass of {s.name}, per partition.") for s in phases],
+        dg.define_asset_job(FINISH_JOB, selection=dg.AssetSelection.assets(*[s.name for s in after]),
                             description="An audit in buckets, after its passes: merge, findings, plan, publish."),
     ]  # fmt: skip
 
