@@ -34,6 +34,7 @@ MAX_NAME = 64  # characters of a source, system or step name (a folder or asset 
 MAX_WORKFLOW = 200  # characters of a workflow name (the runtime's own)
 MAX_DURATION = timedelta(days=3650)
 MIN_SIZE, MAX_SIZE = 64 * 10**6, 2**50  # DuckDB memory and spill sizes: 64MB .. 1024TiB
+MAX_BUCKETS = 4096  # a partition each in Dagster
 MAX_THREADS = 256
 MAX_REPEATED_DRIFT_AUDITS = 1_000
 MAX_MINUTES_PER_TASK = 7 * 24 * 60
@@ -174,6 +175,9 @@ class Policies:
     max_temp_directory_size: str = ""
     # Recompute only the runs new data can change (reckon/incremental.py); false: every audit is full.
     incremental: bool = True
+    # More than 1: a full audit's models one bucket of runs at a time (reckon/buckets.py), on
+    # Dagster one partition per bucket; needs `incremental: false`.
+    buckets: int = 1
 
 
 @dataclass(frozen=True)
@@ -517,7 +521,7 @@ def parse_config(data: Any, workspace: Path) -> Config:
     if "policies" in top.data:
         pol = top.section("policies")
         pol.unknown({"quarantine_max_share", "compensate_orphans", "minutes_per_operator_task", "repeated_drift_audits",
-                     "approval_required", "duckdb", "incremental"})
+                     "approval_required", "duckdb", "incremental", "buckets"})
         duck = _Reader(pol.get("duckdb", dict, {}), pol.key("duckdb"))
         duck.unknown({"memory_limit", "threads", "max_temp_directory_size"})
         approval = pol.strings("approval_required", list(policies.approval_required))
@@ -538,7 +542,11 @@ def parse_config(data: Any, workspace: Path) -> Config:
             threads=_number(duck.get("threads", int, policies.threads), duck.key("threads"), 1, MAX_THREADS),
             max_temp_directory_size=spill and parse_size(spill, duck.key("max_temp_directory_size")),
             incremental=pol.get("incremental", bool, policies.incremental),
+            buckets=_number(pol.get("buckets", int, policies.buckets), pol.key("buckets"), 1, MAX_BUCKETS),
         )
+        if policies.buckets > 1 and policies.incremental:
+            raise ConfigError(f"{pol.key('buckets')}: an audit in buckets is a full audit: set "
+                              f"{pol.key('incremental')} to false")
     prevention = _prevention(top, workflows, systems) if "prevention" in top.data else ()
     return Config(root, pattern, sources, systems, workflows, policies, prevention)
 
