@@ -7,7 +7,8 @@ writes its figures to OUT as JSON. A fresh process per phase keeps one phase's m
 Tasks: generate, ingest, audit (full audit steps, then the floor), run_audit (the whole
 `pipelines.runner.run_audit`, e.g. an incremental audit), dagster (the Dagster audit job
 in-process, every engine step timed inside it), report (the HTML report: written, its size,
-and its load in headless Chromium).
+and its load in headless Chromium), bucket_steps and bucket_pass (an audit in buckets, one
+pass per process: `bench/passes.py`).
 """
 
 from __future__ import annotations
@@ -168,8 +169,52 @@ def task_report(root: Path, args: dict) -> dict:
     return out
 
 
+def task_bucket_steps(root: Path, args: dict) -> dict:
+    """An audit in buckets' steps before its passes (`part: before`, the ingest done) or
+    after them (`after`: the merge to the read copy, then the findings' digest)."""
+    import duckdb
+
+    from pipelines.buckets import split_steps
+    from pipelines.steps import AuditRun, audit_steps, run_step
+    from reckon.workspace import Workspace
+
+    ws, buckets = Workspace.open(root), args["buckets"]
+    before, _, after = split_steps(audit_steps(ws.config, buckets, report=False))
+    steps = [s for s in before if s.group != "snapshots"] if args["part"] == "before" else after
+    reset_peak_rss()
+    run = AuditRun(ws, buckets=buckets)
+    wall, cpu = time.perf_counter(), cpu_seconds()
+    try:
+        for step in steps:
+            run_step(step, run)
+    finally:
+        run.close()
+    out = {"wall": time.perf_counter() - wall, "cpu": cpu_seconds() - cpu, "peak_rss": peak_rss_bytes()}
+    if args["part"] == "after":
+        with duckdb.connect(str(ws.database), read_only=True) as db:
+            out["digest"] = findings_digest(db)
+    return out
+
+
+def task_bucket_pass(root: Path, args: dict) -> dict:
+    """One bucket's pass of one phase, alone in this process, as on a Dask worker."""
+    from reckon import buckets
+    from reckon.workspace import Workspace
+
+    ws = Workspace.open(root)
+    base = buckets.current(ws)
+    reset_peak_rss()
+    wall, cpu = time.perf_counter(), cpu_seconds()
+    rows = buckets.run_pass(ws, base, args["phase"], args["buckets"], args["bucket"])
+    written = sum(p.stat().st_size for p in (base / args["phase"]).glob(f"*/{args['bucket']}.parquet"))
+    return {"wall": time.perf_counter() - wall, "cpu": cpu_seconds() - cpu, "peak_rss": peak_rss_bytes(),
+            "rows": rows, "bytes_written": written,
+            "input_bytes": sum(p.stat().st_size for p in (base / "inputs").glob("*.parquet"))}  # fmt: skip
+
+
 TASKS = {"generate": task_generate, "ingest": task_ingest, "audit": task_audit,
-         "run_audit": task_run_audit, "dagster": task_dagster, "report": task_report}  # fmt: skip
+         "run_audit": task_run_audit, "dagster": task_dagster, "report": task_report,
+         "bucket_steps": task_bucket_steps, "bucket_pass": task_bucket_pass}  # fmt: skip
 
 
 def main(argv: list[str]) -> int:

@@ -115,14 +115,20 @@ class Reader(ABC):
         self.fields_seen.setdefault(source_file, set()).update(names)
 
     def noting(
-        self, source_file: str, build: Callable[[dict[str, Any]], Any], latest: datetime | None = None
+        self,
+        source_file: str,
+        build: Callable[[dict[str, Any]], Any],
+        latest: datetime | None = None,
+        escapes: bool = True,
     ) -> Callable[[dict[str, Any]], Any]:
         """`build`, tallying each record's top-level fields first (for schema drift); a
-        record with a lone surrogate is bad before either (see `values.require_unicode`).
+        record with a lone surrogate is bad before either (see `values.require_unicode`),
+        looked for only when the file's text `escapes` a surrogate (`values.surrogate_escape`).
         With `latest` (see `latest_plausible`), a record whose rows are dated after it is bad."""
 
         def noted(record: dict[str, Any]) -> Any:
-            require_unicode(record)
+            if escapes:
+                require_unicode(record)
             self.note_fields(source_file, record)
             built = build(record)
             if latest is not None:

@@ -21,6 +21,7 @@ from connectors.values import (
     parse_rfc3339,
     require_str,
     require_unicode,
+    surrogate_escape,
 )
 
 EVENT_TYPES = frozenset(
@@ -173,7 +174,8 @@ class EventLogReader(Reader):
         (also when it is dated after `latest`)."""
         try:
             record = parse_json_line(text)
-            require_unicode(record)  # as `noting` does for the other readers
+            if surrogate_escape(text):  # as `noting` does for the other readers
+                require_unicode(record)
             self.note_fields(source_file, record)
             row = event_row(record)
             if latest is not None:

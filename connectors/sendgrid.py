@@ -11,7 +11,7 @@ read in any case; a `timestamp` of 10^11 or more is milliseconds.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -45,6 +45,10 @@ STATES = {
     "bounce": "failed",
     "dropped": "failed",
 }
+
+
+# A pass's numbered records, and whether the text read so far escapes a surrogate.
+_Records = tuple[Iterator[tuple[int, Any]], Callable[[], bool]]
 
 
 @dataclass
@@ -85,18 +89,19 @@ class SendGridReader(Reader):
         """
         if ".jsonl" in path.suffixes:
 
-            def records(into: QuarantineSink) -> Iterator[tuple[int, Any]]:
-                return iter_json_lines(path, into, source_file)
+            def records(into: QuarantineSink) -> _Records:
+                lines = iter_json_lines(path, into, source_file)
+                return lines, lambda: lines.escapes
         else:
             document = JsonDocument.check(path)
 
-            def records(into: QuarantineSink) -> Iterator[tuple[int, Any]]:
-                return document.numbered(into, source_file)
+            def records(into: QuarantineSink) -> _Records:
+                return document.numbered(into, source_file), lambda: document.escapes
 
         latest = self.latest_plausible(path)
         first: int | None = None  # the first event without a message id
         messages: dict[tuple[str, str], set[str]] = {}  # such an event's recipient -> message ids
-        for event in self._events(records(sink), sink, source_file, latest):
+        for event in self._events(*records(sink), sink, source_file, latest):
             external_id = event.row["external_id"]
             if first is None and external_id is not None:
                 yield event.row
@@ -111,7 +116,7 @@ class SendGridReader(Reader):
         if first is None:
             return
         quiet = QuarantineSink(sink.source)  # the first pass rejected (and counted) what it met
-        for event in self._events(records(quiet), quiet, source_file, latest, count=False):
+        for event in self._events(*records(quiet), quiet, source_file, latest, count=False):
             external_id = event.row["external_id"]
             if external_id is not None:
                 if event.recipient in messages:
@@ -135,8 +140,8 @@ class SendGridReader(Reader):
             yield event.row
 
     def _events(
-        self, records: Iterator[tuple[int, Any]], sink: QuarantineSink, source_file: str, latest: datetime,
-        count: bool = True,
+        self, records: Iterator[tuple[int, Any]], escapes: Callable[[], bool], sink: QuarantineSink,
+        source_file: str, latest: datetime, count: bool = True,
     ) -> Iterator[_Event]:
         """The valid events, each distinct event once: a webhook retry repeats an event
         whole, so a later identical copy (the same canonical JSON: every key and value) is
@@ -146,7 +151,8 @@ class SendGridReader(Reader):
             try:
                 if not isinstance(raw, dict):
                     raise BadRecord(f"expected a JSON object, got {type(raw).__name__}")
-                require_unicode(raw)  # as `Reader.noting` does for the other readers
+                if escapes():  # as `Reader.noting` does for the other readers
+                    require_unicode(raw)
                 optional_str(raw, "sg_event_id")
                 row = self.event_row(raw)
                 self.check_times(row, latest)

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 import pyarrow as pa
 
 from connectors.base import QuarantineSink, Reader
-from connectors.files import iter_whole_document, numbered_rows
+from connectors.files import JsonDocument, numbered_rows
 from connectors.schema import OBSERVED_SCHEMA
 from connectors.values import (
     BadRecord,
@@ -78,9 +78,9 @@ class StripeReader(Reader):
 
     def batches(self, path: Path, sink: QuarantineSink) -> Iterator[pa.RecordBatch]:
         source_file = self.options.relative(path)
-        records = iter_whole_document(path, sink, source_file, list_key="data")
-        build = self.noting(source_file, self.record_rows, self.latest_plausible(path))
-        rows = numbered_rows(records, sink, source_file, build)
+        document = JsonDocument.check(path, list_key="data")
+        build = self.noting(source_file, self.record_rows, self.latest_plausible(path), document.escapes)
+        rows = numbered_rows(document.numbered(sink, source_file), sink, source_file, build)
         yield from self.to_batches(rows)
 
     def record_rows(self, record: dict[str, Any]) -> list[dict[str, Any]]:

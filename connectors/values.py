@@ -49,6 +49,17 @@ def storable(text: str) -> str:
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# JSON text decodes to a surrogate only from an escape of one (UTF-8 cannot encode one):
+# "\\ud800" to "\\uDFFF", in either case. Its absence spares the scan of every record.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE_ESCAPE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def surrogate_escape(text: str | bytes) -> bool:
+    """Whether JSON `text` holds a surrogate escape: only then can a value decoded from
+    it hold a lone surrogate (`lone_surrogate` need not look otherwise)."""
+    pattern = _SURROGATE_ESCAPE_BYTES if isinstance(text, bytes) else _SURROGATE_ESCAPE
+    return pattern.search(text) is not None
 
 
 def lone_surrogate(value: Any) -> str | None:

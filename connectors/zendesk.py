@@ -93,7 +93,8 @@ class ZendeskReader(Reader):
 
     def __init__(self, options: SourceOptions) -> None:
         super().__init__(options)
-        # `exported_at` checks a page whole; `batches` reads it next and need not check again.
+        # `exported_at` reads a page once, its records kept on disk (every page is checked
+        # before any is read, so none is held in memory); `batches` takes them from there.
         self.checked: dict[Path, tuple[tuple[int, int] | None, JsonDocument]] = {}
 
     def batches(self, path: Path, sink: QuarantineSink) -> Iterator[pa.RecordBatch]:
@@ -101,7 +102,8 @@ class ZendeskReader(Reader):
         known, document = self.checked.pop(path, (None, None))
         if document is None or known is None or known != _version(path):
             document = JsonDocument.check(path, list_key="tickets", item_key="ticket")
-        build = self.noting(source_file, self.ticket_row, self.latest_after(path, _end_time(document)))
+        latest = self.latest_after(path, _end_time(document))
+        build = self.noting(source_file, self.ticket_row, latest, document.escapes)
         rows = numbered_rows(document.numbered(sink, source_file), sink, source_file, lambda record: [build(record)])
         yield from self.to_batches(rows)
 

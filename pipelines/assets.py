@@ -4,6 +4,7 @@ process (no lock waits). No `from __future__ import annotations`: Dagster reads 
 `context` annotation."""
 
 import math
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,11 +20,16 @@ def snapshot_key(source: str) -> dg.AssetKey:
     return dg.AssetKey(f"snapshot_{source}")
 
 
-def step_asset(step: Step) -> dg.AssetsDefinition:
+def step_asset(step: Step, buckets: int = 1) -> dg.AssetsDefinition:
+    """The step's asset; a step with a `phase` is partitioned, one partition per bucket
+    (pipelines/buckets.py)."""
+    if step.phase:
+        return bucket_asset(step, buckets)
+
     @dg.asset(name=step.name, group_name=step.group, deps=list(step.after), description=step.description,
               kinds=set(step.kinds))
     def _asset(context: dg.AssetExecutionContext, workspace: ReckonWorkspace) -> dg.MaterializeResult:
-        run = AuditRun(workspace.open(), started_at=_run_start(context))
+        run = AuditRun(workspace.open(), started_at=_run_start(context), buckets=buckets)
         try:
             metadata = run_step(step, run)
         finally:
@@ -31,6 +37,28 @@ def step_asset(step: Step) -> dg.AssetsDefinition:
         return dg.MaterializeResult(metadata=dagster_metadata(metadata))
 
     return _asset
+
+
+def bucket_asset(step: Step, buckets: int) -> dg.AssetsDefinition:
+    """One partition per bucket (`bucket_partitions`), each needing every partition of the
+    phase before it. Its run opens no database and takes no workspace lock: the passes of
+    a phase run side by side, on any Dask worker that mounts the workspace
+    (pipelines/buckets.py)."""
+
+    @dg.asset(name=step.name, group_name=step.group, description=step.description, kinds=set(step.kinds),
+              partitions_def=bucket_partitions(buckets),
+              deps=[dg.AssetDep(name, partition_mapping=dg.AllPartitionMapping()) for name in step.after])
+    def _asset(context: dg.AssetExecutionContext, bucket_workspace: ReckonWorkspace) -> dg.MaterializeResult:
+        run = AuditRun(bucket_workspace.open(), buckets=buckets, bucket=int(context.partition_key))
+        metadata = run_step(step, run)
+        return dg.MaterializeResult(metadata=dagster_metadata({**metadata, "bucket": run.bucket,
+                                                               "worker_pid": os.getpid()}))
+
+    return _asset
+
+
+def bucket_partitions(buckets: int) -> dg.StaticPartitionsDefinition:
+    return dg.StaticPartitionsDefinition([str(b) for b in range(buckets)])
 
 
 def dagster_metadata(values: dict[str, Any]) -> dict[str, dg.MetadataValue]:
@@ -66,4 +94,5 @@ def _run_start(context: dg.AssetExecutionContext) -> datetime:
 
 
 def build_assets(config: Config) -> list[dg.AssetsDefinition]:
-    return [step_asset(step) for step in audit_steps(config)]
+    buckets = config.policies.buckets
+    return [step_asset(step, buckets) for step in audit_steps(config, buckets)]

@@ -17,15 +17,17 @@ ACTIVE = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.Dagste
           dg.DagsterRunStatus.STARTED]
 
 
-def audit_in_progress(instance: dg.DagsterInstance, job_name: str) -> bool:
-    return bool(instance.get_run_records(dg.RunsFilter(job_name=job_name, statuses=ACTIVE), limit=1))
+def audit_in_progress(instance: dg.DagsterInstance, *job_names: str) -> bool:
+    return any(instance.get_run_records(dg.RunsFilter(job_name=name, statuses=ACTIVE), limit=1) for name in job_names)
 
 
-def hourly_schedule(job: dg.JobDefinition) -> dg.ScheduleDefinition:
+def hourly_schedule(job: dg.JobDefinition, busy: tuple[str, ...] = ()) -> dg.ScheduleDefinition:
+    """`busy`: the other jobs of an audit (an audit in buckets' passes and finish)."""
+
     @dg.schedule(name="hourly_audit", job=job, cron_schedule="0 * * * *",
                  default_status=dg.DefaultScheduleStatus.STOPPED)
     def _hourly(context):
-        if audit_in_progress(context.instance, job.name):
+        if audit_in_progress(context.instance, job.name, *busy):
             return dg.SkipReason("an audit of this workspace is still running")
         return dg.RunRequest()
 
@@ -42,12 +44,12 @@ def landing_fingerprint(ws: Workspace) -> str:
     return h.hexdigest()[:24]
 
 
-def landing_sensor(job: dg.JobDefinition, root: str) -> dg.SensorDefinition:
+def landing_sensor(job: dg.JobDefinition, root: str, busy: tuple[str, ...] = ()) -> dg.SensorDefinition:
     @dg.sensor(name="new_landing_files", job=job, minimum_interval_seconds=60,
                default_status=dg.DefaultSensorStatus.STOPPED,
                description="Starts an audit when files land (one run per distinct landing state).")
     def _sensor(context):
-        if audit_in_progress(context.instance, job.name):
+        if audit_in_progress(context.instance, job.name, *busy):
             return dg.SkipReason("an audit of this workspace is still running")
         fingerprint = landing_fingerprint(Workspace.open(Path(root)))
         if fingerprint == context.cursor:

@@ -109,15 +109,24 @@ def _job_error(result: dg.ExecuteInProcessResult) -> tuple[int, str]:
 
 def audit(root: Path, quiet: bool = False, lock_timeout: float = DEFAULT_TIMEOUT) -> int:
     """Run the Dagster audit job in-process, recorded in the workspace's Dagster instance
-    (or $DAGSTER_HOME's), then print the summary."""
+    (or $DAGSTER_HOME's), then print the summary. With `policies.buckets` > 1: the audit in
+    buckets' runs, one after another, every bucket's pass in this process."""
+    from pipelines.buckets import audit_runs
     from pipelines.definitions import AUDIT_JOB, build_definitions
+    from pipelines.steps import audit_steps
     from reports.summary import summary_text
 
     ws = open_workspace(root)  # validate reckon.yaml before starting Dagster
     started = time.perf_counter()
-    job = build_definitions(str(ws.root), lock_timeout).resolve_job_def(AUDIT_JOB)
+    defs = build_definitions(str(ws.root), lock_timeout)
+    buckets = ws.config.policies.buckets
+    runs = audit_runs(audit_steps(ws.config, buckets), buckets) if buckets > 1 else [(AUDIT_JOB, None)]
     with dagster_instance(ws) as instance, progress(quiet):
-        result = job.execute_in_process(instance=instance, run_config=QUIET_LOGS, raise_on_error=False)
+        for job, partition in runs:
+            result = defs.resolve_job_def(job).execute_in_process(
+                instance=instance, run_config=QUIET_LOGS, raise_on_error=False, partition_key=partition)
+            if not result.success:
+                break
     if not result.success:
         code, detail = _job_error(result)
         print(f"reckon: audit {'stopped' if code == BLOCKED else 'failed'}: {detail}", file=sys.stderr)

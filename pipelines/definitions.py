@@ -12,8 +12,10 @@ import dagster as dg
 
 from pipelines.assets import build_assets
 from pipelines.automation import hourly_schedule, landing_sensor
+from pipelines.buckets import bucket_jobs, phases_sensor
 from pipelines.checks import build_checks
 from pipelines.resources import ReckonWorkspace, default_root
+from pipelines.steps import audit_steps
 from reckon.config import CONFIG_FILE, Config, load_config
 from reckon.locking import DEFAULT_TIMEOUT
 
@@ -30,22 +32,40 @@ def build_definitions(root: str | None = None, lock_timeout: float = DEFAULT_TIM
     for another audit's workspace lock."""
     root = root or default_root()
     config = _config(Path(root))
+    workspace = ReckonWorkspace(root=str(Path(root).resolve()), lock_timeout_seconds=lock_timeout)
+    common = {
+        "assets": build_assets(config),
+        "asset_checks": build_checks(config),
+        "resources": {"workspace": workspace, "bucket_workspace": workspace.model_copy(update={"lock": False})},
+        # Every job, `dagster asset materialize` included, runs its steps in one process, one
+        # after another: they share one DuckDB file, and a process per step costs seconds each.
+        # The passes of an audit in buckets are the exception (pipelines/buckets.py).
+        "executor": dg.in_process_executor,
+    }
+    if config.policies.buckets > 1:
+        steps, buckets = audit_steps(config, config.policies.buckets), config.policies.buckets
+        start, *rest = bucket_jobs(steps, buckets)
+        busy = tuple(job.name for job in rest)
+        return dg.Definitions(
+            **common, jobs=[start, *rest], schedules=[hourly_schedule(start, busy)],
+            sensors=[landing_sensor(start, str(Path(root).resolve()), busy), phases_sensor(steps, buckets, rest)])
     job = dg.define_asset_job(
         AUDIT_JOB,
         selection=dg.AssetSelection.all(),
         description="Snapshot every source, then audit: models, findings, repair plan, metrics.",
     )
     return dg.Definitions(
-        assets=build_assets(config),
-        asset_checks=build_checks(config),
+        **common,
         jobs=[job],
         schedules=[hourly_schedule(job)],
         sensors=[landing_sensor(job, str(Path(root).resolve()))],
-        resources={"workspace": ReckonWorkspace(root=str(Path(root).resolve()), lock_timeout_seconds=lock_timeout)},
-        # Every job, `dagster asset materialize` included, runs its steps in one process, one
-        # after another: they share one DuckDB file, and a process per step costs seconds each.
-        executor=dg.in_process_executor,
     )
+
+
+def bucket_job(root: str, name: str) -> dg.JobDefinition:
+    """A job of the workspace at `root`, rebuilt wherever a run's steps execute (a Dask
+    worker): `dg.build_reconstructable_job("pipelines.definitions", "bucket_job", ...)`."""
+    return build_definitions(root).resolve_job_def(name)
 
 
 defs = build_definitions()

@@ -29,9 +29,14 @@ class ReckonWorkspace(dg.ConfigurableResource):
 
     root: str
     lock_timeout_seconds: float = DEFAULT_TIMEOUT
+    # False for a bucket's pass (pipelines/buckets.py): it never opens the database, and the
+    # passes of one phase run side by side.
+    lock: bool = True
     _lock: WorkspaceLock | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        if not self.lock:
+            return
         self._lock = WorkspaceLock(Path(self.root), self.lock_timeout_seconds)
         self._lock.acquire()
 

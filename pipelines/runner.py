@@ -11,13 +11,15 @@ from reckon.locking import DEFAULT_TIMEOUT, workspace_lock
 from reckon.workspace import Workspace
 
 
-def run_audit(ws: Workspace, lock_timeout: float = DEFAULT_TIMEOUT, buckets: int = 1,
+def run_audit(ws: Workspace, lock_timeout: float = DEFAULT_TIMEOUT, buckets: int | None = None,
               report: bool = False) -> dict[str, Any]:
     """Snapshot every source, build the models, detect, plan, measure, publish; returns the
-    `audits` row. `buckets` > 1 builds a full audit's layers one bucket of runs at a time
-    (needs `policies.incremental: false`); the results are those of one pass. The HTML
+    `audits` row. `buckets` (by default `policies.buckets`) > 1 builds a full audit's layers
+    one bucket of runs at a time, each bucket's passes in this process (needs
+    `policies.incremental: false`); the results are those of one pass. The HTML
     report is written only with `report` (`reckon report` writes it on demand)."""
     with workspace_lock(ws.root, lock_timeout):
+        buckets = buckets or ws.config.policies.buckets
         run = AuditRun(ws, buckets=buckets)
         try:
             for step in audit_steps(ws.config, buckets, report):

@@ -4,6 +4,9 @@
       -> repair_plan -> reconciliation_metrics -> analyst_database -> plan_exports
       -> read_copy -> audit_report
 
+An audit in buckets builds the models as bucket_inputs -> bucket_claims -> bucket_matches
+-> model_tables instead (reckon/buckets.py; on Dagster, one partition per bucket).
+
 Each step says what runs, which steps it reads from (`after`: the Dagster lineage) and
 whether it needs the workspace database open (`database`). The Dagster assets
 (`pipelines.assets`), the in-process runner (`pipelines.runner.run_audit`) and the
@@ -23,7 +26,7 @@ from typing import Any, TextIO
 
 import duckdb
 
-from reckon import database, engine, incremental
+from reckon import buckets, database, engine, incremental
 from reckon.config import Config
 from reckon.input_gate import GATE_MIN_RECORDS, check_new_snapshots
 from reckon.workspace import Workspace
@@ -37,6 +40,7 @@ from rules import Model, upstream
 AUDIT_INPUTS = "audit_inputs"
 INPUT_GATE = "input_gate"
 MODEL_TABLES = "model_tables"
+BUCKET_INPUTS = "bucket_inputs"
 
 
 class Markdown(str):
@@ -72,6 +76,7 @@ class AuditRun:
     ws: Workspace
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     buckets: int = 1
+    bucket: int | None = None  # the one bucket a partition runs (steps with a `phase`); None: all
     # How the connection is made (the benchmark's profiler wraps it).
     connect: Callable[[Workspace], AbstractContextManager[duckdb.DuckDBPyConnection]] = database.connect
     audit: dict[str, Any] = field(default_factory=dict)  # the `audits` row, once published
@@ -100,6 +105,7 @@ class Step:
     after: tuple[str, ...] = ()
     database: str = "open"  # "open": on the run's connection; "closed": the file whole; "none"
     kinds: frozenset[str] = frozenset({"duckdb"})
+    phase: str = ""  # an audit in buckets' phase (reckon/buckets.py): one pass per bucket, anywhere
 
 
 # A hook wraps a step: `hook(step, run, metadata)` is entered before the step runs and left
@@ -186,9 +192,28 @@ def _model_tables(run: AuditRun) -> dict[str, Any]:
     return {"runs_recomputed": runs, "incremental": bool(incremental.is_incremental(run.con))}
 
 
-def _models_in_buckets(run: AuditRun) -> dict[str, Any]:
-    incremental.build_in_buckets(run.con, run.buckets)
-    return {"buckets": run.buckets}
+def _bucket_inputs(run: AuditRun) -> dict[str, Any]:
+    base = buckets.prepare(run.con, run.ws, run.buckets)
+    return {"buckets": run.buckets, "path": base}
+
+
+def _bucket_passes(phase: str) -> Callable[[AuditRun], dict[str, Any]]:
+    """Every bucket's pass of `phase`, one after another in this process; on Dagster, each
+    bucket is a partition of its own (pipelines/buckets.py)."""
+
+    def passes(run: AuditRun) -> dict[str, Any]:
+        base = buckets.current(run.ws)
+        rows: dict[str, int] = {}
+        for bucket in range(run.buckets) if run.bucket is None else [run.bucket]:
+            for table, n in buckets.run_pass(run.ws, base, phase, run.buckets, bucket).items():
+                rows[table] = rows.get(table, 0) + n
+        return {"buckets": run.buckets, **rows}
+
+    return passes
+
+
+def _merge_buckets(run: AuditRun) -> dict[str, Any]:
+    return {"buckets": buckets.merge(run.con, run.ws)}
 
 
 def _findings(run: AuditRun) -> dict[str, Any]:
@@ -242,7 +267,8 @@ def _report(run: AuditRun) -> dict[str, Any]:
 
 def audit_steps(config: Config, buckets: int = 1, report: bool = True) -> list[Step]:
     """Every step of one audit of a workspace with this configuration, in order. With
-    `buckets` > 1 the models are built one bucket of runs at a time (one step); without
+    `buckets` > 1 the models are built one bucket of runs at a time, in two phases (the
+    steps with a `phase`: one pass per bucket, reckon/buckets.py); without
     `report` the HTML report is left out (`reckon report` writes it on demand)."""
     snapshots = [Step(f"snapshot_{s.name}", "snapshots",
                       f"Immutable Parquet snapshot of the `{s.name}` landing files ({s.connector} connector).",
@@ -256,8 +282,19 @@ def audit_steps(config: Config, buckets: int = 1, report: bool = True) -> list[S
                 "`policies.quarantine_max_share`, or kept records of a file that lack a field every record should "
                 "have.", _gate, after=(AUDIT_INPUTS,))
     if buckets > 1:
-        models = [Step("models_in_buckets", "models", "Every model, one bucket of runs at a time "
-                       "(hash(run_id) % buckets); the union equals one pass.", _models_in_buckets, after=(INPUT_GATE,))]
+        models = [
+            Step(BUCKET_INPUTS, "models", "Starts a full audit in buckets of runs (hash(run_id) % buckets): folds "
+                 "events and observed, and writes what every bucket's pass reads as Parquet (buckets/<audit_id>/).",
+                 _bucket_inputs, after=(INPUT_GATE,), kinds=frozenset({"duckdb", "parquet"})),
+            Step("bucket_claims", "models", "One bucket's intended, recorded and claims rows (rules/models/40 to 60), "
+                 "as Parquet.", _bucket_passes("claims"), after=(BUCKET_INPUTS,), database="none",
+                 kinds=frozenset({"duckdb", "parquet"}), phase="claims"),
+            Step("bucket_matches", "models", "One bucket's matches, intent and run state (rules/models/70 to 90), "
+                 "once every bucket's claims are in, as Parquet.", _bucket_passes("matches"), after=("bucket_claims",),
+                 database="none", kinds=frozenset({"duckdb", "parquet"}), phase="matches"),
+            Step(MODEL_TABLES, "models", "Merges every bucket's rows into the run-scoped model tables; the result is "
+                 "one pass's.", _merge_buckets, after=("bucket_matches",)),
+        ]  # fmt: skip
     else:
         upstream_of = upstream(incremental.MODELS, INPUT_GATE)
         models = [Step(model.name, "models", model.description, _model(model), after=upstream_of[model.name],
@@ -271,8 +308,8 @@ def audit_steps(config: Config, buckets: int = 1, report: bool = True) -> list[S
              _findings, after=(models[-1].name,), kinds=frozenset({"duckdb", "sql"})),
         Step("repair_plan", "findings", "The smallest safe repair action for every open finding "
              "(rules/repairs/).", _repair_plan, after=("findings",), kinds=frozenset({"duckdb", "sql"})),
-        Step("reconciliation_metrics", "reports", "The finding lifecycle and the contract's metrics per audit "
-             "and workflow, appended to `metrics`.", _metrics, after=("repair_plan",)),
+        Step("reconciliation_metrics", "reports", "The finding lifecycle, each finding's stored result and "
+             "the contract's metrics per audit and workflow, appended to `metrics`.", _metrics, after=("repair_plan",)),
         Step("analyst_database", "reports", "Publishes the audit: findings history and the `audits` row "
              "analysts query.", _analyst_database, after=("reconciliation_metrics",)),
         # After the audit is published: a plan file is never one of an audit `audits` lacks.

@@ -1,4 +1,4 @@
-"""`reckon.yaml`: sources, systems, the workflow catalog and policies.
+"""`reckon.yaml`: sources, systems, the workflow catalog, policies and prevention lines.
 
 Validated on load; every error names the offending key path so a user can fix
 the file without reading this code. Nothing system-specific lives elsewhere:
@@ -34,6 +34,7 @@ MAX_NAME = 64  # characters of a source, system or step name (a folder or asset 
 MAX_WORKFLOW = 200  # characters of a workflow name (the runtime's own)
 MAX_DURATION = timedelta(days=3650)
 MIN_SIZE, MAX_SIZE = 64 * 10**6, 2**50  # DuckDB memory and spill sizes: 64MB .. 1024TiB
+MAX_BUCKETS = 4096  # a partition each in Dagster
 MAX_THREADS = 256
 MAX_REPEATED_DRIFT_AUDITS = 1_000
 MAX_MINUTES_PER_TASK = 7 * 24 * 60
@@ -174,6 +175,20 @@ class Policies:
     max_temp_directory_size: str = ""
     # Recompute only the runs new data can change (reckon/incremental.py); false: every audit is full.
     incremental: bool = True
+    # More than 1: a full audit's models one bucket of runs at a time (reckon/buckets.py), on
+    # Dagster one partition per bucket; needs `incremental: false`.
+    buckets: int = 1
+
+
+@dataclass(frozen=True)
+class PreventionLine:
+    """A prevention line refined for one workflow or one system (`prevention:`): it replaces
+    the mismatch type's own line (its rule header) for that workflow's or system's findings."""
+
+    mismatch_type: str
+    scope: str  # workflow · system
+    name: str  # the workflow or the system
+    line: str
 
 
 @dataclass(frozen=True)
@@ -207,6 +222,7 @@ class Config:
     systems: dict[str, System]
     workflows: dict[str, Workflow]
     policies: Policies = field(default_factory=Policies)
+    prevention: tuple[PreventionLine, ...] = ()
 
     def resolve(self, relative: str) -> Path:
         """A path from the config, resolved inside the workspace (never outside it)."""
@@ -426,7 +442,7 @@ def parse_config(data: Any, workspace: Path) -> Config:
 
     _check_values(data)
     top = _Reader(data, "")
-    top.unknown({"version", "correlation", "sources", "systems", "catalog", "policies"})
+    top.unknown({"version", "correlation", "sources", "systems", "catalog", "policies", "prevention"})
     if top.get("version", int) != 1:
         raise ConfigError("version: only version 1 is supported")
     root = workspace.resolve()
@@ -505,7 +521,7 @@ def parse_config(data: Any, workspace: Path) -> Config:
     if "policies" in top.data:
         pol = top.section("policies")
         pol.unknown({"quarantine_max_share", "compensate_orphans", "minutes_per_operator_task", "repeated_drift_audits",
-                     "approval_required", "duckdb", "incremental"})
+                     "approval_required", "duckdb", "incremental", "buckets"})
         duck = _Reader(pol.get("duckdb", dict, {}), pol.key("duckdb"))
         duck.unknown({"memory_limit", "threads", "max_temp_directory_size"})
         approval = pol.strings("approval_required", list(policies.approval_required))
@@ -526,8 +542,38 @@ def parse_config(data: Any, workspace: Path) -> Config:
             threads=_number(duck.get("threads", int, policies.threads), duck.key("threads"), 1, MAX_THREADS),
             max_temp_directory_size=spill and parse_size(spill, duck.key("max_temp_directory_size")),
             incremental=pol.get("incremental", bool, policies.incremental),
+            buckets=_number(pol.get("buckets", int, policies.buckets), pol.key("buckets"), 1, MAX_BUCKETS),
         )
-    return Config(root, pattern, sources, systems, workflows, policies)
+        if policies.buckets > 1 and policies.incremental:
+            raise ConfigError(f"{pol.key('buckets')}: an audit in buckets is a full audit: set "
+                              f"{pol.key('incremental')} to false")
+    prevention = _prevention(top, workflows, systems) if "prevention" in top.data else ()
+    return Config(root, pattern, sources, systems, workflows, policies, prevention)
+
+
+def _prevention(top: _Reader, workflows: dict[str, Workflow], systems: dict[str, System]) -> tuple[PreventionLine, ...]:
+    """`prevention: {<mismatch type>: {workflows: {<workflow>: line}, systems: {<system>: line}}}`."""
+    from rules import load_rules  # the rule headers name the mismatch types
+
+    types = sorted(rule.mismatch_type for rule in load_rules())
+    section = top.section("prevention")
+    lines = []
+    for mismatch_type in section.data:
+        if mismatch_type not in types:
+            raise ConfigError(f"{section.key(mismatch_type)}: '{mismatch_type}' is not a mismatch type "
+                              f"(known: {', '.join(types)})")
+        refined = section.section(mismatch_type)
+        refined.unknown({"workflows", "systems"})
+        for scope, known, declared_under in (("workflow", workflows, "catalog"), ("system", systems, "systems")):
+            by_name = refined.section(f"{scope}s") if f"{scope}s" in refined.data else _Reader({}, "")
+            for name in by_name.data:
+                if name not in known:
+                    raise ConfigError(f"{by_name.key(name)}: '{name}' is not declared under {declared_under}")
+                line = by_name.get(name, str).strip()
+                if not line:
+                    raise ConfigError(f"{by_name.key(name)}: expected a non-empty prevention line")
+                lines.append(PreventionLine(mismatch_type, scope, name, line))
+    return tuple(lines)
 
 
 def _system(name: str, parent: _Reader) -> System:

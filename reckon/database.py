@@ -21,6 +21,7 @@ import duckdb
 from reckon.workspace import Workspace
 
 SPILL_FOLDER = ".duckdb_tmp"
+BUCKETS_FOLDER = "buckets"  # an audit in buckets: the passes' inputs and rows (reckon/buckets.py)
 READ_COPY = "reckon-read.duckdb"  # the analyst copy, replaced whole after each audit
 
 
@@ -48,8 +49,8 @@ def spill_room(root: Path) -> str:
 
 
 # The folders SQL may touch, under the workspace: the snapshots it reads, the spill folder,
-# the exports it writes. Never reckon.yaml, decisions/ or landing/: Python reads those.
-SQL_FOLDERS = ("snapshots", SPILL_FOLDER, "exports")
+# the exports it writes, the Parquet an audit in buckets passes between its passes. Never reckon.yaml, decisions/ or landing/: Python reads those.
+SQL_FOLDERS = ("snapshots", SPILL_FOLDER, "exports", BUCKETS_FOLDER)
 # The audit's snapshot files, per view over them (reckon/inputs.py `register_audit`): a
 # session variable each, set on every connection from the `audit_files` table, so that no
 # file name is ever written into SQL text.

@@ -114,7 +114,7 @@ PUBLIC_TABLES = (
     "recorded_runs", "observed", "system_freshness", "matches", "intent_state", "run_state", "findings",
     "findings_history", "repair_actions", "repair_actions_history", "applied_repairs", "lifecycle_events",
     "finding_lifecycle", "metrics", "metrics_daily", "audits", "suspicious_runs", "suspicious_run_reasons",
-    "prevention_backlog", "open_findings", "operator_queue", "since_last_audit", "time_to_reconcile",
+    "prevention_backlog", "stored_results", "open_findings", "operator_queue", "since_last_audit", "time_to_reconcile",
 )  # fmt: skip
 INTERNAL_SCHEMA = "internal"
 

@@ -115,41 +115,74 @@ def build_all(con: duckdb.DuckDBPyConnection) -> None:
     commit(con)
 
 
-def build_in_buckets(con: duckdb.DuckDBPyConnection, buckets: int) -> None:
-    """A full audit's models as one incremental pass per bucket of runs (a hash of run_id).
+def _model_index(name: str) -> int:
+    return next(i for i, model in enumerate(MODELS) if model.name == name)
 
-    Each pass's new data is one bucket's runs, so it holds about 1/buckets of the runs at a
-    time; a later bucket's claims reach back into the natural-key groups of earlier ones
-    (65_coupled.sql), which is what makes the union equal one pass (tests/test_incremental.py).
-    On a cluster the same SQL would run per Dagster partition.
-    """
-    if is_incremental(con):
-        raise ValueError("an audit in buckets starts from nothing: set policies.incremental to false")
-    # Until the last bucket is in, the kept tables are incomplete (invariant 5).
+
+# An audit in buckets (reckon/buckets.py) runs the models in two phases, each one pass per
+# bucket of runs: every bucket's claims first (intended, recorded, claims), then every
+# bucket's matches and state.
+# A natural key matches only objects no intent claims, so a bucket's matches need all the
+# buckets' claims; computed in the other order, a first bucket would see every object the
+# later buckets claim as unclaimed.
+FOLDED_MODELS = MODELS[:_model_index("scope")]  # events and observed: folded once, for every bucket
+CLAIM_MODELS = MODELS[_model_index("scope") + 1:_model_index("coupled")]
+MATCH_MODELS = MODELS[_model_index("coupled") + 1:]
+CLAIM_TABLES = tuple(t for model in CLAIM_MODELS for t in model.scoped_tables)
+MATCH_TABLES = tuple(t for model in MATCH_MODELS for t in model.scoped_tables)
+
+
+def bucket_claims(con: duckdb.DuckDBPyConnection, buckets: int, bucket: int) -> None:
+    """Phase 1 for one bucket of runs: `scoped_<t>` for each of `CLAIM_TABLES`, from its
+    runs' events and every observed object."""
+    _bucket_scope(con, buckets, bucket)
+    con.execute("CREATE OR REPLACE TABLE scope_event_rows AS SELECT * FROM events SEMI JOIN scope_runs USING (run_id)")
+    con.execute("CREATE OR REPLACE VIEW scoped_events AS SELECT * FROM scope_event_rows")
+    for model in CLAIM_MODELS:
+        build_model(con, model)
+
+
+def bucket_matches(con: duckdb.DuckDBPyConnection, buckets: int, bucket: int) -> None:
+    """Phase 2 for one bucket of runs: `scoped_<t>` for each of `MATCH_TABLES`, once
+    `claims` holds every bucket's rows (the other tables of `CLAIM_TABLES` need only
+    this bucket's)."""
+    _bucket_scope(con, buckets, bucket)
+    for table in CLAIM_TABLES:
+        con.execute(f"CREATE OR REPLACE TABLE scoped_{table} AS SELECT * FROM {table} SEMI JOIN scope_runs USING (run_id)")
+    con.execute("CREATE OR REPLACE VIEW claims_outside_scope AS "
+                "SELECT system, external_id FROM claims ANTI JOIN scope_runs USING (run_id)")
+    for model in MATCH_MODELS:
+        build_model(con, model)
+
+
+def _bucket_scope(con: duckdb.DuckDBPyConnection, buckets: int, bucket: int) -> None:
+    con.execute("CREATE OR REPLACE TABLE scope_runs AS SELECT DISTINCT run_id FROM events WHERE hash(run_id) % ? = ?",
+                [buckets, bucket])
+
+
+def start_buckets(con: duckdb.DuckDBPyConnection) -> str:
+    """Before the buckets: fold events and observed, and create the run-scoped tables
+    empty, with the models' own schemas. Until `finish_buckets`, the kept tables are
+    incomplete and their fingerprint never matches (invariant 5); returns the real one."""
     fingerprint_ = con.execute("SELECT models_fingerprint FROM audit_context").fetchone()[0]
     con.execute("UPDATE audit_context SET models_fingerprint = 'unfinished buckets'")
-    start = next(i for i, model in enumerate(MODELS) if model.full_path is not None)
-    for model in MODELS[:start]:  # events and observed: folded once, for every bucket
+    for model in FOLDED_MODELS:
         build_model(con, model)
-    # Empty run-scoped tables, with the models' own schemas.
     con.execute("CREATE OR REPLACE TABLE scope_runs AS SELECT run_id FROM events WHERE false")
     con.execute("CREATE OR REPLACE VIEW scoped_events AS SELECT * FROM events WHERE false")
     con.execute("CREATE OR REPLACE VIEW claims_outside_scope AS SELECT system, external_id FROM observed WHERE false")
-    for model in MODELS[start + 1:]:
+    for model in MODELS[_model_index("scope") + 1:]:
         build_model(con, model)
     commit(con)
-    # No object changes between passes: only the buckets' claims do, and 65_coupled.sql
-    # follows those.
-    con.execute("UPDATE audit_context SET incremental = true")
-    for bucket in range(buckets):
-        con.execute("DELETE FROM changed_runs")
-        con.execute("INSERT INTO changed_runs SELECT DISTINCT run_id FROM events WHERE hash(run_id) % ? = ?",
-                    [buckets, bucket])
-        for model in MODELS[start:]:
-            build_model(con, model)
-        commit(con)
-    con.execute("UPDATE audit_context SET incremental = false, models_fingerprint = ?", [fingerprint_])
+    return fingerprint_
+
+
+def finish_buckets(con: duckdb.DuckDBPyConnection, fingerprint_: str) -> None:
+    """Every bucket is in: the kept tables are those of one pass, under its fingerprint."""
+    con.execute("DROP VIEW IF EXISTS scoped_events; DROP VIEW IF EXISTS claims_outside_scope; "
+                "DROP TABLE IF EXISTS scope_event_rows")
     con.execute("BEGIN")
+    con.execute("UPDATE audit_context SET models_fingerprint = ?", [fingerprint_])
     _record(con, fingerprint_)
     con.execute("COMMIT")
 

@@ -133,6 +133,13 @@ def register_inputs(con: duckdb.DuckDBPyConnection, cfg: Config, snapshots: list
     # What each mismatch type means, from the rule headers: the repair and metrics SQL read it.
     _arrow_table(con, "mismatch_types", pa.Table.from_pylist([r.catalog_row() for r in load_rules()],
                                                             schema=MISMATCH_TYPES_SCHEMA))
+    # Prevention lines refined per workflow or system (reckon.yaml `prevention:`); the reports
+    # read them, no model does, so they are not part of the audit's identity.
+    _table(con, "cfg_prevention", [
+        {"mismatch_type": p.mismatch_type, "scope": p.scope, "name": p.name, "prevention": p.line}
+        for p in cfg.prevention
+    ], pa.schema([("mismatch_type", pa.string()), ("scope", pa.string()), ("name", pa.string()),
+                  ("prevention", pa.string())]))
     # Rejected lines of the operator files (decisions and flags), into `quarantine`.
     _arrow_table(con, "rejected_decisions", pa.concat_tables([sink.table(), flag_sink.table()]))
     return AuditInputs(audit_id, as_of, max(log_times) if log_times else None,

@@ -18,14 +18,15 @@ CREATE TABLE IF NOT EXISTS lifecycle_events (
 );
 DELETE FROM lifecycle_events WHERE audit_id = (SELECT audit_id FROM audit_context);
 
--- Repairs an executor reports as done: workflow-log events naming an action in `extra`.
+-- Repairs an executor reports as done: workflow-log events naming an action in `extra`
+-- (and the person who approved it, `approved_by`, when it needed approval).
 CREATE OR REPLACE TABLE applied_repairs AS
 WITH actions AS (
     SELECT action_id, finding_id, pattern FROM repair_actions_history
     UNION SELECT action_id, finding_id, pattern FROM repair_actions
 )
 SELECT e.extra ->> 'action_id' AS action_id, a.finding_id, a.pattern, e.event_id, e.type AS event_type,
-       e.ts AS applied_at, coalesce(e.actor, 'agent') AS actor
+       e.ts AS applied_at, coalesce(e.actor, 'agent') AS actor, e.extra ->> 'approved_by' AS approved_by
 FROM events e
 JOIN actions a ON a.action_id = e.extra ->> 'action_id'
 WHERE e.extra IS NOT NULL AND (e.extra ->> 'action_id') IS NOT NULL;

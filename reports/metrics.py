@@ -1,5 +1,5 @@
-"""The finding lifecycle over audits, then the contract's metrics that read it (SQL beside
-this module: lifecycle.sql, metrics.sql)."""
+"""The finding lifecycle over audits, each finding's stored result, then the contract's
+metrics that read them (SQL beside this module: lifecycle.sql, stored_results.sql, metrics.sql)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,11 @@ HERE = Path(__file__).resolve().parent
 
 
 def compute_metrics(con: duckdb.DuckDBPyConnection) -> int:
-    """Update the finding lifecycle, then this audit's metrics; returns the metric rows."""
+    """Update the finding lifecycle and the stored results, then this audit's metrics;
+    returns the metric rows."""
     con.execute("BEGIN")
     run_script(con, HERE / "lifecycle.sql")
+    run_script(con, HERE / "stored_results.sql")
     run_script(con, HERE / "metrics.sql")
     con.execute("COMMIT")
     return con.execute(

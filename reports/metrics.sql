@@ -107,45 +107,75 @@ values_ AS (
 SELECT c.audit_id, c.as_of, v.workflow, v.metric, v.dimension, v.value
 FROM values_ v CROSS JOIN audit_context c;
 
--- The prevention backlog: per audit, workflow and mismatch type, over every audit up to
--- this one, the follow-up work that stops the type recurring (its rule's `prevention`
--- line), ranked by how often it recurred (distinct findings), then by the cleanup it cost
+-- The prevention backlog: per audit and workflow, over every audit up to this one, the
+-- follow-up work that stops a mismatch type recurring: each finding's most specific
+-- prevention line (stored_results.sql: for its workflow, then its system, else its rule's),
+-- one row per (workflow, type, line), ranked by how often it recurred (distinct findings,
+-- then the consecutive audits up to this one that had one), then by the cleanup it cost
 -- people (distinct findings whose action a person had to take or approve, times
 -- minutes_per_operator_task). Appended per audit; re-running an audit replaces its rows.
 CREATE TABLE IF NOT EXISTS prevention_backlog (
     audit_id VARCHAR, rank BIGINT, workflow VARCHAR, mismatch_type VARCHAR, prevention VARCHAR, findings BIGINT,
     audits_present BIGINT, open_now BIGINT, cleanup_minutes DOUBLE
 );
+-- Added later: backlogs computed before keep their rows.
+ALTER TABLE prevention_backlog ADD COLUMN IF NOT EXISTS prevention_scope VARCHAR;
+ALTER TABLE prevention_backlog ADD COLUMN IF NOT EXISTS systems VARCHAR[];
+ALTER TABLE prevention_backlog ADD COLUMN IF NOT EXISTS consecutive_audits BIGINT;
 DELETE FROM prevention_backlog WHERE audit_id = (SELECT audit_id FROM audit_context);
-INSERT INTO prevention_backlog
+INSERT INTO prevention_backlog BY NAME
 WITH earlier AS (
-    SELECT audit_id FROM audits WHERE seq < (SELECT seq FROM audit_context)
+    SELECT audit_id, seq FROM audits WHERE seq < (SELECT seq FROM audit_context)
 ),
 history AS (
-    SELECT audit_id, finding_id, coalesce(workflow, '(none)') AS wf, mismatch_type, status
-    FROM findings_history WHERE audit_id IN (SELECT audit_id FROM earlier)
-    UNION ALL SELECT audit_id, finding_id, wf, mismatch_type, status FROM metric_findings
+    SELECT h.audit_id, e.seq, h.finding_id, coalesce(h.workflow, '(none)') AS wf, h.mismatch_type, h.status
+    FROM findings_history h JOIN earlier e USING (audit_id)
+    UNION ALL SELECT audit_id, (SELECT seq FROM audit_context), finding_id, wf, mismatch_type, status FROM metric_findings
+),
+lines AS (
+    SELECT h.*, r.prevention, r.prevention_scope, r.system
+    FROM history h JOIN stored_results r USING (finding_id)
 ),
 human AS (
     SELECT DISTINCT finding_id FROM repair_actions_history
     WHERE audit_id IN (SELECT audit_id FROM earlier) AND needs_person(pattern, requires_approval)
     UNION SELECT finding_id FROM repair_actions WHERE needs_person(pattern, requires_approval)
 ),
-per_type AS (
-    SELECT h.wf AS workflow, h.mismatch_type,
-        count(DISTINCT h.finding_id) AS findings,
-        count(DISTINCT h.audit_id) AS audits_present,
-        count(DISTINCT h.finding_id) FILTER (h.audit_id = (SELECT audit_id FROM audit_context) AND h.status = 'open')
+-- Per line, the consecutive audits ending with this one that had a finding of it.
+grid AS (
+    SELECT k.wf, k.mismatch_type, k.prevention, a.seq, la.seq IS NOT NULL AS had
+    FROM (SELECT DISTINCT wf, mismatch_type, prevention FROM lines) k
+    CROSS JOIN (SELECT seq FROM earlier UNION ALL SELECT seq FROM audit_context) a
+    LEFT JOIN (SELECT DISTINCT wf, mismatch_type, prevention, seq FROM lines) la
+        ON la.wf = k.wf AND la.mismatch_type = k.mismatch_type AND la.prevention = k.prevention AND la.seq = a.seq
+),
+streaks AS (
+    SELECT wf, mismatch_type, prevention, count(*) FILTER (had AND seq > coalesce(last_clean, -1)) AS consecutive_audits
+    FROM (SELECT *, max(seq) FILTER (NOT had) OVER (PARTITION BY wf, mismatch_type, prevention) AS last_clean FROM grid)
+    GROUP BY ALL
+),
+per_line AS (
+    SELECT l.wf AS workflow, l.mismatch_type, l.prevention,
+        -- a line refined for a system outranks the type's own; a workflow's, both
+        max(l.prevention_scope) AS prevention_scope,
+        list(DISTINCT l.system ORDER BY l.system) FILTER (l.system IS NOT NULL) AS systems,
+        count(DISTINCT l.finding_id) AS findings,
+        count(DISTINCT l.audit_id) AS audits_present,
+        count(DISTINCT l.finding_id) FILTER (l.audit_id = (SELECT audit_id FROM audit_context) AND l.status = 'open')
             AS open_now,
-        count(DISTINCT h.finding_id) FILTER (h.finding_id IN (SELECT finding_id FROM human)) AS operator_findings
-    FROM history h GROUP BY ALL
+        count(DISTINCT l.finding_id) FILTER (l.finding_id IN (SELECT finding_id FROM human)) AS operator_findings
+    FROM lines l GROUP BY ALL
 )
 SELECT
-    (SELECT audit_id FROM audit_context),
-    row_number() OVER (PARTITION BY p.workflow ORDER BY p.findings DESC, p.operator_findings DESC, p.mismatch_type),
-    p.workflow, p.mismatch_type, t.prevention, p.findings, p.audits_present, p.open_now,
-    p.operator_findings * (SELECT minutes_per_operator_task FROM cfg_policies)
-FROM per_type p JOIN mismatch_types t USING (mismatch_type);
+    (SELECT audit_id FROM audit_context) AS audit_id,
+    row_number() OVER (PARTITION BY p.workflow
+                       ORDER BY p.findings DESC, k.consecutive_audits DESC, p.operator_findings DESC,
+                                p.mismatch_type, p.prevention) AS rank,
+    p.workflow, p.mismatch_type, p.prevention, p.findings, p.audits_present, p.open_now,
+    p.operator_findings * (SELECT minutes_per_operator_task FROM cfg_policies) AS cleanup_minutes,
+    p.prevention_scope, coalesce(p.systems, []) AS systems, k.consecutive_audits
+FROM per_line p
+JOIN streaks k ON k.wf = p.workflow AND k.mismatch_type = p.mismatch_type AND k.prevention = p.prevention;
 
 -- Per day (UTC) of the audits' as-of time, over every audit so far: the day's last audit
 -- for stock figures (open findings), sums over the day's audits for flows (reconciled).

@@ -3,7 +3,8 @@
 `simulate(workspace, runs, seed)` writes `reckon.yaml` and `landing/` exports (workflow
 log, Stripe, SendGrid, HubSpot, Zendesk) into the workspace, and the expected
 findings beside it: `<name>.labels.jsonl` (one line per finding) and
-`<name>.scenarios.jsonl` (one line per run). The same (runs, seed) gives
+`<name>.scenarios.jsonl` (one line per run: its scenario, and why it must enter
+reconciliation with the verdict it must get). Operators' flags go to `flags/`. The same (runs, seed) gives
 byte-identical files: one `random.Random(seed)`, no wall clock, sorted keys, and
 every file's mtime set to the simulated export time.
 """
@@ -18,17 +19,18 @@ from pathlib import Path
 
 from simulator.conventions import Conventions
 from simulator.events import write_events
+from simulator.flags import write_flags
 from simulator.hubspot import write_hubspot
 from simulator.output import Output, jsonl_bytes
 from simulator.runs import CONFIG_PATH
-from simulator.scenarios import SCENARIOS, allocate, background
+from simulator.scenarios import SCENARIOS, allocate, background, label_suspicious
 from simulator.sendgrid import write_sendgrid
 from simulator.stripe import write_stripe
 from simulator.world import World
 from simulator.zendesk import write_zendesk
 
 BASE_EXPORT_TIME = datetime(2026, 11, 20, 12, 0, 0, tzinfo=UTC)
-WRITERS = (write_events, write_stripe, write_sendgrid, write_hubspot, write_zendesk)
+WRITERS = (write_events, write_stripe, write_sendgrid, write_hubspot, write_zendesk, write_flags)
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,7 @@ def simulate(workspace: Path, runs: int, seed: int, conventions: Conventions | N
     background(world, runs)
     for name in order:
         SCENARIOS[name](world, name)
+    label_suspicious(world)
 
     out = Output(workspace)
     out.clear()

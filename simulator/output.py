@@ -23,6 +23,8 @@ OWNED = {
 # Operator decisions the timeline writes (`decisions/timeline-dayN.jsonl`); people's own
 # decision files are never touched.
 OWNED_DECISIONS = "timeline-day*.jsonl"
+# Operators' flag files the simulator writes (`flags/simulated-dayN.csv`), one per day.
+OWNED_FLAGS = "simulated-day*.csv"
 _NUMBERED = re.compile(r"^(?P<head>.*?)-(?P<tail>\d+|page-\d+)$")
 
 
@@ -64,8 +66,9 @@ class Output:
             for pattern in patterns:
                 for path in sorted(directory.glob(pattern)):
                     path.unlink()
-        for path in sorted((self.workspace / "decisions").glob(OWNED_DECISIONS)):
-            path.unlink()
+        for folder, pattern in (("decisions", OWNED_DECISIONS), ("flags", OWNED_FLAGS)):
+            for path in sorted((self.workspace / folder).glob(pattern)):
+                path.unlink()
 
     def write(self, path: str | Path, data: bytes) -> Path:
         """Write `data` to `path` (relative paths are inside the workspace)."""

@@ -129,6 +129,14 @@ class Run:
             error={"kind": "timeout", "message": "no response within 30s"},
         )
 
+    def blocked(self, intent: Intent, message: str) -> None:
+        """A duplicate attempt the runtime's own dedupe refused: not an outcome of the intent."""
+        self._action("action.blocked", intent, error={"kind": "idempotency_conflict", "message": message})
+
+    def flagged(self, actor: str, description: str) -> None:
+        """An operator says the run's state looks wrong: not a status change."""
+        self.emit("run.flagged", actor=actor, description=description)
+
     def receipt(self, intent: Intent, external_id: str | int, **fields: Any) -> None:
         """A late receipt (e.g. from the system's webhook) for the latest attempt."""
         self._action(

@@ -1,8 +1,10 @@
 """Scenario recipes (one run each, except F19) and their ground-truth labels.
 
-Clean scenarios C1..C7 produce no finding; fault scenarios F1..F23 produce
+Clean scenarios C1..C10 produce no finding; fault scenarios F1..F23 produce
 exactly the labels written here (TAXONOMY.md's rules and precedence applied by
-hand). `allocate` picks which scenarios a workspace of N runs gets.
+hand). `SUSPICIOUS` says why each scenario's run enters reconciliation (TAXONOMY.md
+"Suspicious runs"), by hand too; `label_suspicious` writes it, and the verdict the run
+must get, on the run's line. `allocate` picks which scenarios a workspace of N runs gets.
 """
 
 from __future__ import annotations
@@ -11,14 +13,16 @@ import random
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from simulator.model import HUMAN, ZENDESK_HUMAN, RefundState
+from simulator.model import HUMAN, ZENDESK_HUMAN, RefundState, rfc3339
 from simulator.workflows import OnboardCustomer, QualifyLead, RefundOrder
 from simulator.world import World
 
 FAULT_SHARE = 0.35
 RUN_FAULTS = tuple(f"F{i}" for i in (*range(1, 19), *range(20, 24)))  # F19 (orphans) is not a run
-CLEAN = ("C1", "C3", "C4", "C2", "C7", "C6", "C5")  # the order distinct ones are kept in
-CLEAN_WEIGHTS = (6, 6, 6, 1.5, 1, 1, 1)
+# The order distinct ones are kept in.
+CLEAN = ("C1", "C3", "C4", "C2", "C7", "C6", "C5", "C8", "C9", "C10")
+CLEAN_WEIGHTS = (6, 6, 6, 1.5, 1, 1, 1, 1, 1, 1)
+FLAGGED_BY = "support.lead"
 
 
 def settled(world: World) -> datetime:
@@ -99,6 +103,48 @@ def c7(world: World, name: str) -> None:
     w.perform("notify_customer", delivery="processed")
     w.perform("resolve_ticket")
     w.run.finish("completed")
+
+
+def c8(world: World, name: str) -> None:
+    """The queue delivered the refund job twice; the runtime's dedupe refused the second
+    attempt (`action.blocked`): one refund, as intended."""
+    w = RefundOrder(world, name, settled(world))
+    w.declare()
+    w.perform("issue_refund")
+    w.run.later(5, 120)
+    w.run.blocked(w.intents["issue_refund"], "idempotency key already used by attempt 1")
+    w.perform("notify_customer")
+    w.perform("resolve_ticket")
+    w.run.finish("completed")
+
+
+def c9(world: World, name: str) -> None:
+    """The refund call timed out; the retry with the same key raced the first call and
+    Stripe answered with an idempotency conflict (`error.kind`); the webhook then brought
+    the first call's receipt: one refund, as intended."""
+    w = RefundOrder(world, name, settled(world))
+    w.declare()
+    refund_id = w.perform("issue_refund", "timed_out")
+    intent = w.intents["issue_refund"]
+    w.run.attempt(intent)
+    w.run.later(1, 3)
+    w.run.failed(
+        intent, "idempotency_conflict", "409 idempotency_key_in_use: a request is in progress"
+    )
+    w.run.tick(2, 10)
+    w.run.receipt(intent, refund_id)
+    w.perform("notify_customer")
+    w.perform("resolve_ticket")
+    w.run.finish("completed")
+
+
+def c10(world: World, name: str) -> None:
+    """The customer asked support whether the refund went out; support flagged the run
+    (`run.flagged`), and everything is as intended."""
+    w = RefundOrder(world, name, settled(world))
+    refund_all(w)
+    w.run.tick(20, 120)
+    w.run.flagged(FLAGGED_BY, "customer asks whether the refund went out")
 
 
 # --- faults -----------------------------------------------------------------------------
@@ -299,6 +345,8 @@ def f17(world: World, name: str) -> None:
     """Everything is done, but the run's last status is escalated."""
     w = RefundOrder(world, name, settled(world))
     refund_all(w, status="escalated")
+    w.run.tick(20, 120)
+    w.run.flagged(FLAGGED_BY, "escalated, yet the customer confirms the refund arrived")
     w.label_run("stale_run_status")
 
 
@@ -345,7 +393,11 @@ def f21(world: World, name: str) -> None:
     export names no actor, but shows the edit after the agent's write."""
     w = RefundOrder(world, name, settled(world))
     refund_all(w)
-    w.human_reopen(w.run.now + world.minutes(60, 180))
+    reopened = w.run.now + world.minutes(60, 180)
+    w.human_reopen(reopened)
+    # The support person also put the run on the operators' flag sheet (flags/).
+    world.flags.append({"run_id": w.run_id, "operator": FLAGGED_BY, "reason": "customer wrote back: ticket reopened",
+                        "flagged_at": rfc3339(reopened + world.minutes(1, 10))})  # fmt: skip
     w.label_intent("resolve_ticket", "out_of_band_change")
     w.label_run("false_completion")
 
@@ -373,11 +425,37 @@ def f23(world: World, name: str) -> None:
 
 
 SCENARIOS: dict[str, Callable[[World, str], None]] = {
-    "C1": c1, "C2": c2, "C3": c3, "C4": c4, "C5": c5, "C6": c6, "C7": c7,
+    "C1": c1, "C2": c2, "C3": c3, "C4": c4, "C5": c5, "C6": c6, "C7": c7, "C8": c8, "C9": c9, "C10": c10,
     "F1": f1, "F2": f2, "F3": f3, "F4": f4, "F5": f5, "F6": f6, "F7": f7, "F8": f8, "F9": f9,
     "F10": f10, "F11": f11, "F12": f12, "F13": f13, "F14": f14, "F15": f15, "F16": f16,
     "F17": f17, "F18": f18, "F19": f19, "F20": f20, "F21": f21, "F22": f22, "F23": f23,
 }  # fmt: skip
+
+
+# Why each scenario's run enters reconciliation, whatever the conventions.
+AWR, TIMEOUT, WINDOW = "attempted_without_receipt", "timeout_after_call", "past_completion_window"
+REQUIRED, BLOCKED, FLAG = "required_step_not_done", "duplicate_attempt_blocked", "operator_flag"
+SUSPICIOUS: dict[str, tuple[str, ...]] = {
+    "C1": (), "C2": (TIMEOUT,), "C3": (), "C4": (), "C5": (),
+    "C6": (REQUIRED,),  # failed as it should: the refund was refused
+    "C7": (REQUIRED,),  # completed with the refund still pending and the email only processed
+    "C8": (BLOCKED,), "C9": (TIMEOUT, BLOCKED), "C10": (FLAG,),
+    "F1": (TIMEOUT, REQUIRED), "F2": (REQUIRED,), "F3": (), "F4": (REQUIRED,), "F5": (REQUIRED,),
+    "F6": (REQUIRED,), "F7": (WINDOW,), "F8": (AWR, WINDOW), "F9": (AWR, TIMEOUT, WINDOW), "F10": (WINDOW,),
+    "F11": (), "F12": (), "F13": (AWR, TIMEOUT), "F14": (AWR, TIMEOUT, REQUIRED), "F15": (REQUIRED,),
+    "F16": (REQUIRED,), "F17": (WINDOW, FLAG), "F18": (WINDOW,), "F20": (), "F21": (FLAG,),
+    "F22": (AWR, TIMEOUT, REQUIRED), "F23": (AWR, WINDOW),
+}  # fmt: skip
+
+
+def label_suspicious(world: World) -> None:
+    """On each run's line: its `suspicious` reasons and the `verdict` it must get (its
+    findings when it has labels, else verified_consistent; none when not suspicious)."""
+    with_findings = {label["run_id"] for label in world.labels}
+    for run in world.runs:
+        reasons = sorted(SUSPICIOUS[run["scenario"]])
+        verdict = "findings" if run["run_id"] in with_findings else "verified_consistent"
+        run.update(suspicious=reasons, verdict=verdict if reasons else None)
 
 
 def allocate(runs: int, rng: random.Random) -> list[str]:

@@ -40,7 +40,7 @@ from simulator import resume as resuming
 from simulator.executor import Executor, Outcome
 from simulator.live import Live
 from simulator.model import RefundState, rfc3339
-from simulator.output import OWNED, OWNED_DECISIONS, Output, jsonl_bytes
+from simulator.output import OWNED, OWNED_DECISIONS, OWNED_FLAGS, Output, jsonl_bytes
 from simulator.runs import Run
 from simulator.scenarios import SCENARIOS, allocate
 from simulator.stripe import refund_from_object
@@ -264,15 +264,16 @@ def _new_runs(world: World, live: Live, facts: Facts) -> list[str]:
 
 def _check_new_day(root: Path, day: int) -> None:
     """A day is written once: its landing files must not exist yet; this module's own
-    decisions of this day and later ones (from an earlier timeline) are removed."""
+    decisions and flag files of this day and later ones (from an earlier timeline) are removed."""
     for folder in OWNED:
         existing = [p for p in sorted((root / "landing" / folder).glob(f"*-day{day}*"))
                     if f"-day{day}-" in p.name or f"-day{day}." in p.name]  # fmt: skip
         if existing:
             raise ValueError(f"day {day} was already written ({existing[0].relative_to(root)})")
-    for path in sorted((root / "decisions").glob(OWNED_DECISIONS)):
-        if int(path.stem.removeprefix("timeline-day")) >= day:
-            path.unlink()
+    for folder, pattern in (("decisions", OWNED_DECISIONS), ("flags", OWNED_FLAGS)):
+        for path in sorted((root / folder).glob(pattern)):
+            if int(path.stem.rpartition("-day")[2]) >= day:
+                path.unlink()
 
 
 def _read_lines(path: Path) -> list[dict[str, Any]]:

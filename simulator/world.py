@@ -45,6 +45,7 @@ class World:
     tickets: list[Ticket] = field(default_factory=list)
     labels: list[dict[str, Any]] = field(default_factory=list)
     runs: list[dict[str, Any]] = field(default_factory=list)  # one line of scenarios.jsonl each
+    flags: list[dict[str, str]] = field(default_factory=list)  # operators' flag-file lines (flags/)
 
     def __post_init__(self) -> None:
         self.ids = Ids(self.rng)

@@ -61,13 +61,17 @@ def audited(tmp_path_factory):
 
 @pytest.fixture
 def fresh_copy(tmp_path):
-    """Copy a workspace's config and landing files (not its snapshots) into a new folder."""
+    """Copy a workspace's config, landing files and operator files (decisions, flags: inputs
+    of the audit too), not its snapshots, into a new folder."""
 
     def copy(src: Workspace, name: str = "copy") -> Workspace:
         dst = tmp_path / name
         dst.mkdir()
         shutil.copy2(src.root / "reckon.yaml", dst / "reckon.yaml")
         shutil.copytree(src.landing, dst / "landing")
+        for folder in ("decisions", "flags"):
+            if (src.root / folder).is_dir():
+                shutil.copytree(src.root / folder, dst / folder)
         return Workspace.open(dst)
 
     return copy

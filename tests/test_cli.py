@@ -9,6 +9,7 @@ import io
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from importlib.metadata import version
@@ -139,6 +140,26 @@ def test_dagster_home_when_set_keeps_the_runs(tmp_path, monkeypatch):
     assert not (root / ".dagster").exists()
     with dg.DagsterInstance.get() as instance:
         assert len(instance.get_run_records()) == 1
+
+
+def test_audit_in_buckets_runs_its_phases_and_finds_what_one_pass_finds(tmp_path, monkeypatch):
+    one_pass, bucketed = tmp_path / "one" / "ws", tmp_path / "buckets" / "ws"
+    simulate(one_pass, runs=20, seed=11)
+    config = yaml.safe_load((one_pass / "reckon.yaml").read_text())
+    config["policies"].update(incremental=False, buckets=2)
+    shutil.copytree(one_pass, bucketed)
+    (bucketed / "reckon.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    run_audit(Workspace.open(one_pass), buckets=1)
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    code, out, err = run_main(["audit", "--workspace", str(bucketed)])
+    assert code == 0, err
+    assert len(re.findall(r"^reckon: bucket_matches ", err, re.M)) == 2  # a run per bucket
+    findings = []
+    for root in (one_pass, bucketed):
+        with duckdb.connect(str(root / "reckon.duckdb"), read_only=True) as con:
+            findings.append(con.execute("SELECT finding_id, state_hash FROM findings ORDER BY ALL").fetchall())
+    assert findings[0] == findings[1] and findings[0]
+    assert f"{len(findings[0])} findings," in out
 
 
 def test_report_of_an_unknown_audit_is_a_clear_error(audited_twice):

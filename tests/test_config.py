@@ -55,6 +55,14 @@ def test_demo_config_loads():
     assert {s.name for s in cfg.sources} >= {"workflow_log", "stripe_refunds"}
     assert cfg.workflows["refund_order"].steps[0].reversible
     assert cfg.systems["stripe"].settle_window.total_seconds() == 3600
+    refined = {(p.mismatch_type, p.scope, p.name) for p in cfg.prevention}
+    assert refined == {("receipt_missing", "workflow", "onboard_customer"), ("receipt_missing", "system", "zendesk"),
+                       ("duplicate_effect", "workflow", "refund_order")}
+    assert all(p.line and p.line == p.line.strip() for p in cfg.prevention)
+
+
+def test_prevention_lines_are_optional(tmp_path):
+    assert load_config(write(tmp_path, lambda d: d.pop("prevention"))).prevention == ()
 
 
 STRIPE = "systems.stripe"
@@ -78,6 +86,11 @@ BAD_VALUES = [  # (mutation of the demo config, the start of the message: the ke
     (lambda d: d["sources"]["stripe_refunds"].update(optional="yes"), "sources.stripe_refunds.optional: expected bool, got str"),
     (lambda d: d["systems"]["hubspot"].update(natural_key_unique=1), "systems.hubspot.natural_key_unique: expected bool, got int"),
     (lambda d: d["policies"].update(incremental=None), "policies.incremental: expected bool, got NoneType"),
+    (lambda d: d["policies"].update(buckets=0), "policies.buckets: 0 is out of range (1 to 4096)"),
+    (lambda d: d["policies"].update(buckets=4097), "policies.buckets: 4097 is out of range"),
+    (lambda d: d["policies"].update(buckets=2.0), "policies.buckets: expected int, got float"),
+    (lambda d: d["policies"].update(buckets=True), "policies.buckets: expected int, got bool"),
+    (lambda d: d["policies"].update(buckets=4), "policies.buckets: an audit in buckets is a full audit: set policies.incremental to false"),
     (rename("sources", "stripe_refunds", 123), "sources.123: '123' must be lowercase letters"),
     (rename("sources", "stripe_refunds", "../evil"), "sources.../evil: '../evil' must be lowercase letters"),
     (rename("sources", "stripe_refunds", "stripe\n"), "sources.stripe\n: 'stripe\n' must be lowercase letters"),
@@ -129,6 +142,18 @@ BAD_VALUES = [  # (mutation of the demo config, the start of the message: the ke
     (lambda d: d["correlation"].update(key_pattern=""), "correlation.key_pattern: expected 1 to 1000 characters"),
     (lambda d: d["correlation"].update(flags="i"), "correlation.flags: unknown key"),
     (lambda d: d.update(version=2), "version: only version 1"),
+    # prevention lines: a known type, refined for a declared workflow or system, with text
+    (lambda d: d.update(prevention=["store receipts"]), "prevention: expected dict, got list"),
+    (lambda d: d["prevention"].update(lost_receipt={}), "prevention.lost_receipt: 'lost_receipt' is not a mismatch type"),
+    (lambda d: d["prevention"]["receipt_missing"].update(runs={}), "prevention.receipt_missing.runs: unknown key"),
+    (lambda d: d["prevention"]["receipt_missing"]["workflows"].update(billing="x"),
+     "prevention.receipt_missing.workflows.billing: 'billing' is not declared under catalog"),
+    (lambda d: d["prevention"]["receipt_missing"]["systems"].update(paypal="x"),
+     "prevention.receipt_missing.systems.paypal: 'paypal' is not declared under systems"),
+    (lambda d: d["prevention"]["receipt_missing"]["systems"].update(zendesk="  "),
+     "prevention.receipt_missing.systems.zendesk: expected a non-empty prevention line"),
+    (lambda d: d["prevention"]["duplicate_effect"]["workflows"].update(refund_order=7),
+     "prevention.duplicate_effect.workflows.refund_order: expected str, got int"),
 ]
 
 
@@ -151,7 +176,7 @@ BAD_TEXT = [  # (text to replace, its replacement, the start of the message; {ro
     ("    system: stripe\n", "    system: stripe\n    options: {x: !!timestamp 2024-01-01}\n", "sources.stripe_refunds.options.x: expected text"),
     # the file, for what YAML itself cannot build; the value reached past the limit, for a billion laughs
     ("    system: stripe\n", f"    system: stripe\n    options: {{x: {NESTED}}}\n", "{root}/reckon.yaml: not valid YAML: RecursionError"),
-    ("version: 1\n", "version: 1\n" + LAUGHS, "g[9][9][1][0][1][1][7]: more than 100000 values in reckon.yaml"),
+    ("version: 1\n", "version: 1\n" + LAUGHS, "g[9][9][1][0][1][2][5]: more than 100000 values in reckon.yaml"),
     # found by tests/fuzz/test_fuzz_config.py: tags PyYAML cannot build crash inside it
     ("catalog:", "!!timestamp catalog:", "{root}/reckon.yaml: not valid YAML: AttributeError"),
     ("compensate_orphans: false", "compensate_orphans: !!bool maybe", "{root}/reckon.yaml: not valid YAML: KeyError"),

@@ -1,7 +1,8 @@
 """The verdicts hold whatever conventions the runtime and vendors follow: every combination
 of the simulator's dimensions (where ids live, receipt spellings, the workflow's own field
 vocabulary, actors known or not, the log's order, markers on updates) audited against the
-same ground truth, with precision and recall 1.0 for every mismatch type."""
+same ground truth, with precision and recall 1.0 for every mismatch type, and every
+suspicious run's reasons and verdict as labelled."""
 
 from __future__ import annotations
 
@@ -34,6 +35,10 @@ def test_every_type_exactly_under_every_convention(tmp_path, conventions):
                       f"extra {sorted(found - labels)}"
     clean = sorted(s["run_id"] for s in a.scenarios() if s["clean"])
     assert a.query("SELECT count(*) FROM findings WHERE list_contains(?, run_id)", [clean]) == [(0,)]
+    # Suspicious runs: every reason and verdict as labelled, whatever the conventions.
+    suspicious = {(s["run_id"], tuple(s["suspicious"]), s["verdict"]) for s in a.scenarios() if s["suspicious"]}
+    found = a.query("SELECT run_id, list_sort(reasons), verdict FROM suspicious_runs")
+    assert {(run, tuple(reasons), verdict) for run, reasons, verdict in found} == suspicious
 
 
 def test_the_dimensions_change_what_the_workspace_holds(tmp_path):

@@ -242,9 +242,10 @@ def test_the_prevention_backlog_ranks_types_by_recurrence_over_every_audit(timel
         row["audits"].add(audit_id)
         if latest and status == "open":
             row["open"].add(finding_id)
-    got = {(wf, kind): (rank, text, findings, audits, open_now, cleanup) for _, rank, wf, kind, text, findings, audits,
-           open_now, cleanup in timeline.query("SELECT * FROM prevention_backlog WHERE audit_id = ?",
-                                               [timeline.day3["audit_id"]])}
+    got = {(wf, kind): (rank, text, findings, audits, open_now, cleanup) for rank, wf, kind, text, findings, audits,
+           open_now, cleanup in timeline.query("SELECT rank, workflow, mismatch_type, prevention, findings, "
+                                               "audits_present, open_now, cleanup_minutes FROM prevention_backlog "
+                                               "WHERE audit_id = ?", [timeline.day3["audit_id"]])}
     assert set(got) == set(expected) and len(got) >= 3
     # each audit keeps its own backlog: day 1's counts only day 1
     (day1,) = timeline.query("SELECT sum(findings) FROM prevention_backlog WHERE audit_id = ?",

@@ -355,9 +355,10 @@ def test_the_report_lists_its_audits_prevention_backlog(timeline):  # noqa: F811
     ws = Workspace.open(timeline.root)
     for day in (timeline.day2, timeline.day3):
         report = publish_report(ws, day["audit_id"])
-        top = timeline.query("SELECT workflow, mismatch_type, prevention, findings, cleanup_minutes "
-                             "FROM prevention_backlog WHERE audit_id = ? "
-                             "ORDER BY findings DESC, cleanup_minutes DESC, workflow, mismatch_type",
-                             [day["audit_id"]])
-        assert report.data.prevention == [(w, t, p, n, m) for w, t, p, n, m in top][:10] and top
-        assert html.escape(top[0][2]) in report.path.read_text(encoding="utf-8")
+        top = timeline.query("SELECT workflow, mismatch_type, prevention, findings, consecutive_audits, "
+                             "cleanup_minutes FROM prevention_backlog WHERE audit_id = ? "
+                             "ORDER BY findings DESC, consecutive_audits DESC, cleanup_minutes DESC, workflow, "
+                             "mismatch_type, prevention", [day["audit_id"]])
+        assert report.data.prevention == top[:10] and top
+        page = report.path.read_text(encoding="utf-8")
+        assert html.escape(top[0][2]) in page and "<th>consecutive audits</th>" in page

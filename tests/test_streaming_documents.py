@@ -10,6 +10,7 @@ import gzip
 import json
 import subprocess
 import sys
+import tempfile
 import textwrap
 import zlib
 from collections.abc import Callable
@@ -97,7 +98,7 @@ def sendgrid_two_passes(
     reader: SendGridReader, numbered: list[tuple[int, Any]], sink: QuarantineSink, source_file: str, latest: datetime
 ) -> list[dict[str, Any]]:
     """The SendGrid reader as it was: all events first, then ids for those without one."""
-    events = list(reader._events(iter(numbered), sink, source_file, latest))
+    events = list(reader._events(iter(numbered), lambda: True, sink, source_file, latest))
     messages: dict[tuple[str, str], set[str]] = {}
     for event in events:
         if event.row["external_id"] is not None and event.recipient:
@@ -219,7 +220,7 @@ def test_fixtures_read_as_when_parsed_whole(cls, path):
 
 @pytest.mark.parametrize("name", sorted(PAGES))
 @pytest.mark.parametrize("chunk", [5, json_text.READ_CHUNK])
-@pytest.mark.parametrize("hold", [0, documents.HOLD_CHARS])  # 0: checked, then streamed again
+@pytest.mark.parametrize("hold", [0, documents.HOLD_CHARS])  # 0: checked, its records kept on disk
 def test_generated_pages_read_as_when_parsed_whole(tmp_path, name, chunk, hold):
     cls, page = PAGES[name]
     path = tmp_path / "page.json"
@@ -306,3 +307,45 @@ def test_memory_stays_bounded_on_a_large_page(tmp_path):
     rows, grown = map(int, child.stdout.split())
     assert rows == count
     assert grown < size / 3, f"peak grew by {grown / 2**20:.0f} MB reading a {size / 2**20:.0f} MB page"
+
+
+@pytest.mark.parametrize("name", sorted(PAGES))
+def test_records_that_cannot_wait_on_disk_are_read_again(tmp_path, monkeypatch, name):
+    """No temporary folder to keep a large document's records in (missing, or full): the
+    document is read a second time, as it was before records were kept, never rejected."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "missing"))
+    cls, page = PAGES[name]
+    path = tmp_path / "page.json"
+    path.write_text(json.dumps(page(300)))
+    with patch.object(documents, "HOLD_CHARS", 0):
+        streamed, reference = read_both(cls, path)
+    assert streamed == reference
+    assert len(streamed[0]) > 150
+
+
+@pytest.mark.parametrize("name", sorted(PAGES))
+def test_a_record_nested_past_what_marshal_keeps_is_read_again(tmp_path, name):
+    """Records past `hold` wait on disk in marshal's format, which refuses values nested
+    2,000 deep; json goes as deep as the recursion limit lets it. Such a document is
+    then read a second time rather than kept, and reads the same."""
+    cls, page = PAGES[name]
+    document = page(40)
+    records = document if isinstance(document, list) else next(v for v in document.values() if isinstance(v, list))
+    deep: list[Any] = []
+    for _ in range(2_500):
+        deep = [deep]
+    records[3]["deep"] = deep
+    keys = {"stripe": ("data",), "hubspot": ("results",), "zendesk": ("tickets", "ticket"), "sendgrid": ()}[name]
+    path = tmp_path / "page.json"
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(20_000)
+    try:
+        path.write_text(json.dumps(document))
+        with patch.object(documents, "HOLD_CHARS", 0):
+            checked = documents.JsonDocument.check(path, *keys)
+            assert checked.rejection is None and checked.records is None  # not kept: streamed again
+            streamed, reference = read_both(cls, path)
+    finally:
+        sys.setrecursionlimit(limit)
+    assert streamed == reference
+    assert len(streamed[0]) > 20

@@ -128,3 +128,53 @@ def test_the_summary_counts_runs_by_reason_and_verdict(built):
     expected = built.query("SELECT r.reason, s.verdict, count(DISTINCT r.run_id) FROM suspicious_run_reasons r "
                            "JOIN suspicious_runs s USING (run_id) GROUP BY ALL")
     assert expected and all(f"| {reason} | {verdict} | {n} |" in text for reason, verdict, n in expected)
+
+
+# --- on simulated workspaces, against the simulator's labels ---------------------------------
+
+
+def reason_rows(a) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
+    """(found, labelled) (run_id, reason) pairs."""
+    labelled = {(s["run_id"], reason) for s in a.scenarios() for reason in s["suspicious"]}
+    return set(a.query("SELECT DISTINCT run_id, reason FROM suspicious_run_reasons")), labelled
+
+
+@pytest.mark.parametrize("seed", [21, 22])
+def test_every_reason_exactly_as_the_simulator_labels_it(audited, seed):
+    a = audited(seed, 90)
+    found, labelled = reason_rows(a)
+    reasons = {r for _, r in labelled}
+    assert reasons == {"attempted_without_receipt", "timeout_after_call", "past_completion_window",
+                       "required_step_not_done", "duplicate_attempt_blocked", "operator_flag"}
+    for reason in reasons:
+        got, due = {p for p in found if p[1] == reason}, {p for p in labelled if p[1] == reason}
+        assert got == due, f"{reason}: missed {sorted(due - got)}, extra {sorted(got - due)}"
+    assert {r for _, r in found} == reasons
+
+
+def test_every_simulated_suspicious_run_has_its_labelled_verdict(audited):
+    a = audited(21, 90)
+    verdicts = dict(a.query("SELECT run_id, verdict FROM suspicious_runs"))
+    expected = {s["run_id"]: s["verdict"] for s in a.scenarios() if s["suspicious"]}
+    assert verdicts == expected and None not in verdicts.values()
+    assert {"findings", "verified_consistent"} == set(verdicts.values())
+    (entering,) = a.query("SELECT value FROM metrics WHERE metric = 'runs_entering_reconciliation' "
+                          "AND workflow = '*'")[0]
+    assert entering == len(expected)
+
+
+def test_benign_triggers_are_verified_consistent_with_what_was_checked(audited):
+    a = audited(21, 90)
+    benign = {s["run_id"]: s for s in a.scenarios() if s["scenario"] in ("C8", "C9", "C10")}
+    assert {s["scenario"] for s in benign.values()} == {"C8", "C9", "C10"}
+    rows = a.query("SELECT run_id, verdict, evidence, reasons FROM suspicious_runs WHERE list_contains(?, run_id)",
+                   [sorted(benign)])
+    assert len(rows) == len(benign)
+    declared = dict(a.query("SELECT run_id, list(intent_id ORDER BY intent_id) FROM intended "
+                            "WHERE list_contains(?, run_id) GROUP BY run_id", [sorted(benign)]))
+    for run_id, verdict, evidence, reasons in rows:
+        assert verdict == "verified_consistent" and sorted(reasons) == benign[run_id]["suspicious"]
+        # every intent of the run checked: recorded against observed, the object and snapshot named
+        assert [e["intent_id"] for e in evidence] == declared[run_id]
+        assert all(e["recorded"] == "succeeded" and e["external_id"] and e["matched_by"] and e["snapshot_id"]
+                   for e in evidence), evidence

@@ -201,7 +201,7 @@ def test_other_shapes_read_the_same(tmp_path, name):
 def test_documents_past_the_load_limit_are_walked_alike(tmp_path, name):
     path = tmp_path / f"{name}.json"
     path.write_text(json.dumps(pages(40)[name]))
-    with patch.object(documents, "HOLD_CHARS", 4_000):  # larger than this: checked, then streamed
+    with patch.object(documents, "HOLD_CHARS", 4_000):  # larger than this: checked, its records kept on disk
         assert documents._load_whole(path) is None
         assert_same(READERS[name], path)
 
@@ -209,8 +209,8 @@ def test_documents_past_the_load_limit_are_walked_alike(tmp_path, name):
 def test_a_page_is_parsed_whole_when_small(tmp_path):
     path = tmp_path / "page.json"
     path.write_text(json.dumps({"data": [refund(1)], "has_more": False}))
-    value, size = documents._load_whole(path)
-    assert value["data"][0]["id"] == "re_1" and size == path.stat().st_size
+    value, size, escapes = documents._load_whole(path)
+    assert value["data"][0]["id"] == "re_1" and size == path.stat().st_size and not escapes
     document = documents.JsonDocument.check(path, list_key="data")
     assert document.records == value["data"] and document.head == {"has_more": False}
 

@@ -7,7 +7,6 @@ from connectors.files.csv_rows import iter_csv_rows
 from connectors.files.documents import (
     JsonDocument,
     iter_json_records,
-    iter_whole_document,
     load_document,
 )
 from connectors.files.json_text import iter_document_items
@@ -22,5 +21,5 @@ from connectors.files.lines import (
 
 __all__ = [
     "JsonDocument", "is_json_lines", "iter_csv_rows", "iter_document_items", "iter_json_lines", "iter_json_records",
-    "iter_lines", "iter_whole_document", "load_document", "numbered_rows", "open_binary", "parse_json_line",
+    "iter_lines", "load_document", "numbered_rows", "open_binary", "parse_json_line",
 ]  # fmt: skip

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import codecs
 import json
+import marshal
+import os
+import tempfile
+import weakref
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -15,6 +19,7 @@ from connectors.base import QuarantineSink
 from connectors.files import json_text
 from connectors.files.json_text import JsonBreak, _JsonText, iter_document_items
 from connectors.files.lines import is_json_lines, iter_json_lines, open_binary
+from connectors.values import surrogate_escape
 
 
 def load_document(path: Path, sink: QuarantineSink, source_file: str) -> Any | None:
@@ -37,11 +42,11 @@ def load_document(path: Path, sink: QuarantineSink, source_file: str) -> Any | N
 HOLD_CHARS = 4 << 20
 
 
-def _load_whole(path: Path) -> tuple[Any, int] | None:
-    """(document, bytes) when the file has at most HOLD_CHARS bytes and json.loads takes
-    it whole, else None. The C parser is several times faster than the walker, and where
-    it accepts the text the walker finds the same values; where it refuses, the walker
-    reads the file and words the exact reason."""
+def _load_whole(path: Path) -> tuple[Any, int, bool] | None:
+    """(document, bytes, whether they escape a surrogate) when the file has at most
+    HOLD_CHARS bytes and json.loads takes it whole, else None. The C parser is several
+    times faster than the walker, and where it accepts the text the walker finds the same
+    values; where it refuses, the walker reads the file and words the exact reason."""
     limit = HOLD_CHARS
     try:
         if limit <= 0 or (path.suffix != ".gz" and path.stat().st_size > limit):
@@ -50,7 +55,7 @@ def _load_whole(path: Path) -> tuple[Any, int] | None:
             data = handle.read(limit + 1)
         if len(data) > limit:
             return None
-        return json.loads(data.decode("utf-8")), len(data)
+        return json.loads(data.decode("utf-8")), len(data), surrogate_escape(data)
     except (ValueError, RecursionError, EOFError, OSError, zlib.error):  # ValueError: also bad UTF-8
         return None
 
@@ -139,6 +144,78 @@ def _bom_message() -> str:
     return "Unexpected UTF-8 BOM"
 
 
+class _Spill:
+    """Records on disk, in order: what a check pass met of a document too large to keep in
+    memory, so that the records are read back (marshal, several times faster than json)
+    rather than the document parsed again. The file goes with this object."""
+
+    CHUNK_RECORDS = 1_000
+
+    def __init__(self) -> None:
+        self.chunk: list[Any] = []
+        # Records that cannot be kept (marshal refuses a value nested 2,000 deep, which json
+        # reaches under a raised recursion limit; the temporary folder is full or missing):
+        # the document is read again instead, as if it had never been kept.
+        self.failed = False
+        self.disk: dict[str, Any] = {}  # "path", and "out" while writing
+        self.gone = weakref.finalize(self, _remove, self.disk)
+
+    @classmethod
+    def of(cls, records: list[Any]) -> _Spill:
+        spill = cls()
+        for record in records:
+            spill.append(record)
+        return spill
+
+    def append(self, record: Any) -> None:
+        self.chunk.append(record)
+        if len(self.chunk) >= self.CHUNK_RECORDS:
+            self._dump()
+
+    def _dump(self) -> None:
+        if not self.failed:
+            try:
+                data = marshal.dumps(self.chunk)
+                if "out" not in self.disk:
+                    handle, self.disk["path"] = tempfile.mkstemp(prefix="reckon-records-")
+                    self.disk["out"] = os.fdopen(handle, "wb")
+                # length-prefixed: `marshal.load` from a file reads it piece by piece, slowly
+                self.disk["out"].write(len(data).to_bytes(8, "little") + data)
+            except (ValueError, OSError):
+                self.failed = True
+        self.chunk = []
+
+    def written(self) -> _Spill | None:
+        """This spill, all its records on disk, ready to read; None when it failed."""
+        self._dump()
+        try:
+            if "out" in self.disk:
+                self.disk["out"].close()
+        except OSError:
+            self.failed = True
+        if self.failed:
+            self.gone()
+            return None
+        return self
+
+    def __iter__(self) -> Iterator[Any]:
+        with open(self.disk["path"], "rb") as handle:
+            while size := handle.read(8):
+                yield from marshal.loads(handle.read(int.from_bytes(size, "little")))
+
+
+def _remove(disk: dict[str, Any]) -> None:
+    if "out" in disk:
+        disk["out"].close()
+    if "path" in disk:
+        Path(disk["path"]).unlink(missing_ok=True)
+
+
+def _discard(held: list[Any] | _Spill) -> None:
+    if isinstance(held, _Spill):
+        held.gone()
+
+
 @dataclass
 class JsonDocument:
     """The records of a whole-file JSON document, numbered by position from 1, in memory
@@ -150,45 +227,47 @@ class JsonDocument:
     The records are all or nothing, as when the file is parsed whole: a break anywhere
     (bad JSON, bad UTF-8, a gzip stream cut short; the first of these that a whole read
     would meet) rejects the file as record 0 with the reason json.loads would give, and
-    keeps no record. So the document is checked in a first streaming pass; a small one
-    keeps its records from it, a larger one streams them in a second. A small document
-    that json.loads takes whole skips the walker (see `_load_whole`).
+    keeps no record. So the document is checked in one streaming pass, which keeps its
+    records: in memory when it is small, else on disk (`_Spill`), so it is read once. A
+    small document that json.loads takes whole skips the walker (see `_load_whole`).
     """
 
     path: Path
     list_key: str | None = None
     item_key: str | None = None
     rejection: tuple[str, Any] | None = None  # (reason, raw) for record 0
-    records: list[Any] | None = None  # the records when known; else stream array `array`
+    records: list[Any] | _Spill | None = None  # the records when known; else stream array `array`
     array: int = 0
     head: dict[str, Any] | None = None  # an object document's members, streamed arrays left out
+    # Whether its text escapes a surrogate: without one no record holds a lone surrogate.
+    escapes: bool = True
 
     @classmethod
     def check(cls, path: Path, list_key: str | None = None, item_key: str | None = None,
               hold: int | None = None) -> JsonDocument:  # fmt: skip
-        """Read the document once; keep its records if it has fewer than `hold` (default
-        HOLD_CHARS) characters."""
+        """Read the document once; keep its records in memory if it has fewer than `hold`
+        (default HOLD_CHARS) characters, else on disk (`_Spill`)."""
         doc = cls(path, list_key, item_key)
         hold = HOLD_CHARS if hold is None else hold
         loaded = _load_whole(path)
         if loaded is not None:
             doc._shape_loaded(*loaded, hold)
             return doc
+        held: list[Any] | _Spill = []  # the elements of array `last`: in memory while small
+        last = 0
         try:
             with open_binary(path) as handle:
                 text = _JsonText(handle)
                 try:
                     walk = _Walk(text, list_key)
                     try:
-                        held: list[Any] | None = []  # the elements of array `last`, while small
-                        last = 0
                         for array, item in walk:
-                            if held is not None:
-                                if array != last:  # a later array of the same name wins
-                                    held, last = [], array
-                                held.append(item)
-                                if text.at() > hold:
-                                    held = None
+                            if array != last:  # a later array of the same name wins
+                                _discard(held)
+                                held, last = [], array
+                            held.append(item)
+                            if isinstance(held, list) and text.at() > hold:
+                                held = _Spill.of(held)
                     except JsonBreak as exc:
                         doc.rejection = (f"malformed JSON document: {exc.msg}: {text.where(exc.position)}", None)
                     except (ValueError, RecursionError) as exc:  # ValueError: integers past Python's digit limit
@@ -201,26 +280,33 @@ class JsonDocument:
                         pass
         except (EOFError, OSError, zlib.error) as exc:
             doc.rejection = (f"unreadable file: {exc}", None)
-        if doc.rejection is None:
+        if doc.rejection is not None:
+            _discard(held)
+            return doc
+        records = held.written() if isinstance(held, _Spill) else held  # None: stream it
+        doc.escapes = text.escapes
 
-            def kept(array: int) -> list[Any] | None:  # None: not kept, stream it
-                return None if held is None else held if array == last else []
+        def kept(array: int) -> list[Any] | _Spill | None:  # None: not kept, stream it
+            return records if array == last else []
 
-            doc._shape(walk.kind, walk.members, walk.value, kept)
+        doc._shape(walk.kind, walk.members, walk.value, kept)
         return doc
 
-    def _shape_loaded(self, value: Any, size: int, hold: int) -> None:
+    def _shape_loaded(self, value: Any, size: int, escapes: bool, hold: int) -> None:
         """The shapes above, from the document parsed whole (`size` bytes): as the check
         pass sees it, the records array standing in the members as streamed."""
+        self.escapes = escapes
         listed = value.get(self.list_key) if isinstance(value, dict) and self.list_key is not None else None
         records = value if isinstance(value, list) else listed if isinstance(listed, list) else []
         if isinstance(listed, list):  # array 1: what `_stream` walks should the file change
             value = {**value, self.list_key: _Streamed(1)}
         kind = "array" if isinstance(value, list) else "object" if isinstance(value, dict) else "value"
-        self._shape(kind, value if kind == "object" else {}, value, lambda array: records if size <= hold else None)
+        if size > hold:
+            records = _Spill.of(records).written()  # None: stream it
+        self._shape(kind, value if kind == "object" else {}, value, lambda array: records)
 
     def _shape(self, kind: str, members: dict[str, Any], value: Any,
-               kept: Callable[[int], list[Any] | None]) -> None:  # fmt: skip
+               kept: Callable[[int], list[Any] | _Spill | None]) -> None:  # fmt: skip
         """The shapes above, from the top-level `kind` ("array", "object", "value"), an
         object's `members`, any other `value`, and the records `kept` of each array."""
         if kind == "array":
@@ -250,7 +336,8 @@ class JsonDocument:
 
     def _stream(self, sink: QuarantineSink, source_file: str) -> Iterator[tuple[int, Any]]:
         loaded = _load_whole(self.path)  # checked small, but its records were not kept
-        value = loaded[0] if loaded is not None else None
+        # (a surrogate escape the check did not see: the file changed, and the walk says so)
+        value = loaded[0] if loaded is not None and (self.escapes or not loaded[2]) else None
         if self.array and isinstance(value, dict):
             value = value.get(self.list_key)
         if isinstance(value, list):
@@ -259,20 +346,16 @@ class JsonDocument:
         number = 0
         try:
             with open_binary(self.path) as handle:
-                for array, item in _Walk(_JsonText(handle), self.list_key):
+                text = _JsonText(handle)
+                for array, item in _Walk(text, self.list_key):
+                    if text.escapes and not self.escapes:  # its records were not checked for lone surrogates
+                        raise ValueError("a surrogate escape the check did not see")
                     if array == self.array:
                         number += 1
                         yield number, item
         except (ValueError, RecursionError, EOFError, OSError, zlib.error) as exc:
             # The file changed since it was checked: what was read stays, as for a stream.
             sink.reject(source_file, 0, f"unreadable file: changed while read ({exc})")
-
-
-def iter_whole_document(
-    path: Path, sink: QuarantineSink, source_file: str, list_key: str | None = None, item_key: str | None = None
-) -> Iterator[tuple[int, Any]]:
-    """(number, record) of a whole-file JSON document, all or nothing (see JsonDocument)."""
-    return JsonDocument.check(path, list_key, item_key).numbered(sink, source_file)
 
 
 def iter_json_records(

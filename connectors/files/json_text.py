@@ -13,6 +13,7 @@ from typing import Any, NoReturn
 
 from connectors.base import QuarantineSink
 from connectors.files.lines import open_binary
+from connectors.values import surrogate_escape
 
 READ_CHUNK = 1 << 20
 
@@ -50,6 +51,8 @@ class _JsonText:
         self.keep: int | None = None  # an absolute position `more` must not drop text from
         self.lines = 0  # newlines dropped before `buf`
         self.line_start = 0  # absolute position just after the last newline dropped
+        self.escapes = False  # whether the text read so far holds a surrogate escape
+        self.tail = ""  # the end of the last text read: an escape may span two reads
 
     def more(self) -> bool:
         if self.bad_bytes is not None:
@@ -64,6 +67,10 @@ class _JsonText:
         if start and text.startswith(codecs.BOM_UTF8.decode()):
             text = text[1:]
             self.bom = True
+        if not self.escapes:
+            seen = self.tail + text
+            self.escapes = surrogate_escape(seen)
+            self.tail = seen[-5:]
         drop = self.pos if self.keep is None else min(self.pos, self.keep - self.offset)
         dropped = self.buf.count("\n", 0, drop)
         if dropped:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from connectors.base import QuarantineSink
-from connectors.values import BadRecord
+from connectors.values import BadRecord, surrogate_escape
 
 SNIFF_LINES = 8  # lines `is_json_lines` looks at
 SNIFF_LINE_CHARS = 1 << 20  # and at most this much of each
@@ -51,13 +51,34 @@ def parse_json_line(text: str) -> dict[str, Any]:
     return value
 
 
-def iter_json_lines(path: Path, sink: QuarantineSink, source_file: str) -> Iterator[tuple[int, dict[str, Any]]]:
+class JsonLines:
+    """(line number, object) for each JSON Lines record; bad lines are rejected. `escapes`
+    tells whether a line read so far holds a surrogate escape: only a record of such a line
+    can hold a lone surrogate (see `values.surrogate_escape`)."""
+
+    def __init__(self, path: Path, sink: QuarantineSink, source_file: str) -> None:
+        self.escapes = False
+        self._records = self._read(path, sink, source_file)
+
+    def __iter__(self) -> JsonLines:
+        return self
+
+    def __next__(self) -> tuple[int, dict[str, Any]]:
+        return next(self._records)
+
+    def _read(self, path: Path, sink: QuarantineSink, source_file: str) -> Iterator[tuple[int, dict[str, Any]]]:
+        for line_no, text in iter_lines(path, sink, source_file):
+            if not self.escapes:
+                self.escapes = surrogate_escape(text)
+            try:
+                yield line_no, parse_json_line(text)
+            except BadRecord as exc:
+                sink.reject(source_file, line_no, str(exc), text)
+
+
+def iter_json_lines(path: Path, sink: QuarantineSink, source_file: str) -> JsonLines:
     """(line number, object) for each JSON Lines record; bad lines are rejected."""
-    for line_no, text in iter_lines(path, sink, source_file):
-        try:
-            yield line_no, parse_json_line(text)
-        except BadRecord as exc:
-            sink.reject(source_file, line_no, str(exc), text)
+    return JsonLines(path, sink, source_file)
 
 
 def is_json_lines(path: Path) -> bool:

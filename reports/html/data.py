@@ -73,7 +73,8 @@ class ReportData:
     headline: list[Metric]
     resolved_by: list[tuple[str, int]]
     quarantined_by_source: list[tuple[str, int]]
-    prevention: list[tuple[str, str, str, int, float]]  # (workflow, type, prevention line, findings, cleanup min)
+    # (workflow, type, prevention line, findings, consecutive audits, cleanup min)
+    prevention: list[tuple[str, str, str, int, int, float]]
     audit_labels: list[str]  # one per audit up to this one, oldest first
     by_type_over_time: list[tuple[str, str, int]]  # (audit label, mismatch type, open findings)
     ttr_over_time: list[tuple[str, float | None, float | None, int]]  # (label, mean s, p90 s, reconciled)
@@ -108,10 +109,14 @@ def collect(con: duckdb.DuckDBPyConnection, audit_id: str | None = None) -> Repo
     quarantined_by_source = [(s, int(n)) for s, n in con.execute(
         "SELECT dimension, value FROM metrics WHERE audit_id = ? AND workflow = '*' AND metric = 'quarantined_records' "
         "ORDER BY dimension", [aid]).fetchall()]
-    # The follow-up work that stops the most recurring mismatches (its audit's backlog).
-    prevention = [(w, t, p, int(n), float(m)) for w, t, p, n, m in con.execute(
-        "SELECT workflow, mismatch_type, prevention, findings, cleanup_minutes FROM prevention_backlog "
-        "WHERE audit_id = ? ORDER BY findings DESC, cleanup_minutes DESC, workflow, mismatch_type LIMIT ?",
+    # The follow-up work that stops the most recurring mismatches (its audit's backlog), in
+    # the backlog's own order across workflows: recurrence, then cleanup. A backlog computed
+    # before consecutive_audits existed has none (0).
+    prevention = [(w, t, p, int(n), int(k), float(m)) for w, t, p, n, k, m in con.execute(
+        "SELECT workflow, mismatch_type, prevention, findings, coalesce(consecutive_audits, 0), cleanup_minutes "
+        "FROM prevention_backlog WHERE audit_id = ? "
+        "ORDER BY findings DESC, coalesce(consecutive_audits, 0) DESC, cleanup_minutes DESC, workflow, mismatch_type, "
+        "prevention LIMIT ?",
         [aid, PREVENTION_ROWS]).fetchall()] if table_exists(con, "prevention_backlog") else []
     (findings_open,) = con.execute(
         "SELECT count(*) FROM findings_history WHERE audit_id = ? AND status = 'open'", [aid]).fetchone()

@@ -77,7 +77,7 @@ COMMENT ON COLUMN quarantine.snapshot_id IS 'snapshot the rejection was recorded
 COMMENT ON VIEW raw_events IS 'Every event row of every workflow-layer snapshot''s data.parquet, duplicates included. Its columns are exactly those of events (below). raw_events_new is the same over the snapshots the kept events table had not folded in yet (all of them on a full audit). Both read their files through session variables: set them first in a session of your own (section 2).';
 COMMENT ON COLUMN raw_events.event_id IS 'unique event id';
 COMMENT ON COLUMN raw_events.ts IS 'when it happened in the runtime; orders events';
-COMMENT ON COLUMN raw_events.type IS 'run.started · intent.declared · action.attempted · action.succeeded · action.failed · action.timed_out · receipt.recorded · action.skipped · action.compensated · action.blocked · run.awaiting_approval · run.escalated · run.needs_reconciliation · run.completed · run.failed · run.flagged. action.blocked (idempotency logic refused a duplicate attempt) and run.flagged (someone doubts the run) are accepted and kept, but are neither outcomes nor run statuses: they count among the intent''s or run''s events (events, last_event_at), and no rule reads them yet';
+COMMENT ON COLUMN raw_events.type IS 'run.started · intent.declared · action.attempted · action.succeeded · action.failed · action.timed_out · receipt.recorded · action.skipped · action.compensated · action.blocked · run.awaiting_approval · run.escalated · run.needs_reconciliation · run.completed · run.failed · run.flagged. action.blocked (idempotency logic refused a duplicate attempt) and run.flagged (someone doubts the run) are accepted and kept, but are neither outcomes nor run statuses: they count among the intent''s or run''s events (events, last_event_at), and send their run to reconciliation (suspicious_run_reasons: duplicate_attempt_blocked, operator_flag)';
 COMMENT ON COLUMN raw_events.run_id IS 'run';
 COMMENT ON COLUMN raw_events.workflow IS 'workflow name';
 COMMENT ON COLUMN raw_events.intent_id IS 'intent (required on every non-run.* event)';
@@ -106,7 +106,7 @@ COMMENT ON COLUMN raw_events.observed_at IS 'export time of the landing file';
 COMMENT ON VIEW raw_events_new IS 'The same as raw_events over the snapshots the kept events table had not folded in yet (all of them on a full audit). Reads its files through a session variable (docs/outputs.md section 2).';
 COMMENT ON COLUMN raw_events_new.event_id IS 'unique event id';
 COMMENT ON COLUMN raw_events_new.ts IS 'when it happened in the runtime; orders events';
-COMMENT ON COLUMN raw_events_new.type IS 'run.started · intent.declared · action.attempted · action.succeeded · action.failed · action.timed_out · receipt.recorded · action.skipped · action.compensated · action.blocked · run.awaiting_approval · run.escalated · run.needs_reconciliation · run.completed · run.failed · run.flagged. action.blocked (idempotency logic refused a duplicate attempt) and run.flagged (someone doubts the run) are accepted and kept, but are neither outcomes nor run statuses: they count among the intent''s or run''s events (events, last_event_at), and no rule reads them yet';
+COMMENT ON COLUMN raw_events_new.type IS 'run.started · intent.declared · action.attempted · action.succeeded · action.failed · action.timed_out · receipt.recorded · action.skipped · action.compensated · action.blocked · run.awaiting_approval · run.escalated · run.needs_reconciliation · run.completed · run.failed · run.flagged. action.blocked (idempotency logic refused a duplicate attempt) and run.flagged (someone doubts the run) are accepted and kept, but are neither outcomes nor run statuses: they count among the intent''s or run''s events (events, last_event_at), and send their run to reconciliation (suspicious_run_reasons: duplicate_attempt_blocked, operator_flag)';
 COMMENT ON COLUMN raw_events_new.run_id IS 'run';
 COMMENT ON COLUMN raw_events_new.workflow IS 'workflow name';
 COMMENT ON COLUMN raw_events_new.intent_id IS 'intent (required on every non-run.* event)';
@@ -177,7 +177,7 @@ COMMENT ON COLUMN raw_observed_new.observed_at IS 'export time of the source fil
 COMMENT ON TABLE events IS 'The workflow log, with each event_id kept once. At-least-once delivery can repeat an event; the copy with the earliest observed_at, then source_file, then source_record wins (also across audits: see "Incremental audits"). The table is not sorted; order by ts when reading it.';
 COMMENT ON COLUMN events.event_id IS 'unique event id';
 COMMENT ON COLUMN events.ts IS 'when it happened in the runtime; orders events';
-COMMENT ON COLUMN events.type IS 'run.started · intent.declared · action.attempted · action.succeeded · action.failed · action.timed_out · receipt.recorded · action.skipped · action.compensated · action.blocked · run.awaiting_approval · run.escalated · run.needs_reconciliation · run.completed · run.failed · run.flagged. action.blocked (idempotency logic refused a duplicate attempt) and run.flagged (someone doubts the run) are accepted and kept, but are neither outcomes nor run statuses: they count among the intent''s or run''s events (events, last_event_at), and no rule reads them yet';
+COMMENT ON COLUMN events.type IS 'run.started · intent.declared · action.attempted · action.succeeded · action.failed · action.timed_out · receipt.recorded · action.skipped · action.compensated · action.blocked · run.awaiting_approval · run.escalated · run.needs_reconciliation · run.completed · run.failed · run.flagged. action.blocked (idempotency logic refused a duplicate attempt) and run.flagged (someone doubts the run) are accepted and kept, but are neither outcomes nor run statuses: they count among the intent''s or run''s events (events, last_event_at), and send their run to reconciliation (suspicious_run_reasons: duplicate_attempt_blocked, operator_flag)';
 COMMENT ON COLUMN events.run_id IS 'run';
 COMMENT ON COLUMN events.workflow IS 'workflow name';
 COMMENT ON COLUMN events.intent_id IS 'intent (required on every non-run.* event)';
@@ -516,6 +516,7 @@ COMMENT ON COLUMN applied_repairs.event_id IS 'the reporting event';
 COMMENT ON COLUMN applied_repairs.event_type IS 'its type';
 COMMENT ON COLUMN applied_repairs.applied_at IS 'its ts';
 COMMENT ON COLUMN applied_repairs.actor IS 'its actor; agent when NULL';
+COMMENT ON COLUMN applied_repairs.approved_by IS 'extra ->> ''approved_by'' of the event: the person who approved the action, when the executor says; NULL otherwise';
 
 -- lifecycle_events
 COMMENT ON TABLE lifecycle_events IS 'One row per (finding, audit) in which the finding was present, plus one row in the audit where an unresolved finding disappears (its resolution). A finding that is already resolved gets no more rows while it stays absent; if it comes back, its next row is regressed. Appended by every audit; re-running an audit replaces its rows, so the table depends only on the audits so far.';
@@ -629,16 +630,58 @@ COMMENT ON COLUMN suspicious_runs.open_findings IS 'how many of them are open';
 COMMENT ON COLUMN suspicious_runs.evidence IS 'what was checked: each intent of the run, its recorded outcome, observed state, object, matching key and snapshot';
 
 -- prevention_backlog
-COMMENT ON TABLE prevention_backlog IS 'Per audit, one row per (workflow, mismatch type) that had a finding up to that audit: the rule''s prevention line, ranked by recurrence, then by the cleanup minutes it cost people. The latest: WHERE audit_id = (SELECT audit_id FROM audit_context).';
+COMMENT ON TABLE prevention_backlog IS 'Per audit, one row per (workflow, mismatch type, prevention line) that had a finding up to that audit: the most specific prevention line of its findings (stored_results.prevention), ranked by recurrence (findings, then consecutive audits), then by the cleanup minutes it cost people. The latest: WHERE audit_id = (SELECT audit_id FROM audit_context).';
 COMMENT ON COLUMN prevention_backlog.audit_id IS 'the audit it was computed at';
-COMMENT ON COLUMN prevention_backlog.rank IS '1 = the type to prevent first in this workflow';
+COMMENT ON COLUMN prevention_backlog.rank IS '1 = the line to act on first in this workflow: most findings, then most consecutive audits, then most cleanup minutes';
 COMMENT ON COLUMN prevention_backlog.workflow IS 'the workflow ((none) for findings with no run)';
 COMMENT ON COLUMN prevention_backlog.mismatch_type IS 'the type';
-COMMENT ON COLUMN prevention_backlog.prevention IS 'the prevention line of the type''s rule header (mismatch_types.prevention)';
-COMMENT ON COLUMN prevention_backlog.findings IS 'distinct findings of this type and workflow over every audit';
+COMMENT ON COLUMN prevention_backlog.prevention IS 'the prevention line: reckon.yaml prevention.<type>.workflows.<workflow>, else prevention.<type>.systems.<system> for the findings of that system, else the type''s rule header (mismatch_types.prevention)';
+COMMENT ON COLUMN prevention_backlog.findings IS 'distinct findings of this type, workflow and line over every audit';
 COMMENT ON COLUMN prevention_backlog.audits_present IS 'audits in which it had at least one finding';
 COMMENT ON COLUMN prevention_backlog.open_now IS 'its open findings in the latest audit';
 COMMENT ON COLUMN prevention_backlog.cleanup_minutes IS 'distinct findings whose action a person had to take or approve, times policies.minutes_per_operator_task';
+COMMENT ON COLUMN prevention_backlog.prevention_scope IS 'where the line comes from: workflow or system (refined in reckon.yaml prevention:) or mismatch_type (the rule header); NULL on rows computed before it existed';
+COMMENT ON COLUMN prevention_backlog.systems IS 'the systems of its findings (empty for run findings); NULL on rows computed before it existed';
+COMMENT ON COLUMN prevention_backlog.consecutive_audits IS 'consecutive audits, ending with this one, that had a finding of this line (0 when this audit had none); NULL on rows computed before it existed';
+
+-- stored_results
+COMMENT ON TABLE stored_results IS 'The stored result (TAXONOMY.md step 5): one row per finding over its whole life, every audit up to the latest, rebuilt by each audit (reports/stored_results.sql). What was found, how the truth was verified (as of the last audit the finding was present in), the repair proposed and applied, whether a person was involved, and its prevention line.';
+COMMENT ON COLUMN stored_results.finding_id IS 'as in findings';
+COMMENT ON COLUMN stored_results.subject_kind IS 'intent · run · effect';
+COMMENT ON COLUMN stored_results.subject_id IS 'the intent id, the run id, or system:external_id';
+COMMENT ON COLUMN stored_results.run_id IS 'its run; NULL for an effect';
+COMMENT ON COLUMN stored_results.workflow IS 'its workflow; NULL for an effect';
+COMMENT ON COLUMN stored_results.system IS 'its system; NULL for a run finding';
+COMMENT ON COLUMN stored_results.mismatch_type IS 'the mismatch found';
+COMMENT ON COLUMN stored_results.severity IS 'low · medium · high';
+COMMENT ON COLUMN stored_results.status IS 'its lifecycle status now: new · ongoing · regressed · resolved (its latest lifecycle_events row)';
+COMMENT ON COLUMN stored_results.resolution IS 'how it was resolved (superseded · human · auto · self_healed), NULL while open';
+COMMENT ON COLUMN stored_results.first_seen_at IS 'as-of time of the first audit that found it';
+COMMENT ON COLUMN stored_results.last_seen_at IS 'as-of time of the last audit that found it';
+COMMENT ON COLUMN stored_results.resolved_at IS 'as-of time of the audit that resolved it; NULL while open';
+COMMENT ON COLUMN stored_results.audits_present IS 'audits in which it was present';
+COMMENT ON COLUMN stored_results.verified_by IS 'how the truth was read: live when verified_snapshot_id is a live read of the system''s API (cfg_snapshots.origin = live, reckon verify), else snapshot (an export)';
+COMMENT ON COLUMN stored_results.verified_snapshot_id IS 'the snapshot the verdict was read from: the matched object''s (evidence object_snapshot_id or snapshot_id), else (nothing matched: absence, which only an export proves) the newest export snapshot of its system (the workflow log''s for a run finding) at the last audit it was present in';
+COMMENT ON COLUMN stored_results.verified_at IS 'that snapshot''s observed_at';
+COMMENT ON COLUMN stored_results.matched_by IS 'the key that matched the intent to its object: correlation · target · receipt · natural_key; NULL when nothing matched, for runs and for effects (which match no intent)';
+COMMENT ON COLUMN stored_results.intended IS 'the intended values compared (JSON), at the last audit it was present in';
+COMMENT ON COLUMN stored_results.recorded IS 'the recorded values compared (JSON), likewise';
+COMMENT ON COLUMN stored_results.observed IS 'the observed values compared (JSON, with field_diff), likewise';
+COMMENT ON COLUMN stored_results.proposed_pattern IS 'the repair pattern proposed at the last audit it was present in';
+COMMENT ON COLUMN stored_results.proposed_action_ids IS 'every action_id planned for it over its life (repair_actions_history and this audit''s repair_actions), sorted';
+COMMENT ON COLUMN stored_results.applied_action_id IS 'the latest action an executor reported applied (applied_repairs); NULL if none';
+COMMENT ON COLUMN stored_results.applied_pattern IS 'that action''s pattern';
+COMMENT ON COLUMN stored_results.applied_at IS 'the ts of the event that reported it';
+COMMENT ON COLUMN stored_results.applied_by IS 'that event''s actor (agent when it names none)';
+COMMENT ON COLUMN stored_results.decision IS 'the latest operator decision on it (decisions/), over its life; NULL if none';
+COMMENT ON COLUMN stored_results.decided_by IS 'the operator who made that decision';
+COMMENT ON COLUMN stored_results.decided_at IS 'when';
+COMMENT ON COLUMN stored_results.approved_by IS 'the person who approved the applied action (applied_repairs.approved_by); NULL if none said';
+COMMENT ON COLUMN stored_results.person_roles IS 'how people were involved, in this order: decision (an operator decision), approval (the applied action was approved by a person), adjudication (the applied action was a human adjudication, or a person applied it); empty if none';
+COMMENT ON COLUMN stored_results.person_involved IS 'person_roles is not empty';
+COMMENT ON COLUMN stored_results.people IS 'who: decided_by, approved_by and a person who applied the action, sorted; empty when unknown';
+COMMENT ON COLUMN stored_results.prevention IS 'its follow-up prevention line: reckon.yaml prevention.<type>.workflows.<workflow>, else prevention.<type>.systems.<system>, else the rule header''s (mismatch_types.prevention)';
+COMMENT ON COLUMN stored_results.prevention_scope IS 'which of those: workflow · system · mismatch_type';
 
 -- open_findings
 COMMENT ON VIEW open_findings IS 'The open findings of the latest audit (findings.status = ''open''), with how long each has been open and whether a person must act on it.';

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from connectors.base import SourceOptions
+import connectors.files.documents as documents
+from connectors.base import QuarantineSink, SourceOptions
 from connectors.zendesk import ZendeskReader
 
 PATHS = ["external_id", "tags"]  # as in reckon.yaml
@@ -119,3 +122,46 @@ def test_unreadable_documents_are_rejected_whole(read, broken_documents, name):
     table, rejected = read(ZendeskReader, path, PATHS)
     assert table.num_rows == 0
     assert [(r["source_file"], r["source_record"]) for r in rejected] == [(str(path), 0)]
+
+
+def page_text(tickets: int, status: str) -> str:
+    records = [
+        {"id": n, "status": status, "subject": f"ticket {n}", "tags": [f"int_{n:04d}"],
+         "created_at": "2025-03-06T10:00:00Z", "updated_at": "2025-03-06T11:00:00Z"}
+        for n in range(1, tickets + 1)
+    ]  # fmt: skip
+    return json.dumps({"tickets": records, "end_time": 1741339800}, indent=1)
+
+
+@pytest.mark.parametrize("hold", [None, 1_000])  # parsed whole, or walked by the streaming checker
+def test_a_page_is_read_once(tmp_path, monkeypatch, hold):
+    """The snapshot asks every page's export time before reading any: that pass is the
+    only read. Once it is done, the page can change under the same size and mtime and
+    `batches` still gives the page as it was; meanwhile its records wait on disk, not in
+    memory, and are gone once read."""
+    if hold is not None:
+        monkeypatch.setattr(documents, "HOLD_CHARS", hold)
+    spills = tmp_path / "tmp"
+    spills.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spills))
+    path = tmp_path / "page.json"
+    path.write_text(page_text(300, "open"))
+    stat = path.stat()
+    reader = ZendeskReader(SourceOptions(source="t", system="zendesk", correlation_paths=PATHS,
+                                         root=tmp_path))  # fmt: skip
+    assert reader.exported_at(path) == datetime(2025, 3, 7, 9, 30, tzinfo=UTC)
+    assert len(list(spills.iterdir())) == 1
+    path.write_text(page_text(300, "pend"))  # same length, other statuses
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert path.stat().st_size == stat.st_size
+    sink = QuarantineSink("t")
+    rows = [row for batch in reader.batches(path, sink) for row in batch.to_pylist()]
+    assert sink.rows == []
+    assert [row["raw_status"] for row in rows] == ["open"] * 300
+    assert [row["source_record"] for row in rows] == list(range(1, 301))
+    assert list(spills.iterdir()) == []
+    # a page changed in size or time since its export time was read is read again
+    reader.exported_at(path)
+    path.write_text(page_text(300, "solved"))
+    rows = [row for batch in reader.batches(path, QuarantineSink("t")) for row in batch.to_pylist()]
+    assert [row["raw_status"] for row in rows] == ["solved"] * 300

@@ -1,0 +1,110 @@
+-- step: the stored result of every finding
+-- description: TAXONOMY.md "The stored result": one `stored_results` row per finding over its
+--   whole life (every audit up to this one), rebuilt each audit: the mismatch found; how the
+--   truth was verified (`verified_by` snapshot or live, the snapshot(s), the key that matched,
+--   the values compared, all as of the last audit it was present in); the repair proposed
+--   and the one applied (the executor's feedback: `applied_repairs`); whether a person was
+--   involved (a decision, an approval, an adjudication; who, when known); and its prevention
+--   line, the most specific one (reckon.yaml `prevention:` for its workflow, then for its
+--   system, else its rule's header). Runs after lifecycle.sql (its status and resolution);
+--   metrics.sql gathers the prevention lines into `prevention_backlog`.
+
+-- Every audit's rows of each finding, up to this audit (this one's are not published yet).
+CREATE OR REPLACE TEMP TABLE stored_rows AS
+SELECT h.finding_id, a.seq, a.as_of, h.subject_kind, h.subject_id, h.run_id, h.workflow, h.system,
+    h.mismatch_type, h.severity, h.repair_pattern, h.intended, h.recorded, h.observed, h.evidence,
+    h.decision, h.decided_by, h.decided_at
+FROM findings_history h
+JOIN audits a USING (audit_id)
+WHERE a.seq < (SELECT seq FROM audit_context)
+UNION ALL
+SELECT f.finding_id, c.seq, c.as_of, f.subject_kind, f.subject_id, f.run_id, f.workflow, f.system,
+    f.mismatch_type, f.severity, f.repair_pattern, f.intended, f.recorded, f.observed, f.evidence,
+    f.decision, f.decided_by, f.decided_at
+FROM findings f, audit_context c;
+
+CREATE OR REPLACE TEMP TABLE stored_last AS
+SELECT *, coalesce(evidence ->> 'object_snapshot_id', evidence ->> 'snapshot_id') AS object_snapshot_id
+FROM stored_rows
+QUALIFY row_number() OVER (PARTITION BY finding_id ORDER BY seq DESC) = 1;
+
+CREATE OR REPLACE TABLE stored_results AS
+WITH lifecycle AS (
+    SELECT finding_id, status, first_seen_at, last_seen_at, resolved_at, resolution
+    FROM lifecycle_events
+    WHERE seq <= (SELECT seq FROM audit_context)
+    QUALIFY row_number() OVER (PARTITION BY finding_id ORDER BY seq DESC) = 1
+),
+presence AS (
+    SELECT finding_id, count(*) AS audits_present FROM stored_rows GROUP BY finding_id
+),
+decided AS (
+    SELECT finding_id, arg_max(decision, seq) AS decision, arg_max(decided_by, seq) AS decided_by,
+        arg_max(decided_at, seq) AS decided_at
+    FROM stored_rows WHERE decision IS NOT NULL GROUP BY finding_id
+),
+proposed AS (
+    SELECT finding_id, list(DISTINCT action_id ORDER BY action_id) AS action_ids FROM (
+        SELECT h.finding_id, h.action_id FROM repair_actions_history h JOIN audits a USING (audit_id)
+        WHERE a.seq < (SELECT seq FROM audit_context)
+        UNION ALL SELECT finding_id, action_id FROM repair_actions
+    ) GROUP BY finding_id
+),
+applied AS (
+    SELECT finding_id, arg_max(action_id, applied_at) AS action_id, arg_max(pattern, applied_at) AS pattern,
+        max(applied_at) AS applied_at, arg_max(actor, applied_at) AS actor,
+        arg_max(approved_by, applied_at) AS approved_by
+    FROM applied_repairs GROUP BY finding_id
+),
+-- The snapshot the verdict was read from: the matched object's, else (nothing matched: an
+-- absence, which only an export proves, never a live read of some objects) the newest
+-- export of the finding's system (the workflow log's for a run) at that audit.
+verified AS (
+    SELECT l.finding_id, coalesce(l.object_snapshot_id, fallback.snapshot_id) AS snapshot_id
+    FROM stored_last l
+    LEFT JOIN LATERAL (
+        SELECT arg_max(s.snapshot_id, s.observed_at) AS snapshot_id
+        FROM cfg_snapshots s
+        WHERE s.observed_at <= l.as_of AND s.origin <> 'live'
+          AND (s.system = l.system OR (l.system IS NULL AND s.layer = 'workflow'))
+    ) fallback ON l.object_snapshot_id IS NULL
+)
+SELECT
+    l.finding_id, l.subject_kind, l.subject_id, l.run_id, l.workflow, l.system, l.mismatch_type, l.severity,
+    lc.status, lc.resolution, lc.first_seen_at, lc.last_seen_at, lc.resolved_at, p.audits_present,
+    CASE WHEN s.origin = 'live' THEN 'live' ELSE 'snapshot' END AS verified_by,
+    v.snapshot_id AS verified_snapshot_id,
+    s.observed_at AS verified_at,
+    l.evidence ->> 'matched_by' AS matched_by,
+    l.intended, l.recorded, l.observed,
+    l.repair_pattern AS proposed_pattern,
+    coalesce(pr.action_ids, []) AS proposed_action_ids,
+    a.action_id AS applied_action_id, a.pattern AS applied_pattern, a.applied_at, a.actor AS applied_by,
+    d.decision, d.decided_by, d.decided_at,
+    a.approved_by,
+    list_filter([
+        CASE WHEN d.decision IS NOT NULL THEN 'decision' END,
+        CASE WHEN a.approved_by IS NOT NULL THEN 'approval' END,
+        CASE WHEN a.pattern = 'human_adjudication' OR a.actor <> 'agent' THEN 'adjudication' END
+    ], lambda r: r IS NOT NULL) AS person_roles,
+    coalesce(d.decision IS NOT NULL OR a.approved_by IS NOT NULL OR a.pattern = 'human_adjudication'
+             OR a.actor <> 'agent', false) AS person_involved,
+    list_sort(list_distinct(list_filter([d.decided_by, a.approved_by, CASE WHEN a.actor <> 'agent' THEN a.actor END],
+                                        lambda x: x IS NOT NULL))) AS people,
+    coalesce(pw.prevention, ps.prevention, t.prevention) AS prevention,
+    CASE WHEN pw.prevention IS NOT NULL THEN 'workflow' WHEN ps.prevention IS NOT NULL THEN 'system'
+         ELSE 'mismatch_type' END AS prevention_scope
+FROM stored_last l
+JOIN presence p USING (finding_id)
+LEFT JOIN lifecycle lc USING (finding_id)
+LEFT JOIN decided d USING (finding_id)
+LEFT JOIN proposed pr USING (finding_id)
+LEFT JOIN applied a USING (finding_id)
+LEFT JOIN verified v USING (finding_id)
+LEFT JOIN cfg_snapshots s ON s.snapshot_id = v.snapshot_id
+LEFT JOIN mismatch_types t ON t.mismatch_type = l.mismatch_type
+LEFT JOIN cfg_prevention pw ON pw.mismatch_type = l.mismatch_type AND pw.scope = 'workflow' AND pw.name = l.workflow
+LEFT JOIN cfg_prevention ps ON ps.mismatch_type = l.mismatch_type AND ps.scope = 'system' AND ps.name = l.system
+ORDER BY l.finding_id;
+
+DROP TABLE stored_rows; DROP TABLE stored_last;
