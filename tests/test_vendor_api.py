@@ -22,31 +22,17 @@ from connectors.live import (
     webhook_events,
 )
 from simulator.vendor_api import VendorServer
+from tests.executing import VENDORS, FakeClock
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 SECRET = "sk_test_51SeCrEtVaLuE0123456789"
 ENV = "RECKON_TEST_VENDOR_KEY"
 
 
-class FakeClock:
-    """Monotonic time that moves only when slept: waits are measured, not waited."""
-
-    def __init__(self) -> None:
-        self.t = 0.0
-        self.sleeps: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.t
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.t += seconds
-
-
 @pytest.fixture
 def server(monkeypatch):
     monkeypatch.setenv(ENV, SECRET)
-    vendors = dict.fromkeys(("stripe", "sendgrid", "hubspot", "zendesk"), SECRET)
+    vendors = dict.fromkeys(VENDORS, SECRET)
     with VendorServer(now=NOW, credentials=vendors, hard_timeout=60) as srv:
         yield srv
 
