@@ -214,6 +214,13 @@ class NativeSendGrid:
         digests = [] if rows is None else rows.column("digest").to_pylist()
         no_id = set() if rows is None else set(pc.filter(rows.column("source_record"),
                                                           pc.is_null(rows.column("external_id"))).to_pylist())  # fmt: skip
+        if rows is not None and not slow and not no_id:
+            fresh = set(digests)
+            if len(fresh) == len(digests) and fresh.isdisjoint(seen):  # the usual block: every event new
+                seen |= fresh
+                table = _canonical(rows, source_file, constants)
+                self.native_rows += table.num_rows
+                return table, None
         order = sorted([(n, i) for i, n in enumerate(numbers)] + [(block.first + i, -1 - i) for i in slow])
         keep: list[int] = []
         slow_rows: list[dict[str, Any]] = []
