@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -204,8 +205,10 @@ class NativeEventLog:
         `line_row`, which rejects it with its reason."""
         latest_us = None if latest is None else int(latest.timestamp() * 1_000_000)
         try:
-            for block, (rows, slow) in parsed_blocks(path, self.block_bytes, lambda b: self._parse(b, latest_us)):
-                yield from self._finish(block, rows, slow, source_file, line_row, note_fields)
+            # Closed here, so that no block is still parsing when the caller closes the database.
+            with closing(parsed_blocks(path, self.block_bytes, lambda b: self._parse(b, latest_us))) as blocks:
+                for block, (rows, slow) in blocks:
+                    yield from self._finish(block, rows, slow, source_file, line_row, note_fields)
         except BlockReadError as exc:
             sink.reject(source_file, exc.line, str(exc))
 

@@ -19,6 +19,7 @@ import hashlib
 import re
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -174,15 +175,19 @@ class NativeSendGrid:
         """Canonical batches in line order; `constants` are the columns every row shares."""
         latest_us = (latest - EPOCH) // timedelta(microseconds=1)
         seen: set[bytes] = set()
+        first = None
         try:
-            for block, (rows, slow) in parsed_blocks(path, self.block_bytes, lambda b: self._parse(b, latest_us)):
-                table, first = self._finish(block, rows, slow, source_file, constants, line_event, seen)
-                yield from table.to_batches()
-                if first is not None:
-                    yield from rest(first)
-                    return
+            # Closed here, so that no block is still parsing when the caller closes the database.
+            with closing(parsed_blocks(path, self.block_bytes, lambda b: self._parse(b, latest_us))) as blocks:
+                for block, (rows, slow) in blocks:
+                    table, first = self._finish(block, rows, slow, source_file, constants, line_event, seen)
+                    yield from table.to_batches()
+                    if first is not None:
+                        break
         except BlockReadError as exc:
             reject_read_error(exc.line, str(exc))
+        if first is not None:
+            yield from rest(first)
 
     def _parse(self, block: LineBlock, latest_us: int) -> tuple[pa.Table | None, list[int]]:
         con = self._cursor()

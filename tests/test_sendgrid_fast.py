@@ -277,3 +277,16 @@ def test_both_paths_read_thirty_thousand_mutated_lines_alike(tmp_path):
     path.write_bytes(b"\n".join(mutated_line(rng) for _ in range(30_000)) + b"\n")
     reader = assert_same(path, 1 << 20)
     assert reader.native_rows > 10_000 and reader.python_lines > 3_000
+
+
+def test_a_reader_stopped_after_its_first_batch_closes_cleanly(tmp_path):
+    # The snapshot may stop reading (a failure downstream): no block may still be parsing
+    # when the reader closes its database.
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(sendgrid_event(n) + "\n" for n in range(20_000)))
+    reader = SendGridReader(SourceOptions(source="sg", correlation_paths=PATHS, root=tmp_path))
+    reader.native_min_bytes, reader.block_bytes = 0, 200_000
+    batches = reader.batches(path, QuarantineSink("sg"))
+    assert next(batches).num_rows > 0
+    batches.close()
+    assert 0 < reader.native_rows < 20_000
