@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 from connectors.base import QuarantineSink
 from connectors.files.line_blocks import (
     BLOCK_BYTES,
+    FLAT_OBJECT_MACROS,
     JSTR_MACRO,
     LINE_OK,
     VALUE,
@@ -46,7 +47,6 @@ FIELDS = ("event_id", "ts", "type", "run_id", "workflow", "intent_id", "step", "
 _OPTIONAL = ("intent_id", "step", "action", "system", "idempotency_key", "status", "actor", "description")
 
 _VALUE = VALUE  # a value `event_row` reads the same from yyjson's minified text
-_PAIR = rf'"[^"]*":{_VALUE}'
 _TS = (r"[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}[T ](?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:\.[0-9]{1,6})?)?"
        r"(?:Z|[+-](?:[01][0-9]|2[0-3]):?[0-5][0-9])")  # fmt: skip
 
@@ -62,15 +62,7 @@ def _macros(event_types: frozenset[str], intent_events: frozenset[str]) -> list[
         # optional_str: absent, null, a string or an integer (as its digits)
         """CREATE MACRO opt_ok(x) AS x IS NULL OR starts_with(x, '"') OR is_int(x)""",
         """CREATE MACRO opt_val(x) AS CASE WHEN starts_with(x, '"') THEN jstr(x) ELSE x END""",
-        # absent, or a flat object (keys `k`) whose minified text needs no escapes (its pairs
-        # can be cut by regex) and has no key twice (Python keeps the last, DuckDB the first)
-        rf"""CREATE MACRO obj_ok(t, k) AS t IS NULL OR (NOT contains(t, '\')
-            AND regexp_full_match(t, '\{{(?:{_PAIR}(?:,{_PAIR})*)?\}}') AND list_unique(k) = len(k))""",
-        rf"""CREATE MACRO obj_keys(t) AS regexp_extract_all(t, '"([^"]*)":{_VALUE}', 1)""",
-        rf"""CREATE MACRO obj_vals(t) AS regexp_extract_all(t, '"[^"]*":({_VALUE})', 1)""",
-        # values.dumps: keys sorted, no spaces; the values are already in its spelling
-        """CREATE MACRO canon(t, k, v) AS CASE WHEN k = list_sort(k) THEN t
-            ELSE to_json(map_from_entries(list_sort(list_zip(k, v::JSON[])))) END""",
+        *FLAT_OBJECT_MACROS,
         # _text of a member of an object that passed obj_ok: a string, or an integer's digits
         """CREATE MACRO member_ok(x) AS x IS NULL OR x NOT IN ('true', 'false')""",
         """CREATE MACRO member_val(x) AS CASE WHEN starts_with(x, '"') THEN substr(x, 2, length(x) - 2) END""",

@@ -1,11 +1,11 @@
 """SendGrid's native fast path: Event Webhook JSON Lines in blocks, parsed and checked in DuckDB.
 
 `SendGridReader` (sendgrid.py) is the reference. A line is read here only when its row is
-provably the one `event_row` makes: a flat object (strings without escapes, integers of
-at most 18 digits, booleans, null, arrays of those), no key twice, a known event name in
-ASCII, an integer `timestamp` whose seconds or milliseconds convert exactly, a string
-`sg_message_id` with a prefix, correlation paths that reach strings or integers, and a time
-not after the export. Then `raw` and `fields` are the record's own values in sorted-key
+provably the one `event_row` makes: an object of strings without escapes, integers of
+at most 18 digits, booleans, null, and flat arrays or objects of those, no key twice, a
+known event name in ASCII, an integer `timestamp` whose seconds or milliseconds convert
+exactly, a string `sg_message_id` with a prefix, correlation paths that reach strings or
+integers, and a time not after the export. Then `raw` and `fields` are the record's own values in sorted-key
 order, as `values.dumps` writes them. Any other line goes through the reference's own code
 line by line, so reasons and excerpts are its own. Identical repeated events are dropped in
 line order over the whole file, as the reference drops them (a 128-bit digest of `raw`).
@@ -30,6 +30,8 @@ import pyarrow.compute as pc
 
 from connectors.files.line_blocks import (
     BLOCK_BYTES,
+    FLAT_OBJECT,
+    FLAT_OBJECT_MACROS,
     JSTR_MACRO,
     LINE_OK,
     VALUE,
@@ -45,8 +47,9 @@ _FIELDS = ("categories", "category", "email", "event", "reason", "response", "sg
 _READ = ("event", "timestamp", "sg_message_id", "sg_event_id", "email", "reason", "status", "response", "type",
          "category")  # fmt: skip
 _INT = r"-?[0-9]{1,18}"
-# A top-level value the native path copies: a scalar of VALUE, or a flat array of them.
-_MEMBER = rf"{VALUE}|\[(?:{VALUE}(?:,{VALUE})*)?\]"
+# A top-level value the native path copies: a scalar of VALUE, a flat array of them, or a
+# flat object of them (`pool`), which `raw` and `fields` write with sorted keys.
+_MEMBER = rf"{VALUE}|\[(?:{VALUE}(?:,{VALUE})*)?\]|{FLAT_OBJECT}"
 # Seconds below 10^11; milliseconds up to the year 2223, where a float still holds the
 # value to well under half a microsecond (what `datetime.fromtimestamp` rounds to).
 _MS_UNTIL = 8 * 10**12
@@ -95,7 +98,8 @@ def _query(states: dict[str, str], paths: int) -> str:
         SELECT n, keys, vals, v, m, lower(jstr(v.event)) AS raw_status, jstr(v.sg_message_id) AS message_id,
             TRY_CAST(v.timestamp AS BIGINT) AS t
         FROM parsed
-        WHERE list_bool_and(list_transform(vals, lambda x: regexp_full_match(x, '{_MEMBER}')))
+        WHERE list_bool_and(list_transform(vals, lambda x: regexp_full_match(x, '{_MEMBER}')
+                AND (NOT starts_with(x, '{{') OR list_unique(obj_keys(x)) = len(obj_keys(x)))))
           AND regexp_full_match(jstr(v.event), '[A-Za-z_]+') AND lower(jstr(v.event)) IN {kinds}
           AND regexp_full_match(v.timestamp, '[0-9]{{1,13}}')
           AND (v.sg_message_id IS NULL OR length(split_part(jstr(v.sg_message_id), '.', 1)) > 0)
@@ -105,10 +109,11 @@ def _query(states: dict[str, str], paths: int) -> str:
     ), timed AS (
         SELECT *, CASE WHEN t >= {_MS_FROM} THEN t * 1000 ELSE t * 1000000 END AS ts_us,
             CASE WHEN starts_with(v.category, '[') THEN v.category END AS categories_j,
-            CASE WHEN starts_with(v.category, '[') THEN json_extract(v.category, '$[0]')::VARCHAR ELSE v.category
-                END AS category_j,
-            v.email AS email_j, '"' || raw_status || '"' AS event_j, v.reason AS reason_j,
-            v.response AS response_j, v.sg_message_id AS sg_message_id_j, v.status AS status_j, v.type AS type_j
+            CASE WHEN starts_with(v.category, '[') THEN json_extract(v.category, '$[0]')::VARCHAR
+                ELSE member(v.category) END AS category_j,
+            v.email AS email_j, '"' || raw_status || '"' AS event_j, member(v.reason) AS reason_j,
+            member(v.response) AS response_j, v.sg_message_id AS sg_message_id_j, member(v.status) AS status_j,
+            member(v.type) AS type_j
         FROM valid WHERE t < {_MS_UNTIL}
     )
     SELECT n AS source_record,
@@ -135,10 +140,15 @@ class NativeSendGrid:
         # Pushing the filters down would copy from_json and the macros into each condition.
         self.con.execute("SET disabled_optimizers = 'filter_pushdown'")
         self.con.execute(JSTR_MACRO)
+        for macro in FLAT_OBJECT_MACROS:
+            self.con.execute(macro)
+        # A member's canonical text: a flat object's keys sorted, anything else as it is.
+        self.con.execute("""CREATE MACRO member(x) AS
+            CASE WHEN starts_with(x, '{') THEN canon(x, obj_keys(x), obj_vals(x)) ELSE x END""")
         # `values.dumps` of an object from (key, minified JSON value) pairs in key order,
         # keys without escapes; text concatenation costs a third of to_json of a map.
         self.con.execute("""CREATE MACRO obj(pairs) AS
-            '{' || array_to_string(list_transform(pairs, lambda p: '"' || p[1] || '":' || p[2]), ',') || '}'""")
+            '{' || array_to_string(list_transform(pairs, lambda p: '"' || p[1] || '":' || member(p[2])), ',') || '}'""")
 
         def marker(values: pa.Array) -> pa.Array:
             # Our markers are a Python pattern: each distinct value is matched once.

@@ -105,7 +105,11 @@ HOSTILE = [
     line(BOUNCE, response="José ✓ \u2028"),
     line(BOUNCE, **{"a b": 1, "a": 2, "é": 3, "Z": 4, "!": 5}),  # key order
     line(BOUNCE, big=10**18, bigger=10**19, neg=-0, f=1.0, e=2.5e-3),
-    line(BOUNCE, pool={"name": "transactional", "id": 210}),
+    line(BOUNCE, pool={"name": "transactional", "id": 210}),  # a flat object: read natively, keys sorted
+    line(BOUNCE, pool={"z": 1, "a": "x", "m": None, "é": False}, status={"b": 1, "a": 2}),
+    line(BOUNCE, pool={}, category={"b": 1, "a": 2}, reason={"y": None}),
+    line(BOUNCE, pool={"a": [1]}, status={"x": {"deep": 1}}),
+    '{"event": "open", "timestamp": 1741266700, "sg_message_id": "M7.f", "pool": {"b": 1, "b": 2}}',
     '{"event": "open", "event": "click", "timestamp": 1741266700, "sg_message_id": "M1.f"}',
     '{"event": "open", "timestamp": 1741266700, "sg_message_id": "M2.f",}',
     '{"event": "open", "timestamp": 1741266700, "sg_message_id": "M3.f", "x": NaN}',

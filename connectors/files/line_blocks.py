@@ -32,6 +32,21 @@ _SPLIT = (pcsv.ReadOptions(column_names=["line"], block_size=4 << 20),
 # (yyjson turns longer ones into floats), a boolean or null.
 VALUE = r'(?:-?[0-9]{1,18}|true|false|null|"[^"]*")'
 
+_PAIR = rf'"[^"]*":{VALUE}'
+FLAT_OBJECT = rf"\{{(?:{_PAIR}(?:,{_PAIR})*)?\}}"
+
+FLAT_OBJECT_MACROS = (
+    # absent, or a flat object (keys `k`) whose minified text needs no escapes (its pairs
+    # can be cut by regex) and has no key twice (Python keeps the last, DuckDB the first)
+    rf"""CREATE MACRO obj_ok(t, k) AS t IS NULL OR (NOT contains(t, '\')
+        AND regexp_full_match(t, '{FLAT_OBJECT}') AND list_unique(k) = len(k))""",
+    rf"""CREATE MACRO obj_keys(t) AS regexp_extract_all(t, '"([^"]*)":{VALUE}', 1)""",
+    rf"""CREATE MACRO obj_vals(t) AS regexp_extract_all(t, '"[^"]*":({VALUE})', 1)""",
+    # values.dumps: keys sorted, no spaces; the values are already in its spelling
+    """CREATE MACRO canon(t, k, v) AS CASE WHEN k = list_sort(k) THEN t
+        ELSE to_json(map_from_entries(list_sort(list_zip(k, v::JSON[])))) END""",
+)
+
 # A line `try(json_keys(...))` may parse: an object, no NUL; yyjson also takes trailing
 # commas (and bare nan/inf, which VALUE refuses); Python's json does not.
 LINE_OK = r"""starts_with(line, '{') AND NOT contains(line, '\u0000')
