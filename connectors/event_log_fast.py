@@ -13,14 +13,10 @@ excerpts and numbers are its own.
 
 from __future__ import annotations
 
-import codecs
 import json
 import threading
-import zlib
-from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from contextlib import closing
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -28,19 +24,21 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pcsv
 
 from connectors.base import QuarantineSink
-from connectors.files import open_binary
+from connectors.files.line_blocks import (
+    BLOCK_BYTES,
+    FLAT_OBJECT_MACROS,
+    JSTR_MACRO,
+    LINE_OK,
+    VALUE,
+    BlockReadError,
+    LineBlock,
+    parsed_blocks,
+)
 from connectors.schema import EVENT_SCHEMA
 
-BLOCK_BYTES = 16 << 20
-WORKERS = 2
-_READ_ERRORS = (EOFError, OSError, zlib.error)  # what iter_lines turns into "unreadable file"
-_SPLIT = (pcsv.ReadOptions(column_names=["line"], block_size=4 << 20),
-          pcsv.ParseOptions(delimiter="\x01", quote_char=False, escape_char=False, double_quote=False,
-                            ignore_empty_lines=False, newlines_in_values=False),
-          pcsv.ConvertOptions(column_types={"line": pa.binary()}))  # fmt: skip
+__all__ = ["BLOCK_BYTES", "NativeEventLog"]
 
 # The top-level fields `event_row` reads (KNOWN_FIELDS).
 FIELDS = ("event_id", "ts", "type", "run_id", "workflow", "intent_id", "step", "action", "system",
@@ -48,11 +46,7 @@ FIELDS = ("event_id", "ts", "type", "run_id", "workflow", "intent_id", "step", "
           "description")  # fmt: skip
 _OPTIONAL = ("intent_id", "step", "action", "system", "idempotency_key", "status", "actor", "description")
 
-# A value `event_row` reads the same from yyjson's minified text as Python's json does:
-# a string without escapes, an integer that fits (yyjson turns longer ones into floats),
-# a boolean or null.
-_VALUE = r'(?:-?[0-9]{1,18}|true|false|null|"[^"]*")'
-_PAIR = rf'"[^"]*":{_VALUE}'
+_VALUE = VALUE  # a value `event_row` reads the same from yyjson's minified text
 _TS = (r"[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}[T ](?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:\.[0-9]{1,6})?)?"
        r"(?:Z|[+-](?:[01][0-9]|2[0-3]):?[0-5][0-9])")  # fmt: skip
 
@@ -63,22 +57,12 @@ def _sql_list(names: frozenset[str]) -> str:
 
 def _macros(event_types: frozenset[str], intent_events: frozenset[str]) -> list[str]:
     return [
-        # decoded text of a JSON string (JSON text as from_json gives it), else NULL
-        r"""CREATE MACRO jstr(x) AS CASE WHEN NOT starts_with(x, '"') THEN NULL
-            WHEN contains(x, '\') THEN x ->> '$' ELSE substr(x, 2, length(x) - 2) END""",
+        JSTR_MACRO,
         "CREATE MACRO is_int(x) AS regexp_full_match(x, '-?[0-9]{1,18}')",
         # optional_str: absent, null, a string or an integer (as its digits)
         """CREATE MACRO opt_ok(x) AS x IS NULL OR starts_with(x, '"') OR is_int(x)""",
         """CREATE MACRO opt_val(x) AS CASE WHEN starts_with(x, '"') THEN jstr(x) ELSE x END""",
-        # absent, or a flat object (keys `k`) whose minified text needs no escapes (its pairs
-        # can be cut by regex) and has no key twice (Python keeps the last, DuckDB the first)
-        rf"""CREATE MACRO obj_ok(t, k) AS t IS NULL OR (NOT contains(t, '\')
-            AND regexp_full_match(t, '\{{(?:{_PAIR}(?:,{_PAIR})*)?\}}') AND list_unique(k) = len(k))""",
-        rf"""CREATE MACRO obj_keys(t) AS regexp_extract_all(t, '"([^"]*)":{_VALUE}', 1)""",
-        rf"""CREATE MACRO obj_vals(t) AS regexp_extract_all(t, '"[^"]*":({_VALUE})', 1)""",
-        # values.dumps: keys sorted, no spaces; the values are already in its spelling
-        """CREATE MACRO canon(t, k, v) AS CASE WHEN k = list_sort(k) THEN t
-            ELSE to_json(map_from_entries(list_sort(list_zip(k, v::JSON[])))) END""",
+        *FLAT_OBJECT_MACROS,
         # _text of a member of an object that passed obj_ok: a string, or an integer's digits
         """CREATE MACRO member_ok(x) AS x IS NULL OR x NOT IN ('true', 'false')""",
         """CREATE MACRO member_val(x) AS CASE WHEN starts_with(x, '"') THEN substr(x, 2, length(x) - 2) END""",
@@ -100,9 +84,7 @@ def _query() -> str:
     present = " + ".join(f"(v.{name} IS NOT NULL)::INT" for name in FIELDS)
     return rf"""
     WITH lines AS (
-        -- yyjson also takes trailing commas and bare nan/inf; Python's json does not
-        SELECT n, line, CASE WHEN starts_with(line, '{{') AND NOT contains(line, '\u0000')
-                AND NOT regexp_matches(line, ',[ \t\r\n]*[\]}}]') THEN try(json_keys(line)) END AS keys
+        SELECT n, line, CASE WHEN {LINE_OK} THEN try(json_keys(line)) END AS keys
         FROM block_lines
     ), parsed AS (
         SELECT n, line, keys, from_json(line, '{structure}')::{as_text} AS v
@@ -166,17 +148,9 @@ def _query() -> str:
     """
 
 
-@dataclass
-class _Block:
-    """Whole lines of the file, numbered from `first`, split and parsed off the main thread."""
-
-    first: int
-    lines: pa.BinaryArray
-    open_end: bool = False  # the last line is the file's last and has no newline
-    rows: pa.Table | None = None  # the lines the native path accepted, in order
-    slow: list[int] | None = None  # indexes into `lines` the Python path must read
-
-
+# The native rows of a block (None: DuckDB refused it) and the indexes of the lines
+# the Python path must read.
+_Parsed = tuple[pa.Table | None, list[int]]
 LineRow = Callable[[int, bytes], dict[str, Any] | None]
 
 
@@ -222,57 +196,45 @@ class NativeEventLog:
         line is rejected as `iter_lines` rejects it. A row dated after `latest` goes to
         `line_row`, which rejects it with its reason."""
         latest_us = None if latest is None else int(latest.timestamp() * 1_000_000)
-        # Two blocks parse at once (DuckDB and Arrow release the GIL) while the caller
-        # writes the one before them; results are taken in file order.
-        with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-            pending: deque[Future[_Block]] = deque()
-            error: BaseException | None = None
-            last = 0
-            for block, read_error in _blocks(path, self.block_bytes):
-                error = read_error
-                pending.append(pool.submit(self._parse, block, latest_us))
-                last = block.first + len(block.lines) - 1
-                if len(pending) > WORKERS:
-                    yield from self._finish(pending.popleft().result(), source_file, line_row, note_fields)
-            while pending:
-                yield from self._finish(pending.popleft().result(), source_file, line_row, note_fields)
-        if error is not None:
-            sink.reject(source_file, last + 1, f"unreadable file: {error}")
-
-    def _parse(self, block: _Block, latest_us: int | None) -> _Block:
-        lines = block.lines
         try:
-            text = lines.cast(pa.string())
-        except pa.ArrowInvalid:  # invalid UTF-8 somewhere: those lines go the Python way
-            valid = [_utf8(raw) for raw in lines.to_pylist()]
-            text = pc.if_else(pa.array(valid), lines, b"").cast(pa.string())
-        numbers = pa.array(range(block.first, block.first + len(lines)), pa.int64())
+            # Closed here, so that no block is still parsing when the caller closes the database.
+            with closing(parsed_blocks(path, self.block_bytes, lambda b: self._parse(b, latest_us))) as blocks:
+                for block, (rows, slow) in blocks:
+                    yield from self._finish(block, rows, slow, source_file, line_row, note_fields)
+        except BlockReadError as exc:
+            sink.reject(source_file, exc.line, str(exc))
+
+    def _parse(self, block: LineBlock, latest_us: int | None) -> _Parsed:
         # One Arrow batch is scanned by one DuckDB thread, in order: rows come back in line
         # order, and the other thread parses the next block.
         con = self._cursor()
-        con.register("block_lines", pa.table({"n": numbers, "line": text}))
+        con.register("block_lines", block.table())
         try:
-            block.rows = con.sql(self.query).to_arrow_table()
+            rows = con.sql(self.query).to_arrow_table()
         except duckdb.Error:  # whatever the checks missed: the whole block goes the Python way
-            block.rows = None
-            block.slow = list(range(len(lines)))
-            return block
+            return None, list(range(len(block.lines)))
         finally:
             con.unregister("block_lines")
         if latest_us is not None:
-            block.rows = block.rows.filter(pc.less_equal(block.rows.column("ts"), latest_us))
-        if block.rows.num_rows < len(lines):
-            done = set(block.rows.column("source_record").to_pylist())
-            block.slow = [i for i in range(len(lines)) if block.first + i not in done]
-        return block
+            rows = rows.filter(pc.less_equal(rows.column("ts"), latest_us))
+        slow: list[int] = []
+        if rows.num_rows < len(block.lines):
+            done = set(rows.column("source_record").to_pylist())
+            slow = [i for i in range(len(block.lines)) if block.first + i not in done]
+        return rows, slow
 
     def _finish(
-        self, block: _Block, source_file: str, line_row: LineRow, note_fields: Callable[[list[str]], None]
+        self,
+        block: LineBlock,
+        rows: pa.Table | None,
+        slow_lines: list[int],
+        source_file: str,
+        line_row: LineRow,
+        note_fields: Callable[[list[str]], None],
     ) -> Iterator[pa.RecordBatch]:
-        slow = set(block.slow or ())
+        slow = set(slow_lines)
         table = EVENT_SCHEMA.empty_table()
-        if block.rows is not None:
-            rows = block.rows
+        if rows is not None:
             # A line's key list is one of a few; each is checked and tallied once per block.
             twice = []
             for keys in pc.unique(rows.column("fields_seen")).to_pylist():
@@ -290,13 +252,7 @@ class NativeEventLog:
         self.python_lines += len(slow)
         if slow:
             # The Python path reads exactly these lines, in order, with their own numbers.
-            ends_file = len(block.lines) - 1
-            slow_rows = []
-            for i in sorted(slow):
-                raw = block.lines[i].as_py()
-                row = line_row(block.first + i, raw if i == ends_file and block.open_end else raw + b"\n")
-                if row is not None:
-                    slow_rows.append(row)
+            slow_rows = [row for i in sorted(slow) if (row := line_row(block.first + i, block.raw(i))) is not None]
             if slow_rows:
                 merged = pa.concat_tables([table, pa.Table.from_pylist(slow_rows, schema=EVENT_SCHEMA)])
                 table = merged.take(pc.sort_indices(merged.column("source_record")))
@@ -314,73 +270,3 @@ def _canonical(rows: pa.Table, source_file: str) -> pa.Table:
         else:
             columns.append(rows.column(field.name).cast(field.type))
     return pa.Table.from_arrays(columns, schema=EVENT_SCHEMA)
-
-
-def _utf8(raw: bytes) -> bool:
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
-def _blocks(path: Path, size: int) -> Iterator[tuple[_Block, BaseException | None]]:
-    """Blocks of whole lines; with a read error, the last block holds the whole lines
-    before it (a partial line is lost, as in `iter_lines`) and the error comes with it."""
-    first, tail = 1, b""
-    try:
-        handle = open_binary(path)
-    except _READ_ERRORS as exc:
-        yield _Block(first, pa.array([], pa.binary())), exc
-        return
-    with handle:
-        while True:
-            chunk, error = _read(handle, size)
-            data = tail + chunk
-            if error is None and chunk and len(data) < size:
-                tail = data
-                continue
-            cut = data.rfind(b"\n") + 1
-            if error is None and chunk and cut == 0:  # one line longer than a block
-                tail = data
-                continue
-            open_end = error is None and not chunk and cut < len(data)
-            body, tail = (data, b"") if open_end else (data[:cut], data[cut:])
-            if body or error is not None:
-                lines = _split(body, open_end)
-                yield _Block(first, lines, open_end), error
-                first += len(lines)
-            if error is not None or not chunk:
-                return
-
-
-def _read(handle: Any, size: int) -> tuple[bytes, BaseException | None]:
-    """Up to `size` bytes; `read1` so that a gzip stream that breaks keeps what came before."""
-    parts: list[bytes] = []
-    got = 0
-    try:
-        while got < size:
-            part = handle.read1(size - got)
-            if not part:
-                break
-            parts.append(part)
-            got += len(part)
-    except _READ_ERRORS as exc:
-        return b"".join(parts), exc
-    return b"".join(parts), None
-
-
-def _split(body: bytes, open_end: bool) -> pa.BinaryArray:
-    """The lines of `body` without their newlines. Arrow's CSV reader splits them in
-    parallel; it also ends a line at a carriage return and drops a byte order mark at
-    the start, so such blocks are split here."""
-    if b"\r" not in body and b"\x01" not in body and not body.startswith(codecs.BOM_UTF8):
-        try:
-            table = pcsv.read_csv(pa.BufferReader(body), *_SPLIT)
-            return table.column("line").combine_chunks()
-        except pa.ArrowInvalid:  # a line longer than the CSV reader's block
-            pass
-    parts = body.split(b"\n")
-    if not open_end:
-        parts.pop()
-    return pa.array(parts, pa.binary())
