@@ -127,6 +127,9 @@ def _advance(root: Path, day: int, seed: int) -> DayResult:
         "regressed": _regress(world, live, previous, day_facts, root) if day >= 3 else None,
         "new_runs": _new_runs(world, live, day_facts),
     }
+    late = [e["event_id"] for e in world.events if e["ts"] > rfc3339(export_time)]
+    if late:  # the day's export could not show them (and the audit would quarantine them)
+        raise ValueError(f"day {day}: {len(late)} events dated after the day's export, e.g. {late[0]}")
     for writer in WRITERS:
         writer(world, out)
     path = timeline_path(root)
