@@ -60,6 +60,10 @@ class _Result:
     def fetchone(self) -> tuple | None:
         return self._rows.pop(0) if self._rows else None
 
+    def fetchmany(self, size: int) -> list[tuple]:  # the operator-queue CSV reads in batches
+        rows, self._rows = self._rows[:size], self._rows[size:]
+        return rows
+
 
 class ProfilingConnection:
     """Stands in for a DuckDB connection: every statement runs with the profiler on and

@@ -178,3 +178,14 @@ def test_benign_triggers_are_verified_consistent_with_what_was_checked(audited):
         assert [e["intent_id"] for e in evidence] == declared[run_id]
         assert all(e["recorded"] == "succeeded" and e["external_id"] and e["matched_by"] and e["snapshot_id"]
                    for e in evidence), evidence
+
+
+def test_every_suspicious_run_carries_each_of_its_intents_as_evidence(audited):
+    # 60_suspicious_runs.sql lists the evidence of the suspicious runs' intents only: none missed.
+    a = audited(21, 90)
+    evidence = {run_id: [e["intent_id"] for e in checked]
+                for run_id, checked in a.query("SELECT run_id, evidence FROM suspicious_runs")}
+    intents = dict(a.query("SELECT run_id, list(intent_id ORDER BY intent_id) FROM intent_state "
+                           "WHERE list_contains(?, run_id) GROUP BY run_id", [sorted(evidence)]))
+    assert intents and len(intents) < a.query("SELECT count(*) FROM run_state")[0][0]
+    assert evidence == {run_id: intents.get(run_id, []) for run_id in evidence}

@@ -62,7 +62,8 @@ checked AS (
         'intent_id': intent_id, 'recorded': recorded_outcome, 'observed': observed_state,
         'external_id': external_id, 'matched_by': matched_by, 'snapshot_id': object_snapshot_id
     } ORDER BY intent_id) AS intents_checked
-    FROM intent_state GROUP BY run_id
+    -- Only the suspicious runs' intents: list() cannot spill, so keep its input small.
+    FROM intent_state SEMI JOIN suspicious_run_reasons USING (run_id) GROUP BY run_id
 )
 SELECT
     r.run_id,
