@@ -10,9 +10,10 @@ every pass reads to Parquet under `buckets/<audit_id>/inputs/`. A pass
 earlier phases' (`phase_inputs`), runs its bucket's models (`incremental.bucket_claims`,
 `bucket_unclaimed` or `bucket_matches`) and writes the bucket's rows as Parquet under
 `buckets/<audit_id>/<phase>/<table>/<bucket>.parquet`. The unclaimed objects are computed
-once per audit, so a matches pass reads neither every claim nor, for them, every object. Passes of one phase are
-independent: a loop runs them in this process (`pipelines.runner.run_audit(ws,
-buckets=B)`), Dagster partitions on Dask run them on a cluster (`pipelines.buckets`).
+once per audit, so a matches pass reads neither every claim nor, for them, every object.
+Passes of one phase are independent: a loop runs them in this process
+(`pipelines.runner.run_audit(ws, buckets=B)`), Dagster partitions on Dask run them on a
+cluster (`pipelines.buckets`).
 `merge` loads every bucket's rows into the workspace database; the result is one pass's.
 """
 
