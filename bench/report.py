@@ -161,10 +161,10 @@ def render(results: list[dict], tiny: dict | None, hw: dict, options: dict) -> s
             [f"failed: {r['buckets']['error']}" if "error" in r["buckets"] else
              f"{secs(r['buckets']['total']['wall'])} ({secs(r['buckets']['total']['cpu'])}) · "
              f"RSS {gb(r['buckets']['peak_rss'])}" for r in results])
-        row("buckets: every bucket's claims passes · then matches passes (one process)",
+        row("buckets: every bucket's claims passes · unclaimed passes · matches passes (one process)",
             ["-" if "error" in r["buckets"] else " · ".join(
                 secs(next(s["wall"] for s in r["buckets"]["steps"] if s["name"] == f"models:bucket_{phase}"))
-                for phase in ("claims", "matches")) for r in results])
+                for phase in ("claims", "unclaimed", "matches")) for r in results])
         row("buckets: findings equal the single pass (md5 of ids + state hashes)",
             ["-" if "error" in r["buckets"] else "yes" if r["buckets"]["digest"] == single_pass(r)["digest"]
              else "**NO**" for r in results])

@@ -1,9 +1,10 @@
-"""An audit in buckets on Dagster: the two phases' steps (`Step.phase`) as assets with one
+"""An audit in buckets on Dagster: the three phases' steps (`Step.phase`) as assets with one
 partition per bucket, run on Dask.
 
     audit_start: snapshots .. bucket_inputs        (one run, in process)
     bucket_claims_passes[0..B-1]                   (a run per partition, its step on Dask)
-    bucket_matches_passes[0..B-1]                  (a run per partition, once every claim is in)
+    bucket_unclaimed_passes[0..B-1]                (a run per partition, once every claim is in)
+    bucket_matches_passes[0..B-1]                  (a run per partition, once every slice is in)
     audit_finish: model_tables .. read_copy        (one run, in process: merge and publish)
 
 A partition's step opens no database: it reads the Parquet the start wrote into the
@@ -46,7 +47,7 @@ def bucket_jobs(steps: list[Step], buckets: int) -> list[Any]:
 def phases_sensor(steps: list[Step], buckets: int, jobs: list[Any]) -> dg.SensorDefinition:
     """Runs an audit in buckets' next phase once the one before is whole: after a start
     (a `bucket_inputs` materialization), every bucket's claims pass; once every claim is
-    in, every matches pass; then the finish. A run key (the start's run, the phase, the
+    in, every unclaimed pass; then every matches pass; then the finish. A run key (the start's run, the phase, the
     bucket) requests each run once per audit: a failed pass is re-executed by hand, and
     the sensor goes on when it succeeds."""
     phases = [s.name for s in steps if s.phase]

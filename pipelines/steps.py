@@ -4,8 +4,8 @@
       -> repair_plan -> reconciliation_metrics -> analyst_database -> plan_exports
       -> read_copy -> audit_report
 
-An audit in buckets builds the models as bucket_inputs -> bucket_claims -> bucket_matches
--> model_tables instead (reckon/buckets.py; on Dagster, one partition per bucket).
+An audit in buckets builds the models as bucket_inputs -> bucket_claims -> bucket_unclaimed
+-> bucket_matches -> model_tables instead (reckon/buckets.py; on Dagster, one partition per bucket).
 
 Each step says what runs, which steps it reads from (`after`: the Dagster lineage) and
 whether it needs the workspace database open (`database`). The Dagster assets
@@ -267,7 +267,7 @@ def _report(run: AuditRun) -> dict[str, Any]:
 
 def audit_steps(config: Config, buckets: int = 1, report: bool = True) -> list[Step]:
     """Every step of one audit of a workspace with this configuration, in order. With
-    `buckets` > 1 the models are built one bucket of runs at a time, in two phases (the
+    `buckets` > 1 the models are built one bucket of runs at a time, in three phases (the
     steps with a `phase`: one pass per bucket, reckon/buckets.py); without
     `report` the HTML report is left out (`reckon report` writes it on demand)."""
     snapshots = [Step(f"snapshot_{s.name}", "snapshots",
@@ -289,8 +289,12 @@ def audit_steps(config: Config, buckets: int = 1, report: bool = True) -> list[S
             Step("bucket_claims", "models", "One bucket's intended, recorded and claims rows (rules/models/40 to 60), "
                  "as Parquet.", _bucket_passes("claims"), after=(BUCKET_INPUTS,), database="none",
                  kinds=frozenset({"duckdb", "parquet"}), phase="claims"),
+            Step("bucket_unclaimed", "models", "One slice of the objects no intent claims (rules/models/67), once every "
+                 "bucket's claims are in, as Parquet.", _bucket_passes("unclaimed"), after=("bucket_claims",),
+                 database="none", kinds=frozenset({"duckdb", "parquet"}), phase="unclaimed"),
             Step("bucket_matches", "models", "One bucket's matches, intent and run state (rules/models/70 to 90), "
-                 "once every bucket's claims are in, as Parquet.", _bucket_passes("matches"), after=("bucket_claims",),
+                 "from its claims and every slice of the unclaimed objects, as Parquet.", _bucket_passes("matches"),
+                 after=("bucket_claims", "bucket_unclaimed"),
                  database="none", kinds=frozenset({"duckdb", "parquet"}), phase="matches"),
             Step(MODEL_TABLES, "models", "Merges every bucket's rows into the run-scoped model tables; the result is "
                  "one pass's.", _merge_buckets, after=("bucket_matches",)),

@@ -41,8 +41,12 @@ KEPT_TABLES = ("events", "observed", "observed_keys", "observed_fields", "change
                "changed_fields", "folded_snapshots")
 # The run-scoped tables the models keep (each rebuilt for the scope as `scoped_<name>`).
 SCOPED_TABLES = tuple(t for model in MODELS for t in model.scoped_tables)
+# The objects no intent claims (rules/models/67_unclaimed.sql): one audit's bookkeeping,
+# dropped at its commit.
+UNCLAIMED = "unclaimed"
 # What analysts and rules read: every table a model builds, not the scope's bookkeeping.
-MODEL_TABLES = tuple(t for model in MODELS if model.full_path is None for t in model.scoped_tables or (model.name,))
+MODEL_TABLES = tuple(t for model in MODELS if model.full_path is None and model.name != UNCLAIMED
+                     for t in model.scoped_tables or (model.name,))
 
 STATE_DDL = """
 CREATE TABLE IF NOT EXISTS model_state (fingerprint VARCHAR);
@@ -101,7 +105,8 @@ def commit(con: duckdb.DuckDBPyConnection) -> int:
         else:
             con.execute(f"DROP TABLE IF EXISTS {table}")
             con.execute(f"ALTER TABLE scoped_{table} RENAME TO {table}")
-    con.execute("DROP VIEW scoped_events; DROP VIEW claims_outside_scope; DROP TABLE IF EXISTS scope_event_rows")
+    con.execute(f"DROP VIEW scoped_events; DROP VIEW claims_outside_scope; DROP TABLE IF EXISTS scope_event_rows; "
+                f"DROP TABLE IF EXISTS {UNCLAIMED}")
     con.execute("DELETE FROM changed_runs; DELETE FROM changed_objects; DELETE FROM changed_fields")
     _record(con, con.execute("SELECT models_fingerprint FROM audit_context").fetchone()[0])
     con.execute("COMMIT")
@@ -119,15 +124,17 @@ def _model_index(name: str) -> int:
     return next(i for i, model in enumerate(MODELS) if model.name == name)
 
 
-# An audit in buckets (reckon/buckets.py) runs the models in two phases, each one pass per
-# bucket of runs: every bucket's claims first (intended, recorded, claims), then every
-# bucket's matches and state.
-# A natural key matches only objects no intent claims, so a bucket's matches need all the
+# An audit in buckets (reckon/buckets.py) runs the models in three phases, each one pass
+# per bucket: every bucket's claims first (intended, recorded, claims), then the
+# unclaimed objects, one slice of the objects per pass, then every bucket's matches and state.
+# A natural key matches only objects no intent claims, so the unclaimed objects need all the
 # buckets' claims; computed in the other order, a first bucket would see every object the
-# later buckets claim as unclaimed.
+# later buckets claim as unclaimed. Computed once, no matches pass reads every object and
+# every claim.
 FOLDED_MODELS = MODELS[:_model_index("scope")]  # events and observed: folded once, for every bucket
 CLAIM_MODELS = MODELS[_model_index("scope") + 1:_model_index("coupled")]
-MATCH_MODELS = MODELS[_model_index("coupled") + 1:]
+UNCLAIMED_MODEL = MODELS[_model_index(UNCLAIMED)]
+MATCH_MODELS = MODELS[_model_index(UNCLAIMED) + 1:]
 CLAIM_TABLES = tuple(t for model in CLAIM_MODELS for t in model.scoped_tables)
 MATCH_TABLES = tuple(t for model in MATCH_MODELS for t in model.scoped_tables)
 
@@ -142,15 +149,25 @@ def bucket_claims(con: duckdb.DuckDBPyConnection, buckets: int, bucket: int) -> 
         build_model(con, model)
 
 
+def bucket_unclaimed(con: duckdb.DuckDBPyConnection, buckets: int, bucket: int) -> None:
+    """Phase 2 for one slice of the objects (`hash(system, external_id) % buckets`):
+    `unclaimed`, once `claims` holds every bucket's rows (all outside this pass's scope,
+    which has no runs)."""
+    con.execute("SET VARIABLE objects_slice = [?, ?]", [buckets, bucket])
+    con.execute("ALTER VIEW observed RENAME TO observed_all")
+    con.execute("CREATE VIEW observed AS FROM observed_all "
+                "WHERE hash(system, external_id) % getvariable('objects_slice')[1] = getvariable('objects_slice')[2]")
+    con.execute("CREATE OR REPLACE TABLE scoped_claims AS SELECT * FROM claims WHERE false")
+    con.execute("CREATE OR REPLACE VIEW claims_outside_scope AS SELECT system, external_id FROM claims")
+    build_model(con, UNCLAIMED_MODEL)
+
+
 def bucket_matches(con: duckdb.DuckDBPyConnection, buckets: int, bucket: int) -> None:
-    """Phase 2 for one bucket of runs: `scoped_<t>` for each of `MATCH_TABLES`, once
-    `claims` holds every bucket's rows (the other tables of `CLAIM_TABLES` need only
-    this bucket's)."""
+    """Phase 3 for one bucket of runs: `scoped_<t>` for each of `MATCH_TABLES`, from this
+    bucket's rows of `CLAIM_TABLES` and every slice of `unclaimed`."""
     _bucket_scope(con, buckets, bucket)
     for table in CLAIM_TABLES:
         con.execute(f"CREATE OR REPLACE TABLE scoped_{table} AS SELECT * FROM {table} SEMI JOIN scope_runs USING (run_id)")
-    con.execute("CREATE OR REPLACE VIEW claims_outside_scope AS "
-                "SELECT system, external_id FROM claims ANTI JOIN scope_runs USING (run_id)")
     for model in MATCH_MODELS:
         build_model(con, model)
 

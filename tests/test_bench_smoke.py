@@ -103,7 +103,7 @@ def test_bench_passes_measures_each_bucket_pass_and_merges_to_one_pass(tmp_path,
         one_pass = findings_digest(con)
     assert passes([str(root), "--buckets", "2", "--workdir", str(tmp_path / "passes")]) == 0
     result = json.loads((tmp_path / "passes" / "passes.json").read_text())
-    assert [len(result[phase]) for phase in ("claims", "matches")] == [2, 2]
+    assert [len(result[phase]) for phase in ("claims", "unclaimed", "matches")] == [2, 2, 2]
     assert sum(p["rows"]["intended"] for p in result["claims"]) == 2000
     assert all(p["peak_rss"] > 0 and p["bytes_written"] > 0 for p in result["claims"] + result["matches"])
     assert result["after"]["digest"] == one_pass

@@ -20,7 +20,7 @@ from tests.deadline import within
 from tests.test_incremental import always_full, assert_same
 
 BUCKETS = 3
-PASSES = [passes_job("bucket_claims"), passes_job("bucket_matches")]
+PASSES = [passes_job("bucket_claims"), passes_job("bucket_unclaimed"), passes_job("bucket_matches")]
 
 
 @pytest.fixture

@@ -19,7 +19,10 @@ import pytest
 import yaml
 
 from bench.generate import generate
+from pipelines.buckets import split_steps
 from pipelines.runner import run_audit
+from pipelines.steps import AuditRun, audit_steps, run_step
+from reckon import buckets
 from reckon.incremental import MODEL_TABLES
 from reckon.workspace import Workspace
 from simulator import simulate
@@ -227,6 +230,51 @@ def test_buckets_whose_natural_key_groups_span_buckets_equal_one_pass(tmp_path):
         by_natural_key = con.execute("SELECT count(*) FROM matches WHERE matched_by = 'natural_key'").fetchone()[0]
     assert spanning > 0, "a natural-key group must hold objects claimed from several buckets"
     assert by_natural_key > 0, "the scenario must match some intent by natural key"
+
+
+def test_a_matches_pass_reads_the_unclaimed_objects_computed_once(tmp_path):
+    """The unclaimed objects are computed once per audit, one slice of the objects per
+    pass, after every bucket's claims: a matches pass reads its own bucket's claims and
+    those slices, not every claim, and takes its natural-key candidates from the slices
+    alone (emptied, it finds none)."""
+    root = tmp_path / "ws"
+    simulate(root, 120, 5)
+    always_full(root)
+    ws = Workspace.open(root)
+    before = split_steps(audit_steps(ws.config, 4, report=False))[0]
+    run = AuditRun(ws, buckets=4)
+    try:
+        for step in before:
+            run_step(step, run)
+    finally:
+        run.close()
+    base = buckets.current(ws)
+    for phase in ("claims", "unclaimed"):
+        for bucket in range(4):
+            buckets.run_pass(ws, base, phase, 4, bucket)
+    inputs = buckets.phase_inputs(base, "matches", 4, 1)
+    assert inputs["claims"] == [buckets.bucket_file(base, "claims", "claims", 1)]
+    assert inputs["unclaimed"] == [buckets.bucket_file(base, "unclaimed", "unclaimed", b) for b in range(4)]
+    con = duckdb.connect()
+    unclaimed, distinct, claimed = con.execute(
+        "SELECT count(*), count(DISTINCT (s.system, s.external_id)), count(c.system) FROM read_parquet(?) s "
+        "LEFT JOIN (SELECT DISTINCT system, external_id FROM read_parquet(?)) c USING (system, external_id)",
+        [[str(p) for p in inputs["unclaimed"]], [str(buckets.bucket_file(base, "claims", "claims", b)) for b in range(4)]],
+    ).fetchone()
+    assert unclaimed == distinct > 0 and claimed == 0  # each unclaimed object in one slice
+
+    def natural_key_matches(bucket: int) -> int:
+        buckets.run_pass(ws, base, "matches", 4, bucket)
+        return con.execute("SELECT count(*) FROM read_parquet(?) WHERE matched_by = 'natural_key'",
+                           [str(buckets.bucket_file(base, "matches", "matches", bucket))]).fetchone()[0]
+
+    found = {b: natural_key_matches(b) for b in range(4)}
+    assert sum(found.values()) > 0, "the scenario must match some intent by natural key"
+    for path in inputs["unclaimed"]:
+        con.execute("COPY (FROM read_parquet(?) LIMIT 0) TO ? (FORMAT parquet)", [str(path), f"{path}.empty"])
+        os.replace(f"{path}.empty", path)
+    assert {b: natural_key_matches(b) for b in range(4)} == dict.fromkeys(range(4), 0)
+    con.close()
 
 
 def test_buckets_need_a_full_audit(tmp_path):

@@ -1,28 +1,16 @@
 -- model: matches
--- reads: cfg_systems, claims_outside_scope, observed, scoped_claims, scoped_intended
+-- reads: cfg_systems, scoped_claims, scoped_intended, unclaimed
 -- builds: scoped_matches
 -- scoped_tables: matches
 -- description: Intent <-> effect pairs, by the strongest key first (TAXONOMY.md): the
 --   claims of 60_claims.sql (1 correlation key, 2 target, 3 receipt), then 4 the
 --   natural key. Only an intent's strongest tier counts (`is_primary`);
 --   a weaker key pointing at another object stays here as evidence. Natural keys only
---   match objects that no intent claims by a stronger key (in the scope or outside it),
+--   match objects that no intent claims by a stronger key (`unclaimed`, 67_unclaimed.sql),
 --   and a non-unique one only objects created within the system's `natural_key_window`
 --   of the intent's declaration (a charge refunded again next month is another refund).
 CREATE OR REPLACE TABLE scoped_matches AS
-WITH unclaimed AS MATERIALIZED (
-    -- First: most objects are claimed, and a shared natural key (an owner's address) would
-    -- otherwise pair every intent with every object of its group before the anti-join.
-    -- `slot` numbers the window-long stretch of time the object was created in.
-    SELECT o.system, o.object_type, o.external_id, o.natural_key, o.created_at,
-        CASE WHEN NOT s.natural_key_unique THEN epoch(o.created_at)::BIGINT // s.natural_key_window_seconds END AS slot
-    FROM observed o
-    JOIN cfg_systems s ON s.system = o.system
-    ANTI JOIN (SELECT system, external_id FROM scoped_claims UNION ALL SELECT system, external_id FROM claims_outside_scope) c
-        ON c.system = o.system AND c.external_id = o.external_id
-    WHERE o.natural_key IS NOT NULL
-),
-probes AS (
+WITH probes AS (
     -- An object within the window was created in the intent's slot or one either side:
     -- joining on the slot too keeps a busy shared key from pairing every intent with every
     -- object of its group over all history. A unique key has no window and one probe.
