@@ -14,7 +14,6 @@ excerpts and numbers are its own.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from datetime import datetime
@@ -34,6 +33,7 @@ from connectors.files.line_blocks import (
     VALUE,
     BlockReadError,
     LineBlock,
+    NativeSession,
     parsed_blocks,
 )
 from connectors.schema import EVENT_SCHEMA
@@ -154,7 +154,7 @@ _Parsed = tuple[pa.Table | None, list[int]]
 LineRow = Callable[[int, bytes], dict[str, Any] | None]
 
 
-class NativeEventLog:
+class NativeEventLog(NativeSession):
     """Reads one event log file in blocks; `line_row` is the Python path for one raw line
     (it rejects into the sink and notes the fields itself) and `note_fields` tallies the
     fields of the lines read natively."""
@@ -162,26 +162,8 @@ class NativeEventLog:
     def __init__(
         self, event_types: frozenset[str], intent_events: frozenset[str], block_bytes: int = BLOCK_BYTES
     ) -> None:
-        self.block_bytes = block_bytes
-        self.con = duckdb.connect(config={"threads": 2, "enable_external_access": False})
-        # Pushing the filters down would copy from_json and the macros into each condition.
-        self.con.execute("SET disabled_optimizers = 'filter_pushdown'")
-        for macro in _macros(event_types, intent_events):
-            self.con.execute(macro)
+        super().__init__(_macros(event_types, intent_events), block_bytes)
         self.query = _query()
-        self.local = threading.local()
-        self.native_rows = 0  # rows the native path made
-        self.python_lines = 0  # lines it handed to the Python path
-
-    def _cursor(self) -> duckdb.DuckDBPyConnection:
-        """This thread's connection to the database holding the macros."""
-        con = getattr(self.local, "con", None)
-        if con is None:
-            con = self.local.con = self.con.cursor()
-        return con
-
-    def close(self) -> None:
-        self.con.close()
 
     def batches(
         self,

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from datetime import datetime, timedelta
@@ -37,6 +36,7 @@ from connectors.files.line_blocks import (
     VALUE,
     BlockReadError,
     LineBlock,
+    NativeSession,
     parsed_blocks,
 )
 from connectors.schema import OBSERVED_SCHEMA
@@ -127,28 +127,26 @@ def _query(states: dict[str, str], paths: int) -> str:
     """
 
 
-class NativeSendGrid:
+class NativeSendGrid(NativeSession):
     """Reads one SendGrid JSON Lines file in blocks. `line_event` is the reference for one
     raw line (it rejects into the sink itself, returns the row before the repeat check);
     `rest` is the reference reading the file from a line on."""
 
     def __init__(self, states: dict[str, str], correlation: re.Pattern[str], paths: list[str],
                  block_bytes: int = BLOCK_BYTES) -> None:  # fmt: skip
-        self.block_bytes = block_bytes
+        macros = [
+            JSTR_MACRO,
+            *FLAT_OBJECT_MACROS,
+            # A member's canonical text: a flat object's keys sorted, anything else as it is.
+            """CREATE MACRO member(x) AS
+            CASE WHEN starts_with(x, '{') THEN canon(x, obj_keys(x), obj_vals(x)) ELSE x END""",
+            # `values.dumps` of an object from (key, minified JSON value) pairs in key order,
+            # keys without escapes; text concatenation costs a third of to_json of a map.
+            """CREATE MACRO obj(pairs) AS
+            '{' || array_to_string(list_transform(pairs, lambda p: '"' || p[1] || '":' || member(p[2])), ',') || '}'""",
+        ]
+        super().__init__(macros, block_bytes)
         self.paths = paths
-        self.con = duckdb.connect(config={"threads": 2, "enable_external_access": False})
-        # Pushing the filters down would copy from_json and the macros into each condition.
-        self.con.execute("SET disabled_optimizers = 'filter_pushdown'")
-        self.con.execute(JSTR_MACRO)
-        for macro in FLAT_OBJECT_MACROS:
-            self.con.execute(macro)
-        # A member's canonical text: a flat object's keys sorted, anything else as it is.
-        self.con.execute("""CREATE MACRO member(x) AS
-            CASE WHEN starts_with(x, '{') THEN canon(x, obj_keys(x), obj_vals(x)) ELSE x END""")
-        # `values.dumps` of an object from (key, minified JSON value) pairs in key order,
-        # keys without escapes; text concatenation costs a third of to_json of a map.
-        self.con.execute("""CREATE MACRO obj(pairs) AS
-            '{' || array_to_string(list_transform(pairs, lambda p: '"' || p[1] || '":' || member(p[2])), ',') || '}'""")
 
         def marker(values: pa.Array) -> pa.Array:
             # Our markers are a Python pattern: each distinct value is matched once.
@@ -157,20 +155,7 @@ class NativeSendGrid:
 
         self.con.create_function("marker", marker, ["VARCHAR"], "BOOLEAN", type="arrow")
         self.query = _query(states, len(paths))
-        self.local = threading.local()
-        self.native_rows = 0  # rows the native path made
-        self.python_lines = 0  # lines it handed to the reference
         self.repeats_dropped = 0
-
-    def _cursor(self) -> duckdb.DuckDBPyConnection:
-        """This thread's connection to the database holding the macros."""
-        con = getattr(self.local, "con", None)
-        if con is None:
-            con = self.local.con = self.con.cursor()
-        return con
-
-    def close(self) -> None:
-        self.con.close()
 
     def batches(
         self,
