@@ -20,7 +20,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -35,6 +34,7 @@ from connectors.files.line_blocks import (
     LineBlock,
     NativeSession,
     parsed_blocks,
+    uncovered_lines,
 )
 from connectors.schema import EVENT_SCHEMA
 
@@ -189,20 +189,10 @@ class NativeEventLog(NativeSession):
     def _parse(self, block: LineBlock, latest_us: int | None) -> _Parsed:
         # One Arrow batch is scanned by one DuckDB thread, in order: rows come back in line
         # order, and the other thread parses the next block.
-        con = self._cursor()
-        con.register("block_lines", block.table())
-        try:
-            rows = con.sql(self.query).to_arrow_table()
-        except duckdb.Error:  # whatever the checks missed: the whole block goes the Python way
-            return None, list(range(len(block.lines)))
-        finally:
-            con.unregister("block_lines")
-        if latest_us is not None:
+        rows, slow = self._query_block(block)
+        if rows is not None and latest_us is not None:
             rows = rows.filter(pc.less_equal(rows.column("ts"), latest_us))
-        slow: list[int] = []
-        if rows.num_rows < len(block.lines):
-            done = set(rows.column("source_record").to_pylist())
-            slow = [i for i in range(len(block.lines)) if block.first + i not in done]
+            slow = uncovered_lines(block, rows)
         return rows, slow
 
     def _finish(

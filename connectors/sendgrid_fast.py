@@ -23,7 +23,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -185,23 +184,11 @@ class NativeSendGrid(NativeSession):
             yield from rest(first)
 
     def _parse(self, block: LineBlock, latest_us: int) -> tuple[pa.Table | None, list[int]]:
-        con = self._cursor()
-        con.register("block_lines", block.table())
         params: dict[str, Any] = {"latest": latest_us}
         if self.paths:
             params["paths"] = self.paths
-        try:
-            rows = con.sql(self.query, params=params).to_arrow_table()
-        except duckdb.Error:  # whatever the checks missed: the whole block goes the Python way
-            return None, list(range(len(block.lines)))
-        finally:
-            con.unregister("block_lines")
-        rows = rows.sort_by("source_record")
-        slow: list[int] = []
-        if rows.num_rows < len(block.lines):
-            done = set(rows.column("source_record").to_pylist())
-            slow = [i for i in range(len(block.lines)) if block.first + i not in done]
-        return rows, slow
+        rows, slow = self._query_block(block, params)
+        return (None if rows is None else rows.sort_by("source_record")), slow
 
     def _finish(
         self, block: LineBlock, rows: pa.Table | None, slow: list[int], source_file: str,

@@ -213,3 +213,24 @@ class NativeSession:
 
     def close(self) -> None:
         self.con.close()
+
+    def _query_block(self, block: LineBlock, params: dict[str, Any] | None = None) -> tuple[pa.Table | None, list[int]]:
+        """`self.query`'s rows for one block, and the lines (indexes in the block) they do not
+        cover; when DuckDB refuses the block, no rows and every line (the reference reads them)."""
+        con = self._cursor()
+        con.register("block_lines", block.table())
+        try:
+            rows = con.sql(self.query, params=params).to_arrow_table()
+        except duckdb.Error:  # whatever the checks missed: the whole block goes the Python way
+            return None, list(range(len(block.lines)))
+        finally:
+            con.unregister("block_lines")
+        return rows, uncovered_lines(block, rows)
+
+
+def uncovered_lines(block: LineBlock, rows: pa.Table) -> list[int]:
+    """The block's lines (indexes in the block) that have no row in `rows`."""
+    if rows.num_rows == len(block.lines):
+        return []
+    done = set(rows.column("source_record").to_pylist())
+    return [i for i in range(len(block.lines)) if block.first + i not in done]
