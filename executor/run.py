@@ -60,10 +60,10 @@ class Unreadable(RuntimeError):
 
 
 class Operation(Protocol):
-    def act(self, action: dict[str, Any]) -> dict[str, Any]:
+    def act(self) -> dict[str, Any]:
         """Carry the action out with its idempotency key; the result names the object."""
 
-    def landed(self, action: dict[str, Any]) -> dict[str, Any] | None:
+    def landed(self) -> dict[str, Any] | None:
         """The action's effect as a live read shows it, None when it is not there."""
 
 
@@ -287,7 +287,7 @@ class Executor:
             return {"event_id": self._event(action)["event_id"]}
         operation = self.systems.operation(action)
         assert not isinstance(operation, str)  # standing() let it through
-        return operation.act(action)
+        return operation.act()
 
     def _landed(self, action: dict[str, Any]) -> dict[str, Any] | None:
         if action["pattern"] in RUNTIME_PATTERNS:
@@ -295,7 +295,7 @@ class Executor:
             return {"event_id": wanted} if self.log.has(wanted) else None
         operation = self.systems.operation(action)
         assert not isinstance(operation, str)
-        return operation.landed(action)
+        return operation.landed()
 
     def _succeeded(self, action: dict[str, Any], result: dict[str, Any], note: str = "") -> Outcome:
         self._report(action, result)

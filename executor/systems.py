@@ -163,7 +163,7 @@ class Operation:
     def values(self, fields: dict[str, Any]) -> dict[str, Any]:
         return dict(vendor_field(self.config, k, v) for k, v in fields.items())
 
-    def act(self, action: dict[str, Any]) -> dict[str, Any]:
+    def act(self) -> dict[str, Any]:
         try:
             return self.call(self)
         except MissingCredentials:
@@ -173,8 +173,8 @@ class Operation:
         except (Conflict, ApiError) as exc:
             raise Refused(str(exc)) from exc
 
-    def landed(self, action: dict[str, Any]) -> dict[str, Any] | None:
-        with unreadable(f"{action['target_system']} for {action['action_id']}"):
+    def landed(self) -> dict[str, Any] | None:
+        with unreadable(f"{self.action['target_system']} for {self.action['action_id']}"):
             return self.look(self)
 
 

@@ -31,7 +31,7 @@ def split_steps(steps: list[Step]) -> tuple[list[Step], list[Step], list[Step]]:
     return steps[:first], phases, steps[last + 1:]
 
 
-def bucket_jobs(steps: list[Step], buckets: int) -> list[Any]:
+def bucket_jobs(steps: list[Step]) -> list[Any]:
     """The start, one partitioned job per phase (`Step.phase`), the finish (asset jobs)."""
     before, phases, after = split_steps(steps)
     return [

@@ -44,7 +44,7 @@ def build_definitions(root: str | None = None, lock_timeout: float = DEFAULT_TIM
     }
     if config.policies.buckets > 1:
         steps, buckets = audit_steps(config, config.policies.buckets), config.policies.buckets
-        start, *rest = bucket_jobs(steps, buckets)
+        start, *rest = bucket_jobs(steps)
         busy = tuple(job.name for job in rest)
         return dg.Definitions(
             **common, jobs=[start, *rest], schedules=[hourly_schedule(start, busy)],

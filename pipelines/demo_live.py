@@ -25,6 +25,7 @@ from datetime import datetime
 from pathlib import Path
 
 from executor import execute
+from executor.plan import load_plan
 from pipelines.verify import report as verify_report
 from pipelines.verify import verify_and_audit
 from reckon import database
@@ -108,7 +109,7 @@ def _point_apis_at(root: Path, server: VendorServer) -> None:
 def _settle_a_pending_refund(ws: Workspace, server: VendorServer) -> str | None:
     """A refund the plan waits on (`wait_and_verify`) succeeds at Stripe, with no repair."""
     plan = ws.exports / f"repair-plan-{_latest_audit(ws)}.jsonl"
-    for action in map(json.loads, plan.read_text(encoding="utf-8").splitlines()):
+    for action in load_plan(plan):
         refund = server.state.refunds.get(action["target_external_id"] or "")
         if action["pattern"] == "wait_and_verify" and refund and refund["status"] == "pending":
             server.edit("stripe", refund["id"], {"status": "succeeded"})
@@ -118,7 +119,7 @@ def _settle_a_pending_refund(ws: Workspace, server: VendorServer) -> str | None:
 
 def _approve(ws: Workspace, plan: Path, at: datetime) -> int:
     """The operator approves every low-risk call of the plan (forward completions, compensations)."""
-    chosen = [a for a in map(json.loads, plan.read_text(encoding="utf-8").splitlines())
+    chosen = [a for a in load_plan(plan)
               if a["requires_approval"] and a["touches_external_system"] and a["duplicate_risk"] == "low"]  # fmt: skip
     folder = ws.root / "approvals"
     folder.mkdir(exist_ok=True)

@@ -111,9 +111,9 @@ def run_pass(ws: Workspace, base: Path, phase: str, buckets: int, bucket: int) -
             final.parent.mkdir(parents=True, exist_ok=True)
             staging = atomic.staging_path(final)
             built = f"scoped_{table}" if table in incremental.SCOPED_TABLES else table
-            con.execute(f"COPY {built} TO ? (FORMAT parquet)", [str(staging)])
+            # COPY answers with the number of rows it wrote.
+            rows[table] = con.execute(f"COPY {built} TO ? (FORMAT parquet)", [str(staging)]).fetchone()[0]
             atomic.publish([(staging, final)])
-            rows[table] = con.execute(f"SELECT count(*) FROM {built}").fetchone()[0]
         return rows
     finally:
         con.close()

@@ -59,12 +59,6 @@ class WorkflowLog:
                 by_intent[event["intent_id"]].append(event)
         return cls(events, dict(by_run), dict(by_intent))
 
-    @classmethod
-    def read(cls, ws: Workspace) -> WorkflowLog:
-        """Every event of the workspace's workflow-layer sources, as the connectors read them."""
-        return cls.of(row for source in ws.config.sources if CONNECTORS[source.connector].layer == "workflow"
-                      for _, _, rows in read_source(ws, source) for row in rows)  # fmt: skip
-
     def run_status(self, run_id: str) -> str:
         statuses = [e for e in self.by_run.get(run_id, []) if e["type"] in RUN_STATUS]
         return RUN_STATUS[statuses[-1]["type"]] if statuses else "running"

@@ -87,8 +87,7 @@ SELECT
         CASE WHEN a.approved_by IS NOT NULL THEN 'approval' END,
         CASE WHEN a.pattern = 'human_adjudication' OR a.actor <> 'agent' THEN 'adjudication' END
     ], lambda r: r IS NOT NULL) AS person_roles,
-    coalesce(d.decision IS NOT NULL OR a.approved_by IS NOT NULL OR a.pattern = 'human_adjudication'
-             OR a.actor <> 'agent', false) AS person_involved,
+    len(person_roles) > 0 AS person_involved,
     list_sort(list_distinct(list_filter([d.decided_by, a.approved_by, CASE WHEN a.actor <> 'agent' THEN a.actor END],
                                         lambda x: x IS NOT NULL))) AS people,
     coalesce(pw.prevention, ps.prevention, t.prevention) AS prevention,

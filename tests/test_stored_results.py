@@ -110,7 +110,7 @@ def test_truth_is_verified_by_the_snapshot_of_the_findings_system(tl):
     for kind, system, _, snapshot, matched_by, *compared, object_snapshot, evidence_match in rows:
         assert snapshots[snapshot] == (system, "observed" if system else "workflow", "export")
         assert compared[:3] == compared[3:6]  # the values compared at its last audit
-        assert snapshot == (object_snapshot or snapshot) and matched_by == evidence_match
+        assert (object_snapshot is None or snapshot == object_snapshot) and matched_by == evidence_match
         kinds.add((kind, matched_by is not None))
     assert {("intent", True), ("intent", False), ("run", False), ("effect", False)} <= kinds
 

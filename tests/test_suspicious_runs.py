@@ -185,7 +185,7 @@ def test_every_suspicious_run_carries_each_of_its_intents_as_evidence(audited):
     a = audited(21, 90)
     evidence = {run_id: [e["intent_id"] for e in checked]
                 for run_id, checked in a.query("SELECT run_id, evidence FROM suspicious_runs")}
-    intents = dict(a.query("SELECT run_id, list(intent_id ORDER BY intent_id) FROM intent_state "
+    intents = dict(a.query("SELECT run_id, list(intent_id ORDER BY intent_id) FROM intended "
                            "WHERE list_contains(?, run_id) GROUP BY run_id", [sorted(evidence)]))
     assert intents and len(intents) < a.query("SELECT count(*) FROM run_state")[0][0]
     assert evidence == {run_id: intents.get(run_id, []) for run_id in evidence}

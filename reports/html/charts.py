@@ -193,7 +193,7 @@ def findings_by_type(data: ReportData, mask: Masker) -> str:
 def time_to_reconcile(data: ReportData) -> str:
     """Mean (solid) and p90 (dashed) time to reconcile in hours, per audit; gaps where undefined."""
     labels = [x for x, *_ in data.ttr_over_time]
-    series = [("mean", 1, "#2E91E5", ""), ("p90", 2, "#EB663B", "6 4")]
+    series = [("mean", "#2E91E5", ""), ("p90", "#EB663B", "6 4")]
     hours = [[None if v is None else v / 3600 for v in (mean, p90)] for _, mean, p90, _ in data.ttr_over_time]
     height = 360
     left, right = 64, WIDTH - 120
@@ -201,7 +201,7 @@ def time_to_reconcile(data: ReportData) -> str:
     frame = Frame(left, 16, right, _frame_bottom(height, len(labels), left, right), len(labels), nice_ticks(top))
     svg = Svg(height, "Time to reconcile, per audit")
     _axes(svg, frame, [html.escape(x) for x in labels], "audit (as of, UTC)", "hours, first seen to resolved")
-    for s, (name, _, color, dash) in enumerate(series):
+    for s, (name, color, dash) in enumerate(series):
         runs: list[list[tuple[float, float]]] = [[]]
         for i, h in enumerate(hours):
             if h[s] is None:

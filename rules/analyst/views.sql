@@ -9,12 +9,12 @@ CREATE OR REPLACE VIEW open_findings AS
 SELECT f.finding_id, f.mismatch_type, f.severity, f.subject_kind, f.subject_id, f.workflow, f.run_id, f.system,
     f.repair_pattern, f.lifecycle_status, f.first_seen_at, l.opened_at,
     epoch(c.as_of - l.opened_at) AS open_seconds, l.times_regressed,
-    (SELECT count(*) FROM repair_actions a WHERE a.finding_id = f.finding_id) AS actions,
-    coalesce((SELECT bool_or(needs_person(a.pattern, a.requires_approval))
-              FROM repair_actions a WHERE a.finding_id = f.finding_id), false) AS needs_person
+    coalesce(a.actions, 0) AS actions, coalesce(a.needs_person, false) AS needs_person
 FROM findings f
 CROSS JOIN audit_context c
 LEFT JOIN lifecycle_events l ON l.finding_id = f.finding_id AND l.audit_id = c.audit_id
+LEFT JOIN (SELECT finding_id, count(*) AS actions, bool_or(needs_person(pattern, requires_approval)) AS needs_person
+           FROM repair_actions GROUP BY finding_id) a ON a.finding_id = f.finding_id
 WHERE f.status = 'open';
 
 -- The operator queue: one row per action of an open finding that a person must take
