@@ -2,6 +2,7 @@
 
     python -m bench --intents 1000000,3000000,10000000 [--workdir /tmp/reckon-bench]
                     [--days 30] [--skip-incremental] [--skip-dagster] [--buckets 4] [--memory-limit 4GB]
+                    [--previous bench/baseline.json]
     python -m bench --quick          # one ~50k-intent run
 
 For each N it generates a workspace of N intents spread over `--days` days (and, for
@@ -18,9 +19,12 @@ a child process of its own so that no phase's memory counts in another's peak RS
 4. incremental: the held-back day is moved into landing/ and `run_audit` is timed
    (ingest of the new files + audit), as a share of the full audit of step 2.
 
-It prints one Markdown table of every figure per N and writes the raw figures to
-`<workdir>/results.json`. Wall seconds are printed with CPU seconds beside them: on
-a shared machine CPU time is the steadier measure.
+It prints one Markdown table per N, every figure of this run beside the same figure of
+an earlier run (`--previous`, by default `bench/baseline.json`: copy a run's
+results.json there to make it the comparison) and its target, and writes the raw
+figures to `<workdir>/results.json`; `python -m bench.report` prints them again. Wall
+seconds are printed with CPU seconds beside them: on a shared machine CPU time is the
+steadier measure.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from bench.probes import hardware
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_WORKDIR = Path("/tmp/reckon-bench")
+BASELINE = REPO / "bench" / "baseline.json"  # the figures a run is compared with: a results.json kept in git
 QUICK_INTENTS = 50_000
 TINY_INTENTS = 1_000
 
@@ -63,6 +68,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--tiny-intents", type=int, default=TINY_INTENTS,
                         help="size of the fresh workspace the Dagster job's fixed cost is measured on (0: skip)")
     parser.add_argument("--keep", action="store_true", help="keep each N's workspace (else removed after)")
+    parser.add_argument("--previous", type=Path, default=BASELINE if BASELINE.exists() else None,
+                        help="an earlier run's results.json, printed beside this run's figures "
+                             f"(default: {BASELINE.relative_to(REPO)}, when present)")
     args = parser.parse_args(argv)
     args.sizes = [QUICK_INTENTS] if args.quick else [_count(x) for x in args.intents.split(",") if x.strip()]
     return args
@@ -200,11 +208,12 @@ def main(argv: list[str] | None = None) -> int:
     options = {"days": args.days, "seed": args.seed, "fault_share": args.fault_share,
                "memory_limit": results[0]["memory_limit"] if results else None,
                "threads": results[0]["threads"] if results else None,
-               "load_end": [round(x, 2) for x in os.getloadavg()]}  # fmt: skip
+               "load_end": [round(x, 2) for x in os.getloadavg()], "date": time.strftime("%Y-%m-%d")}  # fmt: skip
     (args.workdir / "results.json").write_text(
         json.dumps({"hardware": hw, "options": options, "results": results, "tiny": tiny}, indent=2, default=str)
     )
-    print(report.render(results, tiny, hw, options))
+    previous = report.load(args.previous) if args.previous else None
+    print(report.render(results, tiny, hw, options, previous))
     say(f"done; raw figures in {args.workdir / 'results.json'}")
     return 0
 

@@ -1,12 +1,17 @@
-"""The benchmark's printed figures: one Markdown table, a column per N, targets beside."""
+"""The benchmark's printed figures: one Markdown table per N, this run's figures with an
+earlier run's (`bench/baseline.json` by default) and the targets beside them."""
 
 from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
 
 from bench.generate import expected_findings
 from reckon.config import size_bytes
 
 # Targets from the performance issue.
-FLOOR_RATIO_MAX = 2.0
+FLOOR_RATIO_MAX = 3.0  # at 10M, the report, plan and metrics steps included
 PEAK_RSS_MAX = 6e9
 STEP_RSS_MARGIN = 1e9  # over DuckDB's memory_limit: Python, Arrow buffers, the process itself
 INGEST_MBPS_MIN = 200.0
@@ -69,137 +74,145 @@ def derive(r: dict) -> dict:
     return d
 
 
-def render(results: list[dict], tiny: dict | None, hw: dict, options: dict) -> str:
-    cols = [r["intents"] for r in results]
-    derived = [derive(r) for r in results]
-    lines = []
-    lines.append(
+Figure = tuple[str, str, str]  # label, this run's cell, target (with its verdict)
+
+
+def figures(r: dict, options: dict) -> list[Figure]:
+    """Every figure of one N, in print order."""
+    d = derive(r)
+    out: list[Figure] = []
+
+    def row(label: str, cell: str, target: str = "") -> None:
+        out.append((label, cell, target))
+
+    row("runs / observed objects", f"{r['generate']['runs']:,} / {r['audit']['audit']['observed_objects']:,}")
+    row("generate (vectorized)", f"{secs(r['generate']['seconds'])} ({secs(r['generate'].get('cpu_seconds'))}) · "
+                                 f"{gb(sum(r['generate']['bytes'].values()))}")
+    for s in r["ingest"]["sources"]:
+        rate = s["bytes"] / 1e6 / s["wall"] if s["wall"] else 0
+        row(f"ingest {s['source']} ({s['connector']})",
+            f"{secs(s['wall'])} ({secs(s['cpu'])}) · {mb(s['bytes'])} · **{rate:,.1f} MB/s** · "
+            f"{s['rows'] / s['wall'] if s['wall'] else 0:,.0f} rows/s · RSS {mb(s['peak_rss'])}",
+            f"≥ {INGEST_MBPS_MIN:.0f} MB/s{verdict(rate >= INGEST_MBPS_MIN)}")
+    row("ingest, all sources", f"{secs(d['ingest_wall'])} · {d['ingest_bytes'] / 1e6 / d['ingest_wall']:,.1f} MB/s")
+    bound = size_bytes(r["memory_limit"]) + STEP_RSS_MARGIN
+    for s in r["audit"]["steps"]:
+        share = s["wall"] / r["audit"]["total"]["wall"] * 100
+        rows = f" · {s['rows']:,} rows" if s.get("rows") is not None else ""
+        rss = f" · RSS {gb(s['peak_rss'])}" if s.get("peak_rss") else ""
+        target = f"RSS ≤ {gb(bound)}{verdict(s['peak_rss'] <= bound)}" if s.get("peak_rss") else ""
+        row(f"audit: {s['name']}", f"{secs(s['wall'])} ({secs(s['cpu'])}) · {share:.0f}%{rows}{rss}", target)
+    # No step may hold a table in Python: each stays within DuckDB's memory_limit + 1 GB.
+    largest = max((s.get("peak_rss") or 0 for s in r["audit"]["steps"]), default=0)
+    row("audit: largest step peak RSS", gb(largest), f"≤ memory_limit + 1 GB{verdict(largest <= bound)}")
+    row("**full audit** (snapshots → analyst database)", f"**{secs(d['audit_wall'])}** ({secs(d['audit_cpu'])})")
+    peak = r["audit"]["peak_rss"]
+    row("audit peak RSS (child process)", gb(peak), f"≤ {gb(PEAK_RSS_MAX)}{verdict(peak <= PEAK_RSS_MAX)}")
+    row("floor (one hand-written DuckDB pass)",
+        f"{secs(d['floor_wall'])} ({secs(d['floor_cpu'])}) · RSS {gb(r['audit']['floor']['peak_rss'])}")
+    ok = d["ratio_wall"] is not None and d["ratio_wall"] <= FLOOR_RATIO_MAX
+    row("**audit / floor**", f"**{d['ratio_wall']:.1f}x** (CPU {d['ratio_cpu']:.1f}x)",
+        f"≤ {FLOOR_RATIO_MAX:.0f}x{verdict(ok)}")
+    if r.get("report"):
+        x = r["report"]
+        row("HTML report: write", f"{secs(x['wall'])} ({secs(x['cpu'])}) · RSS {mb(x['peak_rss'])}")
+        row("HTML report: size (queue items shown / all)",
+            f"{x['bytes'] / 1e6:.2f} MB ({x['queue_shown']:,} / {x['queue_total']:,})",
+            f"≤ {REPORT_BYTES_MAX / 1e6:.0f} MB{verdict(x['bytes'] <= REPORT_BYTES_MAX)}")
+        load = x["browser_load"]
+        row("HTML report: load in headless Chromium", "no chromium" if load is None else secs(load),
+            f"≤ {REPORT_LOAD_MAX:.0f} s{verdict(None if load is None else load <= REPORT_LOAD_MAX)}")
+        total = d["audit_wall"] + x["wall"]
+        row("**audit + report / floor**", f"**{total / d['floor_wall']:.1f}x**" if d["floor_wall"] else "-",
+            f"≤ {FLOOR_RATIO_MAX:.0f}x{verdict(bool(d['floor_wall']) and total / d['floor_wall'] <= FLOOR_RATIO_MAX)}")
+    if r.get("dagster"):
+        row("Dagster: load definitions", secs(r["dagster"]["load"]["wall"]))
+        row("Dagster: audit job run (re-run, snapshots unchanged)",
+            f"{secs(r['dagster']['run']['wall'])} ({secs(r['dagster']['run']['cpu'])})")
+        row("Dagster: engine steps inside the job", secs(d["dagster_engine"]))
+        row("Dagster: HTML report asset", secs(d["dagster_report"]))
+        row("**Dagster overhead** (job - engine steps - report)", f"**{secs(d['dagster_overhead'])}**",
+            f"≤ {DAGSTER_OVERHEAD_MAX:.0f} s{verdict(d['dagster_overhead'] <= DAGSTER_OVERHEAD_MAX)}")
+    if r.get("buckets"):
+        b = r["buckets"]
+        failed = "error" in b
+        row(f"full audit in {b['buckets']} buckets of runs (`run_audit`, ingest done)",
+            f"failed: {b['error']}" if failed else
+            f"{secs(b['total']['wall'])} ({secs(b['total']['cpu'])}) · RSS {gb(b['peak_rss'])}")
+        if not failed:
+            row("buckets: every bucket's claims passes · unclaimed passes · matches passes (one process)",
+                " · ".join(secs(next(s["wall"] for s in b["steps"] if s["name"] == f"models:bucket_{phase}"))
+                           for phase in ("claims", "unclaimed", "matches")))
+            same = b["digest"] == single_pass(r)["digest"]
+            row("buckets: findings equal the single pass (md5 of ids + state hashes)", "yes" if same else "**NO**",
+                f"equal{verdict(same)}")
+    if r.get("incremental"):
+        inc = r["incremental"]
+        row(f"incremental: day {options.get('days', 30) + 1} added, `run_audit`",
+            f"{secs(d['inc_wall'])} ({secs(inc['total']['cpu'])})")
+        row("incremental: of which ingest (new day + re-hash of old files)", secs(d["inc_ingest"]))
+        row("incremental: runs recomputed (of which coupled by natural keys) / all runs",
+            f"{inc['scope']['scope_runs']:,} ({inc['scope']['coupled_runs']:,}) / {inc['scope']['runs']:,}")
+        for s in inc["steps"]:
+            row(f"incremental: {s['name']}", f"{secs(s['wall'])} ({secs(s['cpu'])})")
+        row("**incremental / full audit**",
+            f"**{d['inc_share'] * 100:.0f}%** (vs ingest + audit: {d['inc_share_full'] * 100:.0f}%)",
+            f"≤ {INCREMENTAL_SHARE_MAX:.0%}{verdict(d['inc_share'] <= INCREMENTAL_SHARE_MAX)}")
+    return out
+
+
+def render(results: list[dict], tiny: dict | None, hw: dict, options: dict,
+           previous: dict | None = None) -> str:
+    """One table per N: this run's figures, an earlier run's beside them (`previous`, a
+    results.json of the same shape, matched by N and figure), and the targets."""
+    before = {r["intents"]: dict((label, cell) for label, cell, _ in figures(r, previous["options"]))
+              for r in (previous or {}).get("results", [])}
+    lines = [
         f"hardware: {hw['cores']} cores ({hw['cpu']}), {hw['ram_gib']} GiB RAM; Python {hw['python']}, "
         f"DuckDB {hw['duckdb']}; load average at start {hw['load']}, at end {options.get('load_end')}; "
-        f"audit DuckDB settings: threads {options.get('threads')}, memory_limit {options.get('memory_limit')}"
-    )
-    lines.append(f"workspace: {options.get('days')} days of runs per workspace, fault share "
-                 f"{options.get('fault_share')}, seed {options.get('seed')}; wall seconds (CPU seconds)")
-    lines.append("")
-    lines.append("| figure | " + " | ".join(f"N = {n:,}" for n in cols) + " | target |")
-    lines.append("| --- | " + " | ".join("---:" for _ in cols) + " | --- |")
-
-    def row(label: str, cells: list[str], target: str = "") -> None:
-        lines.append(f"| {label} | " + " | ".join(cells) + f" | {target} |")
-
-    row("runs / observed objects", [f"{r['generate']['runs']:,} / {r['audit']['audit']['observed_objects']:,}"
-                                    for r in results])
-    row("generate (vectorized)", [f"{secs(r['generate']['seconds'])} ({secs(r['generate'].get('cpu_seconds'))}) · "
-                                  f"{gb(sum(r['generate']['bytes'].values()))}"
-                                  for r in results])
-    sources = [s["source"] for s in results[0]["ingest"]["sources"]]
-    for name in sources:
-        cells = []
-        connector = ""
-        for r in results:
-            s = next(x for x in r["ingest"]["sources"] if x["source"] == name)
-            connector = s["connector"]
-            rate = s["bytes"] / 1e6 / s["wall"] if s["wall"] else 0
-            cells.append(f"{secs(s['wall'])} ({secs(s['cpu'])}) · {mb(s['bytes'])} · **{rate:,.1f} MB/s** · "
-                         f"{s['rows'] / s['wall'] if s['wall'] else 0:,.0f} rows/s · RSS {mb(s['peak_rss'])}")
-        ok = all(
-            (x["bytes"] / 1e6 / x["wall"] if x["wall"] else 0) >= INGEST_MBPS_MIN
-            for r in results for x in r["ingest"]["sources"] if x["source"] == name
-        )
-        row(f"ingest {name} ({connector})", cells, f"≥ {INGEST_MBPS_MIN:.0f} MB/s{verdict(ok)}")
-    row("ingest, all sources", [f"{secs(d['ingest_wall'])} · {d['ingest_bytes'] / 1e6 / d['ingest_wall']:,.1f} MB/s"
-                                for d in derived])
-    for name in [s["name"] for s in results[0]["audit"]["steps"]]:
-        cells = []
-        for r in results:
-            s = next((x for x in r["audit"]["steps"] if x["name"] == name), None)
-            if s is None:
-                cells.append("-")
-                continue
-            share = s["wall"] / r["audit"]["total"]["wall"] * 100
-            rows = f" · {s['rows']:,} rows" if s.get("rows") is not None else ""
-            rss = f" · RSS {gb(s['peak_rss'])}" if s.get("peak_rss") else ""
-            cells.append(f"{secs(s['wall'])} ({secs(s['cpu'])}) · {share:.0f}%{rows}{rss}")
-        row(f"audit: {name}", cells)
-    # No step may hold a table in Python: each stays within DuckDB's memory_limit + 1 GB.
-    bounds = [size_bytes(r["memory_limit"]) + STEP_RSS_MARGIN for r in results]
-    largest = [max((s.get("peak_rss") or 0 for s in r["audit"]["steps"]), default=0) for r in results]
-    ok = all(peak <= bound for peak, bound in zip(largest, bounds, strict=True))
-    row("audit: largest step peak RSS", [gb(p) for p in largest], f"≤ memory_limit + 1 GB{verdict(ok)}")
-    row("**full audit** (snapshots → analyst database)",
-        [f"**{secs(d['audit_wall'])}** ({secs(d['audit_cpu'])})" for d in derived])
-    ok = all(r["audit"]["peak_rss"] <= PEAK_RSS_MAX for r in results)
-    row("audit peak RSS (child process)", [gb(r["audit"]["peak_rss"]) for r in results], f"≤ 6 GB{verdict(ok)}")
-    row("floor (one hand-written DuckDB pass)",
-        [f"{secs(d['floor_wall'])} ({secs(d['floor_cpu'])}) · RSS {gb(r['audit']['floor']['peak_rss'])}"
-         for r, d in zip(results, derived, strict=True)])
-    ok = all(d["ratio_wall"] is not None and d["ratio_wall"] <= FLOOR_RATIO_MAX for d in derived)
-    row("**audit / floor**", [f"**{d['ratio_wall']:.1f}x** (CPU {d['ratio_cpu']:.1f}x)" for d in derived],
-        f"≤ {FLOOR_RATIO_MAX:.0f}x at 10M{verdict(ok)}")
-    if all(r.get("report") for r in results):
-        reports = [r["report"] for r in results]
-        row("HTML report: write", [f"{secs(x['wall'])} ({secs(x['cpu'])}) · RSS {mb(x['peak_rss'])}" for x in reports])
-        ok = all(x["bytes"] <= REPORT_BYTES_MAX for x in reports)
-        row("HTML report: size (queue items shown / all)",
-            [f"{x['bytes'] / 1e6:.2f} MB ({x['queue_shown']:,} / {x['queue_total']:,})" for x in reports],
-            f"≤ 10 MB{verdict(ok)}")
-        loads = [x["browser_load"] for x in reports]
-        row("HTML report: load in headless Chromium", ["no chromium" if x is None else secs(x) for x in loads],
-            f"≤ {REPORT_LOAD_MAX:.0f} s{verdict(None if None in loads else max(loads) <= REPORT_LOAD_MAX)}")
-    if all(r.get("dagster") for r in results):
-        row("Dagster: load definitions", [secs(r["dagster"]["load"]["wall"]) for r in results])
-        row("Dagster: audit job run (re-run, snapshots unchanged)",
-            [f"{secs(r['dagster']['run']['wall'])} ({secs(r['dagster']['run']['cpu'])})" for r in results])
-        row("Dagster: engine steps inside the job", [secs(d["dagster_engine"]) for d in derived])
-        row("Dagster: HTML report asset", [secs(d["dagster_report"]) for d in derived])
-        ok = all(d["dagster_overhead"] <= DAGSTER_OVERHEAD_MAX for d in derived)
-        row("**Dagster overhead** (job - engine steps - report)", [f"**{secs(d['dagster_overhead'])}**"
-                                                                  for d in derived],
-            f"≤ {DAGSTER_OVERHEAD_MAX:.0f} s{verdict(ok)}")
-    if all(r.get("buckets") for r in results):
-        row(f"full audit in {results[0]['buckets']['buckets']} buckets of runs (`run_audit`, ingest done)",
-            [f"failed: {r['buckets']['error']}" if "error" in r["buckets"] else
-             f"{secs(r['buckets']['total']['wall'])} ({secs(r['buckets']['total']['cpu'])}) · "
-             f"RSS {gb(r['buckets']['peak_rss'])}" for r in results])
-        row("buckets: every bucket's claims passes · unclaimed passes · matches passes (one process)",
-            ["-" if "error" in r["buckets"] else " · ".join(
-                secs(next(s["wall"] for s in r["buckets"]["steps"] if s["name"] == f"models:bucket_{phase}"))
-                for phase in ("claims", "unclaimed", "matches")) for r in results])
-        row("buckets: findings equal the single pass (md5 of ids + state hashes)",
-            ["-" if "error" in r["buckets"] else "yes" if r["buckets"]["digest"] == single_pass(r)["digest"]
-             else "**NO**" for r in results])
-    if all(r.get("incremental") for r in results):
-        row(f"incremental: day {options.get('days', 30) + 1} added, `run_audit`",
-            [f"{secs(d['inc_wall'])} ({secs(r['incremental']['total']['cpu'])})"
-             for r, d in zip(results, derived, strict=True)])
-        row("incremental: of which ingest (new day + re-hash of old files)", [secs(d["inc_ingest"]) for d in derived])
-        row("incremental: runs recomputed (of which coupled by natural keys) / all runs",
-            [f"{r['incremental']['scope']['scope_runs']:,} ({r['incremental']['scope']['coupled_runs']:,}) / "
-             f"{r['incremental']['scope']['runs']:,}" for r in results])
-        for name in [s["name"] for s in results[0]["incremental"]["steps"]]:
-            cells = []
-            for r in results:
-                s = next((x for x in r["incremental"]["steps"] if x["name"] == name), None)
-                cells.append("-" if s is None else f"{secs(s['wall'])} ({secs(s['cpu'])})")
-            row(f"incremental: {name}", cells)
-        ok = all(d["inc_share"] <= INCREMENTAL_SHARE_MAX for d in derived)
-        row("**incremental / full audit**", [f"**{d['inc_share'] * 100:.0f}%** (vs ingest + audit: "
-                                             f"{d['inc_share_full'] * 100:.0f}%)" for d in derived],
-            f"≤ {INCREMENTAL_SHARE_MAX:.0%}{verdict(ok)}")
+        f"audit DuckDB settings: threads {options.get('threads')}, memory_limit {options.get('memory_limit')}",
+        f"workspace: {options.get('days')} days of runs per workspace, fault share {options.get('fault_share')}, "
+        f"seed {options.get('seed')}; wall seconds (CPU seconds)",
+    ]
+    if previous:
+        lines.append(f"previous: {previous['path']} of {previous['options'].get('date', 'an earlier day')} "
+                     f"(DuckDB {previous['hardware']['duckdb']}, load average at start {previous['hardware']['load']})")
+    for r in results:
+        old = before.get(r["intents"], {})
+        lines += ["", f"### N = {r['intents']:,}", "",
+                  "| figure | this run | previous | target |", "| --- | ---: | ---: | --- |"]
+        for label, cell, target in figures(r, options):
+            lines.append(f"| {label} | {cell} | {old.get(label, '-')} | {target} |")
+        expected = expected_findings(r["generate"]["scenarios"])
+        found = r["audit"]["findings"]
+        check = "as generated" if found == expected else f"DIFFERENT from the generator's labels {expected}"
+        lines += ["", f"audit findings {found} ({check}); floor {r['audit']['floor']['by_type']}"]
     if tiny:
         dag = tiny["dagster"]
         engine = sum(s["wall"] for s in dag["steps"] if s["name"] != REPORT_STEP)
         report = sum(s["wall"] for s in dag["steps"] if s["name"] == REPORT_STEP)
         overhead = dag["run"]["wall"] - engine - report
-        cells = [f"job {secs(dag['run']['wall'])}, engine {secs(engine)}, report {secs(report)}, "
-                 f"overhead **{secs(overhead)}**"] + [""] * (len(cols) - 1)
-        row(f"Dagster job, fresh {tiny['intents']:,}-intent workspace", cells,
-            f"≤ {DAGSTER_OVERHEAD_MAX:.0f} s{verdict(overhead <= DAGSTER_OVERHEAD_MAX)}")
-    lines.append("")
-    for r in results:
-        expected = expected_findings(r["generate"]["scenarios"])
-        found = r["audit"]["findings"]
-        check = "as generated" if found == expected else f"DIFFERENT from the generator's labels {expected}"
-        lines.append(f"N = {r['intents']:,}: audit findings {found} ({check}); "
-                     f"floor {r['audit']['floor']['by_type']}")
+        lines += ["", f"Dagster job, fresh {tiny['intents']:,}-intent workspace: job {secs(dag['run']['wall'])}, "
+                  f"engine {secs(engine)}, report {secs(report)}, overhead **{secs(overhead)}** "
+                  f"(target ≤ {DAGSTER_OVERHEAD_MAX:.0f} s{verdict(overhead <= DAGSTER_OVERHEAD_MAX)})"]
     return "\n".join(lines)
+
+
+def load(path: Path) -> dict:
+    """A results.json, with the path it was read from."""
+    return {**json.loads(path.read_text()), "path": str(path)}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m bench.report RESULTS [--previous OLD]`: print a saved run's tables again."""
+    parser = argparse.ArgumentParser(prog="python -m bench.report", description=main.__doc__)
+    parser.add_argument("results", type=Path)
+    parser.add_argument("--previous", type=Path)
+    args = parser.parse_args(argv)
+    run = load(args.results)
+    print(render(run["results"], run["tiny"], run["hardware"], run["options"],
+                 load(args.previous) if args.previous else None))
+
+
+if __name__ == "__main__":
+    main()

@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+from bench import report
 from bench.__main__ import main
 from bench.generate import expected_findings, generate
 
@@ -36,6 +37,13 @@ def test_a_tiny_benchmark_run_prints_every_figure(tmp_path, capsys):
     table = [line for line in out.splitlines() if line.startswith("| ")]
     assert all(" nan" not in line and "None" not in line for line in table)
     assert re.search(r"\*\*audit / floor\*\* \| \*\*[\d.]+x\*\*", out)
+
+    # Printed again with itself as the previous run, every figure has its twin beside it.
+    report.main([str(tmp_path / "results.json"), "--previous", str(tmp_path / "results.json")])
+    again = [line.split(" | ") for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
+    rows = [cells for cells in again if cells[0] not in ("| figure", "| ---")]
+    assert len(rows) == len(table) - 2
+    assert all(cells[1] == cells[2] for cells in rows)
 
     results = json.loads((tmp_path / "results.json").read_text())["results"][0]
     assert results["intents"] == 2000 == results["audit"]["audit"]["intents"]
