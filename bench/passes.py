@@ -21,12 +21,24 @@ from bench.report import gb, secs
 from reckon.buckets import PHASES
 
 
+def folder_bytes(root: Path) -> int:
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+
+
 def measure(ws: Path, buckets: int, logs: Path) -> dict:
-    result: dict = {"buckets": buckets, "before": child("bucket_steps", ws, logs, buckets=buckets, part="before")}
+    """Every part in a child; `disk` is the workspace's bytes after each one."""
+    disk: list[int] = []
+
+    def run(task: str, **kwargs) -> dict:
+        out = child(task, ws, logs, buckets=buckets, **kwargs)
+        disk.append(folder_bytes(ws))
+        return out
+
+    result: dict = {"buckets": buckets, "before": run("bucket_steps", part="before")}
     for phase in PHASES:
-        result[phase] = [child("bucket_pass", ws, logs, buckets=buckets, phase=phase, bucket=b) for b in range(buckets)]
-    result["after"] = child("bucket_steps", ws, logs, buckets=buckets, part="after")
-    return result
+        result[phase] = [run("bucket_pass", phase=phase, bucket=b) for b in range(buckets)]
+    result["after"] = run("bucket_steps", part="after")
+    return {**result, "disk": disk}
 
 
 def table(result: dict) -> str:

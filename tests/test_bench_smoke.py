@@ -116,3 +116,17 @@ def test_bench_passes_measures_each_bucket_pass_and_merges_to_one_pass(tmp_path,
     assert all(p["peak_rss"] > 0 and p["bytes_written"] > 0 for p in result["claims"] + result["matches"])
     assert result["after"]["digest"] == one_pass
     assert f"findings digest {one_pass}" in capsys.readouterr().out
+
+
+def test_a_streamed_run_deletes_each_raw_day_and_finds_what_was_generated(tmp_path, capsys):
+    from bench import stream
+
+    argv = ["--intents", "1501", "--days", "2", "--buckets", "2", "--workdir", str(tmp_path), "--keep"]
+    assert stream.main(argv) == 0
+    result = json.loads((tmp_path / "stream.json").read_text())
+    assert [d["intents"] for d in result["days"]] == [751, 750]
+    assert result["findings"] == expected_findings(result["scenarios"])
+    ws = tmp_path / "n1501" / "ws"
+    assert not (ws / "landing").exists()  # every raw day was deleted once snapshotted
+    assert len(list((ws / "snapshots").glob("source=workflow_log/*/snapshot_id=*/_manifest.json"))) == 2
+    assert "| findings | as generated" in capsys.readouterr().out
