@@ -50,10 +50,11 @@ def qualified(table: str) -> str:
 
 
 def search_internal(con: duckdb.DuckDBPyConnection) -> None:
-    """Let unqualified names find the public tables, then the internal ones (a user's own
-    rules name neither schema); in a writable database the schema `internal` is created
-    first. A read-only database without it (written by an earlier version, every table in
-    `main`) is read as it is. Call before `sandbox` locks the configuration."""
+    """Let unqualified names find the public tables, then the internal ones (the audit's
+    SQL and a user's own rules name neither schema); in a writable database the schema
+    `internal` is created first. A read-only database without it (written by an earlier
+    version, every table in `main`) is read as it is. `sandbox` calls it before it locks
+    the configuration; a session that is not sandboxed calls it itself."""
     readonly = con.execute("SELECT readonly FROM duckdb_databases() WHERE database_name = current_database()"
                            ).fetchone()[0]
     if not readonly:
