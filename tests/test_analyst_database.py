@@ -21,6 +21,7 @@ from pipelines.runner import run_audit
 from reckon import database
 from reckon.database import INTERNAL_SCHEMA, PUBLIC_TABLES, search_internal
 from reckon.workspace import Workspace
+from rules import parse_rule
 from simulator import simulate
 from simulator.timeline import advance
 
@@ -162,6 +163,30 @@ def test_a_workspace_of_the_earlier_layout_audits_again_into_this_one(tmp_path):
         assert layout(con) == expected
     with duckdb.connect(str(ws.root / database.READ_COPY), read_only=True) as con:
         assert layout(con) == expected
+
+
+def test_a_users_own_rule_names_internal_tables_unqualified(demo, tmp_path):
+    """A rule file as README's "Writing a rule" has it, reading an internal table by its
+    bare name, runs in the audit's own sandboxed session."""
+    path = tmp_path / "primary_in_force.sql"
+    path.write_text("""-- rule_id: U900
+-- mismatch_type: primary_in_force
+-- subject_kind: intent
+-- severity: low
+-- precedence: 90
+-- repair: human_adjudication
+-- duplicate_risk: low
+-- next_action: look
+-- prevention: none
+-- metric: bookkeeping
+-- description: Intents with a primary finding, from the internal intent_findings.
+SELECT subject_id FROM intent_findings
+""", encoding="utf-8")
+    rule = parse_rule(path)
+    with database.connect(demo, read_only=True) as con:
+        hits = {r[0] for r in con.execute(f"SELECT subject_id FROM ({rule.hits_sql()})").fetchall()}
+        expected = {r[0] for r in con.execute(f"SELECT subject_id FROM {INTERNAL_SCHEMA}.intent_findings").fetchall()}
+    assert hits == expected and hits
 
 
 def test_every_public_table_view_and_column_has_a_comment(copy):
