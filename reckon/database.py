@@ -54,7 +54,9 @@ def search_internal(con: duckdb.DuckDBPyConnection) -> None:
     SQL and a user's own rules name neither schema); in a writable database the schema
     `internal` is created first. A read-only database without it (written by an earlier
     version, every table in `main`) is read as it is. `sandbox` calls it before it locks
-    the configuration; a session that is not sandboxed calls it itself."""
+    the configuration; a session that is not sandboxed calls it itself. (DuckDB 2.0.1's
+    lock leaves `search_path` settable: a script that changes it changes only which of
+    the database's own tables its later names find, never what it may read or write.)"""
     readonly = con.execute("SELECT readonly FROM duckdb_databases() WHERE database_name = current_database()"
                            ).fetchone()[0]
     if not readonly:
