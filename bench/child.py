@@ -57,8 +57,6 @@ def task_ingest(root: Path, args: dict) -> dict:
 def task_audit(root: Path, args: dict) -> dict:
     """The audit's steps after ingest (`pipelines.steps`, without the HTML report), each
     timed on one connection, as `run_audit` runs them; then the floor."""
-    import duckdb
-
     from bench.floor import run_floor
     from pipelines.steps import AuditRun, audit_steps, run_step
     from reckon.workspace import Workspace
@@ -77,7 +75,7 @@ def task_audit(root: Path, args: dict) -> dict:
             run.close()
     total = {"wall": time.perf_counter() - wall, "cpu": cpu_seconds() - cpu}
     audit, audit_peak = run.audit, clock.peak_rss()
-    with duckdb.connect(str(ws.database), read_only=True) as db:
+    with read_database(ws.database) as db:
         findings = dict(db.execute(
             "SELECT subject_kind || ':' || mismatch_type, count(*) FROM findings GROUP BY ALL ORDER BY 1"
         ).fetchall())
@@ -93,6 +91,17 @@ def task_audit(root: Path, args: dict) -> dict:
     }  # fmt: skip
 
 
+def read_database(path: Path):
+    """The workspace database, read-only, its internal tables found by their bare names."""
+    import duckdb
+
+    from reckon.database import search_internal
+
+    db = duckdb.connect(str(path), read_only=True)
+    search_internal(db)
+    return db
+
+
 def findings_digest(db) -> str:
     """One hash of every finding's id and state: equal digests, equal findings."""
     return db.execute("SELECT md5(coalesce(string_agg(finding_id || state_hash, ',' ORDER BY finding_id), '')) "
@@ -101,8 +110,6 @@ def findings_digest(db) -> str:
 
 def task_run_audit(root: Path, args: dict) -> dict:
     """`run_audit` timed (an incremental audit; with `buckets`, a full audit in buckets)."""
-    import duckdb
-
     from pipelines.runner import run_audit
     from reckon.workspace import Workspace
 
@@ -112,7 +119,7 @@ def task_run_audit(root: Path, args: dict) -> dict:
         wall, cpu = time.perf_counter(), cpu_seconds()
         audit = run_audit(Workspace.open(root), buckets=args.get("buckets", 1))
         total = {"wall": time.perf_counter() - wall, "cpu": cpu_seconds() - cpu}
-    with duckdb.connect(str(root / "reckon.duckdb"), read_only=True) as db:
+    with read_database(root / "reckon.duckdb") as db:
         scope = dict(zip(("scope_runs", "coupled_runs", "runs"), db.execute(
             "SELECT (SELECT count(*) FROM scope_runs), (SELECT count(*) FROM coupled_runs), "
             "(SELECT count(*) FROM run_state)").fetchone(), strict=True))
@@ -172,8 +179,6 @@ def task_report(root: Path, args: dict) -> dict:
 def task_bucket_steps(root: Path, args: dict) -> dict:
     """An audit in buckets' steps before its passes (`part: before`, the ingest done) or
     after them (`after`: the merge to the read copy, then the findings' digest)."""
-    import duckdb
-
     from pipelines.buckets import split_steps
     from pipelines.steps import AuditRun, audit_steps, run_step
     from reckon.workspace import Workspace
@@ -191,7 +196,7 @@ def task_bucket_steps(root: Path, args: dict) -> dict:
         run.close()
     out = {"wall": time.perf_counter() - wall, "cpu": cpu_seconds() - cpu, "peak_rss": peak_rss_bytes()}
     if args["part"] == "after":
-        with duckdb.connect(str(ws.database), read_only=True) as db:
+        with read_database(ws.database) as db:
             out["digest"] = findings_digest(db)
     return out
 

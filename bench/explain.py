@@ -24,7 +24,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines.steps import AuditRun, add_hook, audit_steps, run_step
-from reckon.database import apply_settings, session_settings
+from reckon.database import apply_settings, search_internal, session_settings
 from reckon.workspace import Workspace
 
 
@@ -121,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     scratch = Path(tempfile.mkdtemp(prefix="reckon-explain-"))
     con = duckdb.connect(str(ws.database))
     apply_settings(con, {**session_settings(ws), "enable_progress_bar": False})
+    search_internal(con)
     proxy = ProfilingConnection(con, scratch)
 
     @contextmanager

@@ -62,7 +62,7 @@ def prepare(con: duckdb.DuckDBPyConnection, ws: Workspace, buckets: int) -> Path
     fingerprint = incremental.start_buckets(con)
     for table in INPUT_TABLES:
         con.execute(f"COPY {table} TO ? (FORMAT parquet)", [str(inputs / f"{table}.parquet")])
-    con.execute(f"CREATE OR REPLACE TABLE {PENDING} AS SELECT ?::VARCHAR AS fingerprint, ?::INTEGER AS buckets",
+    con.execute(f"CREATE OR REPLACE TABLE internal.{PENDING} AS SELECT ?::VARCHAR AS fingerprint, ?::INTEGER AS buckets",
                 [fingerprint, buckets])
     return folder(ws, audit_id)
 

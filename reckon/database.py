@@ -1,4 +1,9 @@
-"""The workspace database: one DuckDB session's settings, defined once.
+"""The workspace database: its layout and one DuckDB session's settings, defined once.
+
+The schema `main` holds the tables and views analysts read (`PUBLIC_TABLES`), the schema
+`internal` every other one (configuration, scope and rule bookkeeping): the audit's SQL
+creates each where it lives, so the analyst copy is the file as it is. Unqualified names
+search `main`, then `internal` (`search_internal`).
 
 Every audit connection, and the benchmark's own, runs with the same explicit resource
 limits: UTC, `memory_limit`, `threads`, spilling into the workspace's `.duckdb_tmp/`
@@ -23,6 +28,43 @@ from reckon.workspace import Workspace
 SPILL_FOLDER = ".duckdb_tmp"
 BUCKETS_FOLDER = "buckets"  # an audit in buckets: the passes' inputs and rows (reckon/buckets.py)
 READ_COPY = "reckon-read.duckdb"  # the analyst copy, replaced whole after each audit
+
+# The tables and views an analyst reads, each documented in docs/outputs.md and commented
+# in the database (rules/analyst/comments.sql), in the schema `main`; every other table and
+# view (configuration, scope and rule bookkeeping) is created in the schema `internal`.
+PUBLIC_TABLES = (
+    "audit_context", "audit_files", "cfg_snapshots", "mismatch_types", "decisions", "flags", "quarantine",
+    "raw_events", "raw_events_new", "raw_observed", "raw_observed_new", "events", "intended", "recorded",
+    "recorded_runs", "observed", "system_freshness", "matches", "intent_state", "run_state", "findings",
+    "findings_history", "repair_actions", "repair_actions_history", "applied_repairs", "lifecycle_events",
+    "finding_lifecycle", "metrics", "metrics_daily", "audits", "suspicious_runs", "suspicious_run_reasons",
+    "prevention_backlog", "stored_results", "open_findings", "operator_queue", "since_last_audit", "time_to_reconcile",
+)  # fmt: skip
+INTERNAL_SCHEMA = "internal"
+
+
+def qualified(table: str) -> str:
+    """`main.<table>` for a public table, `internal.<table>` for any other: where SQL
+    creates it (an unqualified CREATE would land in `main`)."""
+    return f"{'main' if table in PUBLIC_TABLES else INTERNAL_SCHEMA}.{table}"
+
+
+def search_internal(con: duckdb.DuckDBPyConnection) -> None:
+    """Let unqualified names find the public tables, then the internal ones (the audit's
+    SQL and a user's own rules name neither schema); in a writable database the schema
+    `internal` is created first. A read-only database without it (written by an earlier
+    version, every table in `main`) is read as it is. `sandbox` calls it before it locks
+    the configuration; a session that is not sandboxed calls it itself. (DuckDB 2.0.1's
+    lock leaves `search_path` settable: a script that changes it changes only which of
+    the database's own tables its later names find, never what it may read or write.)"""
+    readonly = con.execute("SELECT readonly FROM duckdb_databases() WHERE database_name = current_database()"
+                           ).fetchone()[0]
+    if not readonly:
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {INTERNAL_SCHEMA}")
+    elif not con.execute("SELECT count(*) FROM duckdb_schemas() WHERE database_name = current_database() "
+                         "AND schema_name = ?", [INTERNAL_SCHEMA]).fetchone()[0]:
+        return
+    con.execute("SET search_path = ?", [f"main,{INTERNAL_SCHEMA}"])
 
 
 def session_settings(ws: Workspace) -> dict[str, Any]:
@@ -72,8 +114,10 @@ def connect(ws: Workspace, read_only: bool = False) -> Iterator[duckdb.DuckDBPyC
 
 
 def sandbox(con: duckdb.DuckDBPyConnection, ws: Workspace) -> None:
-    """Rules are SQL files anyone may add: from here on, SQL reads and writes only the
-    folders the audit's SQL needs, and cannot change these settings back."""
+    """Rules are SQL files anyone may add: from here on, SQL finds the tables through the
+    search path the audit's SQL expects, reads and writes only the folders it needs, and
+    cannot change these settings back."""
+    search_internal(con)
     con.execute("SET allowed_directories = ?", [[f"{ws.root / folder}/" for folder in SQL_FOLDERS]])
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")

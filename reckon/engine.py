@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 
 from reckon import atomic, incremental
-from reckon.database import READ_COPY, apply_settings, run_script, session_settings, table_exists
+from reckon.database import READ_COPY, run_script, table_exists
 from reckon.inputs import register_audit, register_inputs
 from reckon.snapshots import Snapshot, list_snapshots, take_snapshot
 from reckon.workspace import Workspace
@@ -68,7 +68,7 @@ def detect_findings(con: duckdb.DuckDBPyConnection) -> int:
            "NULL::TIMESTAMPTZ first_seen_at, NULL::VARCHAR state_hash, NULL::VARCHAR status WHERE false")
     )
     _hits(con, "intent_hits", by_kind["intent"])
-    con.execute("CREATE OR REPLACE TABLE rule_hits AS SELECT * FROM intent_hits")
+    con.execute("CREATE OR REPLACE TABLE internal.rule_hits AS SELECT * FROM intent_hits")
     run_script(con, FINDINGS_DIR / "10_subjects.sql")
     # Run-level rules read the intents' primary findings (false_completion does).
     run_script(con, FINDINGS_DIR / "20_decisions.sql")
@@ -88,7 +88,7 @@ def _hits(con: duckdb.DuckDBPyConnection, table: str, rules: list) -> None:
     else:
         body = ("SELECT NULL::VARCHAR rule_id, NULL::VARCHAR mismatch_type, NULL::VARCHAR subject_kind, "
                 "NULL::VARCHAR severity, NULL::INTEGER precedence, NULL::VARCHAR subject_id WHERE false")
-    con.execute(f"CREATE OR REPLACE TABLE {table} AS {body}")
+    con.execute(f"CREATE OR REPLACE TABLE internal.{table} AS {body}")  # rule hits: bookkeeping
 
 
 # --- the repair plan ---------------------------------------------------------------
@@ -105,18 +105,6 @@ def plan_repairs(con: duckdb.DuckDBPyConnection) -> int:
 # --- publishing ----------------------------------------------------------------
 
 ANALYST_DIR = RULES_DIR / "analyst"  # views.sql (the analyst's first views), comments.sql
-# The tables and views an analyst reads, each documented in docs/outputs.md and commented
-# in the database (rules/analyst/comments.sql). In the analyst copy every other table and
-# view (configuration, scope and rule bookkeeping) is moved to the schema `internal`.
-PUBLIC_TABLES = (
-    "audit_context", "audit_files", "cfg_snapshots", "mismatch_types", "decisions", "flags", "quarantine",
-    "raw_events", "raw_events_new", "raw_observed", "raw_observed_new", "events", "intended", "recorded",
-    "recorded_runs", "observed", "system_freshness", "matches", "intent_state", "run_state", "findings",
-    "findings_history", "repair_actions", "repair_actions_history", "applied_repairs", "lifecycle_events",
-    "finding_lifecycle", "metrics", "metrics_daily", "audits", "suspicious_runs", "suspicious_run_reasons",
-    "prevention_backlog", "stored_results", "open_findings", "operator_queue", "since_last_audit", "time_to_reconcile",
-)  # fmt: skip
-INTERNAL_SCHEMA = "internal"
 
 
 def publish(con: duckdb.DuckDBPyConnection, started_at: datetime | None = None) -> dict:
@@ -156,43 +144,15 @@ def publish(con: duckdb.DuckDBPyConnection, started_at: datetime | None = None) 
 
 
 def publish_read_copy(ws: Workspace) -> Path:
-    """Replace `reckon-read.duckdb`, the copy analysts open while audits run, in one step:
-    the public tables in `main`, every other one in the schema `internal`.
+    """Replace `reckon-read.duckdb`, the copy analysts open while audits run, in one step.
+    The audit's database already holds the public tables in `main` and every other one in
+    the schema `internal`, so the copy is the file as it is.
 
     Call with no connection open: the database file is then checkpointed and whole.
     """
     final = ws.root / READ_COPY
     atomic.remove_leftovers(ws.root, f".{READ_COPY}.*.tmp")
-    atomic.remove_leftovers(ws.root, f".{READ_COPY}.*.tmp.wal")  # a copy killed while being rearranged
     staging = atomic.staging_path(final)
     shutil.copyfile(ws.database, staging)
-    with duckdb.connect(str(staging)) as con:
-        apply_settings(con, session_settings(ws))  # the audit's memory and spill limits
-        _move_internal(con)
     atomic.publish([(staging, final)])
     return final
-
-
-def _move_internal(con: duckdb.DuckDBPyConnection) -> None:
-    """Move every table and view not in `PUBLIC_TABLES` from `main` to `internal`. A view
-    binds the names in its SQL in its own schema first, then `main`, so a moved view still
-    reads the tables it read."""
-    con.execute("BEGIN")
-    con.execute(f"CREATE SCHEMA IF NOT EXISTS {INTERNAL_SCHEMA}")
-    tables = con.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' AND NOT temporary "
-                         "AND NOT list_contains(?, table_name) ORDER BY table_name", [list(PUBLIC_TABLES)]).fetchall()
-    views = con.execute("SELECT view_name, sql FROM duckdb_views() WHERE schema_name = 'main' AND NOT internal "
-                        "AND NOT temporary AND NOT list_contains(?, view_name) ORDER BY view_name",
-                        [list(PUBLIC_TABLES)]).fetchall()
-    # Names come from the database's own catalog, never from data; quoted all the same.
-    for (table,) in tables:
-        con.execute(f'CREATE TABLE {INTERNAL_SCHEMA}."{table}" AS FROM main."{table}"')
-    for view, sql in views:
-        con.execute(f'DROP VIEW main."{view}"')
-        con.execute(f"SET schema = '{INTERNAL_SCHEMA}'")
-        con.execute(sql)
-        con.execute("SET schema = 'main'")
-    for (table,) in tables:
-        con.execute(f'DROP TABLE main."{table}"')
-    con.execute("COMMIT")
-    con.execute("CHECKPOINT")

@@ -32,7 +32,7 @@ import json
 
 import duckdb
 
-from reckon.database import run_script
+from reckon.database import PUBLIC_TABLES, qualified, run_script
 from rules import MACROS_FILE, MODELS_DIR, Model, load_models
 
 MODELS = load_models()
@@ -49,8 +49,8 @@ MODEL_TABLES = tuple(t for model in MODELS if model.full_path is None and model.
                      for t in model.scoped_tables or (model.name,))
 
 STATE_DDL = """
-CREATE TABLE IF NOT EXISTS model_state (fingerprint VARCHAR);
-CREATE TABLE IF NOT EXISTS folded_snapshots (snapshot_id VARCHAR);
+CREATE TABLE IF NOT EXISTS internal.model_state (fingerprint VARCHAR);
+CREATE TABLE IF NOT EXISTS internal.folded_snapshots (snapshot_id VARCHAR);
 """
 
 
@@ -66,6 +66,7 @@ def fingerprint(catalog: list[list[dict]]) -> str:
 def resume(con: duckdb.DuckDBPyConnection, print_: str, snapshot_ids: set[str], allowed: bool) -> set[str]:
     """The snapshots already folded into the kept tables; or, after dropping every kept
     table (invariant 2), none: the audit is then full."""
+    _drop_misplaced(con)
     con.execute(STATE_DDL)
     kept = {row[0] for row in con.execute("SELECT fingerprint FROM model_state").fetchall()}
     folded = {row[0] for row in con.execute("SELECT snapshot_id FROM folded_snapshots").fetchall()}
@@ -75,6 +76,21 @@ def resume(con: duckdb.DuckDBPyConnection, print_: str, snapshot_ids: set[str], 
         con.execute(f"DROP TABLE IF EXISTS {table}")
     con.execute(STATE_DDL)
     return set()
+
+
+def _drop_misplaced(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop every table and view in `main` that is not public. An earlier version kept
+    them all there, `model_state` too: its workspace then starts over, and builds every
+    table where it now lives. An interrupted audit may leave a public table's
+    `scoped_<t>` there, rebuilt by the next one."""
+    found = con.execute(
+        "SELECT 'TABLE', table_name FROM duckdb_tables() WHERE NOT temporary AND table_name NOT IN (SELECT unnest(?)) "
+        "AND database_name = current_database() AND schema_name = 'main' "
+        "UNION ALL SELECT 'VIEW', view_name FROM duckdb_views() WHERE NOT internal AND NOT temporary "
+        "AND view_name NOT IN (SELECT unnest(?)) AND database_name = current_database() AND schema_name = 'main'",
+        [list(PUBLIC_TABLES)] * 2).fetchall()
+    for kind, name in found:  # names from the database's own catalog, quoted all the same
+        con.execute(f'DROP {kind} main."{name}"')
 
 
 def is_incremental(con: duckdb.DuckDBPyConnection) -> bool:
@@ -120,6 +136,13 @@ def build_all(con: duckdb.DuckDBPyConnection) -> None:
     commit(con)
 
 
+def scoped(table: str) -> str:
+    """A run-scoped table's scope rows, `scoped_<table>`, in the table's own schema: a full
+    audit's commit renames it to the table, which keeps its schema."""
+    schema, name = qualified(table).split(".")
+    return f"{schema}.scoped_{name}"
+
+
 def _model_index(name: str) -> int:
     return next(i for i, model in enumerate(MODELS) if model.name == name)
 
@@ -143,8 +166,9 @@ def bucket_claims(con: duckdb.DuckDBPyConnection, buckets: int, bucket: int) -> 
     """Phase 1 for one bucket of runs: `scoped_<t>` for each of `CLAIM_TABLES`, from its
     runs' events and every observed object."""
     _bucket_scope(con, buckets, bucket)
-    con.execute("CREATE OR REPLACE TABLE scope_event_rows AS SELECT * FROM events SEMI JOIN scope_runs USING (run_id)")
-    con.execute("CREATE OR REPLACE VIEW scoped_events AS SELECT * FROM scope_event_rows")
+    con.execute("CREATE OR REPLACE TABLE internal.scope_event_rows AS "
+                "SELECT * FROM events SEMI JOIN scope_runs USING (run_id)")
+    con.execute("CREATE OR REPLACE VIEW internal.scoped_events AS SELECT * FROM scope_event_rows")
     for model in CLAIM_MODELS:
         build_model(con, model)
 
@@ -157,8 +181,8 @@ def bucket_unclaimed(con: duckdb.DuckDBPyConnection, buckets: int, bucket: int) 
     con.execute("ALTER VIEW observed RENAME TO observed_all")
     con.execute("CREATE VIEW observed AS FROM observed_all "
                 "WHERE hash(system, external_id) % getvariable('objects_slice')[1] = getvariable('objects_slice')[2]")
-    con.execute("CREATE OR REPLACE TABLE scoped_claims AS SELECT * FROM claims WHERE false")
-    con.execute("CREATE OR REPLACE VIEW claims_outside_scope AS SELECT system, external_id FROM claims")
+    con.execute(f"CREATE OR REPLACE TABLE {scoped('claims')} AS SELECT * FROM claims WHERE false")
+    con.execute("CREATE OR REPLACE VIEW internal.claims_outside_scope AS SELECT system, external_id FROM claims")
     build_model(con, UNCLAIMED_MODEL)
 
 
@@ -167,13 +191,13 @@ def bucket_matches(con: duckdb.DuckDBPyConnection, buckets: int, bucket: int) ->
     bucket's rows of `CLAIM_TABLES` and every slice of `unclaimed`."""
     _bucket_scope(con, buckets, bucket)
     for table in CLAIM_TABLES:
-        con.execute(f"CREATE OR REPLACE TABLE scoped_{table} AS SELECT * FROM {table} SEMI JOIN scope_runs USING (run_id)")
+        con.execute(f"CREATE OR REPLACE TABLE {scoped(table)} AS SELECT * FROM {table} SEMI JOIN scope_runs USING (run_id)")
     for model in MATCH_MODELS:
         build_model(con, model)
 
 
 def _bucket_scope(con: duckdb.DuckDBPyConnection, buckets: int, bucket: int) -> None:
-    con.execute("CREATE OR REPLACE TABLE scope_runs AS SELECT DISTINCT run_id FROM events WHERE hash(run_id) % ? = ?",
+    con.execute("CREATE OR REPLACE TABLE internal.scope_runs AS SELECT DISTINCT run_id FROM events WHERE hash(run_id) % ? = ?",
                 [buckets, bucket])
 
 
@@ -185,9 +209,9 @@ def start_buckets(con: duckdb.DuckDBPyConnection) -> str:
     con.execute("UPDATE audit_context SET models_fingerprint = 'unfinished buckets'")
     for model in FOLDED_MODELS:
         build_model(con, model)
-    con.execute("CREATE OR REPLACE TABLE scope_runs AS SELECT run_id FROM events WHERE false")
-    con.execute("CREATE OR REPLACE VIEW scoped_events AS SELECT * FROM events WHERE false")
-    con.execute("CREATE OR REPLACE VIEW claims_outside_scope AS SELECT system, external_id FROM observed WHERE false")
+    con.execute("CREATE OR REPLACE TABLE internal.scope_runs AS SELECT run_id FROM events WHERE false")
+    con.execute("CREATE OR REPLACE VIEW internal.scoped_events AS SELECT * FROM events WHERE false")
+    con.execute("CREATE OR REPLACE VIEW internal.claims_outside_scope AS SELECT system, external_id FROM observed WHERE false")
     for model in MODELS[_model_index("scope") + 1:]:
         build_model(con, model)
     commit(con)

@@ -206,7 +206,7 @@ def _arrow_table(con: duckdb.DuckDBPyConnection, name: str, data: pa.Table) -> N
     # Registered explicitly: with external access off, DuckDB does not scan Python variables.
     con.register("_arrow_input", data)
     try:
-        con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _arrow_input")
+        con.execute(f"CREATE OR REPLACE TABLE {database.qualified(name)} AS SELECT * FROM _arrow_input")
     finally:
         con.unregister("_arrow_input")
 

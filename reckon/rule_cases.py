@@ -26,7 +26,7 @@ import duckdb
 import pyarrow as pa
 import yaml
 
-from reckon import engine, incremental
+from reckon import database, engine, incremental
 from reckon.workspace import Workspace
 from rules import FIXTURES_DIR, Rule, load_rules
 
@@ -49,6 +49,7 @@ def empty_audit_database() -> duckdb.DuckDBPyConnection:
     """An in-memory database with every model and findings table, all empty."""
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
+    database.search_internal(con)
     engine.prepare(con, Workspace.open(WORKSPACE_DIR))
     incremental.build_all(con)
     engine.detect_findings(con)

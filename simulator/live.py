@@ -23,6 +23,7 @@ from typing import Any
 import duckdb
 
 from connectors import CONNECTORS
+from reckon.database import search_internal
 from reckon.preconditions import WorkflowLog, read_source, void_reason
 from reckon.workspace import Workspace
 from simulator.runs import Intent
@@ -88,6 +89,7 @@ class Live:
         if not ws.database.exists():
             return
         with duckdb.connect(str(ws.database), read_only=True) as con:
+            search_internal(con)
             row = con.execute("SELECT audit_id, as_of FROM audits ORDER BY as_of DESC, finished_at DESC LIMIT 1").fetchone()
         if row is None:
             return

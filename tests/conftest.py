@@ -12,6 +12,7 @@ import pytest
 from hypothesis import settings
 
 from pipelines.runner import run_audit
+from reckon.database import search_internal
 from reckon.workspace import Workspace
 from simulator import Conventions, SimulationResult, simulate
 
@@ -29,6 +30,7 @@ class Audited:
 
     def query(self, sql: str, params: list | None = None) -> list[tuple]:
         with duckdb.connect(str(self.ws.database), read_only=True) as con:
+            search_internal(con)
             return con.execute(sql, params or []).fetchall()
 
     def labels(self) -> set[tuple[str, str, str]]:

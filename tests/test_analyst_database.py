@@ -1,7 +1,9 @@
 """The analyst copy as an analyst meets it: public tables in `main`, each table and column
-commented, internal tables in `internal`, views that survive a moved workspace, and the
-five questions an analyst asks first, each answered by a view and checked against an
-independent computation from the history tables and the plan files."""
+commented, internal tables in `internal` (in the audit's own database too, so the copy is
+the file as it is), views that read in a bare session and survive a moved workspace, a
+workspace of the earlier layout audited into this one, and the five questions an analyst
+asks first, each answered by a view and checked against an independent computation from
+the history tables and the plan files."""
 
 from __future__ import annotations
 
@@ -17,8 +19,9 @@ import pytest
 
 from pipelines.runner import run_audit
 from reckon import database
-from reckon.engine import INTERNAL_SCHEMA, PUBLIC_TABLES
+from reckon.database import INTERNAL_SCHEMA, PUBLIC_TABLES, search_internal
 from reckon.workspace import Workspace
+from rules import parse_rule
 from simulator import simulate
 from simulator.timeline import advance
 
@@ -87,20 +90,103 @@ def p90(values: list[float]) -> float:
 # --- the database's shape -----------------------------------------------------------------
 
 
-def test_the_copy_holds_the_public_tables_in_main_and_the_rest_in_internal(demo, copy):
-    main = {r[0] for r in copy.execute(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'").fetchall()}
-    internal = {r[0] for r in copy.execute(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = ?", [INTERNAL_SCHEMA]).fetchall()}
-    assert main == set(PUBLIC_TABLES)
-    assert {"cfg_systems", "cfg_policies", "scope_runs", "rule_hits", "intent_keys", "intent_subjects"} <= internal
-    # the moved views still read (they bind their names in `internal`, then `main`): raises if not
-    copy.execute(f"SELECT count(*) FROM {INTERNAL_SCHEMA}.intent_subjects").fetchone()
-    # the audit's own database keeps every table where its SQL finds it
+def layout(con: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:
+    """Schema -> its tables and views, as the catalog lists them."""
+    found = defaultdict(set)
+    for schema, table in con.execute("SELECT table_schema, table_name FROM information_schema.tables "
+                                     "WHERE table_catalog = current_database()").fetchall():
+        found[schema].add(table)
+    return dict(found)
+
+
+def test_both_databases_hold_the_public_tables_in_main_and_the_rest_in_internal(demo, copy):
     with duckdb.connect(str(demo.database), read_only=True) as con:
-        everything = {r[0] for r in con.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'").fetchall()}
-    assert everything == main | internal
+        audited = layout(con)
+    for tables in (layout(copy), audited):
+        assert set(tables) == {"main", INTERNAL_SCHEMA}
+        assert tables["main"] == set(PUBLIC_TABLES)
+        assert {"cfg_systems", "cfg_policies", "scope_runs", "rule_hits", "intent_keys", "intent_subjects",
+                "model_state"} <= tables[INTERNAL_SCHEMA]
+    # the copy is the audit's database as it is
+    assert layout(copy) == audited
+
+
+def test_every_view_reads_in_an_analysts_bare_session(demo):
+    """No search path set, as a plain `duckdb` CLI opens the copy: public views read what
+    they read, internal ones too (a view binds its names in its own schema, then `main`)."""
+    with duckdb.connect(str(demo.root / database.READ_COPY), read_only=True) as con:
+        for view in database.FILE_VIEWS:  # docs/outputs.md's recipe for the views over the snapshots
+            con.execute(f"""SET VARIABLE {view} = (
+                SELECT list(parse_dirpath(d.path) || '/' || f.path ORDER BY f.path)
+                FROM audit_files f, duckdb_databases() d
+                WHERE d.database_name = current_database() AND f.view = ?)""", [view])
+        views = con.execute("SELECT schema_name, view_name FROM duckdb_views() WHERE NOT internal "
+                            "AND database_name = current_database() ORDER BY ALL").fetchall()
+        assert {v for s, v in views if s == "main"} >= {"open_findings", "operator_queue", "since_last_audit",
+                                                        "time_to_reconcile", "finding_lifecycle", "raw_events"}
+        counts = {(schema, view): con.execute(f'SELECT count(*) FROM {schema}."{view}"').fetchone()[0]
+                  for schema, view in views}
+    assert counts[("main", "open_findings")] > 0 and counts[("main", "raw_events")] > 0
+
+
+def to_earlier_layout(path: Path) -> None:
+    """Arrange a workspace database as the earlier version left it: every table and view
+    in `main`, no schema `internal`."""
+    with duckdb.connect(str(path)) as con:
+        for (table,) in con.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = ?",
+                                    [INTERNAL_SCHEMA]).fetchall():
+            con.execute(f'CREATE TABLE main."{table}" AS FROM {INTERNAL_SCHEMA}."{table}"')
+        views = con.execute("SELECT sql FROM duckdb_views() WHERE schema_name = ? ORDER BY view_oid",
+                            [INTERNAL_SCHEMA]).fetchall()
+        for (sql,) in views:  # bound in `main` now that the tables are there
+            assert sql.startswith(f"CREATE VIEW {INTERNAL_SCHEMA}.")
+            con.execute(sql.replace(f"CREATE VIEW {INTERNAL_SCHEMA}.", "CREATE VIEW main.", 1))
+        con.execute(f"DROP SCHEMA {INTERNAL_SCHEMA} CASCADE")
+        assert set(layout(con)) == {"main"}
+
+
+def test_a_workspace_of_the_earlier_layout_audits_again_into_this_one(tmp_path):
+    ws = Workspace.open(simulate(tmp_path / "ws", runs=30, seed=5).workspace)
+    run_audit(ws)
+    findings_sql = "SELECT finding_id, state_hash, status FROM findings ORDER BY ALL"
+    with duckdb.connect(str(ws.database), read_only=True) as con:
+        before, expected = con.execute(findings_sql).fetchall(), layout(con)
+    assert before
+    to_earlier_layout(ws.database)
+
+    run_audit(Workspace.open(ws.root))
+    with duckdb.connect(str(ws.database), read_only=True) as con:
+        search_internal(con)
+        # the fingerprint kept in `main` is gone with the rest: the audit started over
+        assert con.execute("SELECT incremental FROM audit_context").fetchone()[0] is False
+        assert con.execute(findings_sql).fetchall() == before
+        assert layout(con) == expected
+    with duckdb.connect(str(ws.root / database.READ_COPY), read_only=True) as con:
+        assert layout(con) == expected
+
+
+def test_a_users_own_rule_names_internal_tables_unqualified(demo, tmp_path):
+    """A rule file as README's "Writing a rule" has it, reading an internal table by its
+    bare name, runs in the audit's own sandboxed session."""
+    path = tmp_path / "primary_in_force.sql"
+    path.write_text("""-- rule_id: U900
+-- mismatch_type: primary_in_force
+-- subject_kind: intent
+-- severity: low
+-- precedence: 90
+-- repair: human_adjudication
+-- duplicate_risk: low
+-- next_action: look
+-- prevention: none
+-- metric: bookkeeping
+-- description: Intents with a primary finding, from the internal intent_findings.
+SELECT subject_id FROM intent_findings
+""", encoding="utf-8")
+    rule = parse_rule(path)
+    with database.connect(demo, read_only=True) as con:
+        hits = {r[0] for r in con.execute(f"SELECT subject_id FROM ({rule.hits_sql()})").fetchall()}
+        expected = {r[0] for r in con.execute(f"SELECT subject_id FROM {INTERNAL_SCHEMA}.intent_findings").fetchall()}
+    assert hits == expected and hits
 
 
 def test_every_public_table_view_and_column_has_a_comment(copy):

@@ -23,6 +23,7 @@ from pipelines.buckets import split_steps
 from pipelines.runner import run_audit
 from pipelines.steps import AuditRun, audit_steps, run_step
 from reckon import buckets
+from reckon.database import search_internal
 from reckon.incremental import MODEL_TABLES
 from reckon.workspace import Workspace
 from simulator import simulate
@@ -57,12 +58,14 @@ def twins(tmp_path: Path, runs: int, seed: int) -> dict[str, Path]:
 
 def contents(root: Path, tables: dict[str, str]) -> dict[str, list[tuple]]:
     with duckdb.connect(str(root / "reckon.duckdb"), read_only=True) as con:
+        search_internal(con)
         return {t: con.execute(f"SELECT {cols} FROM {t} ORDER BY ALL").fetchall() for t, cols in tables.items()}
 
 
 def scope(root: Path) -> tuple[bool, int, int]:
     """Whether the last audit was incremental, the runs it recomputed, and all runs."""
     with duckdb.connect(str(root / "reckon.duckdb"), read_only=True) as con:
+        search_internal(con)
         return con.execute("SELECT (SELECT incremental FROM audit_context), (SELECT count(*) FROM scope_runs), "
                            "(SELECT count(*) FROM run_state)").fetchone()
 
@@ -165,6 +168,7 @@ def test_natural_key_groups_couple_runs_across_audits(tmp_path):
     roots = twins(tmp_path, 40, 3)
     claimed = [r for r in _stripe_refunds(roots["full"]) if r.get("metadata", {}).get("reckon_intent_id")]
     with duckdb.connect(str(roots["full"] / "reckon.duckdb"), read_only=True) as con:
+        search_internal(con)
         # The owner's run is settled: nothing of its own brings it into the next scope.
         settled = {i for (i,) in con.execute(
             "SELECT intent_id FROM intended JOIN run_state USING (run_id) WHERE past_window AND all_intents_fresh").fetchall()}
@@ -192,6 +196,7 @@ def test_natural_key_groups_couple_runs_across_audits(tmp_path):
         assert scope(roots["incremental"])[0]
         assert_same(roots["incremental"], roots["full"])
         with duckdb.connect(str(roots["full"] / "reckon.duckdb"), read_only=True) as con:
+            search_internal(con)
             assert set(con.execute(
                 "SELECT intent_id, matched_by FROM matches WHERE external_id = 're_unclaimed_1'").fetchall()) == matched
 
@@ -222,6 +227,7 @@ def test_buckets_whose_natural_key_groups_span_buckets_equal_one_pass(tmp_path):
     run_audit(Workspace.open(bucketed), buckets=4)
     assert_same(bucketed, one_pass)
     with duckdb.connect(str(one_pass / "reckon.duckdb"), read_only=True) as con:
+        search_internal(con)
         spanning = con.execute("""
             SELECT count(*) FROM (
                 SELECT o.system, o.natural_key FROM claims c JOIN observed o USING (system, external_id)

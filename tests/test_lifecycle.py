@@ -12,6 +12,7 @@ import duckdb
 import pytest
 
 from pipelines.runner import run_audit
+from reckon.database import search_internal
 from reckon.workspace import Workspace
 
 T1 = datetime(2026, 11, 20, 12, tzinfo=UTC)
@@ -90,6 +91,7 @@ class Timeline:
 
     def query(self, sql: str, params: list | None = None) -> list[tuple]:
         with duckdb.connect(str(self.root / "reckon.duckdb"), read_only=True) as con:
+            search_internal(con)
             return con.execute(sql, params or []).fetchall()
 
     def finding(self, subject: str, kind: str) -> str:

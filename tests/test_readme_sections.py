@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from connectors import CONNECTORS
-from reckon.engine import PUBLIC_TABLES
+from reckon.database import PUBLIC_TABLES
 from rules import load_rules
 
 ROOT = Path(__file__).resolve().parents[1]

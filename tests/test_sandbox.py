@@ -111,6 +111,7 @@ def test_the_analyst_copy_session_is_sandboxed_too(sandboxed):
     with database.connect_read_copy(ws) as con:
         assert con.execute("SELECT count(*) FROM findings").fetchone()[0] >= 0
         assert con.execute("SELECT count(*) FROM raw_events").fetchone()[0] > 0  # its file variables are set
+        assert con.execute("SELECT count(*) FROM cfg_policies").fetchone()[0] == 1  # internal, by its bare name
         _refused(con, f"SELECT * FROM read_text('{outside}/secret.csv')")
 
 

@@ -14,6 +14,7 @@ import duckdb
 import yaml
 
 from pipelines.runner import run_audit
+from reckon.database import search_internal
 from reckon.workspace import Workspace
 
 EXPORT = datetime(2026, 11, 20, 12, tzinfo=UTC)
@@ -85,6 +86,7 @@ class Built:
 
     def query(self, sql: str, params: list | None = None) -> list[tuple]:
         with duckdb.connect(str(self.root / "reckon.duckdb"), read_only=True) as con:
+            search_internal(con)
             return con.execute(sql, params or []).fetchall()
 
     def findings(self, kind: str | None = None) -> set[tuple[str, str]]:

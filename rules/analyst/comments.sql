@@ -2,8 +2,8 @@
 -- description: A COMMENT on every public table and view of the analyst database and on each
 --   of their columns (the text of docs/outputs.md, where each is documented at length), so
 --   that `duckdb_tables()`, `duckdb_views()` and `duckdb_columns()` describe the database
---   from inside it. The public tables are `engine.PUBLIC_TABLES`; in the analyst copy every
---   other table sits in the schema `internal`. Run by `publish` after views.sql (tables
+--   from inside it. The public tables are `reckon.database.PUBLIC_TABLES`; every other table
+--   sits in the schema `internal`. Run by `publish` after views.sql (tables
 --   rebuilt by an audit lose their comments, so every audit sets them again).
 --   tests/test_analyst_database.py fails when a public table or column has no comment here.
 

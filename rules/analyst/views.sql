@@ -1,7 +1,7 @@
 -- step: analyst views
 -- description: The views an analyst reaches for first, over the public tables only (so
---   they read the same in reckon.duckdb and in the analyst copy, whose internal tables sit
---   in the schema `internal`). Created by `publish` (reckon/engine.py) once the audit's
+--   they read in any session, with or without `internal` on its search path; the internal
+--   tables sit in that schema). Created by `publish` (reckon/engine.py) once the audit's
 --   findings, plan, lifecycle and metrics are written; comments.sql describes every column.
 
 -- The open findings of the latest audit, with how long each has been open and its actions.

@@ -4,7 +4,7 @@
 --   ids, snapshot ids, event ids) and a state hash. Views over this audit's rule hits
 --   (`intent_hits`, `rule_hits`), so the JSON is built only for subjects with findings.
 --   (Runs: 30_run_subjects.sql, after the intents' findings are known.)
-CREATE OR REPLACE VIEW intent_subjects AS
+CREATE OR REPLACE VIEW internal.intent_subjects AS
 WITH matched AS (
     -- Only for intents some rule hit: list() cannot spill, so keep its input small.
     SELECT intent_id, list(system || ':' || external_id ORDER BY external_id) AS objects
@@ -59,7 +59,7 @@ LEFT JOIN system_freshness sf ON sf.system = s.system
 LEFT JOIN matched m USING (intent_id)
 WHERE s.intent_id IN (SELECT subject_id FROM intent_hits);
 
-CREATE OR REPLACE VIEW effect_subjects AS
+CREATE OR REPLACE VIEW internal.effect_subjects AS
 SELECT
     o.system || ':' || o.external_id AS subject_id, NULL::VARCHAR AS run_id, NULL::VARCHAR AS workflow, o.system,
     '{}' AS intended,

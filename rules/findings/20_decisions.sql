@@ -5,7 +5,7 @@
 --   audited before: then the current state is what was decided on). Then `intent_findings`,
 --   the intents' primary findings that run rules read, each `closed` when a decision that
 --   closes it (accept_external_truth, ignore) still holds.
-CREATE OR REPLACE TABLE decision_in_force AS
+CREATE OR REPLACE TABLE internal.decision_in_force AS
 WITH latest AS (
     SELECT d.*
     FROM decisions d, audit_context c
@@ -23,7 +23,7 @@ FROM latest l;
 -- The intents' subjects, built once (40_assemble.sql adds the runs' and effects').
 CREATE OR REPLACE TEMP TABLE finding_subjects AS SELECT 'intent' AS subject_kind, * FROM intent_subjects;
 
-CREATE OR REPLACE TABLE intent_findings AS
+CREATE OR REPLACE TABLE internal.intent_findings AS
 WITH primary_hits AS (
     SELECT h.*, i.run_id,
         'fnd_' || substr(sha256('intent|' || h.subject_id || '|' || h.mismatch_type), 1, 24) AS finding_id

@@ -1,7 +1,7 @@
 -- step: run subjects
 -- description: The JSON context of run findings, including the run's intent findings that
 --   are still open (an operator's holding decision closes one).
-CREATE OR REPLACE VIEW run_subjects AS
+CREATE OR REPLACE VIEW internal.run_subjects AS
 SELECT
     r.run_id AS subject_id, r.run_id, r.workflow, NULL::VARCHAR AS system,
     to_json({'workflow': r.workflow, 'required_intents': r.required_intents})::VARCHAR AS intended,

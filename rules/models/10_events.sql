@@ -7,7 +7,7 @@
 --   audit) and queues the runs they touch in `changed_runs` for the scope. Unordered:
 --   every reader orders by `ts` itself.
 CREATE TABLE IF NOT EXISTS events AS SELECT * FROM raw_events_new WHERE false;
-CREATE TABLE IF NOT EXISTS changed_runs (run_id VARCHAR);
+CREATE TABLE IF NOT EXISTS internal.changed_runs (run_id VARCHAR);
 
 -- Copies already kept of event ids the new snapshots repeat: they compete again.
 CREATE OR REPLACE TEMP TABLE kept_copies AS

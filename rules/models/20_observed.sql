@@ -19,11 +19,11 @@ CREATE TABLE IF NOT EXISTS observed (
     state VARCHAR, raw_status VARCHAR, fields VARCHAR, mapped_fields VARCHAR, last_actor VARCHAR,
     actor_writes VARCHAR, agent_last_writer BOOLEAN, created_at TIMESTAMPTZ, updated_at TIMESTAMPTZ, changed_at TIMESTAMPTZ,
     merged_into VARCHAR, snapshot_id VARCHAR, observed_at TIMESTAMPTZ, source_file VARCHAR, source_record BIGINT);
-CREATE TABLE IF NOT EXISTS observed_keys (system VARCHAR, external_id VARCHAR, key VARCHAR);
-CREATE TABLE IF NOT EXISTS observed_fields (system VARCHAR, object_type VARCHAR, field VARCHAR);
-CREATE TABLE IF NOT EXISTS changed_objects (
+CREATE TABLE IF NOT EXISTS internal.observed_keys (system VARCHAR, external_id VARCHAR, key VARCHAR);
+CREATE TABLE IF NOT EXISTS internal.observed_fields (system VARCHAR, object_type VARCHAR, field VARCHAR);
+CREATE TABLE IF NOT EXISTS internal.changed_objects (
     system VARCHAR, external_id VARCHAR, natural_key VARCHAR, created_at TIMESTAMPTZ, version VARCHAR);
-CREATE TABLE IF NOT EXISTS changed_fields (system VARCHAR, object_type VARCHAR, field VARCHAR);
+CREATE TABLE IF NOT EXISTS internal.changed_fields (system VARCHAR, object_type VARCHAR, field VARCHAR);
 
 -- The new versions, ids canonical, each with the intended fields its system maps (only
 -- those the record shows: a value of null is not shown).

@@ -15,7 +15,7 @@
 --   first time (that field turns from unverified to compared).
 --   65_coupled.sql adds the runs a natural-key group couples to these. A full audit (first
 --   run, changed rules or catalog, a snapshot gone) takes every run: full/30_scope.sql.
-CREATE OR REPLACE TABLE scope_runs AS
+CREATE OR REPLACE TABLE internal.scope_runs AS
 WITH changed AS (
     SELECT DISTINCT system, external_id FROM changed_objects
 ),
@@ -34,8 +34,8 @@ UNION SELECT r.run_id FROM (SELECT run_id, unnest(receipts) AS receipt FROM reco
 UNION SELECT i.run_id FROM intended i
     SEMI JOIN changed_fields f ON f.system = i.system AND json_field(i.expected, f.field) IS NOT NULL;
 
-CREATE OR REPLACE TABLE scope_event_rows AS SELECT * FROM events SEMI JOIN scope_runs USING (run_id);
-CREATE OR REPLACE VIEW scoped_events AS SELECT * FROM scope_event_rows;
+CREATE OR REPLACE TABLE internal.scope_event_rows AS SELECT * FROM events SEMI JOIN scope_runs USING (run_id);
+CREATE OR REPLACE VIEW internal.scoped_events AS SELECT * FROM scope_event_rows;
 -- Stronger claims (tiers 1-3) of the runs outside the scope: not for a natural-key match.
-CREATE OR REPLACE VIEW claims_outside_scope AS
+CREATE OR REPLACE VIEW internal.claims_outside_scope AS
 SELECT c.system, c.external_id FROM claims c ANTI JOIN scope_runs s USING (run_id);

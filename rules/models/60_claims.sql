@@ -9,13 +9,13 @@
 --   (both sides are, since 20_observed, 40_intended and 50_recorded). An object can be
 --   claimed only within the intent's `system` and `object_type`. `intent_keys` lists the
 --   keys an intent may have written (on any of its events).
-CREATE OR REPLACE TABLE scoped_intent_keys AS
+CREATE OR REPLACE TABLE internal.scoped_intent_keys AS
 SELECT run_id, intent_id, intent_id AS key FROM scoped_intended
 UNION
 -- Any event of the intent may carry a key (a retry may carry a new one).
 SELECT run_id, intent_id, idempotency_key FROM scoped_events WHERE intent_id IS NOT NULL AND idempotency_key IS NOT NULL;
 
-CREATE OR REPLACE TABLE scoped_claims AS
+CREATE OR REPLACE TABLE internal.scoped_claims AS
 SELECT i.run_id, i.intent_id, o.system, o.external_id, 1 AS strength
 FROM scoped_intended i
 JOIN scoped_intent_keys k USING (intent_id)

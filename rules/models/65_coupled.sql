@@ -36,7 +36,7 @@ SELECT c.system, c.external_id,
 FROM candidates c
 LEFT JOIN kept k ON k.system = c.system AND k.external_id = c.external_id;
 
-CREATE OR REPLACE TABLE coupled_runs AS
+CREATE OR REPLACE TABLE internal.coupled_runs AS
 WITH claim_changed AS (
     SELECT system, external_id FROM claim_status WHERE claimed_before <> claimed_now
 ),

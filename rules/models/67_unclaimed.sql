@@ -9,7 +9,7 @@
 --   (reckon/buckets.py), and every matches pass reads it. Apart and first: most objects
 --   are claimed, and a shared natural key (an owner's address) would otherwise pair every
 --   intent with every object of its group before the anti-join.
-CREATE OR REPLACE TABLE unclaimed AS
+CREATE OR REPLACE TABLE internal.unclaimed AS
 SELECT o.system, o.object_type, o.external_id, o.natural_key, o.created_at,
     CASE WHEN NOT s.natural_key_unique THEN epoch(o.created_at)::BIGINT // s.natural_key_window_seconds END AS slot
 FROM observed o

@@ -29,7 +29,7 @@ CREATE OR REPLACE MACRO decided_pattern(decision, holds, default_pattern) AS
     END;
 
 -- Compensation operations the catalog declares, per system and object type.
-CREATE OR REPLACE TABLE cfg_compensations AS
+CREATE OR REPLACE TABLE internal.cfg_compensations AS
 SELECT system, split_part(action, '.', 2) AS object_type, min(compensation) AS compensation
 FROM cfg_steps
 WHERE reversible

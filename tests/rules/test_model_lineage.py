@@ -8,7 +8,7 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-from reckon import engine
+from reckon import database, engine
 from reckon.rule_cases import WORKSPACE_DIR
 from reckon.workspace import Workspace
 from rules import INPUT_TABLES, Model, load_models, upstream
@@ -78,6 +78,7 @@ def test_the_lineage_resolves_and_the_inputs_register_every_input_table() -> Non
     graph = upstream(MODELS, "audit_inputs")  # raises if a read has no builder
     assert graph["intent_state"] and "matches" in graph["intent_state"]
     con = duckdb.connect()
+    database.search_internal(con)
     engine.prepare(con, Workspace.open(WORKSPACE_DIR))
     registered = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
     assert registered >= INPUT_TABLES, sorted(INPUT_TABLES - registered)
