@@ -34,6 +34,12 @@ all_intents AS (
     SELECT intent_id, run_id, workflow, step, action, system, false AS declared
     FROM undeclared
 ),
+-- The natural key's parts, from the expected values of the system's key fields.
+keyed AS (
+    SELECT i.*, key_parts(i.expected, sys.natural_key) AS key_parts
+    FROM all_intents i
+    LEFT JOIN cfg_systems sys ON sys.system = i.system
+),
 -- Ids the intent's events carry, wherever the runtime put them (canonical below, per intent).
 event_ids AS (
     SELECT intent_id,
@@ -57,10 +63,7 @@ SELECT
     list_sort(list_distinct(list_transform(coalesce(k.targets, []), lambda t: canonical_id(sys.id_form, t)))) AS targets,
     i.expected, i.description,
     -- The natural key, built from the expected values of the system's key fields.
-    CASE WHEN len(sys.natural_key) > 0
-              AND list_bool_and(list_transform(sys.natural_key, lambda f: key_part(json_field(i.expected, f)) IS NOT NULL))
-         THEN array_to_string(list_transform(sys.natural_key, lambda f: key_part(json_field(i.expected, f))), '|')
-    END AS natural_key,
+    natural_key_of(i.key_parts) AS natural_key,
     -- When an object must have been created to match by a non-unique natural key.
     CASE WHEN NOT sys.natural_key_unique THEN i.declared_at - to_seconds(sys.natural_key_window_seconds) END AS natural_key_from,
     CASE WHEN NOT sys.natural_key_unique THEN i.declared_at + to_seconds(sys.natural_key_window_seconds) END AS natural_key_until,
@@ -70,7 +73,7 @@ SELECT
     coalesce(s.reversible, false) AS reversible,
     s.compensation,
     coalesce(s.safe_to_retry, false) AS safe_to_retry
-FROM all_intents i
+FROM keyed i
 LEFT JOIN event_ids k USING (intent_id)
 LEFT JOIN cfg_steps s ON s.workflow = i.workflow AND s.step = i.step
 LEFT JOIN cfg_systems sys ON sys.system = i.system;
