@@ -10,10 +10,12 @@
 --   evidence the findings report.
 CREATE OR REPLACE TABLE scoped_intended AS
 WITH declared AS (
+    -- The first declaration's event id per intent, then its row: cheaper than ranking whole rows.
     SELECT *
     FROM scoped_events
-    WHERE type = 'intent.declared'
-    QUALIFY row_number() OVER (PARTITION BY intent_id ORDER BY ts, event_id) = 1
+    WHERE type = 'intent.declared' AND event_id IN (
+        SELECT arg_min(event_id, {'ts': ts, 'id': event_id}) FROM scoped_events
+        WHERE type = 'intent.declared' GROUP BY intent_id)
 ),
 runs AS (
     SELECT run_id, arg_min(workflow, ts) AS workflow
