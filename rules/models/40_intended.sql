@@ -48,7 +48,8 @@ event_ids AS (
         arg_min(idempotency_key, {'ts': ts, 'id': event_id}) FILTER (idempotency_key IS NOT NULL) AS idempotency_key,
         arg_max({'object_type': target_object_type, 'key': target_key}, {'ts': ts, 'id': event_id})
             FILTER (target_key IS NOT NULL) AS target,
-        list(DISTINCT target_key) FILTER (target_key IS NOT NULL) AS targets
+        -- Every target, repeats included: canonical, then distinct, below.
+        list(target_key) FILTER (target_key IS NOT NULL) AS targets
     FROM scoped_events
     WHERE intent_id IS NOT NULL AND (idempotency_key IS NOT NULL OR target_key IS NOT NULL)
     GROUP BY intent_id
