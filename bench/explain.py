@@ -86,7 +86,9 @@ class ProfilingConnection:
             text = statement.query.strip()
             args = parameters if (parameters is not None and index == len(parts) - 1) else None
             if re.fullmatch(r"(BEGIN|COMMIT|ROLLBACK)\s*(TRANSACTION)?\s*;?", text, re.IGNORECASE):
+                started = time.perf_counter()  # a commit may checkpoint: its time is the step's too
                 self._con.execute(text).fetchall()
+                self.records.append({"step": self.step, "sql": text, "wall": time.perf_counter() - started, "ops": []})
                 continue
             self._profile.unlink(missing_ok=True)
             self._con.execute("SET enable_profiling = 'json'")

@@ -22,6 +22,17 @@ CREATE OR REPLACE MACRO json_field(doc, name) AS
 CREATE OR REPLACE MACRO key_part(value) AS
     nullif(lower(trim(CASE WHEN json_type(value) = 'ARRAY' THEN value ->> '$[0]' ELSE value ->> '$' END)), '');
 
+-- The natural key's parts (`key_part`) of the named top-level keys of a JSON object: each
+-- value extracted once (a macro argument is expanded at each use).
+CREATE OR REPLACE MACRO key_parts(doc, names) AS
+    list_transform(list_transform(names, lambda f: json_field(doc, f)), lambda v: key_part(v));
+
+-- A natural key from its parts: NULL when there are none or one is missing. Give it a
+-- column, not an expression: a macro argument is computed at each use.
+CREATE OR REPLACE MACRO natural_key_of(parts) AS
+    CASE WHEN len(parts) > 0 AND list_bool_and(list_transform(parts, lambda p: p IS NOT NULL))
+         THEN array_to_string(parts, '|') END;
+
 -- Whether an intended value (JSON) holds in the value a system shows (JSON): the same text
 -- (4200 and "4200" are one value), the same number (42 and 42.00), the same address in
 -- any case, or every intended element or key present in an array or object.

@@ -44,12 +44,15 @@ SELECT n.system, n.object_type, canonical_id(s.id_form, n.external_id) AS extern
 FROM raw_observed_new n
 LEFT JOIN cfg_systems s ON s.system = n.system;
 
+-- The new versions, read and shaped once: every statement below reads them.
+CREATE OR REPLACE TEMP TABLE versions AS SELECT * FROM observed_versions;
+
 -- Fields the new versions show, by their own names and by the mapping's.
 CREATE OR REPLACE TEMP TABLE fields_shown AS
 SELECT DISTINCT system, object_type, unnest(keys) AS field FROM (
-    SELECT DISTINCT system, object_type, json_keys(fields) AS keys FROM observed_versions WHERE fields IS NOT NULL
+    SELECT DISTINCT system, object_type, json_keys(fields) AS keys FROM versions WHERE fields IS NOT NULL
     UNION
-    SELECT DISTINCT system, object_type, json_keys(mapped_fields) FROM observed_versions WHERE mapped_fields IS NOT NULL
+    SELECT DISTINCT system, object_type, json_keys(mapped_fields) FROM versions WHERE mapped_fields IS NOT NULL
 );
 -- A field shown for the first time can change the verdicts of runs outside the scope.
 INSERT INTO changed_fields
@@ -59,74 +62,76 @@ INSERT INTO observed_fields SELECT * FROM fields_shown EXCEPT SELECT * FROM obse
 DROP TABLE fields_shown;
 
 -- The objects the new versions touch (a small table: the kept rows are looked up by it).
-CREATE OR REPLACE TEMP TABLE touched_objects AS SELECT DISTINCT system, external_id FROM observed_versions;
+CREATE OR REPLACE TEMP TABLE touched_objects AS SELECT DISTINCT system, external_id FROM versions;
 
-CREATE OR REPLACE TEMP TABLE observed_merged AS
-WITH versions AS (
-    SELECT * FROM observed_versions
-    UNION ALL BY NAME
-    -- The version kept so far (its created_at is already the first seen, its edited_at the
-    -- latest edit seen).
-    SELECT o.system, o.object_type, o.external_id, o.correlation_keys, o.state, o.raw_status, o.fields,
-        o.mapped_fields, o.last_actor, o.actor_writes, o.created_at, o.updated_at AS version_at,
-        o.changed_at AS edited_at,
-        o.merged_into, o.snapshot_id, o.observed_at, o.source_file, o.source_record
-    FROM observed o
-    SEMI JOIN touched_objects n ON n.system = o.system AND n.external_id = o.external_id
-),
--- Each object's winning version, its first-seen time and its latest edit in one aggregate.
+-- The version kept so far of each touched object competes again (its created_at is
+-- already the first seen, its edited_at the latest edit seen).
+INSERT INTO versions BY NAME
+SELECT o.system, o.object_type, o.external_id, o.correlation_keys, o.state, o.raw_status, o.fields,
+    o.mapped_fields, o.last_actor, o.actor_writes, o.created_at, o.updated_at AS version_at,
+    o.changed_at AS edited_at,
+    o.merged_into, o.snapshot_id, o.observed_at, o.source_file, o.source_record
+FROM observed o
+SEMI JOIN touched_objects n ON n.system = o.system AND n.external_id = o.external_id;
+
+-- A full audit folds everything: no queue needed then.
+INSERT INTO changed_objects
+SELECT o.system, o.external_id, o.natural_key, o.created_at, 'before'
+FROM observed o
+SEMI JOIN touched_objects n ON n.system = o.system AND n.external_id = o.external_id
+WHERE (SELECT incremental FROM audit_context);
+
+DELETE FROM observed o USING touched_objects n WHERE o.system = n.system AND o.external_id = n.external_id;
+DELETE FROM observed_keys k USING touched_objects n WHERE k.system = n.system AND k.external_id = n.external_id;
+
+INSERT INTO observed BY NAME
+WITH
+-- Each object's winning version (its row in `versions`), its first-seen time and its
+-- latest edit in one aggregate.
 ranked AS (
     SELECT
-        arg_max(v, {'terminal': v.state <> 'pending', 'version_at': v.version_at, 'observed_at': v.observed_at,
-                    'source_file': v.source_file, 'source_record': v.source_record}) AS winner,
+        arg_max(v.rowid, {'terminal': v.state <> 'pending', 'version_at': v.version_at, 'observed_at': v.observed_at,
+                          'source_file': v.source_file, 'source_record': v.source_record}) AS winner,
         min(coalesce(v.created_at, v.version_at)) AS first_seen_at,
         max(v.edited_at) AS changed_at
     FROM versions v
     GROUP BY v.system, v.external_id
 ),
 latest AS (
-    SELECT unnest(winner), first_seen_at, changed_at FROM ranked
+    SELECT v.*, r.first_seen_at, r.changed_at FROM ranked r JOIN versions v ON v.rowid = r.winner
 ),
 keyed AS (
     -- The natural key's parts, from the fields the intents name (through the mapping).
     SELECT l.*, s.agent_actors,
-        CASE WHEN len(s.natural_key) > 0 THEN list_transform(s.natural_key, lambda f: key_part(
+        list_transform(list_transform(s.natural_key, lambda f:
             CASE WHEN list_contains(list_transform(s.field_map, lambda m: m.field), f)
-                 THEN json_field(l.mapped_fields, f) ELSE json_field(l.fields, f) END))
-        END AS key_parts
+                 THEN json_field(l.mapped_fields, f) ELSE json_field(l.fields, f) END), lambda v: key_part(v))
+            AS key_parts
     FROM latest l
     LEFT JOIN cfg_systems s ON s.system = l.system
 )
 SELECT
-    system, object_type, external_id, correlation_keys,
-    CASE WHEN list_bool_and(list_transform(key_parts, lambda p: p IS NOT NULL))
-         THEN array_to_string(key_parts, '|') END AS natural_key,
+    system, object_type, external_id, correlation_keys, natural_key_of(key_parts) AS natural_key,
     state, raw_status, fields, mapped_fields, last_actor, actor_writes,
     coalesce(list_contains(agent_actors, last_actor), false) AS agent_last_writer,
     first_seen_at AS created_at, version_at AS updated_at, changed_at, merged_into,
     snapshot_id, observed_at, source_file, source_record
 FROM keyed;
 
--- A full audit folds everything: no queue needed then.
 INSERT INTO changed_objects
-SELECT * FROM (
-    SELECT o.system, o.external_id, o.natural_key, o.created_at, 'before'
-    FROM observed o
-    SEMI JOIN observed_merged m ON m.system = o.system AND m.external_id = o.external_id
-    UNION ALL
-    SELECT system, external_id, natural_key, created_at, 'after' FROM observed_merged
-)
+SELECT o.system, o.external_id, o.natural_key, o.created_at, 'after'
+FROM observed o
+SEMI JOIN touched_objects n ON n.system = o.system AND n.external_id = o.external_id
 WHERE (SELECT incremental FROM audit_context);
-
-DELETE FROM observed o USING observed_merged m WHERE o.system = m.system AND o.external_id = m.external_id;
-DELETE FROM observed_keys k USING observed_merged m WHERE k.system = m.system AND k.external_id = m.external_id;
-INSERT INTO observed BY NAME SELECT * FROM observed_merged;
-INSERT INTO observed_keys SELECT system, external_id, unnest(correlation_keys) AS key FROM observed_merged;
+INSERT INTO observed_keys
+SELECT o.system, o.external_id, unnest(o.correlation_keys) AS key
+FROM observed o
+SEMI JOIN touched_objects n ON n.system = o.system AND n.external_id = o.external_id;
 
 INSERT INTO folded_snapshots
 SELECT snapshot_id FROM cfg_snapshots
 WHERE layer = 'observed' AND snapshot_id NOT IN (SELECT snapshot_id FROM folded_snapshots);
-DROP TABLE observed_merged;
+DROP TABLE versions;
 DROP TABLE touched_objects;
 DROP VIEW observed_versions;
 

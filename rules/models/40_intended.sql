@@ -10,10 +10,12 @@
 --   evidence the findings report.
 CREATE OR REPLACE TABLE scoped_intended AS
 WITH declared AS (
+    -- The first declaration's event id per intent, then its row: cheaper than ranking whole rows.
     SELECT *
     FROM scoped_events
-    WHERE type = 'intent.declared'
-    QUALIFY row_number() OVER (PARTITION BY intent_id ORDER BY ts, event_id) = 1
+    WHERE type = 'intent.declared' AND event_id IN (
+        SELECT arg_min(event_id, {'ts': ts, 'id': event_id}) FROM scoped_events
+        WHERE type = 'intent.declared' GROUP BY intent_id)
 ),
 runs AS (
     SELECT run_id, arg_min(workflow, ts) AS workflow
@@ -34,13 +36,20 @@ all_intents AS (
     SELECT intent_id, run_id, workflow, step, action, system, false AS declared
     FROM undeclared
 ),
+-- The natural key's parts, from the expected values of the system's key fields.
+keyed AS (
+    SELECT i.*, key_parts(i.expected, sys.natural_key) AS key_parts
+    FROM all_intents i
+    LEFT JOIN cfg_systems sys ON sys.system = i.system
+),
 -- Ids the intent's events carry, wherever the runtime put them (canonical below, per intent).
 event_ids AS (
     SELECT intent_id,
         arg_min(idempotency_key, {'ts': ts, 'id': event_id}) FILTER (idempotency_key IS NOT NULL) AS idempotency_key,
         arg_max({'object_type': target_object_type, 'key': target_key}, {'ts': ts, 'id': event_id})
             FILTER (target_key IS NOT NULL) AS target,
-        list(DISTINCT target_key) FILTER (target_key IS NOT NULL) AS targets
+        -- Every target, repeats included: canonical, then distinct, below.
+        list(target_key) FILTER (target_key IS NOT NULL) AS targets
     FROM scoped_events
     WHERE intent_id IS NOT NULL AND (idempotency_key IS NOT NULL OR target_key IS NOT NULL)
     GROUP BY intent_id
@@ -57,10 +66,7 @@ SELECT
     list_sort(list_distinct(list_transform(coalesce(k.targets, []), lambda t: canonical_id(sys.id_form, t)))) AS targets,
     i.expected, i.description,
     -- The natural key, built from the expected values of the system's key fields.
-    CASE WHEN len(sys.natural_key) > 0
-              AND list_bool_and(list_transform(sys.natural_key, lambda f: key_part(json_field(i.expected, f)) IS NOT NULL))
-         THEN array_to_string(list_transform(sys.natural_key, lambda f: key_part(json_field(i.expected, f))), '|')
-    END AS natural_key,
+    natural_key_of(i.key_parts) AS natural_key,
     -- When an object must have been created to match by a non-unique natural key.
     CASE WHEN NOT sys.natural_key_unique THEN i.declared_at - to_seconds(sys.natural_key_window_seconds) END AS natural_key_from,
     CASE WHEN NOT sys.natural_key_unique THEN i.declared_at + to_seconds(sys.natural_key_window_seconds) END AS natural_key_until,
@@ -70,7 +76,7 @@ SELECT
     coalesce(s.reversible, false) AS reversible,
     s.compensation,
     coalesce(s.safe_to_retry, false) AS safe_to_retry
-FROM all_intents i
+FROM keyed i
 LEFT JOIN event_ids k USING (intent_id)
 LEFT JOIN cfg_steps s ON s.workflow = i.workflow AND s.step = i.step
 LEFT JOIN cfg_systems sys ON sys.system = i.system;

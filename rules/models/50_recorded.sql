@@ -30,18 +30,14 @@ WITH outcome_events AS (
         END AS outcome_rank
     FROM scoped_events e
     WHERE e.intent_id IS NOT NULL AND e.type <> 'intent.declared'
-)
-SELECT
-    r.* EXCLUDE (receipt, receipts, id_form),
-    canonical_id(r.id_form, r.receipt) AS receipt_external_id,
-    list_sort(list_distinct(list_transform(r.receipts, lambda x: canonical_id(r.id_form, x)))) AS receipts
-FROM (
+),
+-- Per intent with events: one aggregate over its events, before the join to the intents.
+by_intent AS (
     SELECT
-        i.intent_id,
-        i.run_id,
+        o.intent_id,
         -- Only outcome events decide it: action.blocked is a reason to verify, not an outcome.
-        coalesce(arg_max(o.outcome, {'ts': o.ts, 'rank': o.outcome_rank, 'id': o.event_id})
-                     FILTER (o.outcome IS NOT NULL), 'not_started') AS outcome,
+        arg_max(o.outcome, {'ts': o.ts, 'rank': o.outcome_rank, 'id': o.event_id})
+            FILTER (o.outcome IS NOT NULL) AS outcome,
         count(o.event_id) AS events,
         max(o.attempt) AS attempts,
         min(o.ts) FILTER (o.type = 'action.attempted') AS first_attempt_at,
@@ -50,18 +46,30 @@ FROM (
         max(o.ts) FILTER (o.actor IS NULL OR o.actor = 'agent') AS last_agent_event_at,
         arg_max(o.receipt_external_id, {'ts': o.ts, 'id': o.event_id}) FILTER (o.receipt_external_id IS NOT NULL) AS receipt,
         arg_max(o.event_id, {'ts': o.ts, 'id': o.event_id}) FILTER (o.receipt_external_id IS NOT NULL) AS receipt_event_id,
-        coalesce(list(DISTINCT o.receipt_external_id) FILTER (o.receipt_external_id IS NOT NULL), []) AS receipts,
+        -- Every receipt, repeats included: canonical, then distinct, below.
+        list(o.receipt_external_id) FILTER (o.receipt_external_id IS NOT NULL) AS receipts,
         arg_max(o.error_kind, {'ts': o.ts, 'id': o.event_id}) FILTER (o.error_kind IS NOT NULL) AS last_error_kind,
         -- The key the latest call carried: a retry of a lost call sends it again.
         arg_max(o.idempotency_key, {'ts': o.ts, 'id': o.event_id})
             FILTER (o.type = 'action.attempted' AND o.idempotency_key IS NOT NULL) AS last_attempt_key,
         arg_max(o.event_id, {'ts': o.ts, 'rank': o.outcome_rank, 'id': o.event_id}) FILTER (o.outcome IS NOT NULL)
-            AS last_event_id,
-        any_value(sys.id_form) AS id_form
+            AS last_event_id
+    FROM outcome_events o
+    GROUP BY o.intent_id
+)
+SELECT
+    r.* EXCLUDE (receipt, receipts, id_form),
+    canonical_id(r.id_form, r.receipt) AS receipt_external_id,
+    list_sort(list_distinct(list_transform(r.receipts, lambda x: canonical_id(r.id_form, x)))) AS receipts
+FROM (
+    SELECT
+        i.intent_id, i.run_id, coalesce(a.outcome, 'not_started') AS outcome, coalesce(a.events, 0) AS events,
+        a.attempts, a.first_attempt_at, a.last_attempt_at, a.last_event_at, a.last_agent_event_at, a.receipt,
+        a.receipt_event_id, coalesce(a.receipts, []) AS receipts, a.last_error_kind, a.last_attempt_key,
+        a.last_event_id, sys.id_form
     FROM scoped_intended i
-    LEFT JOIN outcome_events o USING (intent_id)
+    LEFT JOIN by_intent a USING (intent_id)
     LEFT JOIN cfg_systems sys ON sys.system = i.system
-    GROUP BY i.intent_id, i.run_id
 ) r;
 
 CREATE OR REPLACE TABLE scoped_recorded_runs AS

@@ -96,7 +96,14 @@ LEFT JOIN cfg_systems sys ON sys.system = i.system;
 -- the intended value in the system's words (`values` of the mapping; for `$state`, the
 -- system's status vocabulary).
 CREATE OR REPLACE TEMP TABLE intent_fields AS
-WITH named AS (
+-- The status vocabulary as two lookups by (system, word), one row: looked up per field
+-- instead of joined (a join would hash the fields, the larger side).
+WITH vocabulary AS (
+    SELECT map_from_entries(list({'k': {'system': system, 'status': status}, 'v': state})) AS states,
+        map_from_entries(list({'k': {'system': system, 'status': status}, 'v': implies})) AS implies
+    FROM cfg_status_vocabulary
+),
+named AS (
     SELECT intent_id, system, matched_object_type, fields, mapped_fields, object_state, raw_status,
         unnest(json_keys(expected)) AS field, expected
     FROM intent_base
@@ -117,22 +124,23 @@ worded AS (
     FROM named n
     LEFT JOIN cfg_field_map m ON m.system = n.system AND m.field = n.field
 )
-SELECT w.*,
+SELECT w.* EXCLUDE (implies),
     CASE WHEN NOT w.ever_shown THEN 'the export never shows it'
          WHEN w.kind = 'state' AND w.intended_state IS NULL THEN 'not a status word of the system'
     END AS unverified_reason,
     -- The field shows the object's status word: an earlier word of it holds too (an opened
     -- message was delivered, a closed ticket solved).
-    CASE WHEN lower(w.shown ->> '$') = lower(w.raw_status) THEN s.implies END AS shown_implies
+    CASE WHEN lower(w.shown ->> '$') = lower(w.raw_status)
+         THEN w.implies[{'system': w.system, 'status': lower(w.raw_status)}] END AS shown_implies
 FROM (
-    SELECT w.*,
+    SELECT w.*, v.implies,
         CASE WHEN w.kind = 'state' THEN coalesce(
-            v.state, CASE WHEN lower(w.word) IN ('success', 'pending', 'failed', 'deleted') THEN lower(w.word) END)
+            v.states[{'system': w.system, 'status': lower(w.word)}],
+            CASE WHEN lower(w.word) IN ('success', 'pending', 'failed', 'deleted') THEN lower(w.word) END)
         END AS intended_state
     FROM worded w
-    LEFT JOIN cfg_status_vocabulary v ON w.kind = 'state' AND v.system = w.system AND v.status = lower(w.word)
-) w
-LEFT JOIN cfg_status_vocabulary s ON s.system = w.system AND s.status = lower(w.raw_status);
+    CROSS JOIN vocabulary v
+) w;
 
 CREATE OR REPLACE TEMP TABLE intent_diffs AS
 WITH judged_fields AS (
