@@ -176,7 +176,8 @@ def render(results: list[dict], tiny: dict | None, hw: dict, options: dict,
     ]
     if previous:
         lines.append(f"previous: {previous['path']} of {previous['options'].get('date', 'an earlier day')} "
-                     f"(DuckDB {previous['hardware']['duckdb']}, load average at start {previous['hardware']['load']})")
+                     f"(DuckDB {previous['hardware']['duckdb']}, load average at start {previous['hardware']['load']}) "
+                     f"{previous['options'].get('note', '')}")
     for r in results:
         old = before.get(r["intents"], {})
         lines += ["", f"### N = {r['intents']:,}", "",
