@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from connectors.base import QuarantineSink, Reader, SourceOptions
 from connectors.event_log_fast import BLOCK_BYTES, NativeEventLog
-from connectors.files import iter_lines, parse_json_line
+from connectors.files import decode_line, iter_lines, parse_json_line
 from connectors.schema import EVENT_SCHEMA
 from connectors.values import (
     BadRecord,
@@ -191,11 +191,5 @@ class EventLogReader(Reader):
         self, source_file: str, line_no: int, raw: bytes, sink: QuarantineSink, latest: datetime | None = None
     ) -> dict[str, Any] | None:
         """`line_row` of one raw line (with its newline), skipped and decoded as `iter_lines` does."""
-        if not raw.strip():
-            return None
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            sink.reject(source_file, line_no, f"invalid UTF-8: {exc.reason}", raw)
-            return None
-        return self.line_row(source_file, line_no, text, sink, latest)
+        text = decode_line(raw, line_no, sink, source_file)
+        return None if text is None else self.line_row(source_file, line_no, text, sink, latest)

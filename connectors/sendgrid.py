@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 import pyarrow as pa
 
 from connectors.base import QuarantineSink, Reader, SourceOptions
-from connectors.files import JsonDocument, iter_json_lines, parse_json_line
+from connectors.files import JsonDocument, decode_line, iter_json_lines, parse_json_line
 from connectors.files.line_blocks import BLOCK_BYTES
 from connectors.schema import OBSERVED_SCHEMA
 from connectors.sendgrid_fast import NativeSendGrid, correlation_json_paths
@@ -131,12 +131,8 @@ class SendGridReader(Reader):
         """The row of one raw line (with its newline) as the reference makes it before its
         repeat check, or None (blank, or rejected into `sink` as `iter_json_lines` and
         `_events` reject it)."""
-        if not raw.strip():
-            return None
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            sink.reject(source_file, number, f"invalid UTF-8: {exc.reason}", raw)
+        text = decode_line(raw, number, sink, source_file)
+        if text is None:
             return None
         try:
             record = parse_json_line(text)

@@ -12,6 +12,7 @@ from connectors.files.documents import (
 )
 from connectors.files.json_text import iter_document_items
 from connectors.files.lines import (
+    decode_line,
     is_json_lines,
     iter_json_lines,
     iter_lines,
@@ -21,6 +22,6 @@ from connectors.files.lines import (
 )
 
 __all__ = [
-    "JsonDocument", "is_json_lines", "iter_csv_rows", "iter_document_items", "iter_json_lines", "iter_json_records",
+    "JsonDocument", "decode_line", "is_json_lines", "iter_csv_rows", "iter_document_items", "iter_json_lines", "iter_json_records",
     "iter_lines", "load_document", "numbered_rows", "open_binary", "parse_json_line",
 ]  # fmt: skip

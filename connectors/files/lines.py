@@ -30,14 +30,22 @@ def iter_lines(path: Path, sink: QuarantineSink, source_file: str) -> Iterator[t
     try:
         with open_binary(path) as handle:
             for line_no, raw in enumerate(handle, start=1):
-                if not raw.strip():
-                    continue
-                try:
-                    yield line_no, raw.decode("utf-8")
-                except UnicodeDecodeError as exc:
-                    sink.reject(source_file, line_no, f"invalid UTF-8: {exc.reason}", raw)
+                text = decode_line(raw, line_no, sink, source_file)
+                if text is not None:
+                    yield line_no, text
     except (EOFError, OSError, zlib.error) as exc:
         sink.reject(source_file, line_no + 1, f"unreadable file: {exc}")
+
+
+def decode_line(raw: bytes, line_no: int, sink: QuarantineSink, source_file: str) -> str | None:
+    """One raw line's text; None when it is blank, or not UTF-8 (then rejected into `sink`)."""
+    if not raw.strip():
+        return None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        sink.reject(source_file, line_no, f"invalid UTF-8: {exc.reason}", raw)
+        return None
 
 
 def parse_json_line(text: str) -> dict[str, Any]:
