@@ -145,8 +145,10 @@ def run_script(con: duckdb.DuckDBPyConnection, path: Path) -> None:
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    """Whether `table` exists in its own schema (`qualified`)."""
+    schema, name = qualified(table).split(".")
     return bool(con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = ? AND table_schema = 'main'", [table]
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = ? AND table_schema = ?", [name, schema]
     ).fetchone()[0])
 
 

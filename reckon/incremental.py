@@ -32,7 +32,7 @@ import json
 
 import duckdb
 
-from reckon.database import PUBLIC_TABLES, qualified, run_script
+from reckon.database import PUBLIC_TABLES, qualified, run_script, table_exists
 from rules import MACROS_FILE, MODELS_DIR, Model, load_models
 
 MODELS = load_models()
@@ -41,6 +41,9 @@ KEPT_TABLES = ("events", "observed", "observed_keys", "observed_fields", "change
                "changed_fields", "folded_snapshots")
 # The run-scoped tables the models keep (each rebuilt for the scope as `scoped_<name>`).
 SCOPED_TABLES = tuple(t for model in MODELS for t in model.scoped_tables)
+# The findings step's JSON context of each intent a rule hits (rules/findings/10_subjects.sql),
+# run-scoped too: the commit drops the scope's rows, the findings step builds what is missing.
+SUBJECT_CONTEXT = "intent_subject_context"
 # The objects no intent claims (rules/models/67_unclaimed.sql): one audit's bookkeeping,
 # dropped at its commit.
 UNCLAIMED = "unclaimed"
@@ -72,7 +75,7 @@ def resume(con: duckdb.DuckDBPyConnection, print_: str, snapshot_ids: set[str], 
     folded = {row[0] for row in con.execute("SELECT snapshot_id FROM folded_snapshots").fetchall()}
     if allowed and kept == {print_} and folded <= snapshot_ids:
         return folded
-    for table in (*KEPT_TABLES, *SCOPED_TABLES, "model_state"):
+    for table in (*KEPT_TABLES, *SCOPED_TABLES, SUBJECT_CONTEXT, "model_state"):
         con.execute(f"DROP TABLE IF EXISTS {table}")
     con.execute(STATE_DDL)
     return set()
@@ -121,6 +124,8 @@ def commit(con: duckdb.DuckDBPyConnection) -> int:
         else:
             con.execute(f"DROP TABLE IF EXISTS {table}")
             con.execute(f"ALTER TABLE scoped_{table} RENAME TO {table}")
+    if incremental and table_exists(con, SUBJECT_CONTEXT):  # a full audit's resume dropped it
+        con.execute(f"DELETE FROM {SUBJECT_CONTEXT} WHERE run_id IN (SELECT run_id FROM scope_runs)")
     con.execute(f"DROP VIEW scoped_events; DROP VIEW claims_outside_scope; DROP TABLE IF EXISTS scope_event_rows; "
                 f"DROP TABLE IF EXISTS {UNCLAIMED}")
     con.execute("DELETE FROM changed_runs; DELETE FROM changed_objects; DELETE FROM changed_fields")

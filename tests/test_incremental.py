@@ -21,6 +21,7 @@ import yaml
 from bench.generate import generate
 from pipelines.buckets import split_steps
 from pipelines.runner import run_audit
+from pipelines.steps import MODEL_TABLES as COMMIT_STEP
 from pipelines.steps import AuditRun, audit_steps, run_step
 from reckon import buckets
 from reckon.database import search_internal
@@ -90,6 +91,53 @@ def test_a_timeline_audited_incrementally_equals_full_audits(tmp_path):
         assert incremental and 0 < recomputed < runs
         assert scope(roots["full"])[:2] == (False, runs)
         assert_same(roots["incremental"], roots["full"])
+
+
+def findings_context(root: Path) -> list[tuple]:
+    """What each current finding carries, whatever the audits before it were."""
+    with duckdb.connect(str(root / "reckon.duckdb"), read_only=True) as con:
+        search_internal(con)
+        return con.execute("SELECT finding_id, intended, recorded, observed, evidence, state_hash FROM findings "
+                           "ORDER BY ALL").fetchall()
+
+
+def test_an_intents_finding_context_is_rebuilt_only_for_the_runs_in_scope(tmp_path):
+    """The JSON context of an intent's finding is kept between audits: an incremental audit
+    rebuilds the rows of the runs in its scope and keeps every other one as it was."""
+    roots = twins(tmp_path, 60, 5)
+    for root in roots.values():
+        advance(root, 2, 5)
+        run_audit(Workspace.open(root))
+    assert_same(roots["incremental"], roots["full"])
+    with duckdb.connect(str(roots["incremental"] / "reckon.duckdb"), read_only=True) as con:
+        search_internal(con)
+        built = con.execute(
+            "SELECT DISTINCT run_id IN (SELECT run_id FROM scope_runs), audit_id = (SELECT audit_id FROM audit_context) "
+            "FROM intent_subject_context").fetchall()
+    # Rebuilt in scope, kept outside it; both occur.
+    assert sorted(built) == [(False, False), (True, True)]
+
+
+def test_findings_lost_after_the_models_commit_are_caught_up(tmp_path):
+    """A worker dies between the models' commit and the findings step: the audit run again
+    on the same snapshots still gives every finding the context of the runs the lost one
+    recomputed."""
+    roots = twins(tmp_path, 60, 5)
+    for root in roots.values():
+        advance(root, 2, 5)
+    run_audit(Workspace.open(roots["full"]))
+    run = AuditRun(Workspace.open(roots["incremental"]))
+    try:
+        for step in audit_steps(run.ws.config, report=False):
+            run_step(step, run)
+            if step.name == COMMIT_STEP:
+                break
+    finally:
+        run.close()
+    assert scope(roots["incremental"])[1] > 0
+    run_audit(Workspace.open(roots["incremental"]))
+    assert scope(roots["incremental"])[0]
+    assert findings_context(roots["incremental"]) == findings_context(roots["full"])
 
 
 def test_a_new_day_recomputes_only_what_it_touches(tmp_path):

@@ -1,15 +1,29 @@
 -- step: subjects
 -- description: The JSON context every intent and effect finding carries: what was intended,
 --   recorded and observed (the values the rules compare), the evidence (receipts, external
---   ids, snapshot ids, event ids) and a state hash. Views over this audit's rule hits
---   (`intent_hits`, `rule_hits`), so the JSON is built only for subjects with findings.
---   (Runs: 30_run_subjects.sql, after the intents' findings are known.)
-CREATE OR REPLACE VIEW internal.intent_subjects AS
-WITH matched AS (
+--   ids, snapshot ids, event ids) and a state hash, built only for subjects some rule hit
+--   (`intent_hits`, `rule_hits`). (Runs: 30_run_subjects.sql, after the intents' findings
+--   are known.)
+--   An intent's context depends only on its run's rows in the run-scoped tables and the
+--   objects they reach, so it is kept between audits like them (`intent_subject_context`):
+--   the commit of the models drops the rows of the runs in scope (reckon/incremental.py),
+--   and this step builds the rows of the hits that have none (`audit_id`: the audit that
+--   built it). Only the export's freshness (`export_observed_at`) moves for every intent;
+--   `intent_subjects` adds it on reading.
+CREATE TABLE IF NOT EXISTS internal.intent_subject_context (
+    subject_id VARCHAR, run_id VARCHAR, workflow VARCHAR, system VARCHAR,
+    intended VARCHAR, recorded VARCHAR, observed VARCHAR, evidence VARCHAR, state_hash VARCHAR, audit_id VARCHAR
+);
+DELETE FROM intent_subject_context WHERE subject_id NOT IN (SELECT subject_id FROM intent_hits);
+INSERT INTO intent_subject_context
+WITH unbuilt AS (
+    SELECT subject_id FROM intent_hits EXCEPT SELECT subject_id FROM intent_subject_context
+),
+matched AS (
     -- Only for intents some rule hit: list() cannot spill, so keep its input small.
     SELECT intent_id, list(system || ':' || external_id ORDER BY external_id) AS objects
     FROM matches
-    WHERE is_primary AND intent_id IN (SELECT subject_id FROM intent_hits)
+    WHERE is_primary AND intent_id IN (SELECT subject_id FROM unbuilt)
     GROUP BY intent_id
 )
 SELECT
@@ -34,7 +48,7 @@ SELECT
         'agent_last_writer': s.agent_last_writer, 'last_writer': s.last_writer, 'updated_at': s.object_updated_at,
         'changed_at': s.object_changed_at,
         'merged_into': s.merged_into, 'key_owner_id': s.key_owner_id,
-        'export_observed_at': sf.newest_observed_at, 'settle_seconds': s.settle_seconds, 'fresh': s.fresh
+        'settle_seconds': s.settle_seconds, 'fresh': s.fresh
     })::VARCHAR AS observed,
     to_json({
         'receipt_external_id': s.receipt_external_id, 'receipt_event_id': s.receipt_event_id,
@@ -50,14 +64,21 @@ SELECT
     -- What an operator's decision is about: if any of these change, the decision lapses.
     sha256(concat_ws('|', s.observed_state, coalesce(s.external_id, ''), coalesce(s.raw_status, ''),
         coalesce(o.fields, ''), coalesce(s.last_actor, ''), s.recorded_outcome,
-        coalesce(s.receipt_external_id, ''), coalesce(s.field_diff::VARCHAR, ''))) AS state_hash
+        coalesce(s.receipt_external_id, ''), coalesce(s.field_diff::VARCHAR, ''))) AS state_hash,
+    (SELECT audit_id FROM audit_context) AS audit_id
 FROM intent_state s
 JOIN intended i USING (intent_id)
 LEFT JOIN observed o ON o.system = s.system AND o.external_id = s.external_id
 LEFT JOIN recorded_runs r ON r.run_id = s.run_id
-LEFT JOIN system_freshness sf ON sf.system = s.system
 LEFT JOIN matched m USING (intent_id)
-WHERE s.intent_id IN (SELECT subject_id FROM intent_hits);
+WHERE s.intent_id IN (SELECT subject_id FROM unbuilt);
+
+CREATE OR REPLACE VIEW internal.intent_subjects AS
+SELECT c.* EXCLUDE (audit_id) REPLACE (
+    concat(substr(c.observed, 1, length(c.observed) - 1), ',"export_observed_at":',
+           coalesce(to_json(sf.newest_observed_at)::VARCHAR, 'null'), '}') AS observed)
+FROM intent_subject_context c
+LEFT JOIN system_freshness sf ON sf.system = c.system;
 
 CREATE OR REPLACE VIEW internal.effect_subjects AS
 SELECT
