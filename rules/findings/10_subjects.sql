@@ -15,11 +15,22 @@ CREATE TABLE IF NOT EXISTS internal.intent_subject_context (
     intended VARCHAR, recorded VARCHAR, observed VARCHAR, evidence VARCHAR, state_hash VARCHAR, audit_id VARCHAR
 );
 DELETE FROM intent_subject_context WHERE subject_id NOT IN (SELECT subject_id FROM intent_hits);
+CREATE OR REPLACE TEMP TABLE unbuilt AS
+SELECT subject_id FROM intent_hits EXCEPT SELECT subject_id FROM intent_subject_context;
+-- The wide tables are read from the first row an unbuilt intent needs: the commit appends
+-- the scope's rows at their end, so the scans skip the row groups before it (each minimum
+-- is found by a narrow scan; no row needed is ever skipped, wherever it sits).
+SET VARIABLE first_intent_row = (
+    SELECT coalesce(min(rowid), 0) FROM intent_state WHERE intent_id IN (SELECT subject_id FROM unbuilt));
+SET VARIABLE first_intended_row = (
+    SELECT coalesce(min(rowid), 0) FROM intended WHERE intent_id IN (SELECT subject_id FROM unbuilt));
+SET VARIABLE first_object_row = (
+    SELECT coalesce(min(o.rowid), 0) FROM observed o
+    SEMI JOIN (SELECT system, external_id FROM intent_state
+               WHERE rowid >= getvariable('first_intent_row') AND intent_id IN (SELECT subject_id FROM unbuilt)) s
+        ON o.system = s.system AND o.external_id = s.external_id);
 INSERT INTO intent_subject_context
-WITH unbuilt AS (
-    SELECT subject_id FROM intent_hits EXCEPT SELECT subject_id FROM intent_subject_context
-),
-matched AS (
+WITH matched AS (
     -- Only for intents some rule hit: list() cannot spill, so keep its input small.
     SELECT intent_id, list(system || ':' || external_id ORDER BY external_id) AS objects
     FROM matches
@@ -66,12 +77,14 @@ SELECT
         coalesce(o.fields, ''), coalesce(s.last_actor, ''), s.recorded_outcome,
         coalesce(s.receipt_external_id, ''), coalesce(s.field_diff::VARCHAR, ''))) AS state_hash,
     (SELECT audit_id FROM audit_context) AS audit_id
-FROM intent_state s
-JOIN intended i USING (intent_id)
-LEFT JOIN observed o ON o.system = s.system AND o.external_id = s.external_id
+FROM (FROM intent_state WHERE rowid >= getvariable('first_intent_row')) s
+JOIN (FROM intended WHERE rowid >= getvariable('first_intended_row')) i USING (intent_id)
+LEFT JOIN (FROM observed WHERE rowid >= getvariable('first_object_row')) o
+    ON o.system = s.system AND o.external_id = s.external_id
 LEFT JOIN recorded_runs r ON r.run_id = s.run_id
 LEFT JOIN matched m USING (intent_id)
 WHERE s.intent_id IN (SELECT subject_id FROM unbuilt);
+DROP TABLE unbuilt;
 
 CREATE OR REPLACE VIEW internal.intent_subjects AS
 SELECT c.* EXCLUDE (audit_id) REPLACE (

@@ -7,10 +7,18 @@
 --   observed state gives the same action id in every audit.
 -- Staged like rules/findings/40_assemble.sql: the large tables are first reduced to the
 -- open findings' subjects, so that no statement holds several of them in memory at once.
+-- Only the columns the plan reads: the table is wide, and a scan fetches every column it
+-- projects for every row before the few open findings' intents are picked out.
 CREATE OR REPLACE TEMP TABLE open_intents AS
 WITH subjects AS (SELECT subject_id FROM findings WHERE status = 'open' AND subject_kind = 'intent')
 SELECT s.*, i.expected
-FROM (SELECT * FROM intent_state WHERE intent_id IN (SELECT subject_id FROM subjects)) s
+FROM (
+    SELECT intent_id, run_id, workflow, step, action, system, object_type, idempotency_key, target_object_type,
+        target_key, targets, required, reversible, compensation, recorded_outcome, attempts, first_attempt_at,
+        last_attempt_at, receipt_external_id, last_attempt_key, external_id, object_state, raw_status, last_actor,
+        settle_seconds, acted_at, idempotency_ttl_seconds, n_diff, field_diff, fresh, observed_state
+    FROM intent_state WHERE intent_id IN (SELECT subject_id FROM subjects)
+) s
 LEFT JOIN (SELECT intent_id, expected FROM intended WHERE intent_id IN (SELECT subject_id FROM subjects)) i
     ON i.intent_id = s.intent_id;
 
