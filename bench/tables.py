@@ -48,7 +48,7 @@ _WRITE = re.compile(
     r"([\w.\"]+)",
     re.IGNORECASE,
 )
-NO_TABLE = "(transactions, counts)"
+NO_TABLE = "({}: commit, counts)"  # a step's statements that write no table: its COMMIT above all
 
 
 def code_only(sql: str) -> str:
@@ -111,10 +111,10 @@ def attribute(records: list[dict], steps: set[str]) -> tuple[dict[str, list[floa
     feeds: dict[str, set[str]] = defaultdict(set)
     mine = [r for r in records if r["step"] in steps]
     for index, record in enumerate(mine):
-        table = written(record["sql"]) or NO_TABLE
+        table = written(record["sql"]) or NO_TABLE.format(record["step"])
         seconds[table][0] += record["wall"]
         seconds[table][1] += record["cpu"]
-        if table not in kinds and table != NO_TABLE:
+        if table not in kinds and not table.startswith("("):
             pattern = re.compile(rf"\b{re.escape(table)}\b", re.IGNORECASE)
             for later in mine[index + 1:]:
                 target = written(later["sql"])
@@ -172,7 +172,8 @@ def measure(root: Path, workdir: Path) -> dict:
 def render(result: dict) -> str:
     kinds, sizes = result["kinds"], result["sizes"]
     (full, full_feeds), (day, day_feeds) = result["full"], result["day"]
-    staging = sorted((set(full) | set(day)) - set(kinds) - {NO_TABLE})
+    other = {t for t in (*full, *day) if t.startswith("(")}
+    staging = sorted({*full, *day} - set(kinds) - other)
     read_by = readers(list(kinds))
     for table in staging:
         read_by[table] = sorted(full_feeds[table] | day_feeds[table])
@@ -188,9 +189,10 @@ def render(result: dict) -> str:
         wall, cpu = seconds.get(table, (0.0, 0.0))
         return f"{wall:.2f} ({cpu:.2f})"
 
-    for table in [*kinds, *staging, NO_TABLE]:
+    steps = [NO_TABLE.format(model.name) for model in MODELS] + [NO_TABLE.format(MODEL_TABLES)]
+    for table in [*kinds, *staging, *(t for t in steps if t in other)]:
         rows, size = sizes.get(table, (None, None))
-        kind = kinds.get(table, "staging" if table != NO_TABLE else "")
+        kind = kinds.get(table, "staging" if table not in other else "")
         lines.append(f"| {table} | {kind} | {'-' if rows is None else f'{rows:,}'} | "
                      f"{'-' if size is None else f'{size / 1e6:,.1f}'} | {cell(full, table)} | {cell(day, table)} | "
                      f"{', '.join(read_by.get(table, [])) or '-'} |")  # fmt: skip
