@@ -123,16 +123,16 @@ def attribute(records: list[dict], steps: set[str]) -> tuple[dict[str, list[floa
     return seconds, feeds
 
 
-def storage(con: duckdb.DuckDBPyConnection, tables: list[str]) -> dict[str, tuple[int | None, int | None]]:
-    """Rows and bytes on disk (distinct storage blocks x block size) of each table there."""
+def storage(con: duckdb.DuckDBPyConnection, tables: list[str]) -> dict[str, tuple[int | None, int | None, str]]:
+    """Rows, bytes on disk (distinct storage blocks x block size) and schema of each table there."""
     block = con.execute("SELECT block_size FROM pragma_database_size()").fetchone()[0]
     where = dict(con.execute(
         "SELECT table_name, schema_name || '.' || table_name FROM duckdb_tables() "
         "WHERE database_name = current_database() AND NOT temporary").fetchall())  # fmt: skip
-    out: dict[str, tuple[int | None, int | None]] = {}
+    out: dict[str, tuple[int | None, int | None, str]] = {}
     for table in tables:
         if table not in where:
-            out[table] = (None, None)
+            out[table] = (None, None, "")
             continue
         rows = con.execute(f"SELECT count(*) FROM {where[table]}").fetchone()[0]  # a name from the catalog
         blocks = con.execute(
@@ -140,7 +140,7 @@ def storage(con: duckdb.DuckDBPyConnection, tables: list[str]) -> dict[str, tupl
             "UNION ALL SELECT unnest(additional_block_ids) FROM pragma_storage_info(?)) WHERE b >= 0",
             [where[table]] * 2,
         ).fetchone()[0]
-        out[table] = (rows, blocks * block)
+        out[table] = (rows, blocks * block, where[table].split(".")[0])
     return out
 
 
@@ -165,8 +165,8 @@ def measure(root: Path, workdir: Path) -> dict:
     incremental, _ = profile_audit(Workspace.open(root))
     return {"kinds": kinds, "sizes": sizes, "days": day, "full": attribute(full, steps),
             "day": attribute(incremental, steps),
-            "total": {"full": sum(r["wall"] for r in full if r["step"] in steps),
-                      "day": sum(r["wall"] for r in incremental if r["step"] in steps)}}  # fmt: skip
+            "total": {name: [sum(r[key] for r in records if r["step"] in steps) for key in ("wall", "cpu")]
+                      for name, records in (("full", full), ("day", incremental))}}  # fmt: skip
 
 
 def render(result: dict) -> str:
@@ -179,7 +179,8 @@ def render(result: dict) -> str:
         read_by[table] = sorted(full_feeds[table] | day_feeds[table])
     lines = [
         f"full audit of {result['days']} days, then day {result['days'] + 1} added (incremental); "
-        f"the model steps and the commit: {result['total']['full']:.1f} s and {result['total']['day']:.1f} s wall",
+        "the model steps and the commit: {:.1f} s ({:.1f} s CPU) and {:.1f} s ({:.1f} s CPU)".format(
+            *result["total"]["full"], *result["total"]["day"]),
         "",
         "| table | kind | rows | MB | full: wall (CPU) s | day: wall (CPU) s | read by |",
         "| --- | --- | ---: | ---: | ---: | ---: | --- |",
@@ -191,8 +192,8 @@ def render(result: dict) -> str:
 
     steps = [NO_TABLE.format(model.name) for model in MODELS] + [NO_TABLE.format(MODEL_TABLES)]
     for table in [*kinds, *staging, *(t for t in steps if t in other)]:
-        rows, size = sizes.get(table, (None, None))
-        kind = kinds.get(table, "staging" if table not in other else "")
+        rows, size, schema = sizes.get(table, (None, None, ""))
+        kind = ", ".join(filter(None, [kinds.get(table, "staging" if table not in other else ""), schema]))
         lines.append(f"| {table} | {kind} | {'-' if rows is None else f'{rows:,}'} | "
                      f"{'-' if size is None else f'{size / 1e6:,.1f}'} | {cell(full, table)} | {cell(day, table)} | "
                      f"{', '.join(read_by.get(table, [])) or '-'} |")  # fmt: skip
