@@ -14,9 +14,10 @@ audit (DuckDB's storage blocks, `pragma_storage_info`), the wall and CPU seconds
 statements that write it (CREATE, INSERT, DELETE, UPDATE, ALTER, DROP) in the model steps
 and the commit, on the full audit and on the incremental day, and what reads it: the
 models whose header names it (`reads`, `kept`) and the other SQL files (rules, reports)
-that name it. A temporary table a model stages its work in has a row of its own; the
-tables it feeds are the model's tables whose statements name it. Seconds are the
-profiled statements' (the profiler adds a little); CPU is the process's, all threads.
+that name it. A temporary table a model stages its work in has a row of its own, read by
+the tables whose statements in the same step name it; each step's statements that write
+no table (its COMMIT above all: one may checkpoint every table) have one too. Seconds are
+the profiled statements' (the profiler adds a little); CPU is the process's, all threads.
 """
 
 from __future__ import annotations
