@@ -36,6 +36,8 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
@@ -145,9 +147,7 @@ def bench_one(n: int, args: argparse.Namespace, say) -> dict:
         say(f"N={n:,}: Dagster job re-run")
         result["dagster"] = child("dagster", ws, logs)
     if not args.skip_incremental:
-        for folder in (held_back / "landing").iterdir():
-            for path in sorted(folder.iterdir()):
-                os.replace(path, ws / "landing" / folder.name / path.name)  # keeps the mtime
+        land(held_back, ws)
         say(f"N={n:,}: incremental audit (day {args.days + 1})")
         result["incremental"] = child("run_audit", ws, logs)
     # Last: it rebuilds what the last audit built, so it is compared with that audit, and
@@ -166,17 +166,33 @@ def bench_one(n: int, args: argparse.Namespace, say) -> dict:
     return result
 
 
-def buckets_audit(ws: Path, logs: Path, buckets: int) -> dict:
-    """The same full audit rebuilt in buckets (a full rebuild needs policies.incremental off)."""
+def land(day: Path, ws: Path) -> None:
+    """Move a generated day's landing files into the workspace's landing folders."""
+    for folder in (day / "landing").iterdir():
+        (ws / "landing" / folder.name).mkdir(parents=True, exist_ok=True)
+        for path in sorted(folder.iterdir()):
+            os.replace(path, ws / "landing" / folder.name / path.name)  # keeps the export's mtime
+
+
+@contextmanager
+def full_rebuild(ws: Path) -> Iterator[None]:
+    """`policies.incremental` off while inside: the audit then drops every kept table and
+    rebuilds them all (reckon/incremental.py, invariant 2)."""
     path = ws / "reckon.yaml"
     original = path.read_text()
     config = yaml.safe_load(original)
     config.setdefault("policies", {})["incremental"] = False
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     try:
-        return {"buckets": buckets, **child("run_audit", ws, logs, buckets=buckets)}
+        yield
     finally:
         path.write_text(original)
+
+
+def buckets_audit(ws: Path, logs: Path, buckets: int) -> dict:
+    """The same full audit rebuilt in buckets (a full rebuild needs policies.incremental off)."""
+    with full_rebuild(ws):
+        return {"buckets": buckets, **child("run_audit", ws, logs, buckets=buckets)}
 
 
 def bench_tiny(args: argparse.Namespace, say) -> dict:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import duckdb
 
+from bench.probes import cpu_seconds
 from pipelines.steps import AuditRun, add_hook, audit_steps, run_step
 from reckon.database import apply_settings, search_internal, session_settings
 from reckon.workspace import Workspace
@@ -67,7 +68,7 @@ class _Result:
 
 class ProfilingConnection:
     """Stands in for a DuckDB connection: every statement runs with the profiler on and
-    is recorded (step, statement text, wall seconds, operators)."""
+    is recorded (step, statement text, wall and CPU seconds, operators)."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, scratch: Path) -> None:
         self._con = con
@@ -86,18 +87,19 @@ class ProfilingConnection:
             text = statement.query.strip()
             args = parameters if (parameters is not None and index == len(parts) - 1) else None
             if re.fullmatch(r"(BEGIN|COMMIT|ROLLBACK)\s*(TRANSACTION)?\s*;?", text, re.IGNORECASE):
-                started = time.perf_counter()  # a commit may checkpoint: its time is the step's too
+                started, cpu = time.perf_counter(), cpu_seconds()  # a commit may checkpoint: the step's time too
                 self._con.execute(text).fetchall()
-                self.records.append({"step": self.step, "sql": text, "wall": time.perf_counter() - started, "ops": []})
+                self.records.append({"step": self.step, "sql": text, "wall": time.perf_counter() - started,
+                                     "cpu": cpu_seconds() - cpu, "ops": []})
                 continue
             self._profile.unlink(missing_ok=True)
             self._con.execute("SET enable_profiling = 'json'")
             self._con.execute(f"SET profiling_output = '{self._profile}'")
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), cpu_seconds()
             self._con.execute(text, args) if args is not None else self._con.execute(text)
             description = self._con.description
             rows = self._con.fetchall() if description else []
-            wall = time.perf_counter() - started
+            wall, cpu = time.perf_counter() - started, cpu_seconds() - cpu
             self._con.execute("SET enable_profiling = 'no_output'")
             result = _Result(rows, description)
             self.description = description
@@ -109,17 +111,13 @@ class ProfilingConnection:
                     operators(root, ops)
             except (OSError, ValueError):
                 pass
-            self.records.append({"step": self.step, "sql": text, "wall": wall, "ops": ops})
+            self.records.append({"step": self.step, "sql": text, "wall": wall, "cpu": cpu, "ops": ops})
         return result
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.explain", description=__doc__.split("\n\n")[0])
-    parser.add_argument("workspace", type=Path)
-    parser.add_argument("--top", type=int, default=6, help="operators shown per statement")
-    parser.add_argument("--min-seconds", type=float, default=0.5, help="statements shown: at least this slow")
-    args = parser.parse_args(argv)
-    ws = Workspace.open(args.workspace)
+def profile_audit(ws: Workspace) -> tuple[list[dict], list[tuple[str, float]]]:
+    """Run the audit's steps on the database (not the snapshots, not the HTML report) on a
+    profiling connection: every statement's record, and each step's wall seconds."""
     scratch = Path(tempfile.mkdtemp(prefix="reckon-explain-"))
     con = duckdb.connect(str(ws.database))
     apply_settings(con, {**session_settings(ws), "enable_progress_bar": False})
@@ -146,13 +144,24 @@ def main(argv: list[str] | None = None) -> int:
             totals.append((step.name, time.perf_counter() - started))
     finally:
         undo()
-    con.close()
+        con.close()
+    return proxy.records, totals
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.explain", description=__doc__.split("\n\n")[0])
+    parser.add_argument("workspace", type=Path)
+    parser.add_argument("--top", type=int, default=6, help="operators shown per statement")
+    parser.add_argument("--min-seconds", type=float, default=0.5, help="statements shown: at least this slow")
+    args = parser.parse_args(argv)
+    ws = Workspace.open(args.workspace)
+    records, totals = profile_audit(ws)
     grand = sum(t for _, t in totals)
     print(f"audit steps on {ws.root}: {grand:.1f} s")
     for name, seconds in totals:
         print(f"  {name:<22} {seconds:7.2f} s  {seconds / grand * 100:4.0f}%")
     for name, seconds in totals:
-        slow = [r for r in proxy.records if r["step"] == name and r["wall"] >= args.min_seconds]
+        slow = [r for r in records if r["step"] == name and r["wall"] >= args.min_seconds]
         if not slow:
             continue
         print(f"\n### {name}: {seconds:.2f} s")

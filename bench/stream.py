@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 import time
@@ -28,8 +27,8 @@ import duckdb
 import yaml
 
 from bench import passes
-from bench.__main__ import _count, child, configure
-from bench.generate import SOURCE_DIRS, expected_findings
+from bench.__main__ import _count, child, configure, land
+from bench.generate import expected_findings
 from bench.passes import folder_bytes
 from bench.report import gb, secs
 
@@ -56,10 +55,7 @@ def stream_days(ws: Path, work: Path, logs: Path, args: argparse.Namespace, say)
             config.setdefault("policies", {})["incremental"] = False  # an audit in buckets is a full one
             (ws / "reckon.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
             configure(ws, args.memory_limit, args.threads)
-        for folder in SOURCE_DIRS.values():
-            (ws / "landing" / folder).mkdir(parents=True, exist_ok=True)
-            for path in sorted((staging / "landing" / folder).iterdir()):
-                os.replace(path, ws / "landing" / folder / path.name)  # keeps the export's mtime
+        land(staging, ws)
         shutil.rmtree(staging)
         landed = folder_bytes(ws / "landing")
         peak_disk = max(peak_disk, folder_bytes(ws))

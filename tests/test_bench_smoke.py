@@ -130,3 +130,24 @@ def test_a_streamed_run_deletes_each_raw_day_and_finds_what_was_generated(tmp_pa
     assert not (ws / "landing").exists()  # every raw day was deleted once snapshotted
     assert len(list((ws / "snapshots").glob("source=workflow_log/*/snapshot_id=*/_manifest.json"))) == 2
     assert "| findings | as generated" in capsys.readouterr().out
+
+
+def test_bench_tables_prints_every_kept_and_run_scoped_table(tmp_path, capsys):
+    from bench.tables import main as tables
+    from reckon.incremental import KEPT_TABLES, SCOPED_TABLES
+
+    generate(tmp_path / "ws", 2000, days=2, seed=3, fault_share=0.3)
+    assert tables([str(tmp_path / "ws"), "--workdir", str(tmp_path / "work")]) == 0
+    out = capsys.readouterr().out
+    assert "full audit of 2 days, then day 3 added" in out
+    rows = {cells[0]: cells[1:] for line in out.splitlines() if line.startswith("| ")
+            for cells in [[c.strip() for c in line.strip("|").split("|")]]}  # fmt: skip
+    for table in (*KEPT_TABLES, *SCOPED_TABLES):
+        kind, count, size, full, day, read_by = rows[table]
+        assert kind.split(", ")[0] == ("kept" if table in KEPT_TABLES else "run-scoped"), table
+        assert int(count.replace(",", "")) >= 0 and float(size.replace(",", "")) >= 0, table
+        figures = [float(x) for x in re.findall(r"[\d.]+", f"{full} {day}")]
+        assert len(figures) == 4 and all(x >= 0 for x in figures), table
+        assert read_by != "-", table  # every kept table has a reader
+    assert rows["intended"][1] == "2,000"  # one row per generated intent, after the full audit
+    assert float(rows["observed"][3].split()[0]) > 0  # the full audit wrote it, in measured time
