@@ -7,8 +7,9 @@
 --   observed state gives the same action id in every audit.
 -- Staged like rules/findings/40_assemble.sql: the large tables are first reduced to the
 -- open findings' subjects, so that no statement holds several of them in memory at once.
--- Only the columns the plan reads: the table is wide, and a scan fetches every column it
--- projects for every row before the few open findings' intents are picked out.
+-- Only the columns the plan reads (here and in plan_objects): the tables are wide, and a
+-- scan fetches every column it projects for every row before the few open findings'
+-- intents and objects are picked out.
 CREATE OR REPLACE TEMP TABLE open_intents AS
 WITH subjects AS (SELECT subject_id FROM findings WHERE status = 'open' AND subject_kind = 'intent')
 SELECT s.*, i.expected
@@ -30,7 +31,7 @@ FROM matches m
 WHERE m.is_primary AND m.intent_id IN (SELECT intent_id FROM open_intents WHERE observed_state = 'duplicate');
 
 CREATE OR REPLACE TEMP TABLE plan_objects AS
-SELECT o.* FROM observed o
+SELECT o.system, o.external_id, o.object_type, o.state, o.raw_status, o.created_at, o.fields FROM observed o
 SEMI JOIN (
     SELECT system, external_id FROM open_intents
     UNION ALL SELECT system, external_id FROM plan_matches
