@@ -36,6 +36,7 @@ from connectors.files.line_blocks import (
     BlockReadError,
     LineBlock,
     NativeSession,
+    Split,
     parsed_blocks,
 )
 from connectors.schema import OBSERVED_SCHEMA
@@ -165,14 +166,17 @@ class NativeSendGrid(NativeSession):
         line_event: LineEvent,
         rest: Callable[[int], Iterator[pa.RecordBatch]],
         reject_read_error: Callable[[int, str], None],
+        split: Split | None = None,
     ) -> Iterator[pa.RecordBatch]:
-        """Canonical batches in line order; `constants` are the columns every row shares."""
+        """Canonical batches in line order; `constants` are the columns every row shares.
+        `split` cuts the file into blocks (default: whole lines; `array_blocks`: a JSON
+        array's elements, numbered by position, each a "line")."""
         latest_us = (latest - EPOCH) // timedelta(microseconds=1)
         seen: set[bytes] = set()
         first = None
         try:
             # Closed here, so that no block is still parsing when the caller closes the database.
-            with closing(parsed_blocks(path, self.block_bytes, lambda b: self._parse(b, latest_us))) as blocks:
+            with closing(parsed_blocks(path, self.block_bytes, lambda b: self._parse(b, latest_us), split)) as blocks:
                 for block, (rows, slow) in blocks:
                     table, first = self._finish(block, rows, slow, source_file, constants, line_event, seen)
                     yield from table.to_batches()
