@@ -6,6 +6,9 @@ delivers an event again exactly as it was: an identical copy (every key and valu
 dropped and counted in `repeats_dropped`; events that merely share an `sg_event_id` are
 kept (SendGrid's own documentation example gives eleven events one id). Event names are
 read in any case; a `timestamp` of 10^11 or more is milliseconds.
+
+Files of native_min_bytes or more, JSON Lines or one JSON array, go through the native fast
+path (sendgrid_fast.py); `python_batches` is the reference it is held to.
 """
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
 """SendGrid's native fast path: Event Webhook JSON Lines in blocks, parsed and checked in DuckDB.
+A batch that is one JSON array takes the same path, its elements as the lines (numbered by
+position; files/array_blocks.py cuts them, sendgrid.py holds the rows until the array ends).
 
 `SendGridReader` (sendgrid.py) is the reference. A line is read here only when its row is
 provably the one `event_row` makes: an object of strings without escapes, integers of
@@ -128,7 +130,7 @@ def _query(states: dict[str, str], paths: int) -> str:
 
 
 class NativeSendGrid(NativeSession):
-    """Reads one SendGrid JSON Lines file in blocks. `line_event` is the reference for one
+    """Reads one SendGrid JSON Lines file (or JSON array) in blocks. `line_event` is the reference for one
     raw line (it rejects into the sink itself, returns the row before the repeat check);
     `rest` is the reference reading the file from a line on."""
 
