@@ -104,15 +104,17 @@ def _cut(data: bytes) -> tuple[np.ndarray, int | None]:
     then the offset past the last whole element; and the offset of the array's closing
     `]`, None when it is not in `data`."""
     codes = np.frombuffer(data, np.uint8)
-    roles = _ROLE[codes]
+    roles = np.take(_ROLE, codes)
     marked = np.flatnonzero(roles)
     kinds = roles[marked]
-    quotes = marked[kinds == 3]
-    quotes = quotes[~_escaped(codes, quotes)]
-    structural, kinds = marked[kinds != 3], kinds[kinds != 3]
-    outside = np.searchsorted(quotes, structural) % 2 == 0  # an even number of quotes before it
+    quote = kinds == 3
+    real = quote.copy()
+    quotes = np.flatnonzero(quote)
+    real[quotes[_escaped(codes, marked[quotes])]] = False
+    # Outside the strings: after an even number of real quotes, and not a quote itself.
+    outside = ~quote & (np.cumsum(real, dtype=np.int64) % 2 == 0)
     # The leading separator is left out: depth 1 starts after it.
-    structural, kinds = structural[outside][1:], kinds[outside][1:]
+    structural, kinds = marked[outside][1:], kinds[outside][1:]
     depth = 1 + np.cumsum(np.where(kinds == 2, 0, kinds), dtype=np.int64)
     closed = np.flatnonzero(depth <= 0)
     end = None
