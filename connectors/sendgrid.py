@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NoReturn
 
 import pyarrow as pa
 
@@ -144,7 +144,7 @@ class SendGridReader(Reader):
         file) drops them, and the reference reads the file."""
         held = _Held(sink.source)
 
-        def doubt(*_: Any) -> Iterator[pa.RecordBatch]:
+        def doubt(*_: Any) -> NoReturn:
             raise NotAPlainArray("for the reference")
 
         try:
