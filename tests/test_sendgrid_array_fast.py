@@ -4,6 +4,7 @@ dropped repeats on hostile, broken and fuzzed arrays, elements numbered by posit
 
 from __future__ import annotations
 
+import gzip
 import json
 import random
 import re
@@ -58,7 +59,11 @@ def valid_hostile() -> list[bytes]:
         values.append(text.encode("utf-8"))
     tricky = [json.dumps({**BOUNCE, "reason": text, "sg_event_id": f"t{i}"}, ensure_ascii=i % 2 == 0)
               for i, text in enumerate(['a"]}', "{[,", "\\", '\\"', "x\\\\", "],[", '"}, {"', "\u2028é"])]  # fmt: skip
-    nested = [json.dumps({**EVENT, "sg_event_id": "n1", "pool": {"a": [1, {"b": "]}"}]}}), '[{"a": 1}, [2]]', '"]"']
+    nested = [
+        json.dumps({**EVENT, "sg_event_id": "n1", "pool": {"a": [1, {"b": "]}"}]}}),
+        '[{"a": 1}, [2]]',
+        '"]"',
+    ]
     return values + [text.encode() for text in tricky + nested]
 
 
@@ -70,9 +75,10 @@ def test_hostile_elements_read_the_same(tmp_path, block_bytes, separator):
     path.write_bytes(b" \n" + array_of(elements + elements, separator) + b"\n")
     reader = assert_same(path, block_bytes)
     rows, bad, ref = read(path, fast=False)
-    assert rows.num_rows > 20 and len(bad) > 20 and ref.repeats_dropped > 20  # each kind is compared
-    assert reader.native_rows > 10 and reader.python_lines > 20  # and both paths did read elements
-    assert {r["source_record"] for r in bad} <= set(range(1, 2 * len(elements) + 1))  # numbered by position
+    # Each kind is compared, both paths read elements, numbered by position.
+    assert rows.num_rows > 20 and len(bad) > 20 and ref.repeats_dropped > 20
+    assert reader.native_rows > 10 and reader.python_lines > 20
+    assert {r["source_record"] for r in bad} <= set(range(1, 2 * len(elements) + 1))
 
 
 BROKEN = {
@@ -91,7 +97,9 @@ BROKEN = {
     "JSON Lines": lambda doc: b"\n".join(sendgrid_event(n).encode() for n in range(50)),
     "an empty array": lambda doc: b" [ \n ] ",
     "nothing": lambda doc: b"",
-    "a big integer": lambda doc: doc.replace(b'"timestamp":', b'"big": ' + b"9" * 5000 + b', "timestamp":', 1),
+    "a big integer": lambda doc: doc.replace(
+        b'"timestamp":', b'"big": ' + b"9" * 5000 + b', "timestamp":', 1
+    ),
 }
 
 
@@ -109,7 +117,11 @@ def test_a_document_that_is_not_a_plain_array_reads_the_same(tmp_path, case):
 def test_events_without_a_message_id_leave_the_array_to_the_reference(tmp_path):
     bounce = {k: v for k, v in BOUNCE.items() if k != "sg_message_id"}
     elements = [json.dumps({**EVENT, "sg_event_id": f"e{i}"}) for i in range(30)]
-    elements[20:20] = [json.dumps({**bounce, "email": EVENT["email"], "reckon_intent_id": EVENT["reckon_intent_id"]})]
+    elements[20:20] = [
+        json.dumps(
+            {**bounce, "email": EVENT["email"], "reckon_intent_id": EVENT["reckon_intent_id"]}
+        )
+    ]
     path = tmp_path / "batch.json"
     path.write_bytes(array_of([e.encode() for e in elements]))
     reader = assert_same(path, 2000)
@@ -150,7 +162,15 @@ def test_an_array_larger_than_the_native_limit_is_read_by_the_reference(tmp_path
 
 
 def test_the_cut_parts_elements_where_json_does(tmp_path):
-    elements = [{"a": 'x,]}\\"{['}, [1, {"b": "]"}], "\\", "\U0001f600 \u2028", 0, {"c": {"d": []}}, None]
+    elements = [
+        {"a": 'x,]}\\"{['},
+        [1, {"b": "]"}],
+        "\\",
+        "\U0001f600 \u2028",
+        0,
+        {"c": {"d": []}},
+        None,
+    ]
     for ascii_only in (True, False):
         texts = [json.dumps(e, ensure_ascii=ascii_only).encode() for e in elements]
         path = tmp_path / "a.json"
@@ -180,7 +200,11 @@ def element(draw) -> bytes:
     else:
         value = dict(draw(st.sampled_from([EVENT, BOUNCE])))
         value["sg_event_id"] = draw(st.sampled_from(["e1", "e2", "e3", "e4"]))
-        for key in draw(st.lists(st.sampled_from([*FIELD_VALUES, "reason", "response", "pool", "é"]), max_size=3)):
+        for key in draw(
+            st.lists(
+                st.sampled_from([*FIELD_VALUES, "reason", "response", "pool", "é"]), max_size=3
+            )
+        ):
             value[key] = draw(FIELD_VALUES.get(key, STRINGS | VALUES | ODD))
     text = json.dumps(value, ensure_ascii=draw(st.booleans()), indent=draw(st.sampled_from([None, None, 1])),
                       separators=draw(st.sampled_from([None, (",", ":")])), sort_keys=draw(st.booleans()))  # fmt: skip
@@ -190,11 +214,18 @@ def element(draw) -> bytes:
 @st.composite
 def array_document(draw) -> bytes:
     elements = draw(st.lists(element(), max_size=20))
-    for at in draw(st.lists(st.integers(0, 19), max_size=4)):  # webhook retries: an element again, later
+    for at in draw(
+        st.lists(st.integers(0, 19), max_size=4)
+    ):  # webhook retries: an element again, later
         if elements:
             elements.append(elements[at % len(elements)])
     parts = [draw(st.sampled_from(["", " ", "\n"])).encode() + e for e in elements]
-    doc = b"[" + b"".join(p + draw(SEPARATORS).encode() for p in parts[:-1]) + (parts[-1] if parts else b"") + b"]"
+    doc = (
+        b"["
+        + b"".join(p + draw(SEPARATORS).encode() for p in parts[:-1])
+        + (parts[-1] if parts else b"")
+        + b"]"
+    )
     doc += draw(st.sampled_from([b"", b"\n", b" \r\n"]))
     damage = draw(st.sampled_from(["none"] * 6 + ["truncate", "insert", "drop"]))
     if damage != "none" and doc:
@@ -202,7 +233,11 @@ def array_document(draw) -> bytes:
         if damage == "truncate":
             doc = doc[:at]
         elif damage == "insert":
-            doc = doc[:at] + draw(st.sampled_from([b",", b"]", b"}", b"{", b"[", b'"', b"\\", b" ", b"x"])) + doc[at:]
+            doc = (
+                doc[:at]
+                + draw(st.sampled_from([b",", b"]", b"}", b"{", b"[", b'"', b"\\", b" ", b"x"]))
+                + doc[at:]
+            )
         else:
             doc = doc[:at] + doc[at + 1 :]
     return doc
@@ -222,6 +257,15 @@ def test_both_paths_read_twenty_thousand_mutated_elements_alike(tmp_path):
     rng = random.Random(20261206)
     elements = [mutated_line(rng) for _ in range(20_000)]
     path = tmp_path / "batch.json"
-    path.write_bytes(array_of([e for e in elements if utf8(e)], b",\n"))  # bad UTF-8 breaks the whole document
+    path.write_bytes(
+        array_of([e for e in elements if utf8(e)], b",\n")
+    )  # bad UTF-8 breaks the whole document
     reader = assert_same(path, 1 << 20)
     assert reader.native_rows > 5_000 and reader.python_lines > 2_000
+
+
+def test_a_gzipped_array_is_read_by_the_reference(tmp_path):
+    path = tmp_path / "batch.json.gz"
+    path.write_bytes(gzip.compress(array_of([sendgrid_event(n).encode() for n in range(500)])))
+    reader = assert_same(path, 4096, paths=BENCH_PATHS)
+    assert reader.native_rows == 0
