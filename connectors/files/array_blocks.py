@@ -104,13 +104,14 @@ def _cut(data: bytes) -> tuple[np.ndarray, int | None]:
     then the offset past the last whole element; and the offset of the array's closing
     `]`, None when it is not in `data`."""
     codes = np.frombuffer(data, np.uint8)
-    roles = np.take(_ROLE, codes)
-    marked = np.flatnonzero(roles)
-    kinds = roles[marked]
+    # `[` and `]` are `{` and `}` but for one bit: folded, two comparisons find all four.
+    folded = codes | 0x20
+    brackets = (folded == ord("{")) | (folded == ord("}"))
+    marked = np.flatnonzero(brackets | (codes == ord(",")) | (codes == ord('"')))
+    kinds = _ROLE[codes[marked]]
     quote = kinds == 3
     real = quote.copy()
-    quotes = np.flatnonzero(quote)
-    real[quotes[_escaped(codes, marked[quotes])]] = False
+    real[_escaped(codes, marked, quote)] = False
     # Outside the strings: after an even number of real quotes, and not a quote itself.
     outside = ~quote & (np.cumsum(real, dtype=np.int64) % 2 == 0)
     # The leading separator is left out: depth 1 starts after it.
@@ -129,19 +130,21 @@ def _cut(data: bytes) -> tuple[np.ndarray, int | None]:
     return np.concatenate(([0], commas, tail)).astype(np.int64), end
 
 
-def _escaped(codes: np.ndarray, quotes: np.ndarray) -> np.ndarray:
-    """Whether each quote follows an odd run of backslashes (within a string, an escape)."""
-    run = np.zeros(quotes.size, np.int64)
-    active = np.flatnonzero((quotes > 0) & (codes[np.maximum(quotes - 1, 0)] == _BACKSLASH))
-    back = 1
+def _escaped(codes: np.ndarray, marked: np.ndarray, quote: np.ndarray) -> np.ndarray:
+    """The indexes (into `marked`) of the quotes that follow an odd run of backslashes
+    (within a string, an escape). `codes[0]` is a separator: every run starts after it."""
+    quotes = np.flatnonzero(quote)
+    found = quotes[codes[marked[quotes] - 1] == _BACKSLASH]
+    run = np.ones(found.size, np.int64)
+    active = np.arange(found.size)
+    back = 2
     while active.size:
         if back > _MAX_ESCAPE_RUN:
             raise NotAPlainArray("a long run of backslashes")
+        active = active[codes[marked[found[active]] - back] == _BACKSLASH]
         run[active] += 1
         back += 1
-        at = quotes[active] - back
-        active = active[(at >= 0) & (codes[np.maximum(at, 0)] == _BACKSLASH)]
-    return run % 2 == 1
+    return found[run % 2 == 1]
 
 
 def _elements(data: bytes, offsets: np.ndarray, empty_ok: bool) -> pa.BinaryArray:
