@@ -269,3 +269,16 @@ def test_a_gzipped_array_is_read_by_the_reference(tmp_path):
     path.write_bytes(gzip.compress(array_of([sendgrid_event(n).encode() for n in range(500)])))
     reader = assert_same(path, 4096, paths=BENCH_PATHS)
     assert reader.native_rows == 0
+
+
+def test_a_reader_stopped_after_its_first_array_batch_closes_cleanly(tmp_path):
+    path = tmp_path / "batch.json"
+    path.write_bytes(array_of([sendgrid_event(n).encode() for n in range(20_000)]))
+    reader = SendGridReader(
+        SourceOptions(source="sg", correlation_paths=BENCH_PATHS, root=tmp_path)
+    )
+    reader.native_min_bytes, reader.block_bytes = 0, 200_000
+    batches = reader.batches(path, QuarantineSink("sg"))
+    assert next(batches).num_rows > 0
+    batches.close()
+    assert reader.native_rows == 20_000  # the array was read whole before its first batch
