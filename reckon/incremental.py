@@ -4,8 +4,8 @@ when it starts over. Every piece of it is here or in the model SQL (rules/models
 Invariants (tests/test_incremental.py proves the first one table by table):
 
 1. An incremental audit gives exactly the tables a full audit of the same snapshots gives.
-2. The kept tables (`KEPT_TABLES` and every model's `scoped_tables`) were computed by the
-   model SQL and catalog whose fingerprint `model_state` holds, from the snapshots
+2. The kept tables (`KEPT_TABLES`, every model's `scoped_tables` and `SUBJECT_CONTEXT`) were
+   computed by the SQL (`FINGERPRINTED`) and catalog whose fingerprint `model_state` holds, from the snapshots
    `folded_snapshots` lists. If the fingerprint differs, a folded snapshot is gone, or
    `policies.incremental` is false, the audit starts over: `resume` drops them all.
 3. An audit folds in only the snapshots not folded yet (`raw_events_new`,
@@ -33,7 +33,7 @@ import json
 import duckdb
 
 from reckon.database import PUBLIC_TABLES, qualified, run_script, table_exists
-from rules import MACROS_FILE, MODELS_DIR, Model, load_models
+from rules import FINDINGS_DIR, MACROS_FILE, MODELS_DIR, Model, load_models
 
 MODELS = load_models()
 # Tables an audit keeps for the next one, besides the run-scoped model tables.
@@ -44,6 +44,7 @@ SCOPED_TABLES = tuple(t for model in MODELS for t in model.scoped_tables)
 # The findings step's JSON context of each intent a rule hits (rules/findings/10_subjects.sql),
 # run-scoped too: the commit drops the scope's rows, the findings step builds what is missing.
 SUBJECT_CONTEXT = "intent_subject_context"
+SUBJECTS_FILE = FINDINGS_DIR / "10_subjects.sql"
 # The objects no intent claims (rules/models/67_unclaimed.sql): one audit's bookkeeping,
 # dropped at its commit.
 UNCLAIMED = "unclaimed"
@@ -57,10 +58,15 @@ CREATE TABLE IF NOT EXISTS internal.folded_snapshots (snapshot_id VARCHAR);
 """
 
 
+# The SQL whose output the kept tables hold: every model script, the macros they call, and
+# the findings' script that builds the kept intent context.
+FINGERPRINTED = (*sorted(MODELS_DIR.rglob("*.sql")), MACROS_FILE, SUBJECTS_FILE)
+
+
 def fingerprint(catalog: list[list[dict]]) -> str:
-    """Hash of every model script, the macros they call and the catalog tables they read."""
+    """Hash of the `FINGERPRINTED` scripts and the catalog tables the models read."""
     digest = hashlib.sha256()
-    for path in [*sorted(MODELS_DIR.rglob("*.sql")), MACROS_FILE]:
+    for path in FINGERPRINTED:
         digest.update(path.relative_to(MODELS_DIR.parent).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     digest.update(json.dumps(catalog, sort_keys=True, default=str).encode())
     return digest.hexdigest()[:24]

@@ -25,8 +25,9 @@ from pipelines.steps import MODEL_TABLES as COMMIT_STEP
 from pipelines.steps import AuditRun, audit_steps, run_step
 from reckon import buckets
 from reckon.database import search_internal
-from reckon.incremental import MODEL_TABLES
+from reckon.incremental import FINGERPRINTED, MODEL_TABLES
 from reckon.workspace import Workspace
+from rules import RULES_DIR
 from simulator import simulate
 from simulator.timeline import advance
 
@@ -176,6 +177,14 @@ def test_changed_rules_or_catalog_start_over(tmp_path):
     run_audit(Workspace.open(root))
     incremental, recomputed, runs = scope(root)
     assert not incremental and recomputed == runs
+
+
+def test_the_fingerprint_covers_the_sql_of_every_kept_table():
+    """The intents' finding context is kept, so the script that builds it is fingerprinted
+    with the models: a changed script starts over instead of keeping rows of the old one."""
+    kept_builders = {p.relative_to(RULES_DIR).as_posix() for p in FINGERPRINTED}
+    assert "findings/10_subjects.sql" in kept_builders
+    assert {p.relative_to(RULES_DIR).as_posix() for p in RULES_DIR.glob("models/**/*.sql")} <= kept_builders
 
 
 @pytest.mark.parametrize(("source", "landing"), [("workflow_log", "events"), ("stripe_refunds", "stripe")])
