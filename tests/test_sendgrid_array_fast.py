@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from bench.connectors import sendgrid_event
 from connectors.base import QuarantineSink, SourceOptions
 from connectors.files.array_blocks import NotAPlainArray, array_blocks
+from connectors.files.line_blocks import is_utf8
 from connectors.sendgrid import SendGridReader
 from tests.test_sendgrid_fast import (
     BOUNCE,
@@ -37,14 +38,6 @@ BENCH_PATHS = ["reckon_intent_id", "metadata.reckon_intent_id"]
 
 def array_of(elements: list[bytes], separator: bytes = b",") -> bytes:
     return b"[" + separator.join(elements) + b"]"
-
-
-def utf8(data: bytes) -> bool:
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 def valid_hostile() -> list[bytes]:
@@ -258,7 +251,7 @@ def test_both_paths_read_twenty_thousand_mutated_elements_alike(tmp_path):
     elements = [mutated_line(rng) for _ in range(20_000)]
     path = tmp_path / "batch.json"
     path.write_bytes(
-        array_of([e for e in elements if utf8(e)], b",\n")
+        array_of([e for e in elements if is_utf8(e)], b",\n")
     )  # bad UTF-8 breaks the whole document
     reader = assert_same(path, 1 << 20)
     assert reader.native_rows > 5_000 and reader.python_lines > 2_000

@@ -80,7 +80,7 @@ class LineBlock:
         try:
             text = lines.cast(pa.string())
         except pa.ArrowInvalid:
-            valid = [_utf8(raw) for raw in lines.to_pylist()]
+            valid = [is_utf8(raw) for raw in lines.to_pylist()]
             text = pc.if_else(pa.array(valid), lines, b"").cast(pa.string())
         numbers = pa.array(range(self.first, self.first + len(lines)), pa.int64())
         return pa.table({"n": numbers, "line": text})
@@ -125,7 +125,7 @@ class BlockReadError(Exception):
         self.line = line
 
 
-def _utf8(raw: bytes) -> bool:
+def is_utf8(raw: bytes) -> bool:
     try:
         raw.decode("utf-8")
     except UnicodeDecodeError:
