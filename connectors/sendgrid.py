@@ -6,26 +6,21 @@ delivers an event again exactly as it was: an identical copy (every key and valu
 dropped and counted in `repeats_dropped`; events that merely share an `sg_event_id` are
 kept (SendGrid's own documentation example gives eleven events one id). Event names are
 read in any case; a `timestamp` of 10^11 or more is milliseconds.
-
-Files of native_min_bytes or more, JSON Lines or one JSON array, go through the native fast
-path (sendgrid_fast.py); `python_batches` is the reference it is held to.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar, NoReturn
+from typing import Any, ClassVar
 
 import pyarrow as pa
 
 from connectors.base import QuarantineSink, Reader, SourceOptions
 from connectors.files import JsonDocument, decode_line, iter_json_lines, parse_json_line
-from connectors.files.array_blocks import NotAPlainArray, array_blocks
 from connectors.files.line_blocks import BLOCK_BYTES
 from connectors.schema import OBSERVED_SCHEMA
 from connectors.sendgrid_fast import NativeSendGrid, correlation_json_paths
@@ -83,27 +78,22 @@ class SendGridReader(Reader):
     block_bytes = BLOCK_BYTES
     # Planning the native query takes tens of milliseconds: smaller files are read in Python.
     native_min_bytes = 1 << 20
-    # A JSON array's rows are held until its end proves it whole: larger arrays are read in Python.
-    native_max_array_bytes = 4 * BLOCK_BYTES
 
     def __init__(self, options: SourceOptions) -> None:
         super().__init__(options)
         self.native_rows = 0  # rows the fast path made natively, over the files read
-        self.python_lines = 0  # lines (or array elements) it handed to the reference
+        self.python_lines = 0  # lines it handed to the reference
 
     def batches(self, path: Path, sink: QuarantineSink) -> Iterator[pa.RecordBatch]:
-        """Files of native_min_bytes or more through the native fast path (sendgrid_fast.py)
-        when they are JSON Lines, or one JSON array of up to native_max_array_bytes (not
-        gzipped); it hands the reference every line or element it cannot prove it reads
-        alike. Everything else through the reference, `python_batches`."""
+        """JSON Lines files of native_min_bytes or more through the native fast path
+        (sendgrid_fast.py), which hands the reference every line it cannot prove it reads
+        alike; everything else through the reference, `python_batches`."""
         paths = correlation_json_paths(self.options.correlation_paths)
-        lines = ".jsonl" in path.suffixes
         try:
-            size = path.stat().st_size
+            small = path.stat().st_size < self.native_min_bytes
         except OSError:
-            size = 0  # the reference reports it
-        array = not lines and path.suffix != ".gz" and size <= self.native_max_array_bytes
-        if size < self.native_min_bytes or paths is None or not (lines or array):
+            small = True  # the reference reports it
+        if small or paths is None or ".jsonl" not in path.suffixes:
             yield from self.python_batches(path, sink)
             return
         source_file = self.options.relative(path)
@@ -119,46 +109,16 @@ class SendGridReader(Reader):
             yield from self.to_batches(row for row in rows if row["source_record"] >= first)
 
         try:
-            if array:
-                yield from self._array_batches(native, path, sink, source_file, constants, latest)
-            else:
-                yield from native.batches(
-                    path, source_file, constants, latest,
-                    lambda number, raw: self._line_event(number, raw, sink, source_file, latest),
-                    rest, lambda number, reason: sink.reject(source_file, number, reason),
-                )  # fmt: skip
+            yield from native.batches(
+                path, source_file, constants, latest,
+                lambda number, raw: self._line_event(number, raw, sink, source_file, latest),
+                rest, lambda number, reason: sink.reject(source_file, number, reason),
+            )  # fmt: skip
         finally:
             self.native_rows += native.native_rows
             self.python_lines += native.python_lines
             self.repeats_dropped += native.repeats_dropped
             native.close()
-
-    def _array_batches(
-        self, native: NativeSendGrid, path: Path, sink: QuarantineSink, source_file: str,
-        constants: dict[str, str | None], latest: datetime,
-    ) -> Iterator[pa.RecordBatch]:  # fmt: skip
-        """A file that is one JSON array, its elements numbered by position. The reference
-        keeps no record of a broken document (`JsonDocument`), so rows and rejections are
-        held until the array's end; any doubt (see array_blocks.py; an element that is not
-        valid JSON; an event without a message id, which the reference finds in the whole
-        file) drops them, and the reference reads the file."""
-        held = _Held(sink.source)
-
-        def doubt(*_: Any) -> NoReturn:
-            raise NotAPlainArray("for the reference")
-
-        try:
-            batches = list(native.batches(
-                path, source_file, constants, latest,
-                lambda number, raw: self._element_event(number, raw, held, source_file, latest),
-                doubt, doubt, array_blocks,
-            ))  # fmt: skip
-        except (NotAPlainArray, OSError):
-            native.native_rows = native.python_lines = native.repeats_dropped = 0
-            yield from self.python_batches(path, sink)
-            return
-        held.replay(sink)
-        yield from batches
 
     def python_batches(self, path: Path, sink: QuarantineSink) -> Iterator[pa.RecordBatch]:
         """The reference: every record through `_events` and `event_row`."""
@@ -181,24 +141,6 @@ class SendGridReader(Reader):
             return None
         escapes = surrogate_escape(text)
         row = self._valid_row(record, lambda: escapes, latest)
-        if isinstance(row, BadRecord):
-            sink.reject(source_file, number, str(row), record)
-            return None
-        row["source_record"] = number
-        return row
-
-    def _element_event(
-        self, number: int, raw: bytes, sink: QuarantineSink, source_file: str, latest: datetime
-    ) -> dict[str, Any] | None:
-        """The row of one array element's text as the reference makes it before its repeat
-        check, or None (rejected into `sink` as `_events` rejects it). Text that is not
-        valid JSON breaks the document: NotAPlainArray."""
-        try:
-            text = raw.decode("utf-8")
-            record = json.loads(text)
-        except (ValueError, RecursionError) as exc:  # ValueError: also bad UTF-8, too many digits
-            raise NotAPlainArray(f"element {number}: {exc}") from exc
-        row = self._valid_row(record, lambda: surrogate_escape(text), latest)
         if isinstance(row, BadRecord):
             sink.reject(source_file, number, str(row), record)
             return None
@@ -363,18 +305,3 @@ class _From(QuarantineSink):
     def reject(self, source_file: str, record: int, reason: str, raw: Any = None) -> None:
         if record >= self.first:
             self.sink.reject(source_file, record, reason, raw)
-
-
-class _Held(QuarantineSink):
-    """Rejections kept back until `replay` passes them on (or dropped with the object)."""
-
-    def __init__(self, source: str) -> None:
-        super().__init__(source)
-        self.calls: list[tuple[str, int, str, Any]] = []
-
-    def reject(self, source_file: str, record: int, reason: str, raw: Any = None) -> None:
-        self.calls.append((source_file, record, reason, raw))
-
-    def replay(self, sink: QuarantineSink) -> None:
-        for call in self.calls:
-            sink.reject(*call)

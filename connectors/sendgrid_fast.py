@@ -1,6 +1,4 @@
 """SendGrid's native fast path: Event Webhook JSON Lines in blocks, parsed and checked in DuckDB.
-A batch that is one JSON array takes the same path, its elements as the lines (numbered by
-position; files/array_blocks.py cuts them, sendgrid.py holds the rows until the array ends).
 
 `SendGridReader` (sendgrid.py) is the reference. A line is read here only when its row is
 provably the one `event_row` makes: an object of strings without escapes, integers of
@@ -38,7 +36,6 @@ from connectors.files.line_blocks import (
     BlockReadError,
     LineBlock,
     NativeSession,
-    Split,
     parsed_blocks,
 )
 from connectors.schema import OBSERVED_SCHEMA
@@ -130,7 +127,7 @@ def _query(states: dict[str, str], paths: int) -> str:
 
 
 class NativeSendGrid(NativeSession):
-    """Reads one SendGrid JSON Lines file (or JSON array) in blocks. `line_event` is the reference for one
+    """Reads one SendGrid JSON Lines file in blocks. `line_event` is the reference for one
     raw line (it rejects into the sink itself, returns the row before the repeat check);
     `rest` is the reference reading the file from a line on."""
 
@@ -168,17 +165,14 @@ class NativeSendGrid(NativeSession):
         line_event: LineEvent,
         rest: Callable[[int], Iterator[pa.RecordBatch]],
         reject_read_error: Callable[[int, str], None],
-        split: Split | None = None,
     ) -> Iterator[pa.RecordBatch]:
-        """Canonical batches in line order; `constants` are the columns every row shares.
-        `split` cuts the file into blocks (default: whole lines; `array_blocks`: a JSON
-        array's elements, numbered by position, each a "line")."""
+        """Canonical batches in line order; `constants` are the columns every row shares."""
         latest_us = (latest - EPOCH) // timedelta(microseconds=1)
         seen: set[bytes] = set()
         first = None
         try:
             # Closed here, so that no block is still parsing when the caller closes the database.
-            with closing(parsed_blocks(path, self.block_bytes, lambda b: self._parse(b, latest_us), split)) as blocks:
+            with closing(parsed_blocks(path, self.block_bytes, lambda b: self._parse(b, latest_us))) as blocks:
                 for block, (rows, slow) in blocks:
                     table, first = self._finish(block, rows, slow, source_file, constants, line_event, seen)
                     yield from table.to_batches()

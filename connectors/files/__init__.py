@@ -2,8 +2,7 @@
 number: JSON Lines and CSV line by line (lines.py, csv_rows.py), whole JSON documents
 streamed (json_text.py: a tokenizer over decoded text; documents.py: a document's records,
 all or nothing), gzip everywhere. line_blocks.py cuts JSON Lines into blocks of whole lines
-for the native fast paths (event_log_fast.py, sendgrid_fast.py); array_blocks.py cuts a file
-that is one JSON array into blocks of its elements, taken as lines (sendgrid_fast.py)."""
+for the native fast paths (event_log_fast.py, sendgrid_fast.py)."""
 
 from connectors.files.csv_rows import iter_csv_rows
 from connectors.files.documents import (

@@ -1,7 +1,6 @@
 """A JSON Lines file as blocks of whole lines for the native fast paths (event_log_fast.py,
 sendgrid_fast.py): split by Arrow, parsed two at a time off the main thread, handed back
-in file order, with what DuckDB's yyjson reads exactly as Python's json does. A file that
-is one JSON array takes the same road with its elements as the lines (array_blocks.py)."""
+in file order, with what DuckDB's yyjson reads exactly as Python's json does."""
 
 from __future__ import annotations
 
@@ -80,7 +79,7 @@ class LineBlock:
         try:
             text = lines.cast(pa.string())
         except pa.ArrowInvalid:
-            valid = [is_utf8(raw) for raw in lines.to_pylist()]
+            valid = [_utf8(raw) for raw in lines.to_pylist()]
             text = pc.if_else(pa.array(valid), lines, b"").cast(pa.string())
         numbers = pa.array(range(self.first, self.first + len(lines)), pa.int64())
         return pa.table({"n": numbers, "line": text})
@@ -89,21 +88,17 @@ class LineBlock:
 Parsed = TypeVar("Parsed")
 
 
-Split = Callable[[Path, int], Iterator[tuple[LineBlock, BaseException | None]]]
-
-
 def parsed_blocks(
-    path: Path, block_bytes: int, parse: Callable[[LineBlock], Parsed], split: Split | None = None
+    path: Path, block_bytes: int, parse: Callable[[LineBlock], Parsed]
 ) -> Iterator[tuple[LineBlock, Parsed]]:
     """Each block with what `parse` made of it, in file order. Two blocks parse at once
     (DuckDB and Arrow release the GIL) while the caller uses the one before them. A read
-    error ends the file: raised as `BlockReadError` after the last block's result. The
-    blocks are `split`'s (default: whole lines; array_blocks.py: a JSON array's elements)."""
+    error ends the file: raised as `BlockReadError` after the last block's result."""
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
         pending: deque[tuple[LineBlock, Future[Parsed]]] = deque()
         error: BaseException | None = None
         last = 0
-        for block, read_error in (split or _blocks)(path, block_bytes):
+        for block, read_error in _blocks(path, block_bytes):
             error = read_error
             pending.append((block, pool.submit(parse, block)))
             last = block.first + len(block.lines) - 1
@@ -125,7 +120,7 @@ class BlockReadError(Exception):
         self.line = line
 
 
-def is_utf8(raw: bytes) -> bool:
+def _utf8(raw: bytes) -> bool:
     try:
         raw.decode("utf-8")
     except UnicodeDecodeError:
