@@ -9,7 +9,7 @@ import re
 import pytest
 
 from bench import report
-from bench.__main__ import main
+from bench.__main__ import full_rebuild, main
 from bench.generate import expected_findings, generate
 
 FIGURES = [
@@ -94,7 +94,6 @@ def test_every_audit_step_has_its_own_peak_memory(tmp_path):
 
 def test_bench_passes_measures_each_bucket_pass_and_merges_to_one_pass(tmp_path, capsys):
     import duckdb
-    import yaml
 
     from bench.child import findings_digest
     from bench.passes import main as passes
@@ -103,13 +102,11 @@ def test_bench_passes_measures_each_bucket_pass_and_merges_to_one_pass(tmp_path,
 
     root = tmp_path / "ws"
     generate(root, 2000, days=2, seed=3, fault_share=0.3)
-    config = yaml.safe_load((root / "reckon.yaml").read_text())
-    config.setdefault("policies", {})["incremental"] = False
-    (root / "reckon.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    run_audit(Workspace.open(root))
-    with duckdb.connect(str(root / "reckon.duckdb"), read_only=True) as con:
-        one_pass = findings_digest(con)
-    assert passes([str(root), "--buckets", "2", "--workdir", str(tmp_path / "passes")]) == 0
+    with full_rebuild(root):  # an audit in buckets is a full one
+        run_audit(Workspace.open(root))
+        with duckdb.connect(str(root / "reckon.duckdb"), read_only=True) as con:
+            one_pass = findings_digest(con)
+        assert passes([str(root), "--buckets", "2", "--workdir", str(tmp_path / "passes")]) == 0
     result = json.loads((tmp_path / "passes" / "passes.json").read_text())
     assert [len(result[phase]) for phase in ("claims", "unclaimed", "matches")] == [2, 2, 2]
     assert sum(p["rows"]["intended"] for p in result["claims"]) == 2000
