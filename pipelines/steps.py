@@ -247,7 +247,7 @@ def _analyst_database(run: AuditRun) -> dict[str, Any]:
 
 
 def _read_copy(run: AuditRun) -> dict[str, Any]:
-    return {"path": engine.publish_read_copy(run.ws)}
+    return engine.publish_read_copy(run.ws)
 
 
 def _report(run: AuditRun) -> dict[str, Any]:

@@ -9,13 +9,11 @@ own Dagster asset, one after the other, without passing data in memory.
 
 from __future__ import annotations
 
-import shutil
 from datetime import UTC, datetime
-from pathlib import Path
 
 import duckdb
 
-from reckon import atomic, incremental
+from reckon import incremental, read_copy
 from reckon.database import READ_COPY, run_script, table_exists
 from reckon.inputs import register_audit, register_inputs
 from reckon.snapshots import Snapshot, list_snapshots, take_snapshot
@@ -143,16 +141,13 @@ def publish(con: duckdb.DuckDBPyConnection, started_at: datetime | None = None) 
     return dict(zip(cols, row, strict=True))
 
 
-def publish_read_copy(ws: Workspace) -> Path:
-    """Replace `reckon-read.duckdb`, the copy analysts open while audits run, in one step.
-    The audit's database already holds the public tables in `main` and every other one in
-    the schema `internal`, so the copy is the file as it is.
+def publish_read_copy(ws: Workspace) -> dict:
+    """Replace `reckon-read.duckdb`, the copy analysts open while audits run, in one step,
+    writing only the blocks that changed where it can (`reckon/read_copy.py`). The audit's
+    database already holds the public tables in `main` and every other one in the schema
+    `internal`, so the copy is the file as it is.
 
     Call with no connection open: the database file is then checkpointed and whole.
     """
     final = ws.root / READ_COPY
-    atomic.remove_leftovers(ws.root, f".{READ_COPY}.*.tmp")
-    staging = atomic.staging_path(final)
-    shutil.copyfile(ws.database, staging)
-    atomic.publish([(staging, final)])
-    return final
+    return {"path": final, **read_copy.publish(ws.database, final)}
