@@ -111,6 +111,7 @@ def findings_digest(db) -> str:
 def task_run_audit(root: Path, args: dict) -> dict:
     """`run_audit` timed (an incremental audit; with `buckets`, a full audit in buckets)."""
     from pipelines.runner import run_audit
+    from reckon.database import READ_COPY
     from reckon.workspace import Workspace
 
     clock = Clock()
@@ -125,7 +126,8 @@ def task_run_audit(root: Path, args: dict) -> dict:
             "(SELECT count(*) FROM run_state)").fetchone(), strict=True))
         digest = findings_digest(db)
     return {"steps": clock.to_json(), "total": total, "peak_rss": clock.peak_rss(), "scope": scope,
-            "findings": audit["findings"], "intents": audit["intents"], "digest": digest}  # fmt: skip
+            "findings": audit["findings"], "intents": audit["intents"], "digest": digest,
+            "read_copy_bytes": (root / READ_COPY).stat().st_size}  # fmt: skip
 
 
 def task_dagster(root: Path, args: dict) -> dict:

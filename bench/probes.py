@@ -56,6 +56,7 @@ class Step:
     cpu: float
     rows: int | None = None
     peak_rss: int | None = None  # the process's peak resident set during the step
+    written_bytes: int | None = None  # the analyst copy's: the bytes written of it (reckon/read_copy.py)
 
 
 @dataclass
@@ -100,8 +101,9 @@ def timing_steps(clock: Clock) -> Iterator[None]:
     def hook(step, run, metadata: dict) -> Iterator[None]:
         with clock.step(f"{step.group}:{step.name}") as entry:
             yield
-            rows = metadata.get("rows")
+            rows, written = metadata.get("rows"), metadata.get("written_bytes")
             entry.rows = rows if isinstance(rows, int) else None
+            entry.written_bytes = written if isinstance(written, int) else None
 
     undo = add_hook(hook)
     try:

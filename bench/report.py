@@ -158,7 +158,9 @@ def figures(r: dict, options: dict) -> list[Figure]:
         row("incremental: runs recomputed (of which coupled by natural keys) / all runs",
             f"{inc['scope']['scope_runs']:,} ({inc['scope']['coupled_runs']:,}) / {inc['scope']['runs']:,}")
         for s in inc["steps"]:
-            row(f"incremental: {s['name']}", f"{secs(s['wall'])} ({secs(s['cpu'])})")
+            written = (f" · wrote {mb(s['written_bytes'])} of {mb(inc['read_copy_bytes'])}"
+                       if s.get("written_bytes") is not None and inc.get("read_copy_bytes") else "")
+            row(f"incremental: {s['name']}", f"{secs(s['wall'])} ({secs(s['cpu'])}){written}")
         row("**incremental / full audit**",
             f"**{d['inc_share'] * 100:.0f}%** (vs ingest + audit: {d['inc_share_full'] * 100:.0f}%)",
             f"≤ {INCREMENTAL_SHARE_MAX:.0%}{verdict(d['inc_share'] <= INCREMENTAL_SHARE_MAX)}")

@@ -27,7 +27,7 @@ from reckon.workspace import Workspace
 
 SPILL_FOLDER = ".duckdb_tmp"
 BUCKETS_FOLDER = "buckets"  # an audit in buckets: the passes' inputs and rows (reckon/buckets.py)
-READ_COPY = "reckon-read.duckdb"  # the analyst copy, replaced whole after each audit
+READ_COPY = "reckon-read.duckdb"  # the analyst copy, replaced in one step after each audit
 
 # The tables and views an analyst reads, each documented in docs/outputs.md and commented
 # in the database (rules/analyst/comments.sql), in the schema `main`; every other table and
