@@ -37,7 +37,7 @@ import yaml
 
 from pipelines.runner import run_audit
 from pipelines.steps import add_hook
-from reckon import database
+from reckon import database, read_copy
 from reckon.workspace import Workspace
 
 
@@ -118,8 +118,8 @@ def reset(root: Path) -> None:
     """Remove what an audit writes, keeping reckon.yaml and landing/."""
     for name in ("snapshots", "exports", ".duckdb_tmp"):
         shutil.rmtree(root / name, ignore_errors=True)
-    for name in ("reckon.duckdb", "reckon.duckdb.wal", database.READ_COPY):
-        (root / name).unlink(missing_ok=True)
+    for path in (root / "reckon.duckdb", root / "reckon.duckdb.wal", *read_copy.files(root / database.READ_COPY)):
+        path.unlink(missing_ok=True)
 
 
 def mib(n: int) -> str:

@@ -36,6 +36,11 @@ def slot_path(final: Path, slot: str) -> Path:
     return final.with_name(f".{final.stem}.{slot}{final.suffix}")
 
 
+def files(final: Path) -> list[Path]:
+    """The public name and both slots: what the analyst copy keeps on disk."""
+    return [final, *(slot_path(final, name) for name in SLOTS)]
+
+
 def publish(database: Path, final: Path) -> dict:
     """Make `final` a whole, durable copy of `database` (closed and checkpointed), in one
     rename. Returns how: `{"written_bytes", "size_bytes", "whole_copy"}`."""

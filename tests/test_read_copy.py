@@ -22,7 +22,7 @@ def _late_export(ws: Workspace, n: int) -> None:
 def _state(ws: Workspace) -> tuple[bytes, str, dict[str, int]]:
     """The copy's bytes, the slot the public name links to, and each slot's inode."""
     final = ws.root / database.READ_COPY
-    slots = {name: read_copy.slot_path(final, name) for name in read_copy.SLOTS}
+    slots = dict(zip(read_copy.SLOTS, read_copy.files(final)[1:], strict=True))
     linked = [name for name, path in slots.items() if path.exists() and os.path.samestat(path.stat(), final.stat())]
     assert len(linked) == 1, linked
     return final.read_bytes(), linked[0], {n: p.stat().st_ino for n, p in slots.items() if p.exists()}
@@ -118,3 +118,16 @@ def test_a_slot_left_half_written_is_mended_by_the_next_audit(tmp_path):
     with duckdb.connect(str(final), read_only=True) as con:
         assert con.execute("SELECT * FROM audits ORDER BY audit_id").fetchall() == audits
     assert not list(ws.root.glob(f".{database.READ_COPY}.*.tmp"))
+
+
+def test_a_copy_an_earlier_version_wrote_whole_is_taken_over(tmp_path):
+    ws = Workspace.open(simulate(tmp_path / "ws", runs=40, seed=8).workspace)
+    run_audit(ws)
+    final = ws.root / database.READ_COPY
+    for path in read_copy.files(final):  # as a version without slots left it: one plain file
+        path.unlink(missing_ok=True)
+    final.write_bytes(ws.database.read_bytes())
+    _late_export(ws, 0)
+    run_audit(ws)
+    copy, slot, _ = _state(ws)
+    assert copy == ws.database.read_bytes() and slot == "a"
