@@ -137,10 +137,10 @@ def bench_one(n: int, args: argparse.Namespace, say) -> dict:
     result["generate"] = child("generate", ws, logs, intents=n, **gen_args)
     if not args.skip_incremental:
         say(f"N={n:,}: generating days {args.days + 1} and {args.days + 2} (held back)")
-        for offset, folder in enumerate(held_back, start=1):
-            result["generate_next"] = child("generate", folder, logs, intents=max(2, n // args.days), days=1,
-                                            seed=args.seed, fault_share=args.fault_share,
-                                            first_day=args.days + offset)
+        result["generate_next"] = [
+            child("generate", folder, logs, intents=max(2, n // args.days), days=1, seed=args.seed,
+                  fault_share=args.fault_share, first_day=args.days + offset)
+            for offset, folder in enumerate(held_back, start=1)]
     result["memory_limit"], result["threads"] = configure(ws, args.memory_limit, args.threads)
     say(f"N={n:,}: ingest")
     result["ingest"] = child("ingest", ws, logs)

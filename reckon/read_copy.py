@@ -60,15 +60,9 @@ def publish(database: Path, final: Path) -> dict:
 
 def _other_slot(final: Path) -> Path:
     """The slot the public name does not link to (slot a when it links to neither)."""
-    try:
-        current = final.stat()
-    except FileNotFoundError:
-        return slot_path(final, SLOTS[0])
-    for name in SLOTS:
-        path = slot_path(final, name)
-        if path.exists() and os.path.samestat(path.stat(), current):
-            return slot_path(final, SLOTS[1 - SLOTS.index(name)])
-    return slot_path(final, SLOTS[0])
+    a, b = (slot_path(final, name) for name in SLOTS)
+    linked_to_a = final.exists() and a.exists() and os.path.samestat(a.stat(), final.stat())
+    return b if linked_to_a else a
 
 
 def _update_in_place(database: Path, slot: Path) -> int | None:
