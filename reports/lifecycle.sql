@@ -8,21 +8,15 @@
 --   gone from the observed state) or `self_healed` (gone with no repair, e.g. a late
 --   webhook). Audits are ordered by `seq`; re-running one replaces its rows, so the table
 --   is a pure function of the audits so far.
-CREATE TABLE IF NOT EXISTS repair_actions_history AS SELECT * FROM repair_actions WHERE false;
-CREATE TABLE IF NOT EXISTS lifecycle_events (
-    audit_id VARCHAR, seq BIGINT, as_of TIMESTAMPTZ, finding_id VARCHAR, subject_kind VARCHAR, subject_id VARCHAR,
-    mismatch_type VARCHAR, workflow VARCHAR, run_id VARCHAR, system VARCHAR, status VARCHAR,
-    changed BOOLEAN, first_seen_at TIMESTAMPTZ, opened_at TIMESTAMPTZ, last_seen_at TIMESTAMPTZ,
-    resolved_at TIMESTAMPTZ, resolution VARCHAR, times_regressed INTEGER, repair_pattern VARCHAR,
-    decision VARCHAR, applied_action_id VARCHAR
-);
-DELETE FROM lifecycle_events WHERE audit_id = (SELECT audit_id FROM audit_context);
+-- This audit's rows, and those of an audit that stopped before it was published.
+DELETE FROM lifecycle_events
+WHERE audit_id = (SELECT audit_id FROM audit_context) OR audit_id NOT IN (SELECT audit_id FROM audits);
 
 -- Repairs an executor reports as done: workflow-log events naming an action in `extra`
 -- (and the person who approved it, `approved_by`, when it needed approval).
 CREATE OR REPLACE TABLE applied_repairs AS
 WITH actions AS (
-    SELECT action_id, finding_id, pattern FROM repair_actions_history
+    SELECT action_id, finding_id, pattern FROM proposed_actions
     UNION SELECT action_id, finding_id, pattern FROM repair_actions
 )
 SELECT e.extra ->> 'action_id' AS action_id, a.finding_id, a.pattern, e.event_id, e.type AS event_type,
@@ -30,12 +24,6 @@ SELECT e.extra ->> 'action_id' AS action_id, a.finding_id, a.pattern, e.event_id
 FROM events e
 JOIN actions a ON a.action_id = e.extra ->> 'action_id'
 WHERE e.extra IS NOT NULL AND (e.extra ->> 'action_id') IS NOT NULL;
-
-CREATE OR REPLACE TEMP TABLE lifecycle_before AS
-SELECT l.*
-FROM lifecycle_events l, audit_context c
-WHERE l.seq < c.seq
-QUALIFY row_number() OVER (PARTITION BY l.finding_id ORDER BY l.seq DESC) = 1;
 
 INSERT INTO lifecycle_events
 SELECT c.audit_id, c.seq, c.as_of, f.finding_id, f.subject_kind, f.subject_id, f.mismatch_type, f.workflow,
@@ -51,7 +39,7 @@ SELECT c.audit_id, c.seq, c.as_of, f.finding_id, f.subject_kind, f.subject_id, f
     f.repair_pattern, f.decision, NULL
 FROM findings f
 CROSS JOIN audit_context c
-LEFT JOIN lifecycle_before b USING (finding_id)
+LEFT JOIN lifecycle_latest b USING (finding_id)  -- its latest row before this audit (history_fold.sql)
 UNION ALL
 SELECT c.audit_id, c.seq, c.as_of, b.finding_id, b.subject_kind, b.subject_id, b.mismatch_type, b.workflow,
     b.run_id, b.system, 'resolved', true, b.first_seen_at, b.opened_at, b.last_seen_at, c.as_of,
@@ -64,7 +52,7 @@ SELECT c.audit_id, c.seq, c.as_of, b.finding_id, b.subject_kind, b.subject_id, b
         ELSE 'self_healed'
     END,
     b.times_regressed, b.repair_pattern, b.decision, a.action_id
-FROM lifecycle_before b
+FROM lifecycle_latest b
 CROSS JOIN audit_context c
 -- Only a repair applied since the finding last opened counts for it.
 LEFT JOIN LATERAL (

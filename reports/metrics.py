@@ -1,5 +1,6 @@
 """The finding lifecycle over audits, each finding's stored result, then the contract's
-metrics that read them (SQL beside this module: lifecycle.sql, stored_results.sql, metrics.sql)."""
+metrics that read them (SQL beside this module: history_fold.sql, lifecycle.sql,
+stored_results.sql, metrics.sql)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ HERE = Path(__file__).resolve().parent
 
 
 def compute_metrics(con: duckdb.DuckDBPyConnection) -> int:
-    """Update the finding lifecycle and the stored results, then this audit's metrics;
-    returns the metric rows."""
+    """Fold the audits before this one, update the finding lifecycle and the stored results,
+    then this audit's metrics; returns the metric rows."""
     con.execute("BEGIN")
+    run_script(con, HERE / "history_fold.sql")
     run_script(con, HERE / "lifecycle.sql")
     run_script(con, HERE / "stored_results.sql")
     run_script(con, HERE / "metrics.sql")

@@ -24,26 +24,12 @@ FROM lifecycle_events l, audit_context c
 WHERE l.audit_id = c.audit_id AND l.status = 'resolved' AND l.changed
   AND l.resolution IN ('auto', 'human', 'self_healed');
 
--- Consecutive audits (ending with this one) in which each workflow had findings.
+-- Consecutive audits (ending with this one) in which each workflow had findings: this
+-- one, and those up to the audit before it (history_fold.sql).
 CREATE OR REPLACE TEMP TABLE metric_streaks AS
-WITH audits_so_far AS (
-    SELECT audit_id, seq FROM audits WHERE seq < (SELECT seq FROM audit_context)
-    UNION ALL SELECT audit_id, seq FROM audit_context
-),
-per_audit AS (
-    SELECT a.audit_id, a.seq, w.wf,
-        EXISTS (SELECT 1 FROM findings_history h WHERE h.audit_id = a.audit_id AND coalesce(h.workflow, '(none)') = w.wf
-                UNION ALL SELECT 1 FROM metric_findings f WHERE a.audit_id = (SELECT audit_id FROM audit_context) AND f.wf = w.wf) AS had
-    FROM audits_so_far a
-    CROSS JOIN (SELECT DISTINCT wf FROM metric_findings) w
-),
-breaks AS (
-    SELECT wf, max(seq) FILTER (NOT had) AS last_clean FROM per_audit GROUP BY wf
-)
-SELECT p.wf, count(*) AS streak
-FROM per_audit p JOIN breaks b USING (wf)
-WHERE p.had AND (b.last_clean IS NULL OR p.seq > b.last_clean)
-GROUP BY p.wf;
+SELECT w.wf, coalesce(s.streak, 0) + 1 AS streak
+FROM (SELECT DISTINCT wf FROM metric_findings) w
+LEFT JOIN workflow_streaks s USING (wf);
 
 INSERT INTO metrics
 WITH scopes AS (
@@ -137,8 +123,7 @@ lines AS (
     FROM history h JOIN stored_results r USING (finding_id)
 ),
 human AS (
-    SELECT DISTINCT finding_id FROM repair_actions_history
-    WHERE audit_id IN (SELECT audit_id FROM earlier) AND needs_person(pattern, requires_approval)
+    SELECT finding_id FROM proposed_actions WHERE needs_person(pattern, requires_approval)
     UNION SELECT finding_id FROM repair_actions WHERE needs_person(pattern, requires_approval)
 ),
 -- Per line, the consecutive audits ending with this one that had a finding of it.

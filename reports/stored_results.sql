@@ -6,47 +6,50 @@
 --   and the one applied (the executor's feedback: `applied_repairs`); whether a person was
 --   involved (a decision, an approval, an adjudication; who, when known); and its prevention
 --   line, the most specific one (reckon.yaml `prevention:` for its workflow, then for its
---   system, else its rule's header). Runs after lifecycle.sql (its status and resolution);
+--   system, else its rule's header). Reads the audits before this one as history_fold.sql
+--   folded them; runs after lifecycle.sql (its status and resolution);
 --   metrics.sql gathers the prevention lines into `prevention_backlog`.
 
--- Every audit's rows of each finding, up to this audit (this one's are not published yet).
-CREATE OR REPLACE TEMP TABLE stored_rows AS
-SELECT h.finding_id, a.seq, a.as_of, h.subject_kind, h.subject_id, h.run_id, h.workflow, h.system,
-    h.mismatch_type, h.severity, h.repair_pattern, h.intended, h.recorded, h.observed, h.evidence,
-    h.decision, h.decided_by, h.decided_at
-FROM findings_history h
-JOIN audits a USING (audit_id)
-WHERE a.seq < (SELECT seq FROM audit_context)
-UNION ALL
-SELECT f.finding_id, c.seq, c.as_of, f.subject_kind, f.subject_id, f.run_id, f.workflow, f.system,
-    f.mismatch_type, f.severity, f.repair_pattern, f.intended, f.recorded, f.observed, f.evidence,
-    f.decision, f.decided_by, f.decided_at
-FROM findings f, audit_context c;
-
+-- Each finding's latest row: this audit's, else its latest before it (history_fold.sql).
 CREATE OR REPLACE TEMP TABLE stored_last AS
+WITH last_rows AS (
+    SELECT f.finding_id, c.seq, c.as_of, f.subject_kind, f.subject_id, f.run_id, f.workflow, f.system,
+        f.mismatch_type, f.severity, f.repair_pattern, f.intended, f.recorded, f.observed, f.evidence
+    FROM findings f, audit_context c
+    UNION ALL
+    SELECT l.finding_id, l.seq, l.as_of, l.subject_kind, l.subject_id, l.run_id, l.workflow, l.system,
+        l.mismatch_type, l.severity, l.repair_pattern, l.intended, l.recorded, l.observed, l.evidence
+    FROM finding_latest l ANTI JOIN findings USING (finding_id)
+)
 SELECT *, coalesce(evidence ->> 'object_snapshot_id', evidence ->> 'snapshot_id') AS object_snapshot_id
-FROM stored_rows
-QUALIFY row_number() OVER (PARTITION BY finding_id ORDER BY seq DESC) = 1;
+FROM last_rows;
+
+-- This audit's lifecycle rows (lifecycle.sql wrote them).
+CREATE OR REPLACE TEMP TABLE stored_lifecycle AS
+SELECT * FROM lifecycle_events WHERE audit_id = (SELECT audit_id FROM audit_context);
 
 CREATE OR REPLACE TABLE stored_results AS
 WITH lifecycle AS (
+    SELECT finding_id, status, first_seen_at, last_seen_at, resolved_at, resolution FROM stored_lifecycle
+    UNION ALL
     SELECT finding_id, status, first_seen_at, last_seen_at, resolved_at, resolution
-    FROM lifecycle_events
-    WHERE seq <= (SELECT seq FROM audit_context)
-    QUALIFY row_number() OVER (PARTITION BY finding_id ORDER BY seq DESC) = 1
+    FROM lifecycle_latest ANTI JOIN stored_lifecycle USING (finding_id)
 ),
 presence AS (
-    SELECT finding_id, count(*) AS audits_present FROM stored_rows GROUP BY finding_id
+    SELECT l.finding_id, coalesce(o.audits_present, 0) + (f.finding_id IS NOT NULL)::BIGINT AS audits_present
+    FROM stored_last l LEFT JOIN finding_latest o USING (finding_id) LEFT JOIN findings f USING (finding_id)
 ),
+-- The latest decision, who and when: this audit's, else the latest before it.
 decided AS (
-    SELECT finding_id, arg_max(decision, seq) AS decision, arg_max(decided_by, seq) AS decided_by,
-        arg_max(decided_at, seq) AS decided_at
-    FROM stored_rows WHERE decision IS NOT NULL GROUP BY finding_id
+    SELECT l.finding_id,
+        coalesce(CASE WHEN f.decision IS NOT NULL THEN f.decision END, o.decision) AS decision,
+        coalesce(CASE WHEN f.decision IS NOT NULL THEN f.decided_by END, o.decided_by) AS decided_by,
+        coalesce(CASE WHEN f.decision IS NOT NULL THEN f.decided_at END, o.decided_at) AS decided_at
+    FROM stored_last l LEFT JOIN finding_latest o USING (finding_id) LEFT JOIN findings f USING (finding_id)
 ),
 proposed AS (
     SELECT finding_id, list(DISTINCT action_id ORDER BY action_id) AS action_ids FROM (
-        SELECT h.finding_id, h.action_id FROM repair_actions_history h JOIN audits a USING (audit_id)
-        WHERE a.seq < (SELECT seq FROM audit_context)
+        SELECT finding_id, action_id FROM proposed_actions
         UNION ALL SELECT finding_id, action_id FROM repair_actions
     ) GROUP BY finding_id
 ),
@@ -106,4 +109,4 @@ LEFT JOIN cfg_prevention pw ON pw.mismatch_type = l.mismatch_type AND pw.scope =
 LEFT JOIN cfg_prevention ps ON ps.mismatch_type = l.mismatch_type AND ps.scope = 'system' AND ps.name = l.system
 ORDER BY l.finding_id;
 
-DROP TABLE stored_rows; DROP TABLE stored_last;
+DROP TABLE stored_last; DROP TABLE stored_lifecycle;

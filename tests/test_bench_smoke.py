@@ -148,3 +148,16 @@ def test_bench_tables_prints_every_kept_and_run_scoped_table(tmp_path, capsys):
         assert read_by != "-", table  # every kept table has a reader
     assert rows["intended"][1] == "2,000"  # one row per generated intent, after the full audit
     assert float(rows["observed"][3].split()[0]) > 0  # the full audit wrote it, in measured time
+
+
+def test_bench_history_prints_the_history_steps_of_each_audit_shown(tmp_path, capsys):
+    from bench.history import HISTORY_STEPS
+    from bench.history import main as history
+
+    assert history(["--intents-per-day", "800", "--audits", "3", "--workdir", str(tmp_path)]) == 0
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in capsys.readouterr().out.splitlines()
+            if re.match(r"\| \d", line)]
+    assert [row[0] for row in rows] == ["1", "2", "3"]
+    assert all(len(row) == len(HISTORY_STEPS) + 4 for row in rows)
+    history_rows = [int(row[-2].replace(",", "")) for row in rows]
+    assert 0 < history_rows[0] < history_rows[1] < history_rows[2]  # every audit appends its findings

@@ -263,3 +263,26 @@ def test_the_prevention_backlog_ranks_types_by_recurrence_over_every_audit(timel
         ranked = sorted((v for (wf, _), v in got.items() if wf == workflow), key=lambda v: v[0])
         assert [v[0] for v in ranked] == list(range(1, len(ranked) + 1))
         assert [v[2] for v in ranked] == sorted((v[2] for v in ranked), reverse=True)  # most recurring first
+
+
+def test_consecutive_audits_with_findings_start_again_after_an_audit_without(tmp_path):
+    """Day 1 a receipt is missing; day 2 it arrives (no finding left); days 3 and 4 a new
+    run's refund failed. The streak counts back from each audit to the last one without."""
+    t = Timeline(tmp_path)
+    t.events(1, run_events("x", "action.timed_out"), T1)
+    t.refunds(1, [refund("x", "succeeded")], T1)
+    days = [t.audit()]
+    t.events(2, [{"event_id": "ev_late_x", "ts": iso(T1 + DAY - timedelta(hours=3)), "type": "receipt.recorded",
+                  "run_id": "run_x", "workflow": "refund_only", "intent_id": "int_x",
+                  "receipt": {"external_id": "re_x"}}], T1 + DAY)
+    days.append(t.audit())
+    t.events(3, run_events("y", "action.succeeded", "re_y"), T1 + 2 * DAY)
+    t.refunds(3, [refund("y", "failed")], T1 + 2 * DAY)
+    days.append(t.audit())
+    t.write("landing/stripe/day4.json", json.dumps({"object": "list", "data": []}), T1 + 3 * DAY)
+    days.append(t.audit())
+    findings = [t.query("SELECT count(*) FROM findings_history WHERE audit_id = ?", [d["audit_id"]])[0][0] for d in days]
+    assert [n > 0 for n in findings] == [True, False, True, True]
+    streak = [t.query("SELECT value FROM metrics WHERE audit_id = ? AND workflow = 'refund_only' "
+                      "AND metric = 'consecutive_audits_with_findings'", [d["audit_id"]])[0][0] for d in days]
+    assert streak == [1, 0, 1, 2]

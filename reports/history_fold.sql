@@ -1,0 +1,124 @@
+-- step: the audits before this one, folded
+-- description: What lifecycle.sql, stored_results.sql and metrics.sql need of every audit before this
+--   one, kept one audit at a time so that their cost follows the findings, not the number
+--   of audits: each finding's latest `lifecycle_events` row (`lifecycle_latest`), its latest
+--   `findings_history` row with the number of audits it was in and its latest decision
+--   (`finding_latest`), and every repair action proposed for it (`proposed_actions`); per
+--   workflow, the consecutive audits that had findings of it (`workflow_streaks`).
+--   `history_folded` says up to which audit (`seq`) they hold, with a digest of those
+--   audits' ids and finish times. A re-run of one of them replaces its rows and its finish
+--   time, so the digest no longer matches and the tables are rebuilt from every audit
+--   before this one. Otherwise an audit folds in the audits published since (normally one,
+--   the audit before it; a re-run of the latest audit, none).
+CREATE TABLE IF NOT EXISTS repair_actions_history AS SELECT * FROM repair_actions WHERE false;
+CREATE TABLE IF NOT EXISTS lifecycle_events (
+    audit_id VARCHAR, seq BIGINT, as_of TIMESTAMPTZ, finding_id VARCHAR, subject_kind VARCHAR, subject_id VARCHAR,
+    mismatch_type VARCHAR, workflow VARCHAR, run_id VARCHAR, system VARCHAR, status VARCHAR,
+    changed BOOLEAN, first_seen_at TIMESTAMPTZ, opened_at TIMESTAMPTZ, last_seen_at TIMESTAMPTZ,
+    resolved_at TIMESTAMPTZ, resolution VARCHAR, times_regressed INTEGER, repair_pattern VARCHAR,
+    decision VARCHAR, applied_action_id VARCHAR
+);
+CREATE TABLE IF NOT EXISTS internal.history_folded (through_seq BIGINT, audits_digest VARCHAR);
+CREATE TABLE IF NOT EXISTS internal.lifecycle_latest AS SELECT * FROM lifecycle_events WHERE false;
+CREATE TABLE IF NOT EXISTS internal.finding_latest AS
+SELECT h.finding_id, a.seq, a.as_of, h.subject_kind, h.subject_id, h.run_id, h.workflow, h.system,
+    h.mismatch_type, h.severity, h.repair_pattern, h.intended, h.recorded, h.observed, h.evidence,
+    0::BIGINT AS audits_present, h.decision, h.decided_by, h.decided_at
+FROM findings_history h, audits a WHERE false;
+CREATE TABLE IF NOT EXISTS internal.proposed_actions AS
+SELECT finding_id, action_id, pattern, requires_approval FROM repair_actions_history WHERE false;
+CREATE TABLE IF NOT EXISTS internal.workflow_streaks (wf VARCHAR, streak BIGINT);
+
+-- The published audits before this one: each one's mark, its id and finish time.
+CREATE OR REPLACE TEMP TABLE fold_published AS
+SELECT audit_id, seq, audit_id || '@' || coalesce(epoch_us(finished_at)::VARCHAR, '') AS mark
+FROM audits
+WHERE seq < (SELECT seq FROM audit_context);
+
+-- Up to which audit the folded tables still hold: 0 (start over) unless those audits are
+-- still the published ones, unchanged.
+CREATE OR REPLACE TEMP TABLE fold_from AS
+SELECT coalesce(max(f.through_seq), 0) AS through_seq
+FROM history_folded f
+WHERE f.through_seq < (SELECT seq FROM audit_context)
+  AND f.audits_digest IS NOT DISTINCT FROM (SELECT md5(string_agg(p.mark, ',' ORDER BY p.seq))
+                                            FROM fold_published p WHERE p.seq <= f.through_seq);
+
+DELETE FROM lifecycle_latest WHERE (SELECT through_seq FROM fold_from) = 0;
+DELETE FROM finding_latest WHERE (SELECT through_seq FROM fold_from) = 0;
+DELETE FROM proposed_actions WHERE (SELECT through_seq FROM fold_from) = 0;
+DELETE FROM workflow_streaks WHERE (SELECT through_seq FROM fold_from) = 0;
+
+CREATE OR REPLACE TEMP TABLE fold_audits AS
+SELECT p.audit_id, a.seq, a.as_of
+FROM fold_published p JOIN audits a USING (audit_id)
+WHERE p.seq > (SELECT through_seq FROM fold_from);
+
+-- Each finding's latest lifecycle row.
+CREATE OR REPLACE TEMP TABLE fold_lifecycle AS
+SELECT l.* FROM lifecycle_events l SEMI JOIN fold_audits USING (audit_id)
+QUALIFY row_number() OVER (PARTITION BY l.finding_id ORDER BY l.seq DESC) = 1;
+DELETE FROM lifecycle_latest WHERE finding_id IN (SELECT finding_id FROM fold_lifecycle);
+INSERT INTO lifecycle_latest BY NAME SELECT * FROM fold_lifecycle;
+
+-- Each finding's latest row, the audits it was in, its latest decision (who and when:
+-- the latest known, as an audit after it may carry the decision without them).
+CREATE OR REPLACE TEMP TABLE fold_rows AS
+SELECT h.finding_id, a.seq, a.as_of, h.subject_kind, h.subject_id, h.run_id, h.workflow, h.system,
+    h.mismatch_type, h.severity, h.repair_pattern, h.intended, h.recorded, h.observed, h.evidence,
+    h.decision, h.decided_by, h.decided_at
+FROM findings_history h JOIN fold_audits a USING (audit_id);
+
+CREATE OR REPLACE TEMP TABLE fold_findings AS
+WITH folded AS (
+    SELECT finding_id, count(*) AS audits_present,
+        arg_max(decision, seq) FILTER (decision IS NOT NULL) AS decision,
+        arg_max(decided_by, seq) FILTER (decision IS NOT NULL) AS decided_by,
+        arg_max(decided_at, seq) FILTER (decision IS NOT NULL) AS decided_at
+    FROM fold_rows GROUP BY finding_id
+),
+last_rows AS (
+    SELECT * EXCLUDE (decision, decided_by, decided_at) FROM fold_rows
+    QUALIFY row_number() OVER (PARTITION BY finding_id ORDER BY seq DESC) = 1
+)
+SELECT r.*, coalesce(o.audits_present, 0) + n.audits_present AS audits_present,
+    coalesce(n.decision, o.decision) AS decision, coalesce(n.decided_by, o.decided_by) AS decided_by,
+    coalesce(n.decided_at, o.decided_at) AS decided_at
+FROM last_rows r
+JOIN folded n USING (finding_id)
+LEFT JOIN finding_latest o USING (finding_id);
+DELETE FROM finding_latest WHERE finding_id IN (SELECT finding_id FROM fold_findings);
+INSERT INTO finding_latest BY NAME SELECT * FROM fold_findings;
+
+-- Per workflow, the consecutive audits up to the last one folded that had findings of it
+-- (none: not there).
+CREATE OR REPLACE TEMP TABLE fold_streaks AS
+WITH had AS (SELECT DISTINCT coalesce(workflow, '(none)') AS wf, seq FROM fold_rows),
+grid AS (
+    SELECT w.wf, a.seq, h.seq IS NOT NULL AS had
+    FROM (SELECT wf FROM had UNION SELECT wf FROM workflow_streaks) w
+    CROSS JOIN fold_audits a
+    LEFT JOIN had h ON h.wf = w.wf AND h.seq = a.seq
+),
+per_workflow AS (
+    SELECT wf, count(*) AS audits, any_value(last_clean) AS last_clean,
+        count(*) FILTER (had AND seq > coalesce(last_clean, -1)) AS since_clean
+    FROM (SELECT *, max(seq) FILTER (NOT had) OVER (PARTITION BY wf) AS last_clean FROM grid)
+    GROUP BY wf
+)
+SELECT p.wf, CASE WHEN p.last_clean IS NULL THEN coalesce(o.streak, 0) + p.audits ELSE p.since_clean END AS streak
+FROM per_workflow p LEFT JOIN workflow_streaks o USING (wf);
+DELETE FROM workflow_streaks WHERE EXISTS (SELECT 1 FROM fold_audits);
+INSERT INTO workflow_streaks SELECT wf, streak FROM fold_streaks WHERE streak > 0;
+
+INSERT INTO proposed_actions
+SELECT DISTINCT h.finding_id, h.action_id, h.pattern, h.requires_approval
+FROM repair_actions_history h SEMI JOIN fold_audits USING (audit_id)
+EXCEPT SELECT * FROM proposed_actions;
+
+DELETE FROM history_folded;
+INSERT INTO history_folded
+SELECT coalesce(max(seq), 0), md5(string_agg(mark, ',' ORDER BY seq)) FROM fold_published;
+
+DROP TABLE fold_published; DROP TABLE fold_from; DROP TABLE fold_audits; DROP TABLE fold_lifecycle;
+DROP TABLE fold_rows; DROP TABLE fold_findings; DROP TABLE fold_streaks;

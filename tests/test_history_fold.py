@@ -1,0 +1,168 @@
+"""The history steps read the audits before this one folded, not the whole history.
+
+Two workspaces see the same simulated days (late webhooks, repairs, decisions,
+regressions). In one, each audit folds in only the audits published since the last
+(reports/history_fold.sql); in the other, the folded state is cleared before every
+audit's metrics step, so each audit rebuilds it from every audit before it. The history
+tables analysts read must be equal after every audit, after a re-run of the latest
+audit, and after a re-run of an earlier one (its day's files removed again).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipelines.runner import run_audit
+from pipelines.steps import AuditRun, Step, add_hook
+from reckon.database import search_internal
+from reckon.workspace import Workspace
+from simulator import simulate
+from simulator.timeline import advance
+
+HISTORY_TABLES = {
+    "stored_results": "*",
+    "lifecycle_events": "*",
+    "applied_repairs": "*",
+    "prevention_backlog": "*",
+    "metrics": "*",
+    "metrics_daily": "*",
+    "findings_history": "*",
+    "audits": "* EXCLUDE (started_at, finished_at)",
+}
+SEED = 11
+
+
+def query(root: Path, sql: str) -> list[tuple]:
+    with duckdb.connect(str(root / "reckon.duckdb"), read_only=True) as con:
+        search_internal(con)
+        return con.execute(sql).fetchall()
+
+
+def history(root: Path) -> dict[str, list[tuple]]:
+    return {t: query(root, f"SELECT {cols} FROM {t} ORDER BY ALL") for t, cols in HISTORY_TABLES.items()}
+
+
+def streaks(root: Path) -> dict[str, int]:
+    """Per workflow, `consecutive_audits_with_findings` of the latest audit."""
+    return dict(query(root, "SELECT workflow, value FROM metrics WHERE metric = 'consecutive_audits_with_findings' "
+                            "AND workflow <> '*' AND audit_id = (SELECT arg_max(audit_id, seq) FROM audits)"))
+
+
+def streaks_counted(root: Path) -> dict[str, int]:
+    """The same, counted back from the latest audit over `findings_history`."""
+    seqs = sorted(row[0] for row in query(root, "SELECT seq FROM audits"))
+    had = set(query(root, "SELECT DISTINCT a.seq, coalesce(h.workflow, '(none)') FROM findings_history h "
+                          "JOIN audits a USING (audit_id)"))
+    counted = {}
+    for wf in streaks(root):
+        back = 0
+        while back < len(seqs) and (seqs[-1 - back], wf) in had:
+            back += 1
+        counted[wf] = back
+    return counted
+
+
+def folded_through(root: Path) -> int:
+    return query(root, "SELECT through_seq FROM history_folded")[0][0]
+
+
+@contextmanager
+def rebuilding_history(root: Path) -> Iterator[None]:
+    """While inside, every audit of `root` forgets what it folded before its metrics step."""
+
+    @contextmanager
+    def forget(step: Step, run: AuditRun, metadata: dict) -> Iterator[None]:
+        if step.name == "reconciliation_metrics" and run.ws.root == root:
+            run.con.execute("DROP TABLE IF EXISTS internal.history_folded")
+        yield
+
+    undo = add_hook(forget)
+    try:
+        yield
+    finally:
+        undo()
+
+
+def files(root: Path) -> set[Path]:
+    """Landing files, decisions and snapshots: what one day adds."""
+    found = {p for folder in ("landing", "decisions") for p in (root / folder).rglob("*") if p.is_file()}
+    return found | set((root / "snapshots").glob("source=*/observed_date=*/snapshot_id=*"))
+
+
+@pytest.fixture(scope="module")
+def twins(tmp_path_factory) -> dict[str, Path]:
+    base = tmp_path_factory.mktemp("history_fold")
+    roots = {"folded": base / "folded" / "ws", "rebuilt": base / "rebuilt" / "ws"}
+    for root in roots.values():
+        simulate(root, 60, SEED)
+    return roots
+
+
+def audit_both(roots: dict[str, Path]) -> list[dict]:
+    audits = [run_audit(Workspace.open(roots["folded"]))]
+    with rebuilding_history(roots["rebuilt"]):
+        audits.append(run_audit(Workspace.open(roots["rebuilt"])))
+    assert audits[0]["audit_id"] == audits[1]["audit_id"]
+    return audits
+
+
+def test_folding_one_audit_at_a_time_equals_rebuilding_from_every_audit(twins):
+    seqs = []
+    for day in (1, 2, 3, 4):
+        if day > 1:
+            for root in twins.values():
+                advance(root, day, SEED)
+        seqs.append(audit_both(twins)[0]["seq"])
+        assert history(twins["folded"]) == history(twins["rebuilt"]), f"day {day}"
+        assert folded_through(twins["folded"]) == seqs[-1] - 1
+        assert streaks(twins["folded"]) == streaks_counted(twins["folded"])
+    assert seqs == [1, 2, 3, 4]
+    got = history(twins["folded"])
+    assert {row[0] for row in query(twins["folded"], "SELECT DISTINCT resolution FROM lifecycle_events")} >= {
+        "auto", "self_healed"}, "the scenario must resolve findings"
+    assert len(got["stored_results"]) > len(query(twins["folded"], "SELECT * FROM findings")), \
+        "some findings must be gone by the last audit"
+
+    # A re-run of the latest audit folds in nothing and changes nothing.
+    again = audit_both(twins)
+    assert again[0]["seq"] == 4
+    assert history(twins["folded"]) == got
+    assert folded_through(twins["folded"]) == 3
+
+
+def test_a_rerun_of_an_earlier_audit_rebuilds_what_was_folded(twins, tmp_path):
+    """Day 5 audited, then its files removed again: the next audit is day 4's re-run, an
+    audit the folded state already holds, so it is rebuilt (and equals the rebuilt twin)."""
+    before = {name: files(root) for name, root in twins.items()}
+    for root in twins.values():
+        advance(root, 5, SEED)
+    day5 = audit_both(twins)[0]
+    assert day5["seq"] == 5 and folded_through(twins["folded"]) == 4
+    for name, root in twins.items():
+        for path in files(root) - before[name]:
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    rerun = audit_both(twins)[0]
+    assert rerun["seq"] == 4, "removing day 5's files again makes the next audit day 4's"
+    assert folded_through(twins["folded"]) == 3
+    assert history(twins["folded"]) == history(twins["rebuilt"])
+
+
+def test_an_audit_removed_from_the_history_by_hand_is_noticed(twins):
+    """An operator deletes one audit the folded state holds from every history table: the
+    next audit folds nothing it no longer finds."""
+    for root in twins.values():
+        with duckdb.connect(str(root / "reckon.duckdb")) as con:
+            audit_id = con.execute("SELECT audit_id FROM audits WHERE seq = 2").fetchone()[0]
+            for table in ("audits", "findings_history", "repair_actions_history", "lifecycle_events", "metrics",
+                          "prevention_backlog"):
+                con.execute(f"DELETE FROM {table} WHERE audit_id = ?", [audit_id])
+    for root in twins.values():
+        advance(root, 6, SEED)
+    audit_both(twins)
+    assert history(twins["folded"]) == history(twins["rebuilt"])
