@@ -4,7 +4,9 @@
 --   of audits: each finding's latest `lifecycle_events` row (`lifecycle_latest`), its latest
 --   `findings_history` row with the number of audits it was in and its latest decision
 --   (`finding_latest`), and every repair action proposed for it (`proposed_actions`); per
---   workflow, the consecutive audits that had findings of it (`workflow_streaks`).
+--   workflow, the consecutive audits that had findings of it (`workflow_streaks`); which
+--   prevention line each finding counts for, and in which audits (`finding_lines`,
+--   `line_audits`).
 --   `history_folded` says up to which audit (`seq`) they hold, with a digest of those
 --   audits' ids and finish times. A re-run of one of them replaces its rows and its finish
 --   time, so the digest no longer matches and the tables are rebuilt from every audit
@@ -28,6 +30,12 @@ FROM findings_history h, audits a WHERE false;
 CREATE TABLE IF NOT EXISTS internal.proposed_actions AS
 SELECT finding_id, action_id, pattern, requires_approval FROM repair_actions_history WHERE false;
 CREATE TABLE IF NOT EXISTS internal.workflow_streaks (wf VARCHAR, streak BIGINT);
+CREATE TABLE IF NOT EXISTS internal.finding_lines (
+    finding_id VARCHAR, wf VARCHAR, mismatch_type VARCHAR, key_workflow VARCHAR, key_system VARCHAR
+);
+CREATE TABLE IF NOT EXISTS internal.line_audits (
+    wf VARCHAR, mismatch_type VARCHAR, key_workflow VARCHAR, key_system VARCHAR, seq BIGINT
+);
 
 -- The published audits before this one: each one's mark, its id and finish time.
 CREATE OR REPLACE TEMP TABLE fold_published AS
@@ -90,6 +98,43 @@ LEFT JOIN finding_latest o USING (finding_id);
 DELETE FROM finding_latest WHERE finding_id IN (SELECT finding_id FROM fold_findings);
 INSERT INTO finding_latest BY NAME SELECT * FROM fold_findings;
 
+-- Which prevention line each finding's rows count for (metrics.sql, `prevention_backlog`):
+-- the workflow of the row, and the type, workflow and system of the finding's latest row
+-- (this audit's if it has one: they choose the line). `finding_lines`: each finding's
+-- pairs of them; `line_audits`: the audits that had a finding of each. When a finding's
+-- latest workflow or system is no longer the one its earlier rows were counted under,
+-- they are counted again from every audit before this one.
+CREATE OR REPLACE TEMP TABLE fold_keys AS
+SELECT finding_id, workflow, system FROM findings
+UNION ALL SELECT finding_id, workflow, system FROM finding_latest ANTI JOIN findings USING (finding_id);
+
+CREATE OR REPLACE TEMP TABLE lines_from AS
+SELECT CASE WHEN EXISTS (SELECT 1 FROM finding_lines l JOIN fold_keys k USING (finding_id)
+                         WHERE l.key_workflow IS DISTINCT FROM k.workflow OR l.key_system IS DISTINCT FROM k.system)
+            THEN 0 ELSE (SELECT through_seq FROM fold_from) END AS through_seq;
+DELETE FROM finding_lines WHERE (SELECT through_seq FROM lines_from) = 0;
+DELETE FROM line_audits WHERE (SELECT through_seq FROM lines_from) = 0;
+
+CREATE OR REPLACE TEMP TABLE fold_line_rows AS
+WITH line_rows AS (
+    SELECT finding_id, workflow, mismatch_type, seq FROM fold_rows
+    UNION ALL  -- counted again: the audits already folded for the rest (none unless a key moved)
+    SELECT h.finding_id, h.workflow, h.mismatch_type, p.seq
+    FROM findings_history h
+    JOIN (SELECT audit_id, seq FROM fold_published
+          WHERE seq > (SELECT through_seq FROM lines_from) AND seq <= (SELECT through_seq FROM fold_from)) p
+        USING (audit_id)
+)
+SELECT r.finding_id, coalesce(r.workflow, '(none)') AS wf, r.mismatch_type, k.workflow AS key_workflow,
+    k.system AS key_system, r.seq
+FROM line_rows r JOIN fold_keys k USING (finding_id);
+INSERT INTO finding_lines
+SELECT DISTINCT finding_id, wf, mismatch_type, key_workflow, key_system FROM fold_line_rows
+EXCEPT SELECT * FROM finding_lines;
+INSERT INTO line_audits
+SELECT DISTINCT wf, mismatch_type, key_workflow, key_system, seq FROM fold_line_rows
+EXCEPT SELECT * FROM line_audits;
+
 -- Per workflow, the consecutive audits up to the last one folded that had findings of it
 -- (none: not there).
 CREATE OR REPLACE TEMP TABLE fold_streaks AS
@@ -121,4 +166,5 @@ INSERT INTO history_folded
 SELECT coalesce(max(seq), 0), md5(string_agg(mark, ',' ORDER BY seq)) FROM fold_published;
 
 DROP TABLE fold_published; DROP TABLE fold_from; DROP TABLE fold_audits; DROP TABLE fold_lifecycle;
-DROP TABLE fold_rows; DROP TABLE fold_findings; DROP TABLE fold_streaks;
+DROP TABLE fold_rows; DROP TABLE fold_findings; DROP TABLE fold_streaks; DROP TABLE fold_keys;
+DROP TABLE lines_from; DROP TABLE fold_line_rows;

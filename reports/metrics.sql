@@ -110,17 +110,32 @@ ALTER TABLE prevention_backlog ADD COLUMN IF NOT EXISTS systems VARCHAR[];
 ALTER TABLE prevention_backlog ADD COLUMN IF NOT EXISTS consecutive_audits BIGINT;
 DELETE FROM prevention_backlog WHERE audit_id = (SELECT audit_id FROM audit_context);
 INSERT INTO prevention_backlog BY NAME
-WITH earlier AS (
-    SELECT audit_id, seq FROM audits WHERE seq < (SELECT seq FROM audit_context)
+WITH current_rows AS (
+    SELECT finding_id, wf, mismatch_type, workflow AS key_workflow, system AS key_system, status FROM metric_findings
 ),
-history AS (
-    SELECT h.audit_id, e.seq, h.finding_id, coalesce(h.workflow, '(none)') AS wf, h.mismatch_type, h.status
-    FROM findings_history h JOIN earlier e USING (audit_id)
-    UNION ALL SELECT audit_id, (SELECT seq FROM audit_context), finding_id, wf, mismatch_type, status FROM metric_findings
+-- A finding's line follows from its type and its latest workflow and system (stored_results.sql).
+keys AS (
+    SELECT DISTINCT mismatch_type, workflow AS key_workflow, system AS key_system, prevention, prevention_scope
+    FROM stored_results
 ),
+-- Each finding's row workflows with its line, over every audit so far (history_fold.sql)
+-- and this one; `open_now`: open in this audit under that workflow.
 lines AS (
-    SELECT h.*, r.prevention, r.prevention_scope, r.system
-    FROM history h JOIN stored_results r USING (finding_id)
+    SELECT r.*, k.prevention, k.prevention_scope
+    FROM (SELECT finding_id, wf, mismatch_type, key_workflow, key_system, bool_or(open_now) AS open_now FROM (
+              SELECT *, false AS open_now FROM finding_lines
+              UNION ALL SELECT * EXCLUDE (status), status = 'open' FROM current_rows
+          ) GROUP BY ALL) r
+    JOIN keys k ON k.mismatch_type = r.mismatch_type AND k.key_workflow IS NOT DISTINCT FROM r.key_workflow
+        AND k.key_system IS NOT DISTINCT FROM r.key_system
+),
+-- The audits (seq) in which each line had a finding.
+line_seqs AS (
+    SELECT DISTINCT a.wf, a.mismatch_type, k.prevention, a.seq
+    FROM (SELECT * FROM line_audits
+          UNION ALL SELECT wf, mismatch_type, key_workflow, key_system, (SELECT seq FROM audit_context) FROM current_rows) a
+    JOIN keys k ON k.mismatch_type = a.mismatch_type AND k.key_workflow IS NOT DISTINCT FROM a.key_workflow
+        AND k.key_system IS NOT DISTINCT FROM a.key_system
 ),
 human AS (
     SELECT finding_id FROM proposed_actions WHERE needs_person(pattern, requires_approval)
@@ -129,13 +144,15 @@ human AS (
 -- Per line, the consecutive audits ending with this one that had a finding of it.
 grid AS (
     SELECT k.wf, k.mismatch_type, k.prevention, a.seq, la.seq IS NOT NULL AS had
-    FROM (SELECT DISTINCT wf, mismatch_type, prevention FROM lines) k
-    CROSS JOIN (SELECT seq FROM earlier UNION ALL SELECT seq FROM audit_context) a
-    LEFT JOIN (SELECT DISTINCT wf, mismatch_type, prevention, seq FROM lines) la
+    FROM (SELECT DISTINCT wf, mismatch_type, prevention FROM line_seqs) k
+    CROSS JOIN (SELECT seq FROM audits WHERE seq < (SELECT seq FROM audit_context)
+                UNION ALL SELECT seq FROM audit_context) a
+    LEFT JOIN line_seqs la
         ON la.wf = k.wf AND la.mismatch_type = k.mismatch_type AND la.prevention = k.prevention AND la.seq = a.seq
 ),
 streaks AS (
-    SELECT wf, mismatch_type, prevention, count(*) FILTER (had AND seq > coalesce(last_clean, -1)) AS consecutive_audits
+    SELECT wf, mismatch_type, prevention, count(*) FILTER (had) AS audits_present,
+        count(*) FILTER (had AND seq > coalesce(last_clean, -1)) AS consecutive_audits
     FROM (SELECT *, max(seq) FILTER (NOT had) OVER (PARTITION BY wf, mismatch_type, prevention) AS last_clean FROM grid)
     GROUP BY ALL
 ),
@@ -143,11 +160,9 @@ per_line AS (
     SELECT l.wf AS workflow, l.mismatch_type, l.prevention,
         -- a line refined for a system outranks the type's own; a workflow's, both
         max(l.prevention_scope) AS prevention_scope,
-        list(DISTINCT l.system ORDER BY l.system) FILTER (l.system IS NOT NULL) AS systems,
+        list(DISTINCT l.key_system ORDER BY l.key_system) FILTER (l.key_system IS NOT NULL) AS systems,
         count(DISTINCT l.finding_id) AS findings,
-        count(DISTINCT l.audit_id) AS audits_present,
-        count(DISTINCT l.finding_id) FILTER (l.audit_id = (SELECT audit_id FROM audit_context) AND l.status = 'open')
-            AS open_now,
+        count(DISTINCT l.finding_id) FILTER (l.open_now) AS open_now,
         count(DISTINCT l.finding_id) FILTER (l.finding_id IN (SELECT finding_id FROM human)) AS operator_findings
     FROM lines l GROUP BY ALL
 )
@@ -156,7 +171,7 @@ SELECT
     row_number() OVER (PARTITION BY p.workflow
                        ORDER BY p.findings DESC, k.consecutive_audits DESC, p.operator_findings DESC,
                                 p.mismatch_type, p.prevention) AS rank,
-    p.workflow, p.mismatch_type, p.prevention, p.findings, p.audits_present, p.open_now,
+    p.workflow, p.mismatch_type, p.prevention, p.findings, k.audits_present, p.open_now,
     p.operator_findings * (SELECT minutes_per_operator_task FROM cfg_policies) AS cleanup_minutes,
     p.prevention_scope, coalesce(p.systems, []) AS systems, k.consecutive_audits
 FROM per_line p

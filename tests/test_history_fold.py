@@ -10,13 +10,17 @@ audit, and after a re-run of an earlier one (its day's files removed again).
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, timedelta
 from pathlib import Path
 
 import duckdb
 import pytest
+import yaml
 
 from pipelines.runner import run_audit
 from pipelines.steps import AuditRun, Step, add_hook
@@ -38,10 +42,10 @@ HISTORY_TABLES = {
 SEED = 11
 
 
-def query(root: Path, sql: str) -> list[tuple]:
+def query(root: Path, sql: str, params: list | None = None) -> list[tuple]:
     with duckdb.connect(str(root / "reckon.duckdb"), read_only=True) as con:
         search_internal(con)
-        return con.execute(sql).fetchall()
+        return con.execute(sql, params or []).fetchall()
 
 
 def history(root: Path) -> dict[str, list[tuple]]:
@@ -166,3 +170,32 @@ def test_an_audit_removed_from_the_history_by_hand_is_noticed(twins):
         advance(root, 6, SEED)
     audit_both(twins)
     assert history(twins["folded"]) == history(twins["rebuilt"])
+
+
+def test_a_finding_whose_workflow_moves_is_counted_again_under_its_new_line(twins):
+    """A late event with an earlier time names another catalog workflow for the run of a
+    finding seen in earlier audits: its earlier rows count for the line its new workflow
+    picks (a line of its own, configured now)."""
+    finding_id, run_id, mismatch_type, workflow = query(twins["folded"], """
+        SELECT f.finding_id, f.run_id, f.mismatch_type, f.workflow FROM findings f JOIN finding_latest USING (finding_id)
+        WHERE f.subject_kind = 'run' ORDER BY f.mismatch_type, f.finding_id LIMIT 1""")[0]
+    moved = min(set(yaml.safe_load((twins["folded"] / "reckon.yaml").read_text())["catalog"]) - {workflow})
+    first = query(twins["folded"], "SELECT min(ts) FROM events WHERE run_id = ?", [run_id])[0][0]
+    earlier = (first - timedelta(seconds=1)).astimezone(UTC).isoformat().replace("+00:00", "Z")
+    event = {"event_id": "ev_moved", "type": "run.started", "run_id": run_id, "workflow": moved,
+             "ts": earlier}
+    for root in twins.values():
+        config = yaml.safe_load((root / "reckon.yaml").read_text())  # the new workflow has a line of its own
+        config["prevention"].setdefault(mismatch_type, {}).setdefault("workflows", {})[moved] = "moved"
+        (root / "reckon.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+        newest = max(p.stat().st_mtime for p in (root / "landing").rglob("*") if p.is_file())
+        path = root / "landing" / "events" / "moved.jsonl"
+        path.write_text(json.dumps(event) + "\n")
+        os.utime(path, (newest + 3600, newest + 3600))
+    audit_both(twins)
+    assert query(twins["folded"], "SELECT workflow FROM findings WHERE finding_id = ?", [finding_id]) == [(moved,)]
+    assert history(twins["folded"]) == history(twins["rebuilt"])
+    # Its rows before count for the new line too, under the workflow they name.
+    assert set(query(twins["folded"], "SELECT workflow FROM prevention_backlog WHERE prevention = 'moved' "
+                                      "AND audit_id = (SELECT arg_max(audit_id, seq) FROM audits)")) == {
+        (moved,), (workflow,)}
