@@ -8,10 +8,11 @@
 --   prevention line each finding counts for, and in which audits (`finding_lines`,
 --   `line_audits`).
 --   `history_folded` says up to which audit (`seq`) they hold, with a digest of those
---   audits' ids and finish times. A re-run of one of them replaces its rows and its finish
---   time, so the digest no longer matches and the tables are rebuilt from every audit
---   before this one. Otherwise an audit folds in the audits published since (normally one,
---   the audit before it; a re-run of the latest audit, none).
+--   audits' ids and finish times. When this audit is one of them (a re-run of an earlier
+--   audit) or they changed outside an audit (deleted or re-published: the digest no longer
+--   matches), the tables are rebuilt from every audit before this one. Otherwise an audit
+--   folds in the audits published since (normally one, the audit before it; a re-run of
+--   the latest audit, none).
 CREATE TABLE IF NOT EXISTS repair_actions_history AS SELECT * FROM repair_actions WHERE false;
 CREATE TABLE IF NOT EXISTS lifecycle_events (
     audit_id VARCHAR, seq BIGINT, as_of TIMESTAMPTZ, finding_id VARCHAR, subject_kind VARCHAR, subject_id VARCHAR,
