@@ -10,44 +10,41 @@
 --   folded them; runs after lifecycle.sql (its status and resolution);
 --   metrics.sql gathers the prevention lines into `prevention_backlog`.
 
--- Each finding's latest row: this audit's, else its latest before it (history_fold.sql).
+-- Each finding's latest row: this audit's, else its latest before it (history_fold.sql),
+-- with the audits it was in and its latest decision, who and when (this audit's, else the
+-- latest before it). Staged, as is the lifecycle below: the last statement then holds
+-- fewer joins at once under a low memory_limit.
 CREATE OR REPLACE TEMP TABLE stored_last AS
 WITH last_rows AS (
     SELECT f.finding_id, c.seq, c.as_of, f.subject_kind, f.subject_id, f.run_id, f.workflow, f.system,
-        f.mismatch_type, f.severity, f.repair_pattern, f.intended, f.recorded, f.observed, f.evidence
-    FROM findings f, audit_context c
+        f.mismatch_type, f.severity, f.repair_pattern, f.intended, f.recorded, f.observed, f.evidence,
+        coalesce(o.audits_present, 0) + 1 AS audits_present,
+        coalesce(CASE WHEN f.decision IS NOT NULL THEN f.decision END, o.decision) AS decision,
+        coalesce(CASE WHEN f.decision IS NOT NULL THEN f.decided_by END, o.decided_by) AS decided_by,
+        coalesce(CASE WHEN f.decision IS NOT NULL THEN f.decided_at END, o.decided_at) AS decided_at
+    FROM findings f CROSS JOIN audit_context c LEFT JOIN finding_latest o USING (finding_id)
     UNION ALL
     SELECT l.finding_id, l.seq, l.as_of, l.subject_kind, l.subject_id, l.run_id, l.workflow, l.system,
-        l.mismatch_type, l.severity, l.repair_pattern, l.intended, l.recorded, l.observed, l.evidence
+        l.mismatch_type, l.severity, l.repair_pattern, l.intended, l.recorded, l.observed, l.evidence,
+        l.audits_present, l.decision, l.decided_by, l.decided_at
     FROM finding_latest l ANTI JOIN findings USING (finding_id)
 )
 SELECT *, coalesce(evidence ->> 'object_snapshot_id', evidence ->> 'snapshot_id') AS object_snapshot_id
 FROM last_rows;
 
--- This audit's lifecycle rows (lifecycle.sql wrote them).
+-- Each finding's latest lifecycle row: this audit's (lifecycle.sql wrote it), else its latest before it.
 CREATE OR REPLACE TEMP TABLE stored_lifecycle AS
-SELECT * FROM lifecycle_events WHERE audit_id = (SELECT audit_id FROM audit_context);
+WITH this_audit AS (
+    SELECT finding_id, status, first_seen_at, last_seen_at, resolved_at, resolution
+    FROM lifecycle_events WHERE audit_id = (SELECT audit_id FROM audit_context)
+)
+SELECT * FROM this_audit
+UNION ALL
+SELECT finding_id, status, first_seen_at, last_seen_at, resolved_at, resolution
+FROM lifecycle_latest ANTI JOIN this_audit USING (finding_id);
 
 CREATE OR REPLACE TABLE stored_results AS
-WITH lifecycle AS (
-    SELECT finding_id, status, first_seen_at, last_seen_at, resolved_at, resolution FROM stored_lifecycle
-    UNION ALL
-    SELECT finding_id, status, first_seen_at, last_seen_at, resolved_at, resolution
-    FROM lifecycle_latest ANTI JOIN stored_lifecycle USING (finding_id)
-),
-presence AS (
-    SELECT l.finding_id, coalesce(o.audits_present, 0) + (f.finding_id IS NOT NULL)::BIGINT AS audits_present
-    FROM stored_last l LEFT JOIN finding_latest o USING (finding_id) LEFT JOIN findings f USING (finding_id)
-),
--- The latest decision, who and when: this audit's, else the latest before it.
-decided AS (
-    SELECT l.finding_id,
-        coalesce(CASE WHEN f.decision IS NOT NULL THEN f.decision END, o.decision) AS decision,
-        coalesce(CASE WHEN f.decision IS NOT NULL THEN f.decided_by END, o.decided_by) AS decided_by,
-        coalesce(CASE WHEN f.decision IS NOT NULL THEN f.decided_at END, o.decided_at) AS decided_at
-    FROM stored_last l LEFT JOIN finding_latest o USING (finding_id) LEFT JOIN findings f USING (finding_id)
-),
-proposed AS (
+WITH proposed AS (
     SELECT finding_id, list(DISTINCT action_id ORDER BY action_id) AS action_ids FROM (
         SELECT finding_id, action_id FROM proposed_actions
         UNION ALL SELECT finding_id, action_id FROM repair_actions
@@ -74,7 +71,7 @@ verified AS (
 )
 SELECT
     l.finding_id, l.subject_kind, l.subject_id, l.run_id, l.workflow, l.system, l.mismatch_type, l.severity,
-    lc.status, lc.resolution, lc.first_seen_at, lc.last_seen_at, lc.resolved_at, p.audits_present,
+    lc.status, lc.resolution, lc.first_seen_at, lc.last_seen_at, lc.resolved_at, l.audits_present,
     CASE WHEN s.origin = 'live' THEN 'live' ELSE 'snapshot' END AS verified_by,
     v.snapshot_id AS verified_snapshot_id,
     s.observed_at AS verified_at,
@@ -83,23 +80,21 @@ SELECT
     l.repair_pattern AS proposed_pattern,
     coalesce(pr.action_ids, []) AS proposed_action_ids,
     a.action_id AS applied_action_id, a.pattern AS applied_pattern, a.applied_at, a.actor AS applied_by,
-    d.decision, d.decided_by, d.decided_at,
+    l.decision, l.decided_by, l.decided_at,
     a.approved_by,
     list_filter([
-        CASE WHEN d.decision IS NOT NULL THEN 'decision' END,
+        CASE WHEN l.decision IS NOT NULL THEN 'decision' END,
         CASE WHEN a.approved_by IS NOT NULL THEN 'approval' END,
         CASE WHEN a.pattern = 'human_adjudication' OR a.actor <> 'agent' THEN 'adjudication' END
     ], lambda r: r IS NOT NULL) AS person_roles,
     len(person_roles) > 0 AS person_involved,
-    list_sort(list_distinct(list_filter([d.decided_by, a.approved_by, CASE WHEN a.actor <> 'agent' THEN a.actor END],
+    list_sort(list_distinct(list_filter([l.decided_by, a.approved_by, CASE WHEN a.actor <> 'agent' THEN a.actor END],
                                         lambda x: x IS NOT NULL))) AS people,
     coalesce(pw.prevention, ps.prevention, t.prevention) AS prevention,
     CASE WHEN pw.prevention IS NOT NULL THEN 'workflow' WHEN ps.prevention IS NOT NULL THEN 'system'
          ELSE 'mismatch_type' END AS prevention_scope
 FROM stored_last l
-JOIN presence p USING (finding_id)
-LEFT JOIN lifecycle lc USING (finding_id)
-LEFT JOIN decided d USING (finding_id)
+LEFT JOIN stored_lifecycle lc USING (finding_id)
 LEFT JOIN proposed pr USING (finding_id)
 LEFT JOIN applied a USING (finding_id)
 LEFT JOIN verified v USING (finding_id)
