@@ -5,7 +5,9 @@ regressions). In one, each audit folds in only the audits published since the la
 (reports/history_fold.sql); in the other, the folded state is cleared before every
 audit's metrics step, so each audit rebuilds it from every audit before it. The history
 tables analysts read must be equal after every audit, after a re-run of the latest
-audit, and after a re-run of an earlier one (its day's files removed again).
+audit, after a re-run of an earlier one (its day's files removed again), after an audit
+deleted by hand, and after a finding's workflow moves. The tests run in file order on
+one pair of workspaces, each going on from the days the one before it left.
 """
 
 from __future__ import annotations
@@ -140,7 +142,7 @@ def test_folding_one_audit_at_a_time_equals_rebuilding_from_every_audit(twins):
     assert folded_through(twins["folded"]) == 3
 
 
-def test_a_rerun_of_an_earlier_audit_rebuilds_what_was_folded(twins, tmp_path):
+def test_a_rerun_of_an_earlier_audit_rebuilds_what_was_folded(twins):
     """Day 5 audited, then its files removed again: the next audit is day 4's re-run, an
     audit the folded state already holds, so it is rebuilt (and equals the rebuilt twin)."""
     before = {name: files(root) for name, root in twins.items()}
