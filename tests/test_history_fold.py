@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 from pipelines.runner import run_audit
-from pipelines.steps import AuditRun, Step, add_hook
+from pipelines.steps import AuditRun, Step, add_hook, audit_steps, run_step
 from reckon.database import search_internal
 from reckon.workspace import Workspace
 from simulator import simulate
@@ -201,3 +201,27 @@ def test_a_finding_whose_workflow_moves_is_counted_again_under_its_new_line(twin
     assert set(query(twins["folded"], "SELECT workflow FROM prevention_backlog WHERE prevention = 'moved' "
                                       "AND audit_id = (SELECT arg_max(audit_id, seq) FROM audits)")) == {
         (moved,), (workflow,)}
+
+
+def test_lifecycle_rows_of_an_audit_never_published_are_dropped(tmp_path):
+    """An audit stops after its metrics step (its lifecycle rows written, never published);
+    the next audit, of a new day, takes the same `seq`: only its own rows remain at it."""
+    root = tmp_path / "ws"
+    simulate(root, 30, SEED)
+    run_audit(Workspace.open(root))
+    advance(root, 2, SEED)
+    ws = Workspace.open(root)
+    run = AuditRun(ws)
+    try:
+        for step in audit_steps(ws.config):
+            run_step(step, run)
+            if step.name == "reconciliation_metrics":
+                break
+    finally:
+        run.close()
+    stopped = query(root, "SELECT DISTINCT audit_id FROM lifecycle_events WHERE seq = 2")
+    assert len(stopped) == 1 and not query(root, "SELECT * FROM audits WHERE seq = 2")
+    advance(root, 3, SEED)
+    audit = run_audit(Workspace.open(root))
+    assert audit["seq"] == 2 and audit["audit_id"] != stopped[0][0]
+    assert query(root, "SELECT DISTINCT audit_id FROM lifecycle_events WHERE seq = 2") == [(audit["audit_id"],)]
