@@ -38,9 +38,9 @@ CREATE TABLE IF NOT EXISTS internal.line_audits (
     wf VARCHAR, mismatch_type VARCHAR, key_workflow VARCHAR, key_system VARCHAR, seq BIGINT
 );
 
--- The published audits before this one: each one's mark, its id and finish time.
+-- The published audits before this one, each with its mark: its id and finish time.
 CREATE OR REPLACE TEMP TABLE fold_published AS
-SELECT audit_id, seq, audit_id || '@' || coalesce(epoch_us(finished_at)::VARCHAR, '') AS mark
+SELECT audit_id, seq, as_of, audit_id || '@' || coalesce(epoch_us(finished_at)::VARCHAR, '') AS mark
 FROM audits
 WHERE seq < (SELECT seq FROM audit_context);
 
@@ -59,9 +59,7 @@ DELETE FROM proposed_actions WHERE (SELECT through_seq FROM fold_from) = 0;
 DELETE FROM workflow_streaks WHERE (SELECT through_seq FROM fold_from) = 0;
 
 CREATE OR REPLACE TEMP TABLE fold_audits AS
-SELECT p.audit_id, a.seq, a.as_of
-FROM fold_published p JOIN audits a USING (audit_id)
-WHERE p.seq > (SELECT through_seq FROM fold_from);
+SELECT audit_id, seq, as_of FROM fold_published WHERE seq > (SELECT through_seq FROM fold_from);
 
 -- Each finding's latest lifecycle row.
 CREATE OR REPLACE TEMP TABLE fold_lifecycle AS
