@@ -55,16 +55,19 @@ def detect_findings(con: duckdb.DuckDBPyConnection) -> int:
     con.execute("BEGIN")
     run_script(con, REPAIRS_DIR / "10_patterns.sql")
     # Findings of earlier audits (none on the first): for first_seen_at, decisions, lifecycle.
-    # A view, not a copy: its readers look up only this audit's findings, and the history
-    # grows with every audit.
+    # A view, not a copy: 05_prior.sql reads the few columns it needs, of the few audits
+    # the fold (reports/history_fold.sql) does not hold yet.
     con.execute(
-        "CREATE OR REPLACE TEMP VIEW prior_findings AS "
-        + ("SELECT finding_id, audit_id, detected_at, first_seen_at, state_hash, status FROM findings_history "
-           "WHERE audit_id <> (SELECT audit_id FROM audit_context)"
+        "CREATE OR REPLACE TEMP VIEW prior_rows AS "
+        + ("SELECT finding_id, audit_id, detected_at, first_seen_at, state_hash, status FROM findings_history"
            if table_exists(con, "findings_history") else
            "SELECT NULL::VARCHAR finding_id, NULL::VARCHAR audit_id, NULL::TIMESTAMPTZ detected_at, "
            "NULL::TIMESTAMPTZ first_seen_at, NULL::VARCHAR state_hash, NULL::VARCHAR status WHERE false")
     )
+    if not table_exists(con, "finding_seen") and table_exists(con, "history_folded"):
+        # Audited by a version without `finding_seen`: the fold starts over, this one with it.
+        con.execute("DELETE FROM history_folded")
+    run_script(con, FINDINGS_DIR / "05_prior.sql")
     _hits(con, "intent_hits", by_kind["intent"])
     con.execute("CREATE OR REPLACE TABLE internal.rule_hits AS SELECT * FROM intent_hits")
     run_script(con, FINDINGS_DIR / "10_subjects.sql")
@@ -74,7 +77,8 @@ def detect_findings(con: duckdb.DuckDBPyConnection) -> int:
     con.execute("INSERT INTO rule_hits SELECT * FROM other_hits")
     for script in ("30_run_subjects.sql", "40_assemble.sql", "50_status.sql", "60_suspicious_runs.sql"):
         run_script(con, FINDINGS_DIR / script)
-    con.execute("DROP TABLE other_hits; DROP VIEW prior_findings")
+    con.execute("DROP TABLE other_hits; DROP TABLE prior_audits; DROP TABLE prior_seen; DROP VIEW prior_findings; "
+                "DROP VIEW prior_rows")
     con.execute("CREATE TABLE IF NOT EXISTS findings_history AS SELECT * FROM findings WHERE false")
     con.execute("COMMIT")
     return con.execute("SELECT count(*) FROM findings").fetchone()[0]

@@ -38,25 +38,19 @@ CREATE TABLE IF NOT EXISTS internal.line_audits (
     wf VARCHAR, mismatch_type VARCHAR, key_workflow VARCHAR, key_system VARCHAR, seq BIGINT
 );
 
--- The published audits before this one, each with its mark: its id and finish time.
+-- The published audits before this one.
 CREATE OR REPLACE TEMP TABLE fold_published AS
-SELECT audit_id, seq, as_of, audit_id || '@' || coalesce(epoch_us(finished_at)::VARCHAR, '') AS mark
-FROM audits
-WHERE seq < (SELECT seq FROM audit_context);
+SELECT audit_id, seq, as_of FROM audits WHERE seq < (SELECT seq FROM audit_context);
 
 -- Up to which audit the folded tables still hold: 0 (start over) unless those audits are
--- still the published ones, unchanged.
-CREATE OR REPLACE TEMP TABLE fold_from AS
-SELECT coalesce(max(f.through_seq), 0) AS through_seq
-FROM history_folded f
-WHERE f.through_seq < (SELECT seq FROM audit_context)
-  AND f.audits_digest IS NOT DISTINCT FROM (SELECT md5(string_agg(p.mark, ',' ORDER BY p.seq))
-                                            FROM fold_published p WHERE p.seq <= f.through_seq);
+-- still the published ones, unchanged (`folded_through()`, rules/findings/05_prior.sql).
+CREATE OR REPLACE TEMP TABLE fold_from AS SELECT * FROM folded_through();
 
 DELETE FROM lifecycle_latest WHERE (SELECT through_seq FROM fold_from) = 0;
 DELETE FROM finding_latest WHERE (SELECT through_seq FROM fold_from) = 0;
 DELETE FROM proposed_actions WHERE (SELECT through_seq FROM fold_from) = 0;
 DELETE FROM workflow_streaks WHERE (SELECT through_seq FROM fold_from) = 0;
+DELETE FROM finding_seen WHERE (SELECT through_seq FROM fold_from) = 0;
 
 CREATE OR REPLACE TEMP TABLE fold_audits AS
 SELECT audit_id, seq, as_of FROM fold_published WHERE seq > (SELECT through_seq FROM fold_from);
@@ -73,7 +67,7 @@ INSERT INTO lifecycle_latest BY NAME SELECT * FROM fold_lifecycle;
 CREATE OR REPLACE TEMP TABLE fold_rows AS
 SELECT h.finding_id, a.seq, a.as_of, h.subject_kind, h.subject_id, h.run_id, h.workflow, h.system,
     h.mismatch_type, h.severity, h.repair_pattern, h.intended, h.recorded, h.observed, h.evidence,
-    h.decision, h.decided_by, h.decided_at
+    h.decision, h.decided_by, h.decided_at, h.first_seen_at, h.status
 FROM findings_history h JOIN fold_audits a USING (audit_id);
 
 CREATE OR REPLACE TEMP TABLE fold_findings AS
@@ -85,7 +79,7 @@ WITH folded AS (
     FROM fold_rows GROUP BY finding_id
 ),
 last_rows AS (
-    SELECT * EXCLUDE (decision, decided_by, decided_at) FROM fold_rows
+    SELECT * EXCLUDE (decision, decided_by, decided_at, first_seen_at, status) FROM fold_rows
     QUALIFY row_number() OVER (PARTITION BY finding_id ORDER BY seq DESC) = 1
 )
 SELECT r.*, coalesce(o.audits_present, 0) + n.audits_present AS audits_present,
@@ -96,6 +90,16 @@ JOIN folded n USING (finding_id)
 LEFT JOIN finding_latest o USING (finding_id);
 DELETE FROM finding_latest WHERE finding_id IN (SELECT finding_id FROM fold_findings);
 INSERT INTO finding_latest BY NAME SELECT * FROM fold_findings;
+
+-- Each finding's earliest first sighting and its status in the latest audit that had it
+-- (`finding_seen`, which the findings step reads; created there).
+CREATE OR REPLACE TEMP TABLE fold_seen AS
+SELECT finding_id, min(first_seen_at) AS first_seen_at, max(seq) AS seq, arg_max(status, seq) AS status
+FROM (SELECT finding_id, first_seen_at, seq, status FROM fold_rows
+      UNION ALL SELECT finding_id, first_seen_at, seq, status FROM finding_seen SEMI JOIN fold_rows USING (finding_id))
+GROUP BY finding_id;
+DELETE FROM finding_seen WHERE finding_id IN (SELECT finding_id FROM fold_seen);
+INSERT INTO finding_seen BY NAME SELECT * FROM fold_seen;
 
 -- Which prevention line each finding's rows count for (metrics.sql, `prevention_backlog`):
 -- the workflow of the row, and the type, workflow and system of the finding's latest row
@@ -162,8 +166,8 @@ EXCEPT SELECT * FROM proposed_actions;
 
 DELETE FROM history_folded;
 INSERT INTO history_folded
-SELECT coalesce(max(seq), 0), md5(string_agg(mark, ',' ORDER BY seq)) FROM fold_published;
+SELECT coalesce(max(seq), 0), published_digest(coalesce(max(seq), 0)) FROM fold_published;
 
 DROP TABLE fold_published; DROP TABLE fold_from; DROP TABLE fold_audits; DROP TABLE fold_lifecycle;
-DROP TABLE fold_rows; DROP TABLE fold_findings; DROP TABLE fold_streaks; DROP TABLE fold_keys;
+DROP TABLE fold_rows; DROP TABLE fold_findings; DROP TABLE fold_seen; DROP TABLE fold_streaks; DROP TABLE fold_keys;
 DROP TABLE lines_from; DROP TABLE fold_line_rows;

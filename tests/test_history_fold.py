@@ -3,8 +3,9 @@
 Two workspaces see the same simulated days (late webhooks, repairs, decisions,
 regressions). In one, each audit folds in only the audits published since the last
 (reports/history_fold.sql); in the other, the folded state is cleared before every
-audit's metrics step, so each audit rebuilds it from every audit before it. The history
-tables analysts read must be equal after every audit, after a re-run of the latest
+audit's findings step, so each audit reads every audit before it (the findings step's
+`prior_seen`) and rebuilds the fold from them. The history tables analysts read must be
+equal after every audit, after a re-run of the latest
 audit, after a re-run of an earlier one (its day's files removed again), after an audit
 deleted by hand, and after a finding's workflow moves. The tests run in file order on
 one pair of workspaces, each going on from the days the one before it left.
@@ -80,11 +81,11 @@ def folded_through(root: Path) -> int:
 
 @contextmanager
 def rebuilding_history(root: Path) -> Iterator[None]:
-    """While inside, every audit of `root` forgets what it folded before its metrics step."""
+    """While inside, every audit of `root` forgets what it folded before its findings step."""
 
     @contextmanager
     def forget(step: Step, run: AuditRun, metadata: dict) -> Iterator[None]:
-        if step.name == "reconciliation_metrics" and run.ws.root == root:
+        if step.name == "findings" and run.ws.root == root:
             run.con.execute("DROP TABLE IF EXISTS internal.history_folded")
         yield
 
@@ -201,6 +202,22 @@ def test_a_finding_whose_workflow_moves_is_counted_again_under_its_new_line(twin
     assert set(query(twins["folded"], "SELECT workflow FROM prevention_backlog WHERE prevention = 'moved' "
                                       "AND audit_id = (SELECT arg_max(audit_id, seq) FROM audits)")) == {
         (moved,), (workflow,)}
+
+
+def test_a_workspace_audited_before_finding_seen_existed_starts_the_fold_over(twins):
+    """A version without `finding_seen` folded the rest: its next audit must not read the
+    folded audits from an empty `finding_seen`, but every audit, and fold them all again."""
+    with duckdb.connect(str(twins["folded"] / "reckon.duckdb")) as con:
+        through = con.execute("SELECT through_seq FROM internal.history_folded").fetchone()[0]
+        con.execute("DROP TABLE internal.finding_seen")
+    assert through > 1
+    for root in twins.values():
+        advance(root, 7, SEED)
+    audit = audit_both(twins)[0]
+    assert history(twins["folded"]) == history(twins["rebuilt"])
+    assert folded_through(twins["folded"]) == audit["seq"] - 1
+    assert query(twins["folded"], "SELECT count(*) FROM finding_seen") == query(
+        twins["folded"], "SELECT count(*) FROM finding_latest")
 
 
 def test_lifecycle_rows_of_an_audit_never_published_are_dropped(tmp_path):

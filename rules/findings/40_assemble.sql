@@ -39,12 +39,6 @@ FROM observed o
 LEFT JOIN cfg_compensations c ON c.system = o.system AND c.object_type = o.object_type
 WHERE o.system || ':' || o.external_id IN (SELECT subject_id FROM primary_hits WHERE subject_kind = 'effect');
 
-CREATE OR REPLACE TEMP TABLE first_seen AS
-SELECT finding_id, min(first_seen_at) AS first_seen_at
-FROM prior_findings
-WHERE finding_id IN (SELECT finding_id FROM primary_hits)
-GROUP BY finding_id;
-
 CREATE OR REPLACE TABLE findings AS
 WITH context AS (
     SELECT h.subject_kind, h.subject_id,
@@ -81,9 +75,9 @@ FROM primary_hits h
 JOIN finding_subjects s ON s.subject_kind = h.subject_kind AND s.subject_id = h.subject_id
 JOIN context c ON c.subject_kind = h.subject_kind AND c.subject_id = h.subject_id
 JOIN mismatch_types t ON t.mismatch_type = h.mismatch_type
-LEFT JOIN first_seen p ON p.finding_id = h.finding_id
+LEFT JOIN prior_seen p ON p.finding_id = h.finding_id
 CROSS JOIN audit_context ctx
 ORDER BY h.subject_kind, h.subject_id;
 
 DROP TABLE ranked_hits; DROP TABLE primary_hits; DROP TABLE finding_subjects;
-DROP TABLE hit_intents; DROP TABLE hit_effects; DROP TABLE first_seen;
+DROP TABLE hit_intents; DROP TABLE hit_effects;

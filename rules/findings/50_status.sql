@@ -4,13 +4,6 @@
 --   before, but resolved or absent in the previous audit), or `resolved` by a decision
 --   (accept_external_truth or ignore) that still holds: the finding's state hash is what
 --   it was when the operator decided. A decision lapses when the evidence changes.
-CREATE OR REPLACE TEMP TABLE previous_audit AS
-SELECT a.audit_id
-FROM audits a, audit_context c
-WHERE a.seq < c.seq
-ORDER BY a.seq DESC
-LIMIT 1;
-
 UPDATE findings f SET
     decision = d.decision,
     decision_reason = d.reason,
@@ -25,8 +18,8 @@ UPDATE findings f SET
     status = CASE WHEN f.decision_holds AND f.decision IN ('accept_external_truth', 'ignore') THEN 'resolved' ELSE 'open' END,
     lifecycle_status = CASE
         WHEN f.decision_holds AND f.decision IN ('accept_external_truth', 'ignore') THEN 'resolved'
-        WHEN NOT EXISTS (SELECT 1 FROM prior_findings p WHERE p.finding_id = f.finding_id) THEN 'new'
-        WHEN EXISTS (SELECT 1 FROM prior_findings p JOIN previous_audit a USING (audit_id)
-                     WHERE p.finding_id = f.finding_id AND p.status = 'open') THEN 'ongoing'
+        WHEN NOT EXISTS (SELECT 1 FROM prior_seen p WHERE p.finding_id = f.finding_id) THEN 'new'
+        WHEN EXISTS (SELECT 1 FROM prior_seen p WHERE p.finding_id = f.finding_id AND p.previous_status = 'open')
+            THEN 'ongoing'
         ELSE 'regressed'
     END;
