@@ -5,10 +5,11 @@ regressions). In one, each audit folds in only the audits published since the la
 (reports/history_fold.sql); in the other, the folded state is cleared before every
 audit's findings step, so each audit reads every audit before it (the findings step's
 `prior_seen`) and rebuilds the fold from them. The history tables analysts read must be
-equal after every audit, after a re-run of the latest
-audit, after a re-run of an earlier one (its day's files removed again), after an audit
-deleted by hand, and after a finding's workflow moves. The tests run in file order on
-one pair of workspaces, each going on from the days the one before it left.
+equal after every audit, after a re-run of the latest audit, after a re-run of an
+earlier one (its day's files removed again), after an audit deleted by hand, after a
+finding's workflow moves, and when `finding_seen` is missing (a workspace an earlier
+version audited). The tests run in file order on one pair of workspaces, each going on
+from the days the one before it left.
 """
 
 from __future__ import annotations
