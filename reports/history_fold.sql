@@ -3,10 +3,11 @@
 --   one, kept one audit at a time so that their cost follows the findings, not the number
 --   of audits: each finding's latest `lifecycle_events` row (`lifecycle_latest`), its latest
 --   `findings_history` row with the number of audits it was in and its latest decision
---   (`finding_latest`), and every repair action proposed for it (`proposed_actions`); per
---   workflow, the consecutive audits that had findings of it (`workflow_streaks`); which
---   prevention line each finding counts for, and in which audits (`finding_lines`,
---   `line_audits`).
+--   (`finding_latest`), its earliest sighting and latest status (`finding_seen`, for the
+--   findings step), and every repair action proposed for it (`proposed_actions`); which
+--   prevention line each finding counts for under which workflow, and in which audits
+--   (`finding_lines`, `line_audits`: metrics.sql counts the workflows' and the lines'
+--   consecutive audits from them).
 --   `history_folded` says up to which audit (`seq`) they hold, with a digest of those
 --   audits' ids and finish times. When this audit is one of them (a re-run of an earlier
 --   audit) or they changed outside an audit (deleted or re-published: the digest no longer
@@ -30,7 +31,7 @@ SELECT h.finding_id, a.seq, a.as_of, h.subject_kind, h.subject_id, h.run_id, h.w
 FROM findings_history h, audits a WHERE false;
 CREATE TABLE IF NOT EXISTS internal.proposed_actions AS
 SELECT finding_id, action_id, pattern, requires_approval FROM repair_actions_history WHERE false;
-CREATE TABLE IF NOT EXISTS internal.workflow_streaks (wf VARCHAR, streak BIGINT);
+DROP TABLE IF EXISTS internal.workflow_streaks;  -- folded by an earlier version; derived from line_audits now
 CREATE TABLE IF NOT EXISTS internal.finding_lines (
     finding_id VARCHAR, wf VARCHAR, mismatch_type VARCHAR, key_workflow VARCHAR, key_system VARCHAR
 );
@@ -49,7 +50,6 @@ CREATE OR REPLACE TEMP TABLE fold_from AS SELECT * FROM folded_through();
 DELETE FROM lifecycle_latest WHERE (SELECT through_seq FROM fold_from) = 0;
 DELETE FROM finding_latest WHERE (SELECT through_seq FROM fold_from) = 0;
 DELETE FROM proposed_actions WHERE (SELECT through_seq FROM fold_from) = 0;
-DELETE FROM workflow_streaks WHERE (SELECT through_seq FROM fold_from) = 0;
 DELETE FROM finding_seen WHERE (SELECT through_seq FROM fold_from) = 0;
 
 CREATE OR REPLACE TEMP TABLE fold_audits AS
@@ -138,27 +138,6 @@ INSERT INTO line_audits
 SELECT DISTINCT wf, mismatch_type, key_workflow, key_system, seq FROM fold_line_rows
 EXCEPT SELECT * FROM line_audits;
 
--- Per workflow, the consecutive audits up to the last one folded that had findings of it
--- (none: not there).
-CREATE OR REPLACE TEMP TABLE fold_streaks AS
-WITH had AS (SELECT DISTINCT coalesce(workflow, '(none)') AS wf, seq FROM fold_rows),
-grid AS (
-    SELECT w.wf, a.seq, h.seq IS NOT NULL AS had
-    FROM (SELECT wf FROM had UNION SELECT wf FROM workflow_streaks) w
-    CROSS JOIN fold_audits a
-    LEFT JOIN had h ON h.wf = w.wf AND h.seq = a.seq
-),
-per_workflow AS (
-    SELECT wf, count(*) AS audits, any_value(last_clean) AS last_clean,
-        count(*) FILTER (had AND seq > coalesce(last_clean, -1)) AS since_clean
-    FROM (SELECT *, max(seq) FILTER (NOT had) OVER (PARTITION BY wf) AS last_clean FROM grid)
-    GROUP BY wf
-)
-SELECT p.wf, CASE WHEN p.last_clean IS NULL THEN coalesce(o.streak, 0) + p.audits ELSE p.since_clean END AS streak
-FROM per_workflow p LEFT JOIN workflow_streaks o USING (wf);
-DELETE FROM workflow_streaks WHERE EXISTS (SELECT 1 FROM fold_audits);
-INSERT INTO workflow_streaks SELECT wf, streak FROM fold_streaks WHERE streak > 0;
-
 INSERT INTO proposed_actions
 SELECT DISTINCT h.finding_id, h.action_id, h.pattern, h.requires_approval
 FROM repair_actions_history h SEMI JOIN fold_audits USING (audit_id)
@@ -169,5 +148,5 @@ INSERT INTO history_folded
 SELECT coalesce(max(seq), 0), published_digest(coalesce(max(seq), 0)) FROM fold_published;
 
 DROP TABLE fold_published; DROP TABLE fold_from; DROP TABLE fold_audits; DROP TABLE fold_lifecycle;
-DROP TABLE fold_rows; DROP TABLE fold_findings; DROP TABLE fold_seen; DROP TABLE fold_streaks; DROP TABLE fold_keys;
+DROP TABLE fold_rows; DROP TABLE fold_findings; DROP TABLE fold_seen; DROP TABLE fold_keys;
 DROP TABLE lines_from; DROP TABLE fold_line_rows;

@@ -24,12 +24,44 @@ FROM lifecycle_events l, audit_context c
 WHERE l.audit_id = c.audit_id AND l.status = 'resolved' AND l.changed
   AND l.resolution IN ('auto', 'human', 'self_healed');
 
--- Consecutive audits (ending with this one) in which each workflow had findings: this
--- one, and those up to the audit before it (history_fold.sql).
+-- A finding's prevention line follows from its type and its latest workflow and system
+-- (stored_results.sql).
+CREATE OR REPLACE TEMP TABLE metric_lines AS
+SELECT DISTINCT mismatch_type, workflow AS key_workflow, system AS key_system, prevention, prevention_scope
+FROM stored_results;
+
+-- The audits in which each workflow had a finding (`mismatch_type` and `prevention` NULL),
+-- and each prevention line under each workflow: those before this one (`line_audits`,
+-- history_fold.sql) and this one.
+CREATE OR REPLACE TEMP TABLE metric_presence AS
+WITH audit_rows AS (
+    SELECT wf, mismatch_type, key_workflow, key_system, seq FROM line_audits
+    UNION ALL SELECT wf, mismatch_type, workflow, system, (SELECT seq FROM audit_context) FROM metric_findings
+)
+SELECT DISTINCT wf, NULL::VARCHAR AS mismatch_type, NULL::VARCHAR AS prevention, seq FROM audit_rows
+UNION ALL
+SELECT DISTINCT a.wf, a.mismatch_type, k.prevention, a.seq
+FROM audit_rows a
+JOIN metric_lines k ON k.mismatch_type = a.mismatch_type AND k.key_workflow IS NOT DISTINCT FROM a.key_workflow
+    AND k.key_system IS NOT DISTINCT FROM a.key_system;
+
+-- Per workflow and per line, the audits that had a finding of it, and how many of them in
+-- a row end with this one (`streak`).
 CREATE OR REPLACE TEMP TABLE metric_streaks AS
-SELECT w.wf, coalesce(s.streak, 0) + 1 AS streak
-FROM (SELECT DISTINCT wf FROM metric_findings) w
-LEFT JOIN workflow_streaks s USING (wf);
+WITH grid AS (
+    SELECT k.wf, k.mismatch_type, k.prevention, a.seq, p.seq IS NOT NULL AS had
+    FROM (SELECT DISTINCT wf, mismatch_type, prevention FROM metric_presence) k
+    CROSS JOIN (SELECT seq FROM audits WHERE seq < (SELECT seq FROM audit_context)
+                UNION ALL SELECT seq FROM audit_context) a
+    LEFT JOIN metric_presence p ON p.wf = k.wf AND p.mismatch_type IS NOT DISTINCT FROM k.mismatch_type
+        AND p.prevention IS NOT DISTINCT FROM k.prevention AND p.seq = a.seq
+)
+SELECT wf, mismatch_type, prevention, count(*) FILTER (had) AS audits_present,
+    count(*) FILTER (had AND seq > coalesce(last_clean, -1)) AS streak
+FROM (SELECT *, max(seq) FILTER (NOT had) OVER (PARTITION BY wf, mismatch_type, prevention) AS last_clean FROM grid)
+GROUP BY ALL;
+
+CREATE OR REPLACE TEMP VIEW metric_workflow_streaks AS SELECT wf, streak FROM metric_streaks WHERE mismatch_type IS NULL;
 
 INSERT INTO metrics
 WITH scopes AS (
@@ -76,11 +108,11 @@ values_ AS (
     UNION ALL SELECT s.workflow, 'repair_actions_by_pattern', a.pattern, count(*)
         FROM scopes s JOIN repair_actions a ON s.workflow IN ('*', coalesce(a.workflow, '(none)')) GROUP BY ALL
     UNION ALL SELECT s.workflow, 'consecutive_audits_with_findings', NULL,
-        (SELECT coalesce(max(k.streak), 0) FROM metric_streaks k WHERE s.workflow IN ('*', k.wf)) FROM scopes s
+        (SELECT coalesce(max(k.streak), 0) FROM metric_workflow_streaks k WHERE s.workflow IN ('*', k.wf)) FROM scopes s
     UNION ALL SELECT '*', 'workflows_with_repeated_drift', NULL,
-        (SELECT count(*) FROM metric_streaks k, cfg_policies p WHERE k.wf <> '(none)' AND k.streak >= p.repeated_drift_audits)
+        (SELECT count(*) FROM metric_workflow_streaks k, cfg_policies p WHERE k.wf <> '(none)' AND k.streak >= p.repeated_drift_audits)
     UNION ALL SELECT k.wf, 'repeated_drift', NULL, 1
-        FROM metric_streaks k, cfg_policies p WHERE k.wf <> '(none)' AND k.streak >= p.repeated_drift_audits
+        FROM metric_workflow_streaks k, cfg_policies p WHERE k.wf <> '(none)' AND k.streak >= p.repeated_drift_audits
     UNION ALL SELECT s.workflow, 'operator_tasks', NULL,
         (SELECT count(*) FROM repair_actions a WHERE needs_person(a.pattern, a.requires_approval)
             AND s.workflow IN ('*', coalesce(a.workflow, '(none)'))) FROM scopes s
@@ -113,11 +145,6 @@ INSERT INTO prevention_backlog BY NAME
 WITH current_rows AS (
     SELECT finding_id, wf, mismatch_type, workflow AS key_workflow, system AS key_system, status FROM metric_findings
 ),
--- A finding's line follows from its type and its latest workflow and system (stored_results.sql).
-keys AS (
-    SELECT DISTINCT mismatch_type, workflow AS key_workflow, system AS key_system, prevention, prevention_scope
-    FROM stored_results
-),
 -- Each finding's row workflows with its line, over every audit so far (history_fold.sql)
 -- and this one; `open_now`: open in this audit under that workflow.
 lines AS (
@@ -126,35 +153,12 @@ lines AS (
               SELECT *, false AS open_now FROM finding_lines
               UNION ALL SELECT * EXCLUDE (status), status = 'open' FROM current_rows
           ) GROUP BY ALL) r
-    JOIN keys k ON k.mismatch_type = r.mismatch_type AND k.key_workflow IS NOT DISTINCT FROM r.key_workflow
+    JOIN metric_lines k ON k.mismatch_type = r.mismatch_type AND k.key_workflow IS NOT DISTINCT FROM r.key_workflow
         AND k.key_system IS NOT DISTINCT FROM r.key_system
-),
--- The audits (seq) in which each line had a finding.
-line_seqs AS (
-    SELECT DISTINCT a.wf, a.mismatch_type, k.prevention, a.seq
-    FROM (SELECT * FROM line_audits
-          UNION ALL SELECT wf, mismatch_type, key_workflow, key_system, (SELECT seq FROM audit_context) FROM current_rows) a
-    JOIN keys k ON k.mismatch_type = a.mismatch_type AND k.key_workflow IS NOT DISTINCT FROM a.key_workflow
-        AND k.key_system IS NOT DISTINCT FROM a.key_system
 ),
 human AS (
     SELECT finding_id FROM proposed_actions WHERE needs_person(pattern, requires_approval)
     UNION SELECT finding_id FROM repair_actions WHERE needs_person(pattern, requires_approval)
-),
--- Per line, the consecutive audits ending with this one that had a finding of it.
-grid AS (
-    SELECT k.wf, k.mismatch_type, k.prevention, a.seq, la.seq IS NOT NULL AS had
-    FROM (SELECT DISTINCT wf, mismatch_type, prevention FROM line_seqs) k
-    CROSS JOIN (SELECT seq FROM audits WHERE seq < (SELECT seq FROM audit_context)
-                UNION ALL SELECT seq FROM audit_context) a
-    LEFT JOIN line_seqs la
-        ON la.wf = k.wf AND la.mismatch_type = k.mismatch_type AND la.prevention = k.prevention AND la.seq = a.seq
-),
-streaks AS (
-    SELECT wf, mismatch_type, prevention, count(*) FILTER (had) AS audits_present,
-        count(*) FILTER (had AND seq > coalesce(last_clean, -1)) AS consecutive_audits
-    FROM (SELECT *, max(seq) FILTER (NOT had) OVER (PARTITION BY wf, mismatch_type, prevention) AS last_clean FROM grid)
-    GROUP BY ALL
 ),
 per_line AS (
     SELECT l.wf AS workflow, l.mismatch_type, l.prevention,
@@ -169,13 +173,13 @@ per_line AS (
 SELECT
     (SELECT audit_id FROM audit_context) AS audit_id,
     row_number() OVER (PARTITION BY p.workflow
-                       ORDER BY p.findings DESC, k.consecutive_audits DESC, p.operator_findings DESC,
+                       ORDER BY p.findings DESC, k.streak DESC, p.operator_findings DESC,
                                 p.mismatch_type, p.prevention) AS rank,
     p.workflow, p.mismatch_type, p.prevention, p.findings, k.audits_present, p.open_now,
     p.operator_findings * (SELECT minutes_per_operator_task FROM cfg_policies) AS cleanup_minutes,
-    p.prevention_scope, coalesce(p.systems, []) AS systems, k.consecutive_audits
+    p.prevention_scope, coalesce(p.systems, []) AS systems, k.streak AS consecutive_audits
 FROM per_line p
-JOIN streaks k ON k.wf = p.workflow AND k.mismatch_type = p.mismatch_type AND k.prevention = p.prevention;
+JOIN metric_streaks k ON k.wf = p.workflow AND k.mismatch_type = p.mismatch_type AND k.prevention = p.prevention;
 
 -- Per day (UTC) of the audits' as-of time, over every audit so far: the day's last audit
 -- for stock figures (open findings), sums over the day's audits for flows (reconciled).
