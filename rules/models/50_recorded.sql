@@ -36,24 +36,23 @@ by_intent AS (
     SELECT
         o.intent_id,
         -- Only outcome events decide it: action.blocked is a reason to verify, not an outcome.
-        arg_max(o.outcome, {'ts': o.ts, 'rank': o.outcome_rank, 'id': o.event_id})
-            FILTER (o.outcome IS NOT NULL) AS outcome,
+        -- Values read from the same event are taken together: one aggregate, not one each.
+        arg_max({'outcome': o.outcome, 'event_id': o.event_id}, {'ts': o.ts, 'rank': o.outcome_rank, 'id': o.event_id})
+            FILTER (o.outcome IS NOT NULL) AS latest_outcome,
         count(o.event_id) AS events,
         max(o.attempt) AS attempts,
         min(o.ts) FILTER (o.type = 'action.attempted') AS first_attempt_at,
         max(o.ts) FILTER (o.type = 'action.attempted') AS last_attempt_at,
         max(o.ts) AS last_event_at,
         max(o.ts) FILTER (o.actor IS NULL OR o.actor = 'agent') AS last_agent_event_at,
-        arg_max(o.receipt_external_id, {'ts': o.ts, 'id': o.event_id}) FILTER (o.receipt_external_id IS NOT NULL) AS receipt,
-        arg_max(o.event_id, {'ts': o.ts, 'id': o.event_id}) FILTER (o.receipt_external_id IS NOT NULL) AS receipt_event_id,
+        arg_max({'receipt': o.receipt_external_id, 'event_id': o.event_id}, {'ts': o.ts, 'id': o.event_id})
+            FILTER (o.receipt_external_id IS NOT NULL) AS latest_receipt,
         -- Every receipt, repeats included: canonical, then distinct, below.
         list(o.receipt_external_id) FILTER (o.receipt_external_id IS NOT NULL) AS receipts,
         arg_max(o.error_kind, {'ts': o.ts, 'id': o.event_id}) FILTER (o.error_kind IS NOT NULL) AS last_error_kind,
         -- The key the latest call carried: a retry of a lost call sends it again.
         arg_max(o.idempotency_key, {'ts': o.ts, 'id': o.event_id})
-            FILTER (o.type = 'action.attempted' AND o.idempotency_key IS NOT NULL) AS last_attempt_key,
-        arg_max(o.event_id, {'ts': o.ts, 'rank': o.outcome_rank, 'id': o.event_id}) FILTER (o.outcome IS NOT NULL)
-            AS last_event_id
+            FILTER (o.type = 'action.attempted' AND o.idempotency_key IS NOT NULL) AS last_attempt_key
     FROM outcome_events o
     GROUP BY o.intent_id
 )
@@ -63,10 +62,11 @@ SELECT
     list_sort(list_distinct(list_transform(r.receipts, lambda x: canonical_id(r.id_form, x)))) AS receipts
 FROM (
     SELECT
-        i.intent_id, i.run_id, coalesce(a.outcome, 'not_started') AS outcome, coalesce(a.events, 0) AS events,
-        a.attempts, a.first_attempt_at, a.last_attempt_at, a.last_event_at, a.last_agent_event_at, a.receipt,
-        a.receipt_event_id, coalesce(a.receipts, []) AS receipts, a.last_error_kind, a.last_attempt_key,
-        a.last_event_id, sys.id_form
+        i.intent_id, i.run_id, coalesce(a.latest_outcome.outcome, 'not_started') AS outcome,
+        coalesce(a.events, 0) AS events, a.attempts, a.first_attempt_at, a.last_attempt_at, a.last_event_at,
+        a.last_agent_event_at, a.latest_receipt.receipt AS receipt, a.latest_receipt.event_id AS receipt_event_id,
+        coalesce(a.receipts, []) AS receipts, a.last_error_kind, a.last_attempt_key,
+        a.latest_outcome.event_id AS last_event_id, sys.id_form
     FROM scoped_intended i
     LEFT JOIN by_intent a USING (intent_id)
     LEFT JOIN cfg_systems sys ON sys.system = i.system

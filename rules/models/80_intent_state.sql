@@ -7,8 +7,9 @@
 --   the effect and who wrote it last, the field diff (intended fields read through the
 --   system's field mapping; a field its exports never show is unverified, not a
 --   difference), and the settle-window timing. Staged on purpose: per-key
---   aggregates first, then the joined base and its field diffs as tables of their own
---   (they spill), so no single query holds several large hash tables at once.
+--   aggregates and the field diffs first, as tables of their own (they spill); the last
+--   statement joins them per intent and writes the wide joined row once (a temp table
+--   of it cost as much again to write).
 -- Per intent: what its primary matches show (only the columns the verdict needs).
 CREATE OR REPLACE TEMP TABLE intent_matched AS
 SELECT
@@ -60,37 +61,6 @@ LEFT JOIN others x USING (intent_id)
 LEFT JOIN observed o ON o.system = a.system AND o.external_id = a.external_id
 LEFT JOIN key_owner ko ON ko.system = o.system AND ko.natural_key = o.natural_key;
 
-CREATE OR REPLACE TEMP TABLE intent_base AS
-SELECT
-    i.*,
-    r.outcome AS recorded_outcome, r.attempts, r.first_attempt_at, r.last_attempt_at,
-    r.last_event_at, r.last_agent_event_at, r.receipt_external_id, r.receipt_event_id, r.receipts,
-    r.last_error_kind, r.last_event_id, r.last_attempt_key,
-    a.strength, a.matched_by, coalesce(a.n_live, 0) AS n_live, coalesce(a.n_success, 0) AS n_success,
-    coalesce(a.n_pending, 0) AS n_pending, coalesce(a.n_failed, 0) AS n_failed, coalesce(a.n_gone, 0) AS n_gone,
-    coalesce(a.n_weaker, 0) AS n_weaker, a.weaker_external_id,
-    a.external_id, a.matched_object_type, a.object_state, a.raw_status, a.fields, a.mapped_fields, a.last_actor,
-    a.agent_last_writer, a.object_created_at, a.object_updated_at, a.object_changed_at,
-    -- The system names the agent among the object's writers since the agent's first call.
-    coalesce(list_bool_or(list_transform(json_keys(a.actor_writes), lambda w: list_contains(sys.agent_actors, w)
-        AND (json_field(a.actor_writes, w) ->> '$')::TIMESTAMPTZ >= coalesce(r.first_attempt_at, i.declared_at))),
-        false) AS agent_wrote_since_attempt,
-    a.merged_into, a.object_snapshot_id,
-    a.not_key_owner, a.key_owner_id,
-    f.newest_observed_at, f.settle_seconds,
-    -- When the agent last acted on the intent; settle windows count from here.
-    coalesce(r.last_attempt_at, r.last_event_at) AS acted_at,
-    -- The agent's write: its first call (or, with no call recorded, the declaration) and
-    -- its last one, after which a change is someone else's once the settle window passed.
-    coalesce(r.first_attempt_at, i.declared_at) AS attempted_at,
-    coalesce(r.last_attempt_at, r.last_agent_event_at, i.declared_at) AS agent_write_at,
-    sys.idempotency_ttl_seconds
-FROM scoped_intended i
-JOIN scoped_recorded r USING (intent_id)
-LEFT JOIN intent_object a USING (intent_id)
-LEFT JOIN system_freshness f ON f.system = i.system
-LEFT JOIN cfg_systems sys ON sys.system = i.system;
-
 -- Each intended field of a matched intent: where the system shows it (the mapping, else
 -- reckon's normalized fields under the same name), whether its exports ever show it, and
 -- the intended value in the system's words (`values` of the mapping; for `$state`, the
@@ -104,10 +74,11 @@ WITH vocabulary AS (
     FROM cfg_status_vocabulary
 ),
 named AS (
-    SELECT intent_id, system, matched_object_type, fields, mapped_fields, object_state, raw_status,
-        unnest(json_keys(expected)) AS field, expected
-    FROM intent_base
-    WHERE external_id IS NOT NULL AND json_type(expected) = 'OBJECT'
+    SELECT a.intent_id, i.system, a.matched_object_type, a.fields, a.mapped_fields, a.object_state, a.raw_status,
+        unnest(json_keys(i.expected)) AS field, i.expected
+    FROM intent_object a
+    JOIN scoped_intended i USING (intent_id)
+    WHERE a.external_id IS NOT NULL AND json_type(i.expected) = 'OBJECT'
 ),
 worded AS (
     SELECT n.intent_id, n.system, n.field, m.kind, m.path, n.raw_status,
@@ -163,7 +134,38 @@ FROM judged_fields
 GROUP BY intent_id;
 
 CREATE OR REPLACE TABLE scoped_intent_state AS
-WITH judged AS (
+WITH intent_base AS (
+    SELECT
+        i.*,
+        r.outcome AS recorded_outcome, r.attempts, r.first_attempt_at, r.last_attempt_at,
+        r.last_event_at, r.last_agent_event_at, r.receipt_external_id, r.receipt_event_id, r.receipts,
+        r.last_error_kind, r.last_event_id, r.last_attempt_key,
+        a.strength, a.matched_by, coalesce(a.n_live, 0) AS n_live, coalesce(a.n_success, 0) AS n_success,
+        coalesce(a.n_pending, 0) AS n_pending, coalesce(a.n_failed, 0) AS n_failed, coalesce(a.n_gone, 0) AS n_gone,
+        coalesce(a.n_weaker, 0) AS n_weaker, a.weaker_external_id,
+        a.external_id, a.matched_object_type, a.object_state, a.raw_status, a.fields, a.mapped_fields, a.last_actor,
+        a.agent_last_writer, a.object_created_at, a.object_updated_at, a.object_changed_at,
+        -- The system names the agent among the object's writers since the agent's first call.
+        coalesce(list_bool_or(list_transform(json_keys(a.actor_writes), lambda w: list_contains(sys.agent_actors, w)
+            AND (json_field(a.actor_writes, w) ->> '$')::TIMESTAMPTZ >= coalesce(r.first_attempt_at, i.declared_at))),
+            false) AS agent_wrote_since_attempt,
+        a.merged_into, a.object_snapshot_id,
+        a.not_key_owner, a.key_owner_id,
+        f.newest_observed_at, f.settle_seconds,
+        -- When the agent last acted on the intent; settle windows count from here.
+        coalesce(r.last_attempt_at, r.last_event_at) AS acted_at,
+        -- The agent's write: its first call (or, with no call recorded, the declaration) and
+        -- its last one, after which a change is someone else's once the settle window passed.
+        coalesce(r.first_attempt_at, i.declared_at) AS attempted_at,
+        coalesce(r.last_attempt_at, r.last_agent_event_at, i.declared_at) AS agent_write_at,
+        sys.idempotency_ttl_seconds
+    FROM scoped_intended i
+    JOIN scoped_recorded r USING (intent_id)
+    LEFT JOIN intent_object a USING (intent_id)
+    LEFT JOIN system_freshness f ON f.system = i.system
+    LEFT JOIN cfg_systems sys ON sys.system = i.system
+),
+judged AS (
     SELECT
         b.*,
         coalesce(d.n_compared, 0) AS n_compared,
@@ -234,6 +236,5 @@ FROM visible j;
 DROP TABLE intent_matched;
 DROP TABLE key_owner;
 DROP TABLE intent_object;
-DROP TABLE intent_base;
 DROP TABLE intent_diffs;
 DROP TABLE intent_fields;
