@@ -18,7 +18,14 @@ import sys
 import time
 from pathlib import Path
 
-from bench.probes import Clock, cpu_seconds, peak_rss_bytes, reset_peak_rss, timing_steps
+from bench.probes import (
+    Clock,
+    children_peak_rss_bytes,
+    cpu_seconds,
+    peak_rss_bytes,
+    reset_peak_rss,
+    timing_steps,
+)
 
 
 def task_generate(root: Path, args: dict) -> dict:
@@ -50,6 +57,8 @@ def task_ingest(root: Path, args: dict) -> dict:
             "source": source.name, "connector": source.connector, "wall": wall, "cpu": cpu,
             "bytes": sum(p.stat().st_size for p in files), "files": len(files),
             "rows": snap["rows"], "quarantined": snap["quarantined"], "peak_rss": peak_rss_bytes(),
+            # file-reading workers (reckon/file_reads.py): the largest of this source's and the earlier ones'
+            "workers_peak_rss": children_peak_rss_bytes(),
         })  # fmt: skip
     return {"sources": sources}
 

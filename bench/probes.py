@@ -18,8 +18,14 @@ from pathlib import Path
 
 
 def cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+    """CPU of this process and of its children that have ended (a snapshot's file-reading
+    workers, reckon/file_reads.py): a difference of two readings is a step's CPU."""
+    return sum(u.ru_utime + u.ru_stime for u in map(resource.getrusage, (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)))
+
+
+def children_peak_rss_bytes() -> int:
+    """The largest peak resident set of any child that has ended so far (0: none)."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
 
 
 def _status_kb(key: str) -> int | None:

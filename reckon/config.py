@@ -209,6 +209,10 @@ class KeyPattern:
         matcher.Compile()
         object.__setattr__(self, "_matcher", matcher)
 
+    def __reduce__(self) -> tuple[type[KeyPattern], tuple[str]]:
+        # RE2's Set does not pickle; a process reading files for a snapshot compiles its own.
+        return KeyPattern, (self.pattern,)
+
     def fullmatch(self, text: str) -> bool:
         # A value from JSON may hold a lone surrogate: as bytes RE2 matches no character to it.
         return self._matcher.Match(text.encode("utf-8", "surrogatepass")) is not None

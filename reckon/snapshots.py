@@ -30,6 +30,7 @@ from connectors.base import QuarantineSink, Reader
 from connectors.schema import with_snapshot_columns
 from reckon import atomic
 from reckon.config import Source, parse_fixed_time
+from reckon.file_reads import FileReads
 from reckon.workspace import Refused, Workspace
 
 MANIFEST = "_manifest.json"
@@ -226,7 +227,9 @@ def _write(
     schema = with_snapshot_columns(reader.schema)
     sink = QuarantineSink(source.name)
     written = []
-    with pq.ParquetWriter(folder / "data.parquet", schema, compression="zstd") as writer:
+    readable = [ws.root / e.path for e in entries if e.refused is None]
+    with (pq.ParquetWriter(folder / "data.parquet", schema, compression="zstd") as writer,
+          FileReads(reader, sink, readable, folder, ws.config.policies.threads) as reads):
         group = RowGroup(writer)
         for entry in entries:
             if entry.refused is not None:
@@ -236,7 +239,7 @@ def _write(
             observed_at = datetime.fromisoformat(entry.observed_at)
             before, repeats = len(sink.rows), reader.repeats_dropped
             rows = 0
-            for batch in reader.batches(ws.root / entry.path, sink):
+            for batch in reads.batches(ws.root / entry.path):
                 n = batch.num_rows
                 # One value per column, repeated natively (a Python list per batch costs more than the parse).
                 extra = [pa.repeat(pa.scalar(snapshot_id, pa.string()), n),

@@ -1,0 +1,192 @@
+"""A snapshot's landing files read by several processes at once, handed back in file order.
+
+Readers parse in Python (the vendor formats) or half in Python (the native fast paths), so
+one process uses about one core. A snapshot of many files gives each file to a worker
+process (a fresh interpreter, `python -m reckon.file_reads`: the caller may hold DuckDB
+and Dagster threads, which `fork` would copy mid-flight, and multiprocessing's `spawn`
+would run the caller's main script again, which a script without a main guard does not
+survive); a worker reads its file with a reader of its own into an Arrow IPC file beside
+the snapshot, and returns what the reader noted on the way (rejections, repeats dropped,
+fields seen). The caller takes the files in order, so the snapshot's rows, quarantine and
+counts are the ones a single reader gives (tests/test_file_reads.py compares them).
+
+Files are read ahead at most one per worker, so the IPC files on disk stay few.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.ipc as ipc
+
+from connectors import CONNECTORS, SourceOptions
+from connectors.base import QuarantineSink, Reader
+
+# Below this many bytes in all, starting the workers (about half a second, their imports)
+# costs more than it saves: the files are read in this process.
+PARALLEL_MIN_BYTES = 64 << 20
+_IPC = ipc.IpcWriteOptions(compression="lz4")  # fast, and keeps the files in flight small
+
+
+@dataclass
+class FileRead:
+    """What a worker's reader noted while reading one file, besides its rows."""
+
+    rejected: list[dict[str, Any]]
+    repeats_dropped: int
+    fields_seen: dict[str, set[str]]
+
+
+class FileReads:
+    """The batches of each file, in the order given: read here, or by `workers` processes
+    when there are several files and enough bytes. What a worker noted is added to `reader`
+    and `sink` when its file's batches are done: its rejections, repeats dropped and fields seen."""
+
+    def __init__(self, reader: Reader, sink: QuarantineSink, paths: list[Path], scratch: Path, workers: int) -> None:
+        self.reader, self.sink, self.scratch = reader, sink, scratch
+        self.paths = paths
+        self.workers: list[_Worker] = []
+        self.next = 0  # the index of the next file asked for
+        if workers > 1 and len(paths) > 1 and sum(_size(p) for p in paths) >= PARALLEL_MIN_BYTES:
+            self.workers = [_Worker() for _ in range(min(workers, len(paths)))]
+            for number in range(len(self.workers)):
+                self._send(number)
+
+    def __enter__(self) -> FileReads:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for worker in self.workers:
+            worker.stop()
+
+    def batches(self, path: Path) -> Iterator[pa.RecordBatch]:
+        """The file's batches; `path` must be the next of the paths given."""
+        number = self.next
+        if number >= len(self.paths) or self.paths[number] != path:
+            raise ValueError(f"files read out of order: {path} asked")
+        self.next += 1
+        if not self.workers:
+            yield from self.reader.batches(path, self.sink)
+            return
+        worker = self.workers[number % len(self.workers)]
+        out = self._out(number)
+        try:
+            read = worker.receive()
+            self._send(number + len(self.workers))  # the worker reads ahead while this file is taken
+            # Read, not mapped: the caller holds batches after the file is gone.
+            with pa.OSFile(str(out), "rb") as source:
+                batches = ipc.open_file(source)
+                for i in range(batches.num_record_batches):
+                    yield batches.get_batch(i)
+        finally:
+            out.unlink(missing_ok=True)
+        self.sink.rows.extend(read.rejected)
+        self.reader.repeats_dropped += read.repeats_dropped
+        for name, fields in read.fields_seen.items():
+            self.reader.fields_seen.setdefault(name, set()).update(fields)
+
+    def _send(self, number: int) -> None:
+        if number < len(self.paths):
+            self.workers[number % len(self.workers)].send(
+                (self.reader.name, self.reader.options, self.sink.source, self.paths[number], self._out(number)))
+
+    def _out(self, number: int) -> Path:
+        return self.scratch / f"read-{number:06d}.arrow"
+
+
+class _Worker:
+    """One worker process, one file at a time: a request and its answer, pickled over its pipes."""
+
+    def __init__(self) -> None:
+        path = os.pathsep.join([p for p in sys.path if p] + [os.environ.get("PYTHONPATH", "")])
+        self.process = subprocess.Popen([sys.executable, "-m", "reckon.file_reads"], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": path})
+        self.busy = False
+
+    def send(self, request: tuple[Any, ...]) -> None:
+        assert self.process.stdin is not None
+        pickle.dump(request, self.process.stdin)
+        self.process.stdin.flush()
+        self.busy = True
+
+    def receive(self) -> FileRead:
+        assert self.process.stdout is not None and self.busy
+        self.busy = False
+        try:
+            answer = pickle.load(self.process.stdout)
+        except EOFError:
+            raise RuntimeError(f"a file-reading worker exited with status {self.process.wait()}") from None
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+    def stop(self) -> None:
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        if self.busy:  # an answer no one will take: the caller failed
+            self.process.kill()
+        self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+
+def read_file(connector: str, options: SourceOptions, source: str, path: Path, out: Path) -> FileRead:
+    """A worker's part: one file through a reader of its own, its batches into `out`."""
+    reader = CONNECTORS[connector](options)
+    sink = QuarantineSink(source)
+    writer: ipc.RecordBatchFileWriter | None = None
+    with pa.OSFile(str(out), "wb") as handle:
+        try:
+            for batch in reader.batches(path, sink):
+                if writer is None:
+                    writer = ipc.new_file(handle, batch.schema, options=_IPC)
+                writer.write_batch(batch)
+            if writer is None:
+                writer = ipc.new_file(handle, reader.schema, options=_IPC)
+        finally:
+            if writer is not None:
+                writer.close()
+    return FileRead(sink.rows, reader.repeats_dropped, reader.fields_seen)
+
+
+def _serve() -> None:
+    """A worker's loop: requests from stdin until it closes, answers (or the error) to stdout."""
+    requests, answers = sys.stdin.buffer, os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # a stray print goes to stderr, never into the answers
+    while True:
+        try:
+            request = pickle.load(requests)
+        except EOFError:
+            return
+        try:
+            answer: Any = read_file(*request)
+        except Exception as exc:  # the caller raises it, as if it had read the file itself
+            answer = exc
+        try:
+            data = pickle.dumps(answer)
+        except Exception:  # an error that does not pickle
+            data = pickle.dumps(RuntimeError(repr(answer)))
+        answers.write(data)
+        answers.flush()
+
+
+def _size(path: Path) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0  # the reader reports it
+
+
+if __name__ == "__main__":
+    # As the module, not __main__: the answers' classes must be found by their package name.
+    from reckon.file_reads import _serve as serve
+
+    serve()

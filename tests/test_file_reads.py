@@ -1,0 +1,115 @@
+"""A snapshot's files read by worker processes (reckon/file_reads.py) give the snapshot a
+single reader gives: the same rows in the same order, the same quarantine, the same counts."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from connectors import CONNECTORS
+from connectors.base import QuarantineSink
+from reckon import file_reads
+from reckon.engine import ingest
+from reckon.file_reads import FileReads
+from reckon.snapshots import source_options
+from reckon.workspace import Workspace
+from simulator import simulate
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _hostile_workspace(root: Path) -> Path:
+    """A simulated workspace whose files also hold what each reader must reject, repeat or note."""
+    sim = simulate(root, runs=60, seed=11)
+    events = root / "landing" / "events"
+    with (events / "log-0001.jsonl").open("a") as log:
+        log.write('{"event_id": "broken\n')  # malformed JSON
+        log.write(json.dumps({"event_id": "ev_odd", "ts": "2026-11-01T00:00:00Z", "type": "run.started",
+                              "run_id": "run_odd", "workflow": "refund_order", "surprise": 1}) + "\n")  # an unknown field
+    whole = gzip.compress(b"".join(json.dumps({"event_id": f"ev_gz{i}", "ts": "2026-11-01T00:00:01Z",
+                                                "type": "run.started", "run_id": f"run_gz{i}",
+                                                "workflow": "refund_order"}).encode() + b"\n" for i in range(50)))
+    (events / "log-0003.jsonl.gz").write_bytes(whole[: len(whole) // 2])  # a gzip stream cut short
+    batch = root / "landing" / "sendgrid" / "batch-0002.json"
+    records = json.loads(batch.read_text())
+    batch.write_text(json.dumps(records + records[:3] + ["not an event"]))  # webhook retries, a bad record
+    return sim.workspace
+
+
+def _snapshot_tables(ws: Workspace) -> dict[str, tuple]:
+    out = {}
+    for source in ws.config.sources:
+        snap = ingest(ws, source.name)
+        manifest = json.loads((snap.folder / "_manifest.json").read_text())
+        out[source.name] = (pq.read_table(snap.data_file), pq.read_table(snap.quarantine_file), manifest)
+    return out
+
+
+def test_a_snapshot_read_by_workers_equals_one_read_by_one_reader(tmp_path, monkeypatch):
+    one = _hostile_workspace(tmp_path / "one")
+    many = tmp_path / "many"
+    shutil.copytree(one, many, symlinks=True)
+    monkeypatch.setattr(file_reads, "PARALLEL_MIN_BYTES", 1 << 62)
+    alone = _snapshot_tables(Workspace.open(one))
+    monkeypatch.setattr(file_reads, "PARALLEL_MIN_BYTES", 0)
+    together = _snapshot_tables(Workspace.open(many))
+
+    assert alone.keys() == together.keys()
+    for name, (rows, quarantine, manifest) in alone.items():
+        other_rows, other_quarantine, other_manifest = together[name]
+        assert rows.num_rows > 0 and rows.equals(other_rows), name
+        assert quarantine.equals(other_quarantine), name
+        assert manifest == other_manifest, name
+    # what the workers noted reached the snapshot
+    assert alone["workflow_log"][2]["quarantined"] >= 2 and "surprise" in alone["workflow_log"][2]["fields_added"]
+    assert alone["sendgrid_events"][2]["repeats_dropped"] >= 3 and alone["sendgrid_events"][2]["quarantined"] >= 1
+    assert not list(many.glob("snapshots/**/*.arrow"))  # the workers' files are gone
+
+
+def test_workers_start_only_for_several_files_and_hand_them_back_in_order(tmp_path, monkeypatch):
+    ws = Workspace.open(_hostile_workspace(tmp_path / "ws"))
+    source = next(s for s in ws.config.sources if s.name == "hubspot_contacts")
+    reader_cls = CONNECTORS[source.connector]
+    paths = sorted((ws.landing / "hubspot").glob("*.json"))
+    assert len(paths) >= 2
+    monkeypatch.setattr(file_reads, "PARALLEL_MIN_BYTES", 0)
+
+    def read(workers: int, order: list[Path]) -> tuple[list, int]:
+        reader, sink = reader_cls(source_options(ws, source)), QuarantineSink(source.name)
+        with FileReads(reader, sink, order, tmp_path, workers) as reads:
+            started = len(reads.workers)
+            ids = [i for path in order for batch in reads.batches(path) for i in batch.column("external_id").to_pylist()]
+        return ids, started
+
+    serial, none = read(1, paths)
+    parallel, two = read(2, paths)
+    assert (none, two) == (0, 2) and serial == parallel and len(serial) > 0
+    assert read(4, paths[:1])[1] == 0  # one file: read here
+    reads = FileReads(reader_cls(source_options(ws, source)), QuarantineSink("x"), paths, tmp_path, 2)
+    with reads, pytest.raises(ValueError, match="out of order"):
+        list(reads.batches(paths[1]))
+
+
+def test_a_script_without_a_main_guard_reads_with_workers(tmp_path):
+    """The workers are fresh interpreters: the caller's script is never run again in them."""
+    root = _hostile_workspace(tmp_path / "ws")
+    script = tmp_path / "ingest.py"
+    script.write_text(
+        "from reckon import file_reads\n"
+        "from reckon.engine import ingest\n"
+        "from reckon.workspace import Workspace\n"
+        "file_reads.PARALLEL_MIN_BYTES = 0\n"
+        f"snap = ingest(Workspace.open({str(root)!r}), 'sendgrid_events')\n"
+        "print('rows', snap.rows)\n"
+    )
+    done = subprocess.run([sys.executable, str(script)], cwd=REPO, capture_output=True, text=True, timeout=120,
+                          env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("rows") == 1 and int(done.stdout.split()[-1]) > 0
