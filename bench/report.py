@@ -93,7 +93,7 @@ def figures(r: dict, options: dict) -> list[Figure]:
         row(f"ingest {s['source']} ({s['connector']})",
             f"{secs(s['wall'])} ({secs(s['cpu'])}) · {mb(s['bytes'])} · **{rate:,.1f} MB/s** · "
             f"{s['rows'] / s['wall'] if s['wall'] else 0:,.0f} rows/s · RSS {mb(s['peak_rss'])}"
-            + (f" (each worker ≤ {mb(s['workers_peak_rss'])})" if s.get("workers_peak_rss") else ""),
+            + (f" (largest file-reading worker so far {mb(s['workers_peak_rss'])})" if s.get("workers_peak_rss") else ""),
             f"≥ {INGEST_MBPS_MIN:.0f} MB/s{verdict(rate >= INGEST_MBPS_MIN)}")
     row("ingest, all sources", f"{secs(d['ingest_wall'])} · {d['ingest_bytes'] / 1e6 / d['ingest_wall']:,.1f} MB/s")
     bound = size_bytes(r["memory_limit"]) + STEP_RSS_MARGIN
