@@ -7,7 +7,8 @@ search `main`, then `internal` (`search_internal`).
 
 Every audit connection, and the benchmark's own, runs with the same explicit resource
 limits: UTC, `memory_limit`, `threads`, spilling into the workspace's `.duckdb_tmp/`
-within `max_temp_directory_size`, no insertion order to keep. SQL (models, rules, a
+within `max_temp_directory_size`, no insertion order to keep, no vacuum at checkpoints
+(deleted rows are reclaimed by reckon/compaction.py). SQL (models, rules, a
 user's own rules) then runs sandboxed: external access only inside the workspace, and
 the configuration locked so no script can loosen it. Values are passed as parameters,
 never written into the SQL text.
@@ -77,6 +78,8 @@ def session_settings(ws: Workspace) -> dict[str, Any]:
         "temp_directory": str(ws.root / SPILL_FOLDER),
         "max_temp_directory_size": pol.max_temp_directory_size or spill_room(ws.root),
         "preserve_insertion_order": False,
+        # No checkpoint merges the row groups deletes thinned: reckon/compaction.py does, when worth it.
+        "max_vacuum_tasks": 0,
     }
 
 

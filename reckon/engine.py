@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 import duckdb
 
-from reckon import incremental, read_copy
+from reckon import compaction, incremental, read_copy
 from reckon.database import READ_COPY, run_script, table_exists
 from reckon.inputs import register_audit, register_inputs
 from reckon.snapshots import Snapshot, list_snapshots, take_snapshot
@@ -151,7 +151,10 @@ def publish_read_copy(ws: Workspace) -> dict:
     database already holds the public tables in `main` and every other one in the schema
     `internal`, so the copy is the file as it is.
 
-    Call with no connection open: the database file is then checkpointed and whole.
+    Call with no connection open: the database file is then checkpointed and whole. Tables
+    that deletes have thinned enough are rewritten first (`reckon/compaction.py`).
     """
+    compacted = compaction.compact(ws, ANALYST_DIR / "comments.sql")
     final = ws.root / READ_COPY
-    return {"path": final, **read_copy.publish(ws.database, final)}
+    return {"path": final, "tables_compacted": len(compacted), "compacted": ", ".join(compacted) or "none",
+            **read_copy.publish(ws.database, final)}
