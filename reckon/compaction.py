@@ -62,7 +62,7 @@ def compact(ws: Workspace, comments: Path) -> list[str]:
     con = duckdb.connect(str(ws.database))
     try:
         # The audit's limits, but insertion order kept: the rewrite keeps the rows' order.
-        apply_settings(con, {**session_settings(ws), "preserve_insertion_order": True})
+        apply_settings(con, {**session_settings(ws), "preserve_insertion_order": True, "enable_progress_bar": False})
         search_internal(con)
         thinned = thinned_tables(con)
         if thinned:
