@@ -35,23 +35,20 @@ _OWN_NAME = re.compile(r"[a-z][a-z0-9_]*")
 def thinned_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
     """The tables (`schema.name`) whose deleted rows are DEAD_SHARE of their stored rows or
     more, and at least a row group's worth."""
+    # `estimated_size` is the rows stored, deleted ones included; a table with a constraint
+    # (`audits`' key) is not rewritten, a copy would lose it.
+    stored = con.execute("SELECT schema_name, table_name, estimated_size FROM duckdb_tables() "
+                         "WHERE NOT temporary AND database_name = current_database() AND NOT has_primary_key "
+                         "AND estimated_size >= ? "
+                         "AND (schema_name, table_name) NOT IN (SELECT (schema_name, table_name) FROM duckdb_constraints()) "
+                         "ORDER BY ALL", [ROW_GROUP_ROWS]).fetchall()
     thinned = []
-    # A table with a constraint (`audits`' key) is not rewritten: a copy would lose it.
-    # `estimated_size` counts deleted rows too: smaller tables cannot hold a row group of them.
-    names = con.execute("SELECT schema_name, table_name FROM duckdb_tables() "
-                        "WHERE NOT temporary AND database_name = current_database() AND NOT has_primary_key "
-                        "AND estimated_size >= ? "
-                        "AND (schema_name, table_name) NOT IN (SELECT (schema_name, table_name) FROM duckdb_constraints()) "
-                        "ORDER BY ALL", [ROW_GROUP_ROWS]).fetchall()
-    for schema, table in names:
+    for schema, table, rows in stored:
         if not (_OWN_NAME.fullmatch(schema) and _OWN_NAME.fullmatch(table)):
             continue
         name = f"{schema}.{table}"
-        stored = con.execute("SELECT coalesce(sum(count), 0) FROM pragma_storage_info(?) "
-                             "WHERE column_id = 0 AND column_path = '[0]'", [name]).fetchone()[0]
-        live = con.execute("SELECT count(*) FROM query_table(?)", [name]).fetchone()[0]
-        dead = stored - live
-        if dead >= ROW_GROUP_ROWS and dead >= DEAD_SHARE * stored:
+        dead = rows - con.execute("SELECT count(*) FROM query_table(?)", [name]).fetchone()[0]
+        if dead >= ROW_GROUP_ROWS and dead >= DEAD_SHARE * rows:
             thinned.append(name)
     return thinned
 
