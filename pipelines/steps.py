@@ -320,8 +320,9 @@ def audit_steps(config: Config, buckets: int = 1, report: bool = True) -> list[S
         Step("plan_exports", "reports", "The repair plan as JSONL and Parquet for executors, and the operator "
              "queue as CSV, once the audit is published.", _plan_exports, after=("analyst_database",),
              kinds=frozenset({"parquet", "csv"})),
-        Step("read_copy", "reports", "Replaces reckon-read.duckdb, the copy analysts open while audits run, "
-             "in one step.", _read_copy, after=("plan_exports",), database="closed"),
+        Step("read_copy", "reports", "Rewrites the tables a quarter deleted rows (reckon/compaction.py), then "
+             "replaces reckon-read.duckdb, the copy analysts open while audits run, in one step.", _read_copy,
+             after=("plan_exports",), database="closed"),
     ]
     if report:
         steps.append(Step("audit_report", "reports", "Self-contained HTML report of the audit "

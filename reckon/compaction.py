@@ -2,13 +2,14 @@
 
 An incremental audit deletes its scope's rows from the kept tables wherever they sit (the
 runs a day touches, the runs a natural key couples to them, the runs not settled yet) and
-appends the new ones. With DuckDB's vacuum on, the next checkpoint merges every row group
-those deletes thinned, rewriting most of each run-scoped table every day: measured at 1M
-intents, 4.3 s of a 19 s incremental day. Audit sessions therefore run with the vacuum off
-(`max_vacuum_tasks = 0`, reckon/database.py), and the deleted rows stay in their row
-groups, skipped by every scan, until `compact` rewrites a table: once a quarter of its rows
-or more are deleted ones, and at least a row group's worth (DuckDB's 122,880 rows), so that
-a daily scope of a few percent costs one rewrite every week or two rather than every day.
+appends the new ones. With DuckDB's vacuum on, the next checkpoint merges whatever row
+groups those deletes let it merge, rewriting them, almost every day: over days 33 to 45 of
+the 1M bench, a day took 22.0 s on average with it and 19.1 s without (docs/outputs.md,
+section 2.2). Audit sessions therefore run with the vacuum off (`max_vacuum_tasks = 0`,
+reckon/database.py), and the deleted rows stay in their row groups, skipped by every
+scan, until `compact` rewrites a table: once a quarter of its rows or more are deleted
+ones, and at least a row group's worth (DuckDB's 122,880 rows). At the 0.4% a day measured
+there, that is a rewrite about every two months rather than every day.
 
 It runs with no other connection open, after the audit's last database step and before the
 analyst copy is published (reckon/engine.py). A rewrite keeps the rows in their order (a

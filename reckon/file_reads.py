@@ -106,7 +106,8 @@ class _Worker:
     """One worker process, one file at a time: a request and its answer, pickled over its pipes."""
 
     def __init__(self) -> None:
-        path = os.pathsep.join([p for p in sys.path if p] + [os.environ.get("PYTHONPATH", "")])
+        # The caller's import path (its repo or PYTHONPATH), so the worker finds the same modules.
+        path = os.pathsep.join(p for p in [*sys.path, os.environ.get("PYTHONPATH", "")] if p)
         self.process = subprocess.Popen([sys.executable, "-m", "reckon.file_reads"], stdin=subprocess.PIPE,
                                         stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": path})
         self.busy = False
