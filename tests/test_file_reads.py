@@ -59,6 +59,7 @@ def test_a_snapshot_read_by_workers_equals_one_read_by_one_reader(tmp_path, monk
     monkeypatch.setattr(file_reads, "PARALLEL_MIN_BYTES", 1 << 62)
     alone = _snapshot_tables(Workspace.open(one))
     monkeypatch.setattr(file_reads, "PARALLEL_MIN_BYTES", 0)
+    assert Workspace.open(many).config.policies.threads >= 2  # so the snapshot below starts workers
     together = _snapshot_tables(Workspace.open(many))
 
     assert alone.keys() == together.keys()
