@@ -3,9 +3,9 @@
 An incremental audit deletes its scope's rows from the kept tables wherever they sit (the
 runs a day touches, the runs a natural key couples to them, the runs not settled yet) and
 appends the new ones. With DuckDB's vacuum on, the next checkpoint merges whatever row
-groups those deletes let it merge, rewriting them, almost every day: over days 33 to 45 of
-the 1M bench, a day took 22.0 s on average with it and 19.1 s without (docs/outputs.md,
-section 2.2). Audit sessions therefore run with the vacuum off (`max_vacuum_tasks = 0`,
+groups those deletes let it merge, rewriting them, almost every day: over days 33 to 45
+added to the 1M bench's workspace, a day took 22.0 s on average with it and 19.1 s
+without (docs/outputs.md, section 2.2). Audit sessions therefore run with the vacuum off (`max_vacuum_tasks = 0`,
 reckon/database.py), and the deleted rows stay in their row groups, skipped by every
 scan, until `compact` rewrites a table: once a quarter of its rows or more are deleted
 ones, and at least a row group's worth (DuckDB's 122,880 rows). At the 0.4% a day measured
@@ -39,7 +39,7 @@ def thinned_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
     # `estimated_size` is the rows stored, deleted ones included; a table with a constraint
     # (`audits`' key) is not rewritten, a copy would lose it.
     stored = con.execute("SELECT schema_name, table_name, estimated_size FROM duckdb_tables() "
-                         "WHERE NOT temporary AND database_name = current_database() AND NOT has_primary_key "
+                         "WHERE NOT temporary AND database_name = current_database() "
                          "AND estimated_size >= ? "
                          "AND (schema_name, table_name) NOT IN (SELECT (schema_name, table_name) FROM duckdb_constraints()) "
                          "ORDER BY ALL", [ROW_GROUP_ROWS]).fetchall()

@@ -50,12 +50,14 @@ class FileReads:
     when there are several files and enough bytes. What a worker noted is added to `reader`
     and `sink` when its file's batches are done: its rejections, repeats dropped and fields seen."""
 
-    def __init__(self, reader: Reader, sink: QuarantineSink, paths: list[Path], scratch: Path, workers: int) -> None:
+    def __init__(self, reader: Reader, sink: QuarantineSink, paths: list[Path], size: int, scratch: Path,
+                 workers: int) -> None:
+        """`size`: the files' bytes in all (the snapshot's entries know them)."""
         self.reader, self.sink, self.scratch = reader, sink, scratch
         self.paths = paths
         self.workers: list[_Worker] = []
         self.next = 0  # the index of the next file asked for
-        if workers > 1 and len(paths) > 1 and sum(_size(p) for p in paths) >= PARALLEL_MIN_BYTES:
+        if workers > 1 and len(paths) > 1 and size >= PARALLEL_MIN_BYTES:
             self.workers = [_Worker() for _ in range(min(workers, len(paths)))]
             for number in range(len(self.workers)):
                 self._send(number)
@@ -177,13 +179,6 @@ def _serve() -> None:
             data = pickle.dumps(RuntimeError(repr(answer)))
         answers.write(data)
         answers.flush()
-
-
-def _size(path: Path) -> int:
-    try:
-        return os.stat(path).st_size
-    except OSError:
-        return 0  # the reader reports it
 
 
 if __name__ == "__main__":

@@ -227,9 +227,10 @@ def _write(
     schema = with_snapshot_columns(reader.schema)
     sink = QuarantineSink(source.name)
     written = []
-    readable = [ws.root / e.path for e in entries if e.refused is None]
+    readable = [e for e in entries if e.refused is None]
     with (pq.ParquetWriter(folder / "data.parquet", schema, compression="zstd") as writer,
-          FileReads(reader, sink, readable, folder, ws.config.policies.threads) as reads):
+          FileReads(reader, sink, [ws.root / e.path for e in readable], sum(e.size for e in readable), folder,
+                    ws.config.policies.threads) as reads):
         group = RowGroup(writer)
         for entry in entries:
             if entry.refused is not None:

@@ -84,7 +84,7 @@ def test_workers_start_only_for_several_files_and_hand_them_back_in_order(tmp_pa
 
     def read(workers: int, order: list[Path]) -> tuple[list, int]:
         reader, sink = reader_cls(source_options(ws, source)), QuarantineSink(source.name)
-        with FileReads(reader, sink, order, tmp_path, workers) as reads:
+        with FileReads(reader, sink, order, sum(p.stat().st_size for p in order), tmp_path, workers) as reads:
             started = len(reads.workers)
             ids = [i for path in order for batch in reads.batches(path) for i in batch.column("external_id").to_pylist()]
         return ids, started
@@ -93,7 +93,7 @@ def test_workers_start_only_for_several_files_and_hand_them_back_in_order(tmp_pa
     parallel, two = read(2, paths)
     assert (none, two) == (0, 2) and serial == parallel and len(serial) > 0
     assert read(4, paths[:1])[1] == 0  # one file: read here
-    reads = FileReads(reader_cls(source_options(ws, source)), QuarantineSink("x"), paths, tmp_path, 2)
+    reads = FileReads(reader_cls(source_options(ws, source)), QuarantineSink("x"), paths, 1, tmp_path, 2)
     with reads, pytest.raises(ValueError, match="out of order"):
         list(reads.batches(paths[1]))
 
