@@ -22,7 +22,14 @@ from reckon.buckets import PHASES
 
 
 def folder_bytes(root: Path) -> int:
-    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+    """The size of the files under `root`, each once: `reckon-read.duckdb` is a hard link to
+    one of the read copy's slots, and counting it twice added a whole copy to the figure."""
+    sizes = {}
+    for path in root.rglob("*"):
+        if path.is_file():
+            stat = path.stat()
+            sizes[stat.st_dev, stat.st_ino] = stat.st_size
+    return sum(sizes.values())
 
 
 def measure(ws: Path, buckets: int, logs: Path) -> dict:
