@@ -214,6 +214,16 @@ class Reader(ABC):
         """The export's own timestamp, where the format has one."""
         return None
 
+    def handoff(self, path: Path) -> Any:
+        """What this reader kept of `path` while finding its export time (a checked
+        document), for a reader in another process to `take` instead of reading it again;
+        None when it kept nothing. The state leaves this reader."""
+        return None
+
+    def take(self, path: Path, kept: Any) -> None:
+        """Receive what another reader's `handoff` gave for `path` (kept by none here)."""
+        return None
+
     def to_batches(self, rows: Iterable[dict[str, Any]]) -> Iterator[pa.RecordBatch]:
         """Group canonical row dicts into record batches of bounded size: at most
         `batch_rows` rows, or BATCH_BYTES of their JSON text (large vendor records)."""

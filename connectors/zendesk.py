@@ -113,6 +113,13 @@ class ZendeskReader(Reader):
         self.checked[path] = (_version(path), document)
         return _end_time(document)
 
+    def handoff(self, path: Path) -> tuple[tuple[int, int] | None, JsonDocument] | None:
+        return self.checked.pop(path, None)
+
+    def take(self, path: Path, kept: tuple[tuple[int, int] | None, JsonDocument] | None) -> None:
+        if kept is not None:
+            self.checked[path] = kept
+
     def ticket_row(self, record: dict[str, Any]) -> dict[str, Any]:
         external_id = ticket_id(record)
         status = require_str(record, "status")

@@ -10,13 +10,15 @@ the snapshot, and returns what the reader noted on the way (rejections, repeats 
 fields seen). The caller takes the files in order, so the snapshot's rows, quarantine and
 counts are the ones a single reader gives (tests/test_file_reads.py compares them).
 
-Files are read ahead at most one per worker, so the IPC files on disk stay few.
+A worker that finishes a file gets the next one at once; at most two files per worker are
+being read or waiting to be taken, so the IPC files on disk stay few.
 """
 
 from __future__ import annotations
 
 import os
 import pickle
+import select
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -34,6 +36,7 @@ from connectors.base import QuarantineSink, Reader
 # costs more than it saves: the files are read in this process.
 PARALLEL_MIN_BYTES = 64 << 20
 _IPC = ipc.IpcWriteOptions(compression="lz4")  # fast, and keeps the files in flight small
+IN_FLIGHT = 2  # files per worker being read or read and not taken yet
 
 
 @dataclass
@@ -57,10 +60,11 @@ class FileReads:
         self.paths = paths
         self.workers: list[_Worker] = []
         self.next = 0  # the index of the next file asked for
+        self.sent = 0  # the index of the next file to give a worker
+        self.answers: dict[int, Any] = {}  # what the workers answered for files not taken yet
         if workers > 1 and len(paths) > 1 and size >= PARALLEL_MIN_BYTES:
             self.workers = [_Worker() for _ in range(min(workers, len(paths)))]
-            for number in range(len(self.workers)):
-                self._send(number)
+            self._give_work()
 
     def __enter__(self) -> FileReads:
         return self
@@ -78,11 +82,10 @@ class FileReads:
         if not self.workers:
             yield from self.reader.batches(path, self.sink)
             return
-        worker = self.workers[number % len(self.workers)]
         out = self._out(number)
         try:
-            read = worker.receive()
-            self._send(number + len(self.workers))  # the worker reads ahead while this file is taken
+            read = self._wait_for(number)
+            self._give_work()  # taking this file made room for one more in flight
             # Read, not mapped: the caller holds batches after the file is gone.
             with pa.OSFile(str(out), "rb") as source:
                 batches = ipc.open_file(source)
@@ -95,10 +98,35 @@ class FileReads:
         for name, fields in read.fields_seen.items():
             self.reader.fields_seen.setdefault(name, set()).update(fields)
 
-    def _send(self, number: int) -> None:
-        if number < len(self.paths):
-            self.workers[number % len(self.workers)].send(
-                (self.reader.name, self.reader.options, self.sink.source, self.paths[number], self._out(number)))
+    def _wait_for(self, number: int) -> FileRead:
+        """File `number`'s answer. Each worker that finishes on the way gets the next file at
+        once: files differ in size (a day's full page and its short last one), and giving
+        the next file to the worker of the file just taken left one worker idle."""
+        while number not in self.answers:
+            busy = {worker.fileno(): worker for worker in self.workers if worker.reading is not None}
+            ready, _, _ = select.select(list(busy), [], [])
+            for fd in ready:
+                worker = busy[fd]
+                reading = worker.reading  # taken before `receive`, which clears it
+                self.answers[reading] = worker.receive()
+            self._give_work()
+        answer = self.answers.pop(number)
+        if isinstance(answer, BaseException):  # raised for its own file, as a single reader would
+            raise answer
+        return answer
+
+    def _give_work(self) -> None:
+        """The next files to the idle workers, while at most IN_FLIGHT per worker are read or
+        waiting to be taken (their IPC files on disk)."""
+        for worker in self.workers:
+            if worker.reading is None and self.sent < len(self.paths) and \
+                    self.sent - self.next < IN_FLIGHT * len(self.workers):
+                number, path = self.sent, self.paths[self.sent]
+                # What the reader kept of the file while finding its export time goes with
+                # it: a Zendesk page is then parsed once, here, not again by the worker.
+                worker.send(number, (self.reader.name, self.reader.options, self.sink.source, path,
+                                     self._out(number), self.reader.handoff(path)))
+                self.sent += 1
 
     def _out(self, number: int) -> Path:
         return self.scratch / f"read-{number:06d}.arrow"
@@ -112,38 +140,43 @@ class _Worker:
         path = os.pathsep.join(p for p in [*sys.path, os.environ.get("PYTHONPATH", "")] if p)
         self.process = subprocess.Popen([sys.executable, "-m", "reckon.file_reads"], stdin=subprocess.PIPE,
                                         stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": path})
-        self.busy = False
+        self.reading: int | None = None  # the file it is reading
 
-    def send(self, request: tuple[Any, ...]) -> None:
-        assert self.process.stdin is not None
+    def fileno(self) -> int:
+        assert self.process.stdout is not None
+        return self.process.stdout.fileno()
+
+    def send(self, number: int, request: tuple[Any, ...]) -> None:
+        assert self.process.stdin is not None and self.reading is None
         pickle.dump(request, self.process.stdin)
         self.process.stdin.flush()
-        self.busy = True
+        self.reading = number
 
-    def receive(self) -> FileRead:
-        assert self.process.stdout is not None and self.busy
-        self.busy = False
+    def receive(self) -> FileRead | BaseException:
+        """Its answer: what it noted, or the error its reader raised. One request at a time,
+        so nothing past the answer is ever in the pipe."""
+        assert self.process.stdout is not None and self.reading is not None
+        self.reading = None
         try:
-            answer = pickle.load(self.process.stdout)
+            return pickle.load(self.process.stdout)
         except EOFError:
             raise RuntimeError(f"a file-reading worker exited with status {self.process.wait()}") from None
-        if isinstance(answer, BaseException):
-            raise answer
-        return answer
 
     def stop(self) -> None:
         if self.process.stdin is not None:
             self.process.stdin.close()
-        if self.busy:  # an answer no one will take: the caller failed
+        if self.reading is not None:  # an answer no one will take: the caller failed
             self.process.kill()
         self.process.wait()
         if self.process.stdout is not None:
             self.process.stdout.close()
 
 
-def read_file(connector: str, options: SourceOptions, source: str, path: Path, out: Path) -> FileRead:
-    """A worker's part: one file through a reader of its own, its batches into `out`."""
+def read_file(connector: str, options: SourceOptions, source: str, path: Path, out: Path, kept: Any = None) -> FileRead:
+    """A worker's part: one file through a reader of its own (given what the caller's
+    reader kept of it, `Reader.handoff`), its batches into `out`."""
     reader = CONNECTORS[connector](options)
+    reader.take(path, kept)
     sink = QuarantineSink(source)
     writer: ipc.RecordBatchFileWriter | None = None
     with pa.OSFile(str(out), "wb") as handle:

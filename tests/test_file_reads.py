@@ -3,18 +3,22 @@ single reader gives: the same rows in the same order, the same quarantine, the s
 
 from __future__ import annotations
 
+import gc
 import gzip
 import json
+import pickle
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from connectors import CONNECTORS
 from connectors.base import QuarantineSink
+from connectors.files import JsonDocument
 from reckon import file_reads
 from reckon.engine import ingest
 from reckon.file_reads import FileReads
@@ -114,3 +118,33 @@ def test_a_script_without_a_main_guard_reads_with_workers(tmp_path):
                           env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("rows") == 1 and int(done.stdout.split()[-1]) > 0
+
+
+def test_a_zendesk_page_checked_for_its_export_time_goes_to_the_worker_parsed(tmp_path, monkeypatch):
+    """The snapshot checks each page for its `end_time` before reading it; a worker takes
+    that check's records (on disk) instead of parsing the page a second time."""
+    ws = Workspace.open(_hostile_workspace(tmp_path / "ws"))
+    source = next(s for s in ws.config.sources if s.connector == "zendesk")
+    page = sorted((ws.landing / "zendesk").glob("*.json"))[0]
+    zendesk = CONNECTORS["zendesk"]
+
+    def rows(reader) -> pa.Table:
+        return pa.Table.from_batches(list(reader.batches(page, QuarantineSink(source.name))), schema=zendesk.schema)
+
+    expected = rows(zendesk(source_options(ws, source)))
+    caller = zendesk(source_options(ws, source))
+    caller.exported_at(page)  # the page checked (the simulator's pages have no `end_time`: None)
+    kept = pickle.loads(pickle.dumps(caller.handoff(page)))  # as FileReads sends it
+    assert caller.handoff(page) is None  # it left the caller
+    spill = Path(kept[1].records.disk["path"])
+
+    def parsed_again(*args, **kwargs):
+        raise AssertionError("the page was parsed again")
+
+    monkeypatch.setattr(JsonDocument, "check", parsed_again)
+    worker = zendesk(source_options(ws, source))
+    worker.take(page, kept)
+    assert expected.num_rows > 0 and rows(worker).equals(expected)
+    del kept, worker
+    gc.collect()
+    assert not spill.exists()  # the worker's copy removed the records once read

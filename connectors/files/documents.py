@@ -198,10 +198,24 @@ class _Spill:
             return None
         return self
 
+    def __reduce__(self) -> tuple[Callable[[str], _Spill], tuple[str]]:
+        # Pickled to hand the records to another process (reckon/file_reads.py): the file
+        # goes with the copy, which removes it when it is collected (or its process ends);
+        # this object no longer does. Only a written spill is ever handed over.
+        self.gone.detach()
+        return _adopt, (self.disk["path"],)
+
     def __iter__(self) -> Iterator[Any]:
         with open(self.disk["path"], "rb") as handle:
             while size := handle.read(8):
                 yield from marshal.loads(handle.read(int.from_bytes(size, "little")))
+
+
+def _adopt(path: str) -> _Spill:
+    """A spill of records written by another process, this one's to remove now."""
+    spill = _Spill()
+    spill.disk["path"] = path
+    return spill
 
 
 def _remove(disk: dict[str, Any]) -> None:
