@@ -85,7 +85,6 @@ class FileReads:
         out = self._out(number)
         try:
             read = self._wait_for(number)
-            self._give_work()  # taking this file made room for one more in flight
             # Read, not mapped: the caller holds batches after the file is gone.
             with pa.OSFile(str(out), "rb") as source:
                 batches = ipc.open_file(source)
@@ -102,14 +101,16 @@ class FileReads:
         """File `number`'s answer. Each worker that finishes on the way gets the next file at
         once: files differ in size (a day's full page and its short last one), and giving
         the next file to the worker of the file just taken left one worker idle."""
-        while number not in self.answers:
+        while True:
+            self._give_work()  # taking a file, or a worker finishing one, made room for more
+            if number in self.answers:
+                break
             busy = {worker.fileno(): worker for worker in self.workers if worker.reading is not None}
             ready, _, _ = select.select(list(busy), [], [])
             for fd in ready:
                 worker = busy[fd]
                 reading = worker.reading  # taken before `receive`, which clears it
                 self.answers[reading] = worker.receive()
-            self._give_work()
         answer = self.answers.pop(number)
         if isinstance(answer, BaseException):  # raised for its own file, as a single reader would
             raise answer
@@ -172,7 +173,7 @@ class _Worker:
             self.process.stdout.close()
 
 
-def read_file(connector: str, options: SourceOptions, source: str, path: Path, out: Path, kept: Any = None) -> FileRead:
+def read_file(connector: str, options: SourceOptions, source: str, path: Path, out: Path, kept: Any) -> FileRead:
     """A worker's part: one file through a reader of its own (given what the caller's
     reader kept of it, `Reader.handoff`), its batches into `out`."""
     reader = CONNECTORS[connector](options)
