@@ -118,11 +118,11 @@ class ProfilingConnection:
 def profile_audit(ws: Workspace) -> tuple[list[dict], list[tuple[str, float]]]:
     """Run the audit's steps on the database (not the snapshots, not the HTML report) on a
     profiling connection: every statement's record, and each step's wall seconds."""
-    scratch = Path(tempfile.mkdtemp(prefix="reckon-explain-"))
+    scratch = tempfile.TemporaryDirectory(prefix="reckon-explain-")
     con = duckdb.connect(str(ws.database))
     apply_settings(con, {**session_settings(ws), "enable_progress_bar": False})
     search_internal(con)
-    proxy = ProfilingConnection(con, scratch)
+    proxy = ProfilingConnection(con, Path(scratch.name))
 
     @contextmanager
     def profiled(_ws):  # the run's connection: the profiler's stand-in
@@ -145,6 +145,7 @@ def profile_audit(ws: Workspace) -> tuple[list[dict], list[tuple[str, float]]]:
     finally:
         undo()
         con.close()
+        scratch.cleanup()
     return proxy.records, totals
 
 

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import signal
 import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 import zlib
 from collections.abc import Callable
 from datetime import datetime
@@ -349,3 +352,51 @@ def test_a_record_nested_past_what_marshal_keeps_is_read_again(tmp_path, name):
         sys.setrecursionlimit(limit)
     assert streamed == reference
     assert len(streamed[0]) > 20
+
+
+KILLED_WHILE_KEEPING = """
+import os, signal, sys
+import connectors.files.documents as documents
+documents.HOLD_CHARS = 0  # every document's records wait on disk
+checked = documents.JsonDocument.check(documents.Path(sys.argv[1]), "data")
+assert checked.records is not None
+os.kill(os.getpid(), signal.SIGKILL)  # killed before reading them: the file stays
+"""
+
+
+def test_records_left_by_a_killed_process_are_removed_by_the_next(tmp_path, monkeypatch):
+    """A process killed while a page's records waited on disk leaves their file in the
+    temporary folder; the next process to keep records removes it once it is hours old,
+    but never a file whose writer still runs, nor a recent one."""
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    page = tmp_path / "refunds.json"
+    page.write_text(json.dumps({"object": "list", "data": [refund(i) for i in range(2_500)], "has_more": False}))
+    child = subprocess.run([sys.executable, "-c", KILLED_WHILE_KEEPING, str(page)], cwd=ROOT.parent,
+                           env={**os.environ, "TMPDIR": str(folder)}, capture_output=True, text=True)  # fmt: skip
+    assert child.returncode == -signal.SIGKILL, child.stderr
+    (left,) = folder.iterdir()
+    assert left.name.startswith(documents.SPILL_PREFIX) and left.stat().st_size > 0
+    recent = folder / f"{documents.SPILL_PREFIX}{_ended_pid()}-recent"
+    recent.write_bytes(b"x")
+    with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]) as alive:
+        try:
+            live = folder / f"{documents.SPILL_PREFIX}{alive.pid}-alive"
+            live.write_bytes(b"x")
+            hours_ago = time.time() - documents.ORPHAN_AFTER_SECONDS - 60
+            for path in (left, live):
+                os.utime(path, (hours_ago, hours_ago))
+            monkeypatch.setattr(tempfile, "tempdir", str(folder))
+            kept = documents._Spill.of([{"n": i} for i in range(2 * documents._Spill.CHUNK_RECORDS)]).written()
+            assert kept is not None
+            assert sorted(p.name for p in folder.iterdir()) == sorted(
+                [Path(kept.disk["path"]).name, recent.name, live.name])
+            assert list(kept) == [{"n": i} for i in range(2 * documents._Spill.CHUNK_RECORDS)]
+        finally:
+            alive.kill()
+
+
+def _ended_pid() -> int:
+    with subprocess.Popen([sys.executable, "-c", "pass"]) as ended:
+        ended.wait()
+    return ended.pid

@@ -4,10 +4,12 @@ whole when small and streamed when not, its records all or nothing."""
 from __future__ import annotations
 
 import codecs
+import functools
 import json
 import marshal
 import os
 import tempfile
+import time
 import weakref
 import zlib
 from collections.abc import Callable, Iterator
@@ -177,7 +179,7 @@ class _Spill:
             try:
                 data = marshal.dumps(self.chunk)
                 if "out" not in self.disk:
-                    handle, self.disk["path"] = tempfile.mkstemp(prefix="reckon-records-")
+                    handle, self.disk["path"] = _new_spill_file()
                     self.disk["out"] = os.fdopen(handle, "wb")
                 # length-prefixed: `marshal.load` from a file reads it piece by piece, slowly
                 self.disk["out"].write(len(data).to_bytes(8, "little") + data)
@@ -209,6 +211,46 @@ class _Spill:
         with open(self.disk["path"], "rb") as handle:
             while size := handle.read(8):
                 yield from marshal.loads(handle.read(int.from_bytes(size, "little")))
+
+
+SPILL_PREFIX = "reckon-records-"
+# A process killed while it kept records (out of memory, a cancelled run) leaves their
+# file behind. The next process to keep records removes such files: the process named in
+# the file's name runs no more, and the file was last written this long ago (a temporary
+# folder shared between PID namespaces may hold the file of a writer alive elsewhere).
+ORPHAN_AFTER_SECONDS = 6 * 3600
+
+
+def _new_spill_file() -> tuple[int, str]:
+    folder = tempfile.gettempdir()
+    _remove_orphans(folder)
+    return tempfile.mkstemp(prefix=f"{SPILL_PREFIX}{os.getpid()}-", dir=folder)
+
+
+@functools.cache  # once per folder and process
+def _remove_orphans(folder: str) -> None:
+    written_before = time.time() - ORPHAN_AFTER_SECONDS
+    for path in Path(folder).glob(f"{SPILL_PREFIX}*-*"):
+        pid = path.name[len(SPILL_PREFIX):].split("-")[0]
+        if not pid.isdigit() or _running(int(pid)):
+            continue
+        try:
+            if path.stat().st_mtime < written_before:
+                path.unlink()
+        except OSError:  # removed meanwhile, or not ours to remove
+            continue
+
+
+def _running(pid: int) -> bool:
+    if pid <= 0:
+        return True  # not a process id: leave the file alone
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def _adopt(path: str) -> _Spill:
