@@ -258,6 +258,48 @@ def test_natural_key_groups_couple_runs_across_audits(tmp_path):
                 "SELECT intent_id, matched_by FROM matches WHERE external_id = 're_unclaimed_1'").fetchall()) == matched
 
 
+def test_a_unique_natural_key_couples_a_run_that_had_no_object(tmp_path):
+    """A contact the agent's intent never found turns up, made by hand (no marker): its
+    email, a unique natural key, is the only link to the intent's run, which has nothing
+    new of its own. The natural-key group couples the run to the scope, where the intent
+    matches the contact."""
+    probe = tmp_path / "probe" / "ws"
+    simulate(probe, 40, 3)
+    run_audit(Workspace.open(probe))
+    with duckdb.connect(str(probe / "reckon.duckdb"), read_only=True) as con:
+        search_internal(con)  # an intent that creates a contact, found by its email
+        intent_id, contact_id = con.execute(
+            "SELECT intent_id, external_id FROM intent_state WHERE system = 'hubspot' AND natural_key IS NOT NULL "
+            "AND external_id IS NOT NULL ORDER BY intent_id LIMIT 1").fetchone()
+    roots = {"incremental": tmp_path / "inc" / "ws", "full": tmp_path / "full" / "ws"}
+    for name, root in roots.items():
+        simulate(root, 40, 3)
+        if name == "full":
+            always_full(root)
+    page = roots["full"] / "landing" / "hubspot" / "contacts-page-1.json"
+    contacts = json.loads(page.read_text())["results"]
+    lost = next(c for c in contacts if c["id"] == contact_id)
+    for root in roots.values():  # the first export lacks the contact
+        path = root / "landing" / "hubspot" / "contacts-page-1.json"
+        stat = path.stat()
+        path.write_text(json.dumps({"results": [c for c in contacts if c is not lost]}))
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        run_audit(Workspace.open(root))
+    made_by_hand = {**lost, "id": "90000001",
+                    "properties": {k: v for k, v in lost["properties"].items() if k != "reckon_intent_id"}
+                    | {"hs_object_id": "90000001"}}
+    for root in roots.values():
+        _land(root, "hubspot/by-hand.json", json.dumps({"results": [made_by_hand]}))
+        run_audit(Workspace.open(root))
+    assert_same(roots["incremental"], roots["full"])
+    with duckdb.connect(str(roots["incremental"] / "reckon.duckdb"), read_only=True) as con:
+        search_internal(con)
+        assert con.execute("SELECT intent_id, matched_by FROM matches WHERE external_id = '90000001'"
+                           ).fetchall() == [(intent_id, "natural_key")]
+        assert con.execute("SELECT count(*) FROM coupled_runs JOIN intended USING (run_id) WHERE intent_id = ?",
+                           [intent_id]).fetchone()[0] == 1
+
+
 def test_a_full_audit_in_buckets_equals_one_pass(tmp_path):
     """Buckets of runs (a hash of run_id), each audited on its own, merge into exactly the
     single-pass layers, findings, plan and metrics."""
