@@ -356,9 +356,10 @@ def test_a_record_nested_past_what_marshal_keeps_is_read_again(tmp_path, name):
 
 KILLED_WHILE_KEEPING = """
 import os, signal, sys
+from pathlib import Path
 import connectors.files.documents as documents
 documents.HOLD_CHARS = 0  # every document's records wait on disk
-checked = documents.JsonDocument.check(documents.Path(sys.argv[1]), "data")
+checked = documents.JsonDocument.check(Path(sys.argv[1]), "data")
 assert checked.records is not None
 os.kill(os.getpid(), signal.SIGKILL)  # killed before reading them: the file stays
 """

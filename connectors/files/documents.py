@@ -242,8 +242,6 @@ def _remove_orphans(folder: str) -> None:
 
 
 def _running(pid: int) -> bool:
-    if pid <= 0:
-        return True  # not a process id: leave the file alone
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
