@@ -34,7 +34,8 @@ RUNS = {
     "ok": (lambda: succeeded("ok").completed(), True, set()),
     "at": (lambda: declared("at").event("action.attempted", 2, attempt=1).completed(), True,
            {"attempted_without_receipt"}),
-    "to": (lambda: declared("to").event("action.attempted", 2, attempt=1).event("action.timed_out", 3, attempt=1),
+    "to": (lambda: declared("to").event("action.attempted", 2, attempt=1)
+           .event("action.timed_out", 3, attempt=1, error={"kind": "timeout"}),
            False, {"attempted_without_receipt", "timeout_after_call", "past_completion_window"}),
     "er": (lambda: declared("er").event("action.attempted", 2, attempt=1)
            .event("action.failed", 3, attempt=1, error={"kind": "timeout", "message": "read timed out"})
@@ -43,6 +44,9 @@ RUNS = {
     "rq": (lambda: declared("rq").completed(), False, {"required_step_not_done"}),
     "bl": (lambda: succeeded("bl").event("action.blocked", 4, attempt=2, error={"kind": "idempotency_conflict"})
            .completed(), True, {"duplicate_attempt_blocked"}),
+    "ic": (lambda: declared("ic").event("action.attempted", 2, attempt=1)
+           .event("action.failed", 3, attempt=1, error={"kind": "idempotency_conflict"}).completed(), False,
+           {"duplicate_attempt_blocked", "required_step_not_done"}),
     "fl": (lambda: succeeded("fl").completed().event("run.flagged", 20, actor="ops.lead",
                                                      description="customer says refunded twice"), True,
            {"operator_flag"}),
@@ -60,9 +64,11 @@ def test_every_trigger_sends_its_run_to_reconciliation_with_its_reasons(built):
     got = {run: set(reasons) for run, reasons in built.query("SELECT run_id, reasons FROM suspicious_runs")}
     assert got == {f"run_{key}": reasons for key, (_, _, reasons) in RUNS.items() if reasons}
     # each reason row names what triggered it
-    details = dict(built.query("SELECT reason, list(detail) FROM suspicious_run_reasons WHERE run_id = 'run_bl' "
-                               "GROUP BY reason"))
-    assert details == {"duplicate_attempt_blocked": ["int_bl"]}
+    details = dict(built.query("SELECT run_id || ' ' || reason, list(detail) FROM suspicious_run_reasons "
+                               "WHERE reason IN ('timeout_after_call', 'duplicate_attempt_blocked') GROUP BY ALL"))
+    # by type, by error kind or by both: one row per event
+    assert details == {"run_to timeout_after_call": ["int_to"], "run_er timeout_after_call": ["int_er"],
+                       "run_bl duplicate_attempt_blocked": ["int_bl"], "run_ic duplicate_attempt_blocked": ["int_ic"]}
     (note,) = built.query("SELECT note FROM suspicious_run_reasons WHERE reason = 'operator_flag'")[0]
     assert note == "ops.lead: customer says refunded twice"
 

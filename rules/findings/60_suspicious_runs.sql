@@ -21,8 +21,13 @@ SELECT run_id, reason, detail, detail_at, note FROM (
         NULL AS note
     FROM recorded WHERE outcome IN ('attempted', 'timed_out')
     UNION ALL
+    -- Each event condition on one column, so that the scan filters before it reads the
+    -- other columns: an OR across two columns reads every event whole.
     SELECT run_id, 'timeout_after_call', coalesce(intent_id, event_id), ts, error_message
-    FROM events WHERE type = 'action.timed_out' OR error_kind = 'timeout'
+    FROM events WHERE type = 'action.timed_out'
+    UNION ALL
+    SELECT run_id, 'timeout_after_call', coalesce(intent_id, event_id), ts, error_message
+    FROM events WHERE error_kind = 'timeout' AND type IS DISTINCT FROM 'action.timed_out'
     UNION ALL
     SELECT run_id, 'past_completion_window', NULL, completion_deadline, status
     FROM run_state WHERE past_window AND NOT terminal
@@ -32,7 +37,10 @@ SELECT run_id, reason, detail, detail_at, note FROM (
     FROM run_state WHERE terminal AND required_done < required_intents
     UNION ALL
     SELECT run_id, 'duplicate_attempt_blocked', coalesce(intent_id, event_id), ts, error_message
-    FROM events WHERE type = 'action.blocked' OR error_kind = 'idempotency_conflict'
+    FROM events WHERE type = 'action.blocked'
+    UNION ALL
+    SELECT run_id, 'duplicate_attempt_blocked', coalesce(intent_id, event_id), ts, error_message
+    FROM events WHERE error_kind = 'idempotency_conflict' AND type IS DISTINCT FROM 'action.blocked'
     UNION ALL
     SELECT run_id, 'operator_flag', event_id, ts, concat_ws(': ', actor, description)
     FROM events WHERE type = 'run.flagged'
