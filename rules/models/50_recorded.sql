@@ -73,41 +73,38 @@ FROM (
 ) r;
 
 CREATE OR REPLACE TABLE scoped_recorded_runs AS
-WITH status_events AS (
-    SELECT run_id, ts, event_id,
-        CASE type
-            WHEN 'run.completed' THEN 'complete'
-            WHEN 'run.failed' THEN 'failed'
-            WHEN 'run.escalated' THEN 'escalated'
-            WHEN 'run.awaiting_approval' THEN 'awaiting_approval'
-            WHEN 'run.needs_reconciliation' THEN 'needs_reconciliation'
-        END AS status
-    FROM scoped_events
-    WHERE type IN ('run.completed', 'run.failed', 'run.escalated', 'run.awaiting_approval', 'run.needs_reconciliation')
-),
-runs AS (
+-- One pass over the run's events: the latest status rides along in the same aggregate
+-- (a separate scan for the status events filtered by `type IN (...)`, which DuckDB 2.0
+-- pushes into the scan only as a zone-map hint, read every event a second time).
+WITH runs AS (
     SELECT run_id,
         arg_min(workflow, ts) AS workflow,
         coalesce(min(ts) FILTER (type = 'run.started'), min(ts)) AS started_at,
         max(ts) AS last_event_at,
-        count(*) AS events
-    FROM scoped_events
-    GROUP BY run_id
-),
-latest_status AS (
-    SELECT run_id, arg_max(status, {'ts': ts, 'id': event_id}) AS status, arg_max(event_id, {'ts': ts, 'id': event_id}) AS status_event_id
-    FROM status_events
+        count(*) AS events,
+        arg_max({'status': status, 'event_id': event_id}, {'ts': ts, 'id': event_id})
+            FILTER (status IS NOT NULL) AS latest_status
+    FROM (
+        SELECT run_id, workflow, ts, type, event_id,
+            CASE type
+                WHEN 'run.completed' THEN 'complete'
+                WHEN 'run.failed' THEN 'failed'
+                WHEN 'run.escalated' THEN 'escalated'
+                WHEN 'run.awaiting_approval' THEN 'awaiting_approval'
+                WHEN 'run.needs_reconciliation' THEN 'needs_reconciliation'
+            END AS status
+        FROM scoped_events
+    )
     GROUP BY run_id
 )
 SELECT
     r.run_id, r.workflow, r.started_at, r.last_event_at, r.events,
-    coalesce(s.status, 'running') AS status,
-    s.status_event_id,
-    coalesce(s.status, 'running') IN ('complete', 'failed') AS terminal,
+    coalesce(r.latest_status.status, 'running') AS status,
+    r.latest_status.event_id AS status_event_id,
+    coalesce(r.latest_status.status, 'running') IN ('complete', 'failed') AS terminal,
     r.started_at + to_seconds(w.completion_window_seconds) AS completion_deadline,
     -- Judged against the workflow log's export time, never the wall clock.
     coalesce(r.started_at + to_seconds(w.completion_window_seconds) < ctx.log_observed_at, false) AS past_window
 FROM runs r
-LEFT JOIN latest_status s USING (run_id)
 LEFT JOIN cfg_workflows w ON w.workflow = r.workflow
 CROSS JOIN audit_context ctx;
