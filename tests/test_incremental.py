@@ -218,6 +218,27 @@ def _land(root: Path, relative: str, text: str) -> None:
     os.utime(path, (newest + 3600, newest + 3600))
 
 
+def test_a_kept_version_competes_with_the_new_ones(tmp_path):
+    """A later export lists a refund again, still pending and no newer: the version kept
+    from the first audit (succeeded, terminal) must win again, and the object's first-seen
+    time stay the kept one. An incremental audit reads the kept version back for that."""
+    roots = twins(tmp_path, 40, 3)
+    refund = next(r for r in _stripe_refunds(roots["full"])
+                  if r.get("status") == "succeeded" and r.get("metadata", {}).get("reckon_intent_id"))
+    stale = {**refund, "status": "pending", "created": refund["created"] + 60}
+    page = json.dumps({"object": "list", "data": [stale], "has_more": False, "url": "/v1/refunds"})
+    for root in roots.values():
+        _land(root, "stripe/relisted-1.json", page)
+        run_audit(Workspace.open(root))
+    assert scope(roots["incremental"])[0]
+    assert_same(roots["incremental"], roots["full"])
+    with duckdb.connect(str(roots["incremental"] / "reckon.duckdb"), read_only=True) as con:
+        search_internal(con)
+        state, created = con.execute("SELECT state, epoch(created_at)::BIGINT FROM observed "
+                                     "WHERE system = 'stripe' AND external_id = ?", [refund["id"]]).fetchone()
+    assert (state, created) == ("success", refund["created"])
+
+
 def test_natural_key_groups_couple_runs_across_audits(tmp_path):
     """Runs that share a natural key but nothing else: a refund nobody claims appears with
     the charge of an earlier run's refund (that run gains a weaker match), then another

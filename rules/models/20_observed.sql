@@ -72,7 +72,13 @@ SELECT o.system, o.object_type, o.external_id, o.correlation_keys, o.state, o.ra
     o.changed_at AS edited_at,
     o.merged_into, o.snapshot_id, o.observed_at, o.source_file, o.source_record
 FROM observed o
-SEMI JOIN touched_objects n ON n.system = o.system AND n.external_id = o.external_id;
+-- By row id: a semi-join on the keys reads every projected column of every kept row
+-- before it filters; the row ids come from a scan of the keys alone, and a filter on
+-- the row id is applied in the scan.
+SEMI JOIN (
+    SELECT k.rowid AS row_id FROM observed k
+    SEMI JOIN touched_objects n ON n.system = k.system AND n.external_id = k.external_id
+) t ON o.rowid = t.row_id;
 
 -- A full audit folds everything: no queue needed then.
 INSERT INTO changed_objects
