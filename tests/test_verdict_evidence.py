@@ -120,6 +120,11 @@ def test_intended_fields_are_read_through_the_systems_field_mapping(tmp_path):
     assert built.findings("intent") == {("int_m3", "field_drift")}
     (observed,) = built.query("SELECT observed FROM findings WHERE subject_id = 'int_m3'")[0]
     assert '"field":"template"' in observed.replace(" ", "")
+    # the context shows the object as its export does, by its own field names and the mapping's
+    fields, mapped = built.query("SELECT fields, mapped_fields FROM observed WHERE external_id = 'xm3'")[0]
+    context = json.loads(observed)
+    assert (context["fields"], context["mapped_fields"]) == (json.loads(fields), json.loads(mapped))
+    assert (context["fields"]["category"], context["mapped_fields"]["template"]) == ("newsletter", "newsletter")
     assert built.evidence("int_m3")["unverified_fields"] == [{"field": "locale", "reason": "the export never shows it"}]
     assert built.evidence("int_m3")["last_writer_basis"] == "the agent's object, no edit after its write"
 

@@ -17,18 +17,6 @@ CREATE TABLE IF NOT EXISTS internal.intent_subject_context (
 DELETE FROM intent_subject_context WHERE subject_id NOT IN (SELECT subject_id FROM intent_hits);
 CREATE OR REPLACE TEMP TABLE unbuilt AS
 SELECT subject_id FROM intent_hits EXCEPT SELECT subject_id FROM intent_subject_context;
--- The wide tables are read from the first row an unbuilt intent needs: the commit appends
--- the scope's rows at their end, so the scans skip the row groups before it (each minimum
--- is found by a narrow scan; no row needed is ever skipped, wherever it sits).
-SET VARIABLE first_intent_row = (
-    SELECT coalesce(min(rowid), 0) FROM intent_state WHERE intent_id IN (SELECT subject_id FROM unbuilt));
-SET VARIABLE first_intended_row = (
-    SELECT coalesce(min(rowid), 0) FROM intended WHERE intent_id IN (SELECT subject_id FROM unbuilt));
-SET VARIABLE first_object_row = (
-    SELECT coalesce(min(o.rowid), 0) FROM observed o
-    SEMI JOIN (SELECT system, external_id FROM intent_state
-               WHERE rowid >= getvariable('first_intent_row') AND intent_id IN (SELECT subject_id FROM unbuilt)) s
-        ON o.system = s.system AND o.external_id = s.external_id);
 INSERT INTO intent_subject_context
 WITH matched AS (
     -- Only for intents some rule hit: list() cannot spill, so keep its input small.
@@ -36,6 +24,16 @@ WITH matched AS (
     FROM matches
     WHERE is_primary AND intent_id IN (SELECT subject_id FROM unbuilt)
     GROUP BY intent_id
+),
+-- The wide tables' rows the unbuilt intents need, fetched by row id (narrow scans find the
+-- ids, and the scans apply them as filters): a day's are mostly at the tables' end, where
+-- the commit appends the scope's rows, and the row groups that hold none are skipped.
+state_rows AS (SELECT rowid AS row_id FROM intent_state WHERE intent_id IN (SELECT subject_id FROM unbuilt)),
+states AS (FROM intent_state SEMI JOIN state_rows k ON intent_state.rowid = k.row_id),
+intended_rows AS (SELECT rowid AS row_id FROM intended WHERE intent_id IN (SELECT subject_id FROM unbuilt)),
+object_rows AS (
+    SELECT o.rowid AS row_id FROM observed o
+    SEMI JOIN states s ON o.system = s.system AND o.external_id = s.external_id
 )
 SELECT
     s.intent_id AS subject_id, s.run_id, s.workflow, s.system,
@@ -77,13 +75,12 @@ SELECT
         coalesce(o.fields, ''), coalesce(s.last_actor, ''), s.recorded_outcome,
         coalesce(s.receipt_external_id, ''), coalesce(s.field_diff::VARCHAR, ''))) AS state_hash,
     (SELECT audit_id FROM audit_context) AS audit_id
-FROM (FROM intent_state WHERE rowid >= getvariable('first_intent_row')) s
-JOIN (FROM intended WHERE rowid >= getvariable('first_intended_row')) i USING (intent_id)
-LEFT JOIN (FROM observed WHERE rowid >= getvariable('first_object_row')) o
+FROM states s
+JOIN (FROM intended SEMI JOIN intended_rows k ON intended.rowid = k.row_id) i USING (intent_id)
+LEFT JOIN (FROM observed SEMI JOIN object_rows k ON observed.rowid = k.row_id) o
     ON o.system = s.system AND o.external_id = s.external_id
 LEFT JOIN recorded_runs r ON r.run_id = s.run_id
-LEFT JOIN matched m USING (intent_id)
-WHERE s.intent_id IN (SELECT subject_id FROM unbuilt);
+LEFT JOIN matched m USING (intent_id);
 DROP TABLE unbuilt;
 
 CREATE OR REPLACE VIEW internal.intent_subjects AS

@@ -9,13 +9,13 @@
 CREATE TABLE IF NOT EXISTS events AS SELECT * FROM raw_events_new WHERE false;
 CREATE TABLE IF NOT EXISTS internal.changed_runs (run_id VARCHAR);
 
--- Copies already kept of event ids the new snapshots repeat: they compete again. A narrow
--- scan finds the first one's row: redelivered copies are few and recent, so the wide read
--- skips the row groups before it (and reads nothing when there is none).
-SET VARIABLE first_copy_row = (SELECT min(rowid) FROM events WHERE event_id IN (SELECT event_id FROM raw_events_new));
+-- Copies already kept of event ids the new snapshots repeat: they compete again. Fetched
+-- by row id (a narrow scan finds them): the scan applies a row-id filter itself, so the
+-- wide read touches only their rows' row groups (and none when there is no copy).
 CREATE OR REPLACE TEMP TABLE kept_copies AS
 SELECT * FROM events
-WHERE rowid >= getvariable('first_copy_row') AND event_id IN (SELECT event_id FROM raw_events_new);
+SEMI JOIN (SELECT rowid AS row_id FROM events WHERE event_id IN (SELECT event_id FROM raw_events_new)) k
+    ON events.rowid = k.row_id;
 DELETE FROM events WHERE event_id IN (SELECT event_id FROM kept_copies);
 
 -- Only event ids read more than once need ranking (a few percent): the rest go straight in.

@@ -34,12 +34,15 @@ UNION SELECT r.run_id FROM (SELECT run_id, unnest(receipts) AS receipt FROM reco
 UNION SELECT i.run_id FROM intended i
     SEMI JOIN changed_fields f ON f.system = i.system AND json_field(i.expected, f.field) IS NOT NULL;
 
--- The scope's events, read from the first one's row (a narrow scan finds it): the runs a
--- day touches are mostly recent, and events sit in the order they were folded in, so the
--- wide read skips the row groups of older history. No event of the scope is ever skipped.
-SET VARIABLE first_scope_event_row = (SELECT min(rowid) FROM events WHERE run_id IN (SELECT run_id FROM scope_runs));
+-- The scope's events, fetched by row id (a narrow scan of `run_id` finds them): the wide
+-- read touches only the row groups that hold them. The runs a day touches are mostly
+-- recent and events sit in the order they were folded in, so most of older history is
+-- skipped, and an old run in the scope (a late webhook) costs its own rows, not a read
+-- of everything after its first event.
 CREATE OR REPLACE TABLE internal.scope_event_rows AS
-SELECT * FROM events WHERE rowid >= getvariable('first_scope_event_row') AND run_id IN (SELECT run_id FROM scope_runs);
+SELECT * FROM events
+SEMI JOIN (SELECT rowid AS row_id FROM events WHERE run_id IN (SELECT run_id FROM scope_runs)) k
+    ON events.rowid = k.row_id;
 CREATE OR REPLACE VIEW internal.scoped_events AS SELECT * FROM scope_event_rows;
 -- Stronger claims (tiers 1-3) of the runs outside the scope: not for a natural-key match.
 CREATE OR REPLACE VIEW internal.claims_outside_scope AS

@@ -80,24 +80,17 @@ SELECT run_id FROM (
 ANTI JOIN scope_runs USING (run_id);
 
 INSERT INTO scope_runs SELECT run_id FROM coupled_runs;
--- Their kept rows, each table read from the first one's row (a narrow scan finds it): the
--- runs a day couples were mostly recomputed lately, and a commit appends the rows it
--- recomputes, so the wide reads skip the row groups before. No row is ever skipped.
-SET VARIABLE first_coupled_row = {
-    'intended': (SELECT min(rowid) FROM intended WHERE run_id IN (SELECT run_id FROM coupled_runs)),
-    'recorded': (SELECT min(rowid) FROM recorded WHERE run_id IN (SELECT run_id FROM coupled_runs)),
-    'recorded_runs': (SELECT min(rowid) FROM recorded_runs WHERE run_id IN (SELECT run_id FROM coupled_runs)),
-    'intent_keys': (SELECT min(rowid) FROM intent_keys WHERE run_id IN (SELECT run_id FROM coupled_runs)),
-    'claims': (SELECT min(rowid) FROM claims WHERE run_id IN (SELECT run_id FROM coupled_runs))
-};
+-- Their kept rows, fetched by row id as the scope's events are (30_scope.sql): the runs a
+-- day couples were mostly recomputed lately, and a commit appends the rows it recomputes,
+-- so the wide reads touch few row groups.
 INSERT INTO scoped_intended SELECT * FROM intended
-WHERE rowid >= getvariable('first_coupled_row').intended AND run_id IN (SELECT run_id FROM coupled_runs);
+SEMI JOIN (SELECT rowid AS row_id FROM intended WHERE run_id IN (SELECT run_id FROM coupled_runs)) k ON intended.rowid = k.row_id;
 INSERT INTO scoped_recorded SELECT * FROM recorded
-WHERE rowid >= getvariable('first_coupled_row').recorded AND run_id IN (SELECT run_id FROM coupled_runs);
+SEMI JOIN (SELECT rowid AS row_id FROM recorded WHERE run_id IN (SELECT run_id FROM coupled_runs)) k ON recorded.rowid = k.row_id;
 INSERT INTO scoped_recorded_runs SELECT * FROM recorded_runs
-WHERE rowid >= getvariable('first_coupled_row').recorded_runs AND run_id IN (SELECT run_id FROM coupled_runs);
+SEMI JOIN (SELECT rowid AS row_id FROM recorded_runs WHERE run_id IN (SELECT run_id FROM coupled_runs)) k ON recorded_runs.rowid = k.row_id;
 INSERT INTO scoped_intent_keys SELECT * FROM intent_keys
-WHERE rowid >= getvariable('first_coupled_row').intent_keys AND run_id IN (SELECT run_id FROM coupled_runs);
+SEMI JOIN (SELECT rowid AS row_id FROM intent_keys WHERE run_id IN (SELECT run_id FROM coupled_runs)) k ON intent_keys.rowid = k.row_id;
 INSERT INTO scoped_claims SELECT * FROM claims
-WHERE rowid >= getvariable('first_coupled_row').claims AND run_id IN (SELECT run_id FROM coupled_runs);
+SEMI JOIN (SELECT rowid AS row_id FROM claims WHERE run_id IN (SELECT run_id FROM coupled_runs)) k ON claims.rowid = k.row_id;
 DROP TABLE claim_status;
