@@ -219,9 +219,10 @@ def _land(root: Path, relative: str, text: str) -> None:
 
 
 def test_a_kept_version_competes_with_the_new_ones(tmp_path):
-    """A later export lists a refund again, still pending and no newer: the version kept
-    from the first audit (succeeded, terminal) must win again, and the object's first-seen
-    time stay the kept one. An incremental audit reads the kept version back for that."""
+    """A later export lists a refund again as pending, dated a minute later: a pending
+    version never outranks a terminal one, so the version kept from the first audit
+    (succeeded) must win again, and the object's first-seen time stay the kept one. An
+    incremental audit reads the kept version back for that."""
     roots = twins(tmp_path, 40, 3)
     refund = next(r for r in _stripe_refunds(roots["full"])
                   if r.get("status") == "succeeded" and r.get("metadata", {}).get("reckon_intent_id"))
