@@ -55,9 +55,7 @@ def test_the_latest_status_event_decides_the_run_status(built):
 def test_a_run_starts_at_its_started_event_or_else_its_first_event(built):
     got = {run: (started, last, events) for run, started, last, events in built.query(
         "SELECT run_id, started_at, last_event_at, events FROM recorded_runs")}
-    made = {f"run_{key}": make() for key, (make, *_) in RUNS.items()}
     assert got == {
-        run: (START + timedelta(minutes=RUNS[run[4:]][3]), START + timedelta(minutes=RUNS[run[4:]][4]),
-              len(intent.events))
-        for run, intent in made.items()
+        f"run_{key}": (START + timedelta(minutes=start), START + timedelta(minutes=last), len(make().events))
+        for key, (make, _, _, start, last) in RUNS.items()
     }

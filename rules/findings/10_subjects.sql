@@ -28,9 +28,11 @@ WITH matched AS (
 -- The wide tables' rows the unbuilt intents need, fetched by row id (narrow scans find the
 -- ids, and the scans apply them as filters): a day's are mostly at the tables' end, where
 -- the commit appends the scope's rows, and the row groups that hold none are skipped.
-state_rows AS (SELECT rowid AS row_id FROM intent_state WHERE intent_id IN (SELECT subject_id FROM unbuilt)),
-states AS (FROM intent_state SEMI JOIN state_rows k ON intent_state.rowid = k.row_id),
-intended_rows AS (SELECT rowid AS row_id FROM intended WHERE intent_id IN (SELECT subject_id FROM unbuilt)),
+states AS (
+    FROM intent_state
+    SEMI JOIN (SELECT rowid AS row_id FROM intent_state WHERE intent_id IN (SELECT subject_id FROM unbuilt)) k
+        ON intent_state.rowid = k.row_id
+),
 object_rows AS (
     SELECT o.rowid AS row_id FROM observed o
     SEMI JOIN states s ON o.system = s.system AND o.external_id = s.external_id
@@ -76,7 +78,11 @@ SELECT
         coalesce(s.receipt_external_id, ''), coalesce(s.field_diff::VARCHAR, ''))) AS state_hash,
     (SELECT audit_id FROM audit_context) AS audit_id
 FROM states s
-JOIN (FROM intended SEMI JOIN intended_rows k ON intended.rowid = k.row_id) i USING (intent_id)
+JOIN (
+    FROM intended
+    SEMI JOIN (SELECT rowid AS row_id FROM intended WHERE intent_id IN (SELECT subject_id FROM unbuilt)) k
+        ON intended.rowid = k.row_id
+) i USING (intent_id)
 LEFT JOIN (FROM observed SEMI JOIN object_rows k ON observed.rowid = k.row_id) o
     ON o.system = s.system AND o.external_id = s.external_id
 LEFT JOIN recorded_runs r ON r.run_id = s.run_id
