@@ -63,6 +63,7 @@ class Step:
     rows: int | None = None
     peak_rss: int | None = None  # the process's peak resident set during the step
     written_bytes: int | None = None  # the analyst copy's: the bytes written of it (reckon/read_copy.py)
+    compared_by: str | None = None  # and how its blocks were compared: digests, bytes, none (whole)
 
 
 @dataclass
@@ -107,9 +108,10 @@ def timing_steps(clock: Clock) -> Iterator[None]:
     def hook(step, run, metadata: dict) -> Iterator[None]:
         with clock.step(f"{step.group}:{step.name}") as entry:
             yield
-            rows, written = metadata.get("rows"), metadata.get("written_bytes")
+            rows, written, compared = (metadata.get(k) for k in ("rows", "written_bytes", "compared_by"))
             entry.rows = rows if isinstance(rows, int) else None
             entry.written_bytes = written if isinstance(written, int) else None
+            entry.compared_by = compared if isinstance(compared, str) else None
 
     undo = add_hook(hook)
     try:

@@ -160,6 +160,7 @@ def figures(r: dict, options: dict) -> list[Figure]:
             f"{inc['scope']['scope_runs']:,} ({inc['scope']['coupled_runs']:,}) / {inc['scope']['runs']:,}")
         for s in inc["steps"]:
             written = (f" · wrote {mb(s['written_bytes'])} of {mb(inc['read_copy_bytes'])}"
+                       f"{', compared by ' + s['compared_by'] if s.get('compared_by') else ''}"
                        if s.get("written_bytes") is not None and inc.get("read_copy_bytes") else "")
             row(f"incremental: {s['name']}", f"{secs(s['wall'])} ({secs(s['cpu'])}){written}")
         row("**incremental / full audit**",

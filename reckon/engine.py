@@ -157,4 +157,4 @@ def publish_read_copy(ws: Workspace) -> dict:
     compacted = compaction.compact(ws, ANALYST_DIR / "comments.sql")
     final = ws.root / READ_COPY
     return {"path": final, "tables_compacted": len(compacted), "compacted": ", ".join(compacted) or "none",
-            **read_copy.publish(ws.database, final)}
+            **read_copy.publish(ws.database, final, workers=int(ws.config.policies.threads))}

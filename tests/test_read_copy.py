@@ -3,10 +3,12 @@ one rename, written in place only where no reader has the file open."""
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 
 import duckdb
+import pytest
 
 from pipelines.runner import run_audit
 from reckon import database, read_copy
@@ -59,10 +61,53 @@ def test_only_the_changed_blocks_are_written(tmp_path):
     figures = read_copy.publish(ws.database, final)
     after = final.read_bytes()
     assert after == ws.database.read_bytes() and figures["size_bytes"] == len(after)
-    chunks = range(0, len(after), read_copy.CHUNK)
-    changed = sum(before[i:i + read_copy.CHUNK] != after[i:i + read_copy.CHUNK] for i in chunks)
-    assert figures["whole_copy"] is False
-    assert figures["written_bytes"] <= changed * read_copy.CHUNK < len(after)
+    blocks = [(before[i:i + read_copy.CHUNK], after[i:i + read_copy.CHUNK]) for i in range(0, len(after),
+                                                                                         read_copy.CHUNK)]
+    # Slot a was written whole with its digests: only the blocks that differ are written.
+    assert (figures["whole_copy"], figures["compared_by"]) == (False, "digests")
+    assert figures["written_bytes"] == sum(len(new) for old, new in blocks if old != new) < len(after)
+
+
+def _tamper_in_place(slot, digests) -> None:
+    with slot.open("r+b") as handle:
+        handle.write(b"\xde\xad" * 300)
+
+
+def _tamper_digests(slot, digests) -> None:
+    _tamper_in_place(slot, digests)
+    stat = slot.stat()
+    os.utime(slot, ns=(stat.st_atime_ns, stat.st_mtime_ns - 10**9))  # as if written before it
+    digests.write_bytes(digests.read_bytes()[:-5])  # cut short, the header rewritten to match
+    header, _, rest = digests.read_bytes().partition(b"\n")
+    fields = json.loads(header)
+    fields["mtime_ns"] = stat.st_mtime_ns - 10**9
+    digests.write_bytes(json.dumps(fields).encode() + b"\n" + rest)
+
+
+def _replace_slot(slot, digests) -> None:
+    stat = slot.stat()
+    copy = slot.with_name("copy")
+    copy.write_bytes(b"\xde\xad" * 300 + slot.read_bytes()[600:])
+    os.utime(copy, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # same size and time, another file
+    os.replace(copy, slot)
+
+
+@pytest.mark.parametrize("tamper", [_tamper_in_place, _tamper_digests, _replace_slot])
+def test_digests_that_no_longer_describe_the_slot_are_not_trusted(tmp_path, tamper):
+    """A slot changed since its digests were written (in place, or replaced by another
+    file of the same size and time), or digests cut short, make the audit compare bytes;
+    the first block, changed by hand, is then written back."""
+    ws = Workspace.open(simulate(tmp_path / "ws", runs=40, seed=9).workspace)
+    run_audit(ws)
+    _late_export(ws, 0)
+    run_audit(ws)
+    final = ws.root / database.READ_COPY
+    assert read_copy.publish(ws.database, final)["compared_by"] == "digests"  # slot b: the database now
+    slot = read_copy.slot_path(final, "b")
+    tamper(slot, read_copy.digests_path(slot))
+    figures = read_copy.publish(ws.database, final)
+    assert figures["compared_by"] == "bytes" and figures["written_bytes"] == read_copy.CHUNK
+    assert final.read_bytes() == ws.database.read_bytes()
 
 
 def _hold_open(path: str, ready, release, answers) -> None:
