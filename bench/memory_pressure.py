@@ -118,7 +118,8 @@ def reset(root: Path) -> None:
     """Remove what an audit writes, keeping reckon.yaml and landing/."""
     for name in ("snapshots", "exports", ".duckdb_tmp"):
         shutil.rmtree(root / name, ignore_errors=True)
-    for path in (root / "reckon.duckdb", root / "reckon.duckdb.wal", *read_copy.files(root / database.READ_COPY)):
+    copies = read_copy.files(root / database.READ_COPY)
+    for path in (root / "reckon.duckdb", root / "reckon.duckdb.wal", *copies, *map(read_copy.digests_path, copies[1:])):
         path.unlink(missing_ok=True)
 
 

@@ -13,8 +13,9 @@ and links the public name to it in one rename:
   Beside each slot a digest file (`.reckon-read.a.duckdb.digests`) holds the hashes of
   what the slot holds, so the slot itself is not read: at scale it has left the page
   cache in the two audits since it was written, and reading it from disk was most of
-  the step. With no digest file that still describes the slot (missing, or the slot's
-  size or modification time changed since), the audit compares the slot's bytes.
+  the step. With no digest file that still describes the slot (missing, cut short, or
+  the slot's file, size or modification time changed since), the audit compares the
+  slot's bytes, as it did before digests.
 - If a reader still has it open, the audit copies the database whole to a staging file
   and renames that onto the slot: the reader keeps its file, untouched. A slot written
   whole gets its digest file too.
@@ -65,13 +66,13 @@ def publish(database: Path, final: Path, workers: int = 2) -> dict:
     (`compared_by`: "digests" or "bytes" when written in place, "none" when whole)."""
     staging = atomic.staging_path(final)  # for the whole copy, then for the new link
     atomic.remove_leftovers(final.parent, f".{final.name}.*.tmp")
-    slot = _other_slot(final)
-    updated = _update_in_place(database, slot, max(1, workers))
+    slot, workers = _other_slot(final), max(1, workers)
+    updated = _update_in_place(database, slot, workers)
     if updated is None:
         digests_path(slot).unlink(missing_ok=True)  # it describes the file being replaced
         fd = os.open(staging, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o666)
         try:
-            written, digests = _write_blocks(database, fd, max(1, workers), compare=False, known=None)
+            written, digests = _write_blocks(database, fd, workers, compare=False, known=None)
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -121,7 +122,7 @@ def _update_in_place(database: Path, slot: Path, workers: int) -> tuple[int, str
 
 def _write_blocks(database: Path, fd: int, workers: int, compare: bool, known: bytes | None) -> tuple[int, bytes]:
     """Bring the file open as `fd` up to `database`, segment by segment on `workers`
-    threads (reads, hashing and comparing release the GIL): where `compare`, only the
+    threads (reads and hashing release the GIL): where `compare`, only the
     blocks whose digest differs from `known` or, without it, whose bytes differ. Returns
     the bytes written and the digest of every block of `database`."""
     size = database.stat().st_size
