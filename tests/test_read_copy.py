@@ -77,11 +77,9 @@ def _tamper_digests(slot, digests) -> None:
     _tamper_in_place(slot, digests)
     stat = slot.stat()
     os.utime(slot, ns=(stat.st_atime_ns, stat.st_mtime_ns - 10**9))  # as if written before it
-    digests.write_bytes(digests.read_bytes()[:-5])  # cut short, the header rewritten to match
     header, _, rest = digests.read_bytes().partition(b"\n")
-    fields = json.loads(header)
-    fields["mtime_ns"] = stat.st_mtime_ns - 10**9
-    digests.write_bytes(json.dumps(fields).encode() + b"\n" + rest)
+    fields = {**json.loads(header), "mtime_ns": stat.st_mtime_ns - 10**9}  # the header matches the slot
+    digests.write_bytes(json.dumps(fields).encode() + b"\n" + rest[:-5])  # the digests cut short
 
 
 def _replace_slot(slot, digests) -> None:
