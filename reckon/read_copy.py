@@ -11,9 +11,8 @@ and links the public name to it in one rename:
   an audit changed, so most blocks are equal.
 - To tell which differ, the audit reads the database once and hashes each block (SHA-256).
   Beside each slot a digest file (`.reckon-read.a.duckdb.digests`) holds the hashes of
-  what the slot holds, so the slot itself is not read: at scale it has left the page
-  cache in the two audits since it was written, and reading it from disk was most of
-  the step. With no digest file that still describes the slot (missing, cut short, or
+  what the slot holds, so the slot itself is not read: at scale, written two audits
+  before, it is likely out of the page cache, and reading it from disk is slow. With no digest file that still describes the slot (missing, cut short, or
   the slot's file, size or modification time changed since), the audit compares the
   slot's bytes, as it did before digests.
 - If a reader still has it open, the audit copies the database whole to a staging file
@@ -72,7 +71,7 @@ def publish(database: Path, final: Path, workers: int = 2) -> dict:
         digests_path(slot).unlink(missing_ok=True)  # it describes the file being replaced
         fd = os.open(staging, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o666)
         try:
-            written, digests = _write_blocks(database, fd, workers, compare=False, known=None)
+            written, digests = _write_blocks(database, fd, workers, known=b"")  # a new file: no block known
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -112,7 +111,7 @@ def _update_in_place(database: Path, slot: Path, workers: int) -> tuple[int, str
         known = _read_digests(digests_path(slot), os.fstat(fd))
         digests_path(slot).unlink(missing_ok=True)  # from here until rewritten, the slot is in flux
         atomic.fsync(slot.parent)
-        written, digests = _write_blocks(database, fd, workers, compare=True, known=known)
+        written, digests = _write_blocks(database, fd, workers, known)
         os.fsync(fd)
         _write_digests(digests_path(slot), os.fstat(fd), digests)
         return written, "bytes" if known is None else "digests"
@@ -120,25 +119,26 @@ def _update_in_place(database: Path, slot: Path, workers: int) -> tuple[int, str
         os.close(fd)  # also drops the lock
 
 
-def _write_blocks(database: Path, fd: int, workers: int, compare: bool, known: bytes | None) -> tuple[int, bytes]:
+def _write_blocks(database: Path, fd: int, workers: int, known: bytes | None) -> tuple[int, bytes]:
     """Bring the file open as `fd` up to `database`, segment by segment on `workers`
-    threads (reads and hashing release the GIL): where `compare`, only the
-    blocks whose digest differs from `known` or, without it, whose bytes differ. Returns
-    the bytes written and the digest of every block of `database`."""
+    threads (reads and hashing release the GIL), writing only the blocks whose digest
+    differs from the one `known` holds for it (none for a block it does not cover) or,
+    when `known` is None, whose bytes differ. Returns the bytes written and the digest
+    of every block of `database`."""
     size = database.stat().st_size
     with database.open("rb", buffering=0) as source:
 
         def segment(start: int) -> tuple[int, bytes]:
             data = os.pread(source.fileno(), min(SEGMENT, size - start), start)
-            old = os.pread(fd, len(data), start) if compare and known is None else None
+            old = os.pread(fd, len(data), start) if known is None else None
             view, written, digests = memoryview(data), 0, []
             for at in range(0, len(data), CHUNK):
                 block = view[at:at + CHUNK]  # no copy: hashed and written as it is
                 digest = hashlib.new(DIGEST, block).digest()
                 digests.append(digest)
                 index = (start + at) // CHUNK
-                if not compare or (known[index * DIGEST_SIZE:(index + 1) * DIGEST_SIZE] != digest if known is not None
-                                   else old[at:at + CHUNK] != data[at:at + CHUNK]):
+                if (known[index * DIGEST_SIZE:(index + 1) * DIGEST_SIZE] != digest if known is not None
+                        else old[at:at + CHUNK] != data[at:at + CHUNK]):
                     os.pwrite(fd, block, start + at)
                     written += len(block)
             return written, b"".join(digests)
@@ -162,10 +162,8 @@ def _read_digests(path: Path, slot: os.stat_result) -> bytes | None:
 
 def _write_digests(path: Path, slot: os.stat_result, digests: bytes) -> None:
     """Written in place: a file cut short by a crash fails its own hash, so it is not used."""
-    with path.open("wb") as handle:
-        handle.write(json.dumps(_header(slot, digests)).encode() + b"\n" + digests)
-        handle.flush()
-        os.fsync(handle.fileno())
+    path.write_bytes(json.dumps(_header(slot, digests)).encode() + b"\n" + digests)
+    atomic.fsync(path)
 
 
 def _header(slot: os.stat_result, digests: bytes) -> dict:
