@@ -37,6 +37,8 @@ AUDIT_TABLES = {
     "lifecycle_events": "*",
     "metrics": "*",
     "audits": "* EXCLUDE (started_at, finished_at)",
+    "suspicious_run_reasons": "*",
+    "suspicious_runs": "*",
 }
 
 
@@ -248,9 +250,12 @@ def test_natural_key_groups_couple_runs_across_audits(tmp_path):
     claimed = [r for r in _stripe_refunds(roots["full"]) if r.get("metadata", {}).get("reckon_intent_id")]
     with duckdb.connect(str(roots["full"] / "reckon.duckdb"), read_only=True) as con:
         search_internal(con)
-        # The owner's run is settled: nothing of its own brings it into the next scope.
+        # The owner's run is settled: nothing of its own brings it into the next scope. Its
+        # log gives it a reason to be verified (a timeout, a blocked call, a flag), which the
+        # coupled run's kept rows must carry into the scope.
         settled = {i for (i,) in con.execute(
-            "SELECT intent_id FROM intended JOIN run_state USING (run_id) WHERE past_window AND all_intents_fresh").fetchall()}
+            "SELECT intent_id FROM intended JOIN run_state USING (run_id) WHERE past_window AND all_intents_fresh "
+            "AND run_id IN (SELECT run_id FROM recorded_reasons)").fetchall()}
         owner = next(r for r in claimed if r["metadata"]["reckon_intent_id"] in settled)
         other = next(r for r in claimed if r["charge"] != owner["charge"])
         run_id, workflow = con.execute("SELECT run_id, workflow FROM intended WHERE intent_id = ?",
@@ -278,6 +283,10 @@ def test_natural_key_groups_couple_runs_across_audits(tmp_path):
             search_internal(con)
             assert set(con.execute(
                 "SELECT intent_id, matched_by FROM matches WHERE external_id = 're_unclaimed_1'").fetchall()) == matched
+    with duckdb.connect(str(roots["incremental"] / "reckon.duckdb"), read_only=True) as con:
+        search_internal(con)  # the last step coupled the owner's run back in
+        assert con.execute("SELECT count(*) FROM coupled_runs JOIN intended USING (run_id) WHERE intent_id = ?",
+                           [owner["metadata"]["reckon_intent_id"]]).fetchone()[0] == 1
 
 
 def test_a_unique_natural_key_couples_a_run_that_had_no_object(tmp_path):

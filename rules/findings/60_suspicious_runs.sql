@@ -15,42 +15,13 @@
 --                                `idempotency_conflict`
 --     operator_flag              a `run.flagged` event (its actor and description kept), or
 --                                a line of a flag file (`flags/`, its operator and reason)
+-- Every reason but a flag file's is the run's own (rules/models/95_run_reasons.sql), kept
+-- between audits with its rows; a flag file may name any run, so its lines are read here.
 CREATE OR REPLACE TABLE suspicious_run_reasons AS
-SELECT run_id, reason, detail, detail_at, note FROM (
-    SELECT run_id, 'attempted_without_receipt' AS reason, intent_id AS detail, last_event_at AS detail_at,
-        NULL AS note
-    FROM recorded WHERE outcome IN ('attempted', 'timed_out')
-    UNION ALL
-    -- Each event condition is one equality on one column, so that the scan filters before
-    -- it reads the other columns: an OR across two columns reads every event whole, and
-    -- DuckDB 2.0 pushes an IN list only as a zone-map hint (one scan by `type IN (...)`
-    -- and one by `error_kind IN (...)` for all three reasons was as slow as the OR).
-    SELECT run_id, 'timeout_after_call', coalesce(intent_id, event_id), ts, error_message
-    FROM events WHERE type = 'action.timed_out'
-    UNION ALL
-    SELECT run_id, 'timeout_after_call', coalesce(intent_id, event_id), ts, error_message
-    FROM events WHERE error_kind = 'timeout' AND type IS DISTINCT FROM 'action.timed_out'
-    UNION ALL
-    SELECT run_id, 'past_completion_window', NULL, completion_deadline, status
-    FROM run_state WHERE past_window AND NOT terminal
-    UNION ALL
-    SELECT run_id, 'required_step_not_done', NULL, last_event_at,
-        format('{} of {} required intents observed done', required_done, required_intents)
-    FROM run_state WHERE terminal AND required_done < required_intents
-    UNION ALL
-    SELECT run_id, 'duplicate_attempt_blocked', coalesce(intent_id, event_id), ts, error_message
-    FROM events WHERE type = 'action.blocked'
-    UNION ALL
-    SELECT run_id, 'duplicate_attempt_blocked', coalesce(intent_id, event_id), ts, error_message
-    FROM events WHERE error_kind = 'idempotency_conflict' AND type IS DISTINCT FROM 'action.blocked'
-    UNION ALL
-    SELECT run_id, 'operator_flag', event_id, ts, concat_ws(': ', actor, description)
-    FROM events WHERE type = 'run.flagged'
-    UNION ALL
-    SELECT run_id, 'operator_flag', source_file || ':' || source_record, flagged_at, concat_ws(': ', operator, reason)
-    FROM flags
-)
-WHERE run_id IS NOT NULL;
+SELECT run_id, reason, detail, detail_at, note FROM run_reasons
+UNION ALL
+SELECT run_id, 'operator_flag', source_file || ':' || source_record, flagged_at, concat_ws(': ', operator, reason)
+FROM flags WHERE run_id IS NOT NULL;
 
 CREATE OR REPLACE TABLE suspicious_runs AS
 WITH reasons AS (
@@ -67,13 +38,17 @@ run_findings AS (
         count(*) FILTER (status = 'open') AS open_findings
     FROM findings WHERE run_id IS NOT NULL GROUP BY run_id
 ),
+-- The evidence of a run only a flag file names is listed here, as the model lists the others'.
 checked AS (
+    SELECT run_id, intents_checked FROM run_evidence
+    UNION ALL
     SELECT run_id, list({
         'intent_id': intent_id, 'recorded': recorded_outcome, 'observed': observed_state,
         'external_id': external_id, 'matched_by': matched_by, 'snapshot_id': object_snapshot_id
-    } ORDER BY intent_id) AS intents_checked
-    -- Only the suspicious runs' intents: list() cannot spill, so keep its input small.
-    FROM intent_state SEMI JOIN suspicious_run_reasons USING (run_id) GROUP BY run_id
+    } ORDER BY intent_id)
+    FROM intent_state
+    WHERE run_id IN (SELECT run_id FROM flags EXCEPT SELECT run_id FROM run_reasons)
+    GROUP BY run_id
 )
 SELECT
     r.run_id,

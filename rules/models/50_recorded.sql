@@ -1,11 +1,14 @@
 -- model: recorded
 -- reads: audit_context, cfg_systems, cfg_workflows, scoped_events, scoped_intended
--- builds: scoped_recorded, scoped_recorded_runs
--- scoped_tables: recorded, recorded_runs
+-- builds: scoped_recorded, scoped_recorded_runs, scoped_recorded_reasons
+-- scoped_tables: recorded, recorded_runs, recorded_reasons
 -- description: What the runtime believes: per intent, the outcome of its latest event
 --   (ts orders them; at equal ts an outcome beats an attempt), its attempts and receipts
 --   (canonical in the system's id form: the latest, and every distinct one, since a
---   receipt may be on any event of the intent); per run, its latest status and start.
+--   receipt may be on any event of the intent); per run, its latest status and start;
+--   and the events that are by themselves a reason to verify the run (TAXONOMY.md
+--   "Suspicious runs": a timeout, a blocked duplicate, an operator's flag in the log),
+--   kept with the run's other rows so that a day reads only its scope's events.
 CREATE OR REPLACE TABLE scoped_recorded AS
 WITH outcome_events AS (
     SELECT
@@ -108,3 +111,28 @@ SELECT
 FROM runs r
 LEFT JOIN cfg_workflows w ON w.workflow = r.workflow
 CROSS JOIN audit_context ctx;
+
+CREATE OR REPLACE TABLE internal.scoped_recorded_reasons AS
+-- Each condition is one equality on one column, so that a scan of every event (a full
+-- audit) filters before it reads the other columns: an OR across two columns reads every
+-- event whole, and DuckDB 2.0 pushes an IN list only as a zone-map hint (one scan by
+-- `type IN (...)` and one by `error_kind IN (...)` for all three reasons was as slow as
+-- the OR). A run's reasons only: an event without a run has none.
+SELECT * FROM (
+    SELECT run_id, 'timeout_after_call' AS reason, coalesce(intent_id, event_id) AS detail, ts AS detail_at,
+        error_message AS note
+    FROM scoped_events WHERE type = 'action.timed_out'
+    UNION ALL
+    SELECT run_id, 'timeout_after_call', coalesce(intent_id, event_id), ts, error_message
+    FROM scoped_events WHERE error_kind = 'timeout' AND type IS DISTINCT FROM 'action.timed_out'
+    UNION ALL
+    SELECT run_id, 'duplicate_attempt_blocked', coalesce(intent_id, event_id), ts, error_message
+    FROM scoped_events WHERE type = 'action.blocked'
+    UNION ALL
+    SELECT run_id, 'duplicate_attempt_blocked', coalesce(intent_id, event_id), ts, error_message
+    FROM scoped_events WHERE error_kind = 'idempotency_conflict' AND type IS DISTINCT FROM 'action.blocked'
+    UNION ALL
+    SELECT run_id, 'operator_flag', event_id, ts, concat_ws(': ', actor, description)
+    FROM scoped_events WHERE type = 'run.flagged'
+)
+WHERE run_id IS NOT NULL;

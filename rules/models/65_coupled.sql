@@ -1,7 +1,7 @@
 -- model: coupled
 -- reads: cfg_systems, changed_objects, observed, scope_runs, scoped_claims
--- kept: claims, intended, intent_keys, matches, recorded, recorded_runs
--- builds: coupled_runs, scope_runs, scoped_intended, scoped_recorded, scoped_recorded_runs, scoped_intent_keys, scoped_claims
+-- kept: claims, intended, intent_keys, matches, recorded, recorded_reasons, recorded_runs
+-- builds: coupled_runs, scope_runs, scoped_intended, scoped_recorded, scoped_recorded_runs, scoped_recorded_reasons, scoped_intent_keys, scoped_claims
 -- full_mode: full/65_coupled.sql
 -- table: coupled_runs
 -- description: Runs outside the scope that a natural-key group couples to it. A natural
@@ -10,7 +10,7 @@
 --   gains, loses or changes such a candidate within its natural-key window: an object
 --   whose claim came or went, or a changed object that is (or was) unclaimed; and, for a
 --   unique key, when any object of the group changed. Those runs have no new events and no changed object of their own, so their
---   intended, recorded and claims rows are the kept ones: copied into the scoped tables;
+--   intended, recorded (with its reasons) and claims rows are the kept ones: copied into the scoped tables;
 --   70_matches.sql onwards recomputes the rest.
 -- Whether an object was claimed before this audit and is now. Only objects the scope
 -- claimed (before or now) or that changed can differ, so only those are looked up.
@@ -89,6 +89,8 @@ INSERT INTO scoped_recorded SELECT * FROM recorded
 SEMI JOIN (SELECT rowid AS row_id FROM recorded WHERE run_id IN (SELECT run_id FROM coupled_runs)) k ON recorded.rowid = k.row_id;
 INSERT INTO scoped_recorded_runs SELECT * FROM recorded_runs
 SEMI JOIN (SELECT rowid AS row_id FROM recorded_runs WHERE run_id IN (SELECT run_id FROM coupled_runs)) k ON recorded_runs.rowid = k.row_id;
+INSERT INTO scoped_recorded_reasons SELECT * FROM recorded_reasons
+SEMI JOIN (SELECT rowid AS row_id FROM recorded_reasons WHERE run_id IN (SELECT run_id FROM coupled_runs)) k ON recorded_reasons.rowid = k.row_id;
 INSERT INTO scoped_intent_keys SELECT * FROM intent_keys
 SEMI JOIN (SELECT rowid AS row_id FROM intent_keys WHERE run_id IN (SELECT run_id FROM coupled_runs)) k ON intent_keys.rowid = k.row_id;
 INSERT INTO scoped_claims SELECT * FROM claims

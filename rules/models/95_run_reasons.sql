@@ -1,0 +1,40 @@
+-- model: run_reasons
+-- reads: scoped_intent_state, scoped_recorded, scoped_recorded_reasons, scoped_run_state
+-- builds: scoped_run_reasons, scoped_run_evidence
+-- scoped_tables: run_reasons, run_evidence
+-- description: Every reason a run's own rows give to verify it (TAXONOMY.md "Suspicious
+--   runs"; all but a flag file's line, which rules/findings/60_suspicious_runs.sql adds),
+--   and, for each run with one, the evidence checked: each intent's recorded outcome
+--   against its observed state and the object that showed it. Both depend only on the
+--   run's rows, so a day recomputes its scope's and keeps the others' (the suspicious runs
+--   of a day's audit are mostly outside its scope).
+--     attempted_without_receipt  an intent's latest outcome is `attempted` or `timed_out`
+--     past_completion_window     the run is past its completion window and not terminal
+--     required_step_not_done     a terminal run has a required intent not observed done
+--     timeout_after_call, duplicate_attempt_blocked, operator_flag: from its events
+--                                (`recorded_reasons`, 50_recorded.sql)
+CREATE OR REPLACE TABLE internal.scoped_run_reasons AS
+SELECT * FROM (
+    SELECT run_id, 'attempted_without_receipt' AS reason, intent_id AS detail, last_event_at AS detail_at,
+        NULL::VARCHAR AS note
+    FROM scoped_recorded WHERE outcome IN ('attempted', 'timed_out')
+    UNION ALL
+    SELECT run_id, 'past_completion_window', NULL, completion_deadline, status
+    FROM scoped_run_state WHERE past_window AND NOT terminal
+    UNION ALL
+    SELECT run_id, 'required_step_not_done', NULL, last_event_at,
+        format('{} of {} required intents observed done', required_done, required_intents)
+    FROM scoped_run_state WHERE terminal AND required_done < required_intents
+    UNION ALL
+    SELECT run_id, reason, detail, detail_at, note FROM scoped_recorded_reasons
+)
+WHERE run_id IS NOT NULL;
+
+CREATE OR REPLACE TABLE internal.scoped_run_evidence AS
+SELECT run_id, list({
+    'intent_id': intent_id, 'recorded': recorded_outcome, 'observed': observed_state,
+    'external_id': external_id, 'matched_by': matched_by, 'snapshot_id': object_snapshot_id
+} ORDER BY intent_id) AS intents_checked
+-- Only the suspicious runs' intents: list() cannot spill, so keep its input small.
+FROM scoped_intent_state SEMI JOIN scoped_run_reasons USING (run_id)
+GROUP BY run_id;
