@@ -26,6 +26,12 @@ from collections.abc import Iterable
 from typing import Any
 
 EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+")
+# The same, tried only where a run of local-part characters starts. Searched for plainly,
+# a run with no email after it is scanned again from each of its positions: the time grows
+# with the square of the run (0.07, 0.26, 0.98 s for 8,000, 16,000, 32,000 characters
+# after an `@`), and a cell is masked before it is cut to size. A run's first position is
+# the only one where an email can start (from a later one, the same `@` and domain follow).
+_EMAIL_AT_RUN_START = re.compile(r"(?<![A-Za-z0-9._%+\-])" + EMAIL.pattern)
 
 NAME_KEYS = frozenset({
     "name", "firstname", "first_name", "lastname", "last_name", "fullname", "full_name", "given_name",
@@ -44,13 +50,24 @@ def mask_email(email: str) -> str:
     return f"{local[:1]}***@{labels[0][:1]}***.{labels[-1]}#{tag}"
 
 
+def _mask_emails(text: str) -> str:
+    """`EMAIL.sub(mask)` in linear time: the same matches, in one pass. Right after a match
+    a run may go on (`a@b.com_c@d.com`): `EMAIL.sub` would try that position next, so it
+    is tried first, anchored; then only the positions where a run starts."""
+    out, pos = [], 0
+    while found := (pos and EMAIL.match(text, pos)) or _EMAIL_AT_RUN_START.search(text, pos):
+        out += [text[pos:found.start()], mask_email(found.group(0))]
+        pos = found.end()
+    return "".join(out) + text[pos:]
+
+
 WORD = re.compile(r"\b[^\W\d_][\w'\-]*")
 
 
 def mask_text(text: str, names: frozenset[str] = frozenset()) -> str:
     """Every email in a string masked, and every word that is one of `names`."""
     if "@" in text:  # every email has one; most cells have none, and the search costs
-        text = EMAIL.sub(lambda m: mask_email(m.group(0)), text)
+        text = _mask_emails(text)
     if names:
         text = WORD.sub(lambda m: f"{m.group(0)[:1]}***" if m.group(0) in names else m.group(0), text)
     return text
