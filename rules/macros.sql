@@ -58,3 +58,10 @@ CREATE OR REPLACE MACRO updates_existing(verb) AS lower(verb) IN (
 -- approve (`policies.approval_required`). The operator queue, its tasks and cleanup minutes.
 CREATE OR REPLACE MACRO needs_person(pattern, requires_approval) AS
     pattern = 'human_adjudication' OR requires_approval;
+
+-- One intent as a suspicious run's evidence shows it: what was recorded against what was
+-- observed, and the object that showed it (rules/models/95_run_reasons.sql lists the runs'
+-- own, rules/findings/60_suspicious_runs.sql those of a run only a flag file names).
+CREATE OR REPLACE MACRO checked_intent(intent_id, recorded, observed, external_id, matched_by, snapshot_id) AS
+    {'intent_id': intent_id, 'recorded': recorded, 'observed': observed, 'external_id': external_id,
+     'matched_by': matched_by, 'snapshot_id': snapshot_id};

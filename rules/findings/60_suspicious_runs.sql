@@ -42,10 +42,9 @@ run_findings AS (
 checked AS (
     SELECT run_id, intents_checked FROM run_evidence
     UNION ALL
-    SELECT run_id, list({
-        'intent_id': intent_id, 'recorded': recorded_outcome, 'observed': observed_state,
-        'external_id': external_id, 'matched_by': matched_by, 'snapshot_id': object_snapshot_id
-    } ORDER BY intent_id)
+    SELECT run_id,
+        list(checked_intent(intent_id, recorded_outcome, observed_state, external_id, matched_by, object_snapshot_id)
+             ORDER BY intent_id)
     FROM intent_state
     WHERE run_id IN (SELECT run_id FROM flags EXCEPT SELECT run_id FROM run_reasons)
     GROUP BY run_id

@@ -31,10 +31,9 @@ SELECT * FROM (
 WHERE run_id IS NOT NULL;
 
 CREATE OR REPLACE TABLE internal.scoped_run_evidence AS
-SELECT run_id, list({
-    'intent_id': intent_id, 'recorded': recorded_outcome, 'observed': observed_state,
-    'external_id': external_id, 'matched_by': matched_by, 'snapshot_id': object_snapshot_id
-} ORDER BY intent_id) AS intents_checked
+SELECT run_id,
+    list(checked_intent(intent_id, recorded_outcome, observed_state, external_id, matched_by, object_snapshot_id)
+         ORDER BY intent_id) AS intents_checked
 -- Only the suspicious runs' intents: list() cannot spill, so keep its input small.
 FROM scoped_intent_state SEMI JOIN scoped_run_reasons USING (run_id)
 GROUP BY run_id;
