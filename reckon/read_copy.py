@@ -12,9 +12,10 @@ and links the public name to it in one rename:
 - To tell which differ, the audit reads the database once and hashes each block (SHA-256).
   Beside each slot a digest file (`.reckon-read.a.duckdb.digests`) holds the hashes of
   what the slot holds, so the slot itself is not read: at scale, written two audits
-  before, it is likely out of the page cache, and reading it from disk is slow. With no digest file that still describes the slot (missing, cut short, or
-  the slot's file, size or modification time changed since), the audit compares the
-  slot's bytes, as it did before digests.
+  before, it is likely out of the page cache, and reading it from disk is slow. With no
+  digest file that still describes the slot (missing, cut short, or the slot's file,
+  size or modification time changed since), the audit compares the slot's bytes, as it
+  did before digests.
 - If a reader still has it open, the audit copies the database whole to a staging file
   and renames that onto the slot: the reader keeps its file, untouched. A slot written
   whole gets its digest file too.

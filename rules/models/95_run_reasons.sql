@@ -3,16 +3,12 @@
 -- builds: scoped_run_reasons, scoped_run_evidence
 -- scoped_tables: run_reasons, run_evidence
 -- description: Every reason a run's own rows give to verify it (TAXONOMY.md "Suspicious
---   runs"; all but a flag file's line, which rules/findings/60_suspicious_runs.sql adds),
+--   runs"; each reason is defined in rules/findings/60_suspicious_runs.sql, which adds a
+--   flag file's lines; the events' reasons come from `recorded_reasons`, 50_recorded.sql),
 --   and, for each run with one, the evidence checked: each intent's recorded outcome
 --   against its observed state and the object that showed it. Both depend only on the
 --   run's rows, so a day recomputes its scope's and keeps the others' (the suspicious runs
 --   of a day's audit are mostly outside its scope).
---     attempted_without_receipt  an intent's latest outcome is `attempted` or `timed_out`
---     past_completion_window     the run is past its completion window and not terminal
---     required_step_not_done     a terminal run has a required intent not observed done
---     timeout_after_call, duplicate_attempt_blocked, operator_flag: from its events
---                                (`recorded_reasons`, 50_recorded.sql)
 CREATE OR REPLACE TABLE internal.scoped_run_reasons AS
 SELECT * FROM (
     SELECT run_id, 'attempted_without_receipt' AS reason, intent_id AS detail, last_event_at AS detail_at,
