@@ -12,7 +12,8 @@
 --   `intent_subjects` adds it on reading.
 CREATE TABLE IF NOT EXISTS internal.intent_subject_context (
     subject_id VARCHAR, run_id VARCHAR, workflow VARCHAR, system VARCHAR,
-    intended VARCHAR, recorded VARCHAR, observed VARCHAR, evidence VARCHAR, state_hash VARCHAR, audit_id VARCHAR
+    intended VARCHAR, recorded VARCHAR, observed VARCHAR, evidence VARCHAR, state_hash VARCHAR,
+    reversible BOOLEAN, safe_to_retry BOOLEAN, has_key BOOLEAN, audit_id VARCHAR
 );
 DELETE FROM intent_subject_context WHERE subject_id NOT IN (SELECT subject_id FROM intent_hits);
 CREATE OR REPLACE TEMP TABLE unbuilt AS
@@ -76,6 +77,12 @@ SELECT
     sha256(concat_ws('|', s.observed_state, coalesce(s.external_id, ''), coalesce(s.raw_status, ''),
         coalesce(o.fields, ''), coalesce(s.last_actor, ''), s.recorded_outcome,
         coalesce(s.receipt_external_id, ''), coalesce(s.field_diff::VARCHAR, ''))) AS state_hash,
+    -- The catalog's facts that refine the repair pattern (40_assemble.sql): may it be
+    -- undone or retried, and does a key make a retry safe to repeat.
+    i.reversible, i.safe_to_retry,
+    i.idempotency_key IS NOT NULL OR s.intent_id IN (
+        SELECT intent_id FROM intent_keys WHERE key <> intent_id AND intent_id IN (SELECT subject_id FROM unbuilt)
+    ) AS has_key,
     (SELECT audit_id FROM audit_context) AS audit_id
 FROM states s
 JOIN (
@@ -90,7 +97,7 @@ LEFT JOIN matched m USING (intent_id);
 DROP TABLE unbuilt;
 
 CREATE OR REPLACE VIEW internal.intent_subjects AS
-SELECT c.* EXCLUDE (audit_id) REPLACE (
+SELECT c.* EXCLUDE (reversible, safe_to_retry, has_key, audit_id) REPLACE (
     concat(substr(c.observed, 1, length(c.observed) - 1), ',"export_observed_at":',
            coalesce(to_json(sf.newest_observed_at)::VARCHAR, 'null'), '}') AS observed)
 FROM intent_subject_context c

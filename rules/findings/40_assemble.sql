@@ -24,14 +24,11 @@ WHERE p.rank = 1;
 INSERT INTO finding_subjects SELECT 'run', * FROM run_subjects;
 INSERT INTO finding_subjects SELECT 'effect', * FROM effect_subjects;
 
--- Catalog facts that refine the repair pattern.
+-- Catalog facts that refine the repair pattern, kept with the intent's context (10_subjects.sql).
 CREATE OR REPLACE TEMP TABLE hit_intents AS
-SELECT i.intent_id, i.reversible, i.safe_to_retry,
-    i.idempotency_key IS NOT NULL OR i.intent_id IN (
-        SELECT k.intent_id FROM intent_keys k WHERE k.key <> k.intent_id
-            AND k.intent_id IN (SELECT subject_id FROM primary_hits WHERE subject_kind = 'intent')) AS has_key
-FROM intended i
-WHERE i.intent_id IN (SELECT subject_id FROM primary_hits WHERE subject_kind = 'intent');
+SELECT subject_id AS intent_id, reversible, safe_to_retry, has_key
+FROM intent_subject_context
+WHERE subject_id IN (SELECT subject_id FROM primary_hits WHERE subject_kind = 'intent');
 
 CREATE OR REPLACE TEMP TABLE hit_effects AS
 SELECT o.system || ':' || o.external_id AS subject_id, c.compensation
