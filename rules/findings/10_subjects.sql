@@ -9,7 +9,8 @@
 --   the commit of the models drops the rows of the runs in scope (reckon/incremental.py),
 --   and this step builds the rows of the hits that have none (`audit_id`: the audit that
 --   built it). Only the export's freshness (`export_observed_at`) moves for every intent;
---   `intent_subjects` adds it on reading.
+--   `intent_subjects` adds it on reading. The catalog's facts that refine an intent's
+--   repair pattern (40_assemble.sql) are run-scoped too, and kept beside it.
 CREATE TABLE IF NOT EXISTS internal.intent_subject_context (
     subject_id VARCHAR, run_id VARCHAR, workflow VARCHAR, system VARCHAR,
     intended VARCHAR, recorded VARCHAR, observed VARCHAR, evidence VARCHAR, state_hash VARCHAR,
