@@ -91,6 +91,7 @@ def written_column(column: str, values: pa.Array, mask: Masker) -> list[str]:
         cells[i] = written_cell(column, cells[i], mask)
     return cells
 
+
 def export_operator_queue_csv(
     con: duckdb.DuckDBPyConnection, exports: Path, unmask: bool = False
 ) -> Path:

@@ -24,12 +24,6 @@ WHERE p.rank = 1;
 INSERT INTO finding_subjects SELECT 'run', * FROM run_subjects;
 INSERT INTO finding_subjects SELECT 'effect', * FROM effect_subjects;
 
--- Catalog facts that refine the repair pattern, kept with the intent's context (10_subjects.sql).
-CREATE OR REPLACE TEMP TABLE hit_intents AS
-SELECT subject_id AS intent_id, reversible, safe_to_retry, has_key
-FROM intent_subject_context
-WHERE subject_id IN (SELECT subject_id FROM primary_hits WHERE subject_kind = 'intent');
-
 CREATE OR REPLACE TEMP TABLE hit_effects AS
 SELECT o.system || ':' || o.external_id AS subject_id, c.compensation
 FROM observed o
@@ -43,7 +37,8 @@ WITH context AS (
         coalesce(i.safe_to_retry, false) AS safe_to_retry,
         coalesce(i.has_key, false) AS has_key
     FROM primary_hits h
-    LEFT JOIN hit_intents i ON h.subject_kind = 'intent' AND i.intent_id = h.subject_id
+    -- Catalog facts that refine the repair pattern, kept with the intent's context (10_subjects.sql).
+    LEFT JOIN intent_subject_context i ON h.subject_kind = 'intent' AND i.subject_id = h.subject_id
     LEFT JOIN hit_effects e ON h.subject_kind = 'effect' AND e.subject_id = h.subject_id
     CROSS JOIN cfg_policies pol
 )
@@ -77,4 +72,4 @@ CROSS JOIN audit_context ctx
 ORDER BY h.subject_kind, h.subject_id;
 
 DROP TABLE ranked_hits; DROP TABLE primary_hits; DROP TABLE finding_subjects;
-DROP TABLE hit_intents; DROP TABLE hit_effects;
+DROP TABLE hit_effects;
