@@ -3,7 +3,8 @@
 --   one, kept one audit at a time so that their cost follows the findings, not the number
 --   of audits: each finding's latest `lifecycle_events` row (`lifecycle_latest`), its latest
 --   `findings_history` row with the number of audits it was in and its latest decision
---   (`finding_latest`), its earliest sighting and latest status (`finding_seen`, for the
+--   (`finding_latest`; the values compared only once an audit no longer has the finding),
+--   its earliest sighting and latest status (`finding_seen`, for the
 --   findings step), and every repair action proposed for it (`proposed_actions`); which
 --   prevention line each finding counts for under which workflow, and in which audits
 --   (`finding_lines`, `line_audits`: metrics.sql counts the workflows' and the lines'
@@ -82,14 +83,36 @@ last_rows AS (
     SELECT * EXCLUDE (decision, decided_by, decided_at, first_seen_at, status) FROM fold_rows
     QUALIFY row_number() OVER (PARTITION BY finding_id ORDER BY seq DESC) = 1
 )
-SELECT r.*, coalesce(o.audits_present, 0) + n.audits_present AS audits_present,
+-- The values compared (the four JSON columns, most of a row's bytes) are kept only for the
+-- findings this audit no longer has: stored_results.sql reads this audit's row for the
+-- others, and a later audit folds this one's row in before it needs them. (Writing every
+-- open finding's values again each audit was about a quarter of this step's commit.)
+SELECT r.* REPLACE (
+        CASE WHEN NOT present THEN r.intended END AS intended,
+        CASE WHEN NOT present THEN r.recorded END AS recorded,
+        CASE WHEN NOT present THEN r.observed END AS observed,
+        CASE WHEN NOT present THEN r.evidence END AS evidence),
+    coalesce(o.audits_present, 0) + n.audits_present AS audits_present,
     coalesce(n.decision, o.decision) AS decision, coalesce(n.decided_by, o.decided_by) AS decided_by,
     coalesce(n.decided_at, o.decided_at) AS decided_at
-FROM last_rows r
+FROM (SELECT *, finding_id IN (SELECT finding_id FROM findings) AS present FROM last_rows) r
 JOIN folded n USING (finding_id)
 LEFT JOIN finding_latest o USING (finding_id);
 DELETE FROM finding_latest WHERE finding_id IN (SELECT finding_id FROM fold_findings);
-INSERT INTO finding_latest BY NAME SELECT * FROM fold_findings;
+INSERT INTO finding_latest BY NAME SELECT * EXCLUDE (present) FROM fold_findings;
+
+-- A finding folded without its values that this audit does not have (a re-run of the same
+-- audit under other rules or configuration dropped it) takes them from its history row.
+-- `evidence` is never NULL in a finding, so NULL there means "not kept".
+CREATE OR REPLACE TEMP TABLE fold_values AS
+SELECT h.finding_id, h.intended, h.recorded, h.observed, h.evidence
+FROM findings_history h
+SEMI JOIN (
+    SELECT l.finding_id, a.audit_id FROM finding_latest l JOIN audits a USING (seq)
+    WHERE l.evidence IS NULL AND l.finding_id NOT IN (SELECT finding_id FROM findings)
+) n ON h.finding_id = n.finding_id AND h.audit_id = n.audit_id;
+UPDATE finding_latest l SET intended = v.intended, recorded = v.recorded, observed = v.observed, evidence = v.evidence
+FROM fold_values v WHERE l.finding_id = v.finding_id;
 
 -- Each finding's earliest first sighting and its status in the latest audit that had it
 -- (`finding_seen`, which the findings step reads; created there).
@@ -148,5 +171,5 @@ INSERT INTO history_folded
 SELECT coalesce(max(seq), 0), published_digest(coalesce(max(seq), 0)) FROM fold_published;
 
 DROP TABLE fold_published; DROP TABLE fold_from; DROP TABLE fold_audits; DROP TABLE fold_lifecycle;
-DROP TABLE fold_rows; DROP TABLE fold_findings; DROP TABLE fold_seen; DROP TABLE fold_keys;
+DROP TABLE fold_rows; DROP TABLE fold_findings; DROP TABLE fold_values; DROP TABLE fold_seen; DROP TABLE fold_keys;
 DROP TABLE lines_from; DROP TABLE fold_line_rows;

@@ -221,6 +221,30 @@ def test_a_workspace_audited_before_finding_seen_existed_starts_the_fold_over(tw
         twins["folded"], "SELECT count(*) FROM finding_latest")
 
 
+def test_a_rerun_under_another_catalog_keeps_the_values_of_the_findings_it_drops(twins):
+    """The fold keeps a finding's values only once an audit no longer has it. The latest
+    audit re-run with no step required any more (same snapshots, so the same audit) drops
+    findings it had, as did the audit before it: their stored results still show the
+    values compared, taken from their history rows."""
+    latest = query(twins["folded"], "SELECT finding_id FROM findings")
+    before = query(twins["folded"], """
+        SELECT finding_id FROM findings_history
+        WHERE audit_id = (SELECT audit_id FROM audits WHERE seq = (SELECT max(seq) - 1 FROM audits))""")
+    for root in twins.values():
+        config = yaml.safe_load((root / "reckon.yaml").read_text())
+        for workflow in config["catalog"].values():
+            for step in workflow["steps"]:
+                step["required"] = False
+        (root / "reckon.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    seq = folded_through(twins["folded"]) + 1
+    assert audit_both(twins)[0]["seq"] == seq, "the same audit, re-run"
+    dropped = (set(latest) & set(before)) - set(query(twins["folded"], "SELECT finding_id FROM findings"))
+    assert dropped, "the re-run must drop findings that the two audits before had"
+    assert history(twins["folded"]) == history(twins["rebuilt"])
+    assert query(twins["folded"], "SELECT count(*) FROM stored_results WHERE finding_id IN (SELECT unnest(?)) "
+                                  "AND intended IS NOT NULL AND observed IS NOT NULL", [[f for (f,) in dropped]]) == [(len(dropped),)]
+
+
 def test_lifecycle_rows_of_an_audit_never_published_are_dropped(tmp_path):
     """An audit stops after its metrics step (its lifecycle rows written, never published);
     the next audit, of a new day, takes the same `seq`: only its own rows remain at it."""

@@ -10,8 +10,10 @@
 -- metric: orphan
 -- description: An object carries the agent's correlation marker or was last written by the
 --   agent, but matches no declared intent by any key.
+-- An anti-join, not NOT EXISTS: DuckDB plans the correlated form as a mark join with
+-- null-safe comparisons, twice the time over every object.
 SELECT o.system || ':' || o.external_id AS subject_id
 FROM observed o
+ANTI JOIN matches m ON m.system = o.system AND m.external_id = o.external_id
 WHERE (len(o.correlation_keys) > 0 OR o.agent_last_writer)
   AND o.state <> 'deleted'
-  AND NOT EXISTS (SELECT 1 FROM matches m WHERE m.system = o.system AND m.external_id = o.external_id)
