@@ -3,7 +3,7 @@
 --   one, kept one audit at a time so that their cost follows the findings, not the number
 --   of audits: each finding's latest `lifecycle_events` row (`lifecycle_latest`), its latest
 --   `findings_history` row with the number of audits it was in and its latest decision
---   (`finding_latest`; the values compared only once an audit no longer has the finding),
+--   (`finding_latest`; the values compared only for the findings this audit does not have),
 --   its earliest sighting and latest status (`finding_seen`, for the
 --   findings step), and every repair action proposed for it (`proposed_actions`); which
 --   prevention line each finding counts for under which workflow, and in which audits
@@ -64,10 +64,11 @@ DELETE FROM lifecycle_latest WHERE finding_id IN (SELECT finding_id FROM fold_li
 INSERT INTO lifecycle_latest BY NAME SELECT * FROM fold_lifecycle;
 
 -- Each finding's latest row, the audits it was in, its latest decision (who and when:
--- the latest known, as an audit after it may carry the decision without them).
+-- the latest known, as an audit after it may carry the decision without them). Without the
+-- values compared (the four JSON columns, most of a row's bytes): see below.
 CREATE OR REPLACE TEMP TABLE fold_rows AS
 SELECT h.finding_id, a.seq, a.as_of, h.subject_kind, h.subject_id, h.run_id, h.workflow, h.system,
-    h.mismatch_type, h.severity, h.repair_pattern, h.intended, h.recorded, h.observed, h.evidence,
+    h.mismatch_type, h.severity, h.repair_pattern,
     h.decision, h.decided_by, h.decided_at, h.first_seen_at, h.status
 FROM findings_history h JOIN fold_audits a USING (audit_id);
 
@@ -83,27 +84,21 @@ last_rows AS (
     SELECT * EXCLUDE (decision, decided_by, decided_at, first_seen_at, status) FROM fold_rows
     QUALIFY row_number() OVER (PARTITION BY finding_id ORDER BY seq DESC) = 1
 )
--- The values compared (the four JSON columns, most of a row's bytes) are kept only for the
--- findings this audit no longer has: stored_results.sql reads this audit's row for the
--- others, and a later audit folds this one's row in before it needs them. (Writing every
--- open finding's values again each audit was about a quarter of this step's commit.)
-SELECT r.* REPLACE (
-        CASE WHEN NOT present THEN r.intended END AS intended,
-        CASE WHEN NOT present THEN r.recorded END AS recorded,
-        CASE WHEN NOT present THEN r.observed END AS observed,
-        CASE WHEN NOT present THEN r.evidence END AS evidence),
-    coalesce(o.audits_present, 0) + n.audits_present AS audits_present,
+SELECT r.*, coalesce(o.audits_present, 0) + n.audits_present AS audits_present,
     coalesce(n.decision, o.decision) AS decision, coalesce(n.decided_by, o.decided_by) AS decided_by,
     coalesce(n.decided_at, o.decided_at) AS decided_at
-FROM (SELECT *, finding_id IN (SELECT finding_id FROM findings) AS present FROM last_rows) r
+FROM last_rows r
 JOIN folded n USING (finding_id)
 LEFT JOIN finding_latest o USING (finding_id);
 DELETE FROM finding_latest WHERE finding_id IN (SELECT finding_id FROM fold_findings);
-INSERT INTO finding_latest BY NAME SELECT * EXCLUDE (present) FROM fold_findings;
+INSERT INTO finding_latest BY NAME SELECT * FROM fold_findings;
 
--- A finding folded without its values that this audit does not have (a re-run of the same
--- audit under other rules or configuration dropped it) takes them from its history row.
--- `evidence` is never NULL in a finding, so NULL there means "not kept".
+-- The values compared are kept only for the findings this audit does not have:
+-- stored_results.sql reads this audit's row for the others. (Writing every open finding's
+-- values again each audit was about a quarter of this step's commit.) A row without them
+-- (`evidence`, never NULL in a finding, is NULL) whose finding this audit lacks takes them
+-- from its history row: a finding gone since the audit folded in, or dropped by a re-run of
+-- the same audit under other rules or configuration.
 CREATE OR REPLACE TEMP TABLE fold_values AS
 SELECT h.finding_id, h.intended, h.recorded, h.observed, h.evidence
 FROM findings_history h

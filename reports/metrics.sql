@@ -8,9 +8,10 @@ CREATE TABLE IF NOT EXISTS metrics (
 );
 DELETE FROM metrics WHERE audit_id = (SELECT audit_id FROM audit_context);
 
--- Each finding with its type's metric category (the `metric` of its rule's header).
+-- Each finding with its type's metric category (the `metric` of its rule's header), without
+-- the values compared: no metric reads them, and copying them cost more than the rest.
 CREATE OR REPLACE TEMP TABLE metric_findings AS
-SELECT f.*, coalesce(f.workflow, '(none)') AS wf, t.metric AS category,
+SELECT f.* EXCLUDE (intended, recorded, observed, evidence), coalesce(f.workflow, '(none)') AS wf, t.metric AS category,
        f.repair_pattern <> 'human_adjudication' AS auto_resolvable
 FROM findings f
 JOIN mismatch_types t USING (mismatch_type);

@@ -11,7 +11,7 @@
 -- description: An object carries the agent's correlation marker or was last written by the
 --   agent, but matches no declared intent by any key.
 -- An anti-join, not NOT EXISTS: DuckDB plans the correlated form as a mark join with
--- null-safe comparisons, twice the time over every object.
+-- null-safe comparisons over every object.
 SELECT o.system || ':' || o.external_id AS subject_id
 FROM observed o
 ANTI JOIN matches m ON m.system = o.system AND m.external_id = o.external_id
