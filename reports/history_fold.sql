@@ -99,15 +99,16 @@ INSERT INTO finding_latest BY NAME SELECT * FROM fold_findings;
 -- (`evidence`, never NULL in a finding, is NULL) whose finding this audit lacks takes them
 -- from its history row: a finding gone since the audit folded in, or dropped by a re-run of
 -- the same audit under other rules or configuration.
-CREATE OR REPLACE TEMP TABLE fold_values AS
-SELECT h.finding_id, h.intended, h.recorded, h.observed, h.evidence
-FROM findings_history h
-SEMI JOIN (
-    SELECT l.finding_id, a.audit_id FROM finding_latest l JOIN audits a USING (seq)
-    WHERE l.evidence IS NULL AND l.finding_id NOT IN (SELECT finding_id FROM findings)
-) n ON h.finding_id = n.finding_id AND h.audit_id = n.audit_id;
 UPDATE finding_latest l SET intended = v.intended, recorded = v.recorded, observed = v.observed, evidence = v.evidence
-FROM fold_values v WHERE l.finding_id = v.finding_id;
+FROM (
+    SELECT h.finding_id, h.intended, h.recorded, h.observed, h.evidence
+    FROM findings_history h
+    SEMI JOIN (
+        SELECT l.finding_id, a.audit_id FROM finding_latest l JOIN audits a USING (seq)
+        WHERE l.evidence IS NULL AND l.finding_id NOT IN (SELECT finding_id FROM findings)
+    ) n ON h.finding_id = n.finding_id AND h.audit_id = n.audit_id
+) v
+WHERE l.finding_id = v.finding_id;
 
 -- Each finding's earliest first sighting and its status in the latest audit that had it
 -- (`finding_seen`, which the findings step reads; created there).
@@ -166,5 +167,5 @@ INSERT INTO history_folded
 SELECT coalesce(max(seq), 0), published_digest(coalesce(max(seq), 0)) FROM fold_published;
 
 DROP TABLE fold_published; DROP TABLE fold_from; DROP TABLE fold_audits; DROP TABLE fold_lifecycle;
-DROP TABLE fold_rows; DROP TABLE fold_findings; DROP TABLE fold_values; DROP TABLE fold_seen; DROP TABLE fold_keys;
+DROP TABLE fold_rows; DROP TABLE fold_findings; DROP TABLE fold_seen; DROP TABLE fold_keys;
 DROP TABLE lines_from; DROP TABLE fold_line_rows;
