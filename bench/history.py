@@ -6,11 +6,11 @@ Generates the first day, audits it, then lands and audits one more generated day
 (`pipelines.runner.run_audit`, every step timed), and prints, for a selection of audits,
 the steps that read the history tables (`findings`, `reconciliation_metrics`,
 `analyst_database`) and the whole audit, each the median of the last `WINDOW` audits up
-to it (one audit's figure moves by seconds when DuckDB checkpoints), and how many rows
-`findings_history` and `lifecycle_events` hold by then. Every day adds the same intents,
-and their open findings stay open, so the workspace, the findings and the history all
-grow; compare two versions' figures at the same audit. Benchmark, not test: it prints
-figures and checks nothing.
+to it (one audit's figure moves by seconds when DuckDB checkpoints), how many rows
+`findings_history` and `lifecycle_events` hold by then, and the database file's size.
+Every day adds the same intents, and their open findings stay open, so the workspace, the
+findings and the history all grow; compare two versions' figures at the same audit.
+Benchmark, not test: it prints figures and checks nothing.
 """
 
 from __future__ import annotations
@@ -66,8 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.intents_per_day:,} intents a day, {args.audits} audits, in {workdir}")
     print(f"median of the last {WINDOW} audits up to each one shown")
     print("| audit | " + " | ".join(s.split(":")[1] for s in HISTORY_STEPS)
-          + " | whole audit (CPU) | findings_history rows | lifecycle_events rows |")
-    print("| ---: |" + " ---: |" * (len(HISTORY_STEPS) + 3))
+          + " | whole audit (CPU) | findings_history rows | lifecycle_events rows | reckon.duckdb |")
+    print("| ---: |" + " ---: |" * (len(HISTORY_STEPS) + 4))
     audits: list[dict] = []
     for audit in range(1, args.audits + 1):
         if audit > 1:
@@ -81,7 +81,9 @@ def main(argv: list[str] | None = None) -> int:
             history, lifecycle = history_rows(ws)
             steps = " | ".join(f"{statistics.median(a['steps'].get(s, 0) for a in window):.2f} s" for s in HISTORY_STEPS)
             wall, cpu = (statistics.median(a[key] for a in window) for key in ("wall", "cpu"))
-            print(f"| {audit} | {steps} | {wall:.1f} s ({cpu:.1f} s) | {history:,} | {lifecycle:,} |", flush=True)
+            size = ws.database.stat().st_size / 1e6
+            print(f"| {audit} | {steps} | {wall:.1f} s ({cpu:.1f} s) | {history:,} | {lifecycle:,} | {size:,.0f} MB |",
+                  flush=True)
     return 0
 
 
