@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 import duckdb
 
-from reckon import compaction, history_storage, incremental, read_copy
+from reckon import compaction, incremental, read_copy
 from reckon.database import READ_COPY, run_script, table_exists
 from reckon.inputs import register_audit, register_inputs
 from reckon.snapshots import Snapshot, list_snapshots, take_snapshot
@@ -53,10 +53,17 @@ def detect_findings(con: duckdb.DuckDBPyConnection) -> int:
     rules = load_rules()
     by_kind = {kind: [r for r in rules if r.subject_kind == kind] for kind in ("intent", "run", "effect")}
     con.execute("BEGIN")
-    # The histories' storage: 05_prior.sql reads the findings of earlier audits (none on the
-    # first) from it, for first_seen_at, decisions and the lifecycle.
-    history_storage.ensure(con)
     run_script(con, REPAIRS_DIR / "10_patterns.sql")
+    # Findings of earlier audits (none on the first): for first_seen_at, decisions, lifecycle.
+    # A view, not a copy: 05_prior.sql reads the few columns it needs, of the few audits
+    # the fold (reports/history_fold.sql) does not hold yet.
+    con.execute(
+        "CREATE OR REPLACE TEMP VIEW prior_rows AS "
+        + ("SELECT finding_id, audit_id, detected_at, first_seen_at, state_hash, status FROM findings_history"
+           if table_exists(con, "findings_history") else
+           "SELECT NULL::VARCHAR finding_id, NULL::VARCHAR audit_id, NULL::TIMESTAMPTZ detected_at, "
+           "NULL::TIMESTAMPTZ first_seen_at, NULL::VARCHAR state_hash, NULL::VARCHAR status WHERE false")
+    )
     if not table_exists(con, "finding_seen") and table_exists(con, "history_folded"):
         # Audited by a version without `finding_seen`: the fold starts over, this one with it.
         con.execute("DELETE FROM history_folded")
@@ -70,7 +77,9 @@ def detect_findings(con: duckdb.DuckDBPyConnection) -> int:
     con.execute("INSERT INTO rule_hits SELECT * FROM other_hits")
     for script in ("30_run_subjects.sql", "40_assemble.sql", "50_status.sql", "60_suspicious_runs.sql"):
         run_script(con, FINDINGS_DIR / script)
-    con.execute("DROP TABLE other_hits; DROP TABLE prior_audits; DROP TABLE prior_seen; DROP VIEW prior_findings")
+    con.execute("DROP TABLE other_hits; DROP TABLE prior_audits; DROP TABLE prior_seen; DROP VIEW prior_findings; "
+                "DROP VIEW prior_rows")
+    con.execute("CREATE TABLE IF NOT EXISTS findings_history AS SELECT * FROM findings WHERE false")
     con.execute("COMMIT")
     return con.execute("SELECT count(*) FROM findings").fetchone()[0]
 
@@ -103,7 +112,10 @@ ANALYST_DIR = RULES_DIR / "analyst"  # views.sql (the analyst's first views), co
 def publish(con: duckdb.DuckDBPyConnection, started_at: datetime | None = None) -> dict:
     """Append this audit to the history tables and record it in `audits` (idempotent)."""
     con.execute("BEGIN")
-    history_storage.append_audit(con)
+    con.execute("DELETE FROM findings_history WHERE audit_id = (SELECT audit_id FROM audit_context)")
+    con.execute("INSERT INTO findings_history BY NAME SELECT * FROM findings")
+    con.execute("DELETE FROM repair_actions_history WHERE audit_id = (SELECT audit_id FROM audit_context)")
+    con.execute("INSERT INTO repair_actions_history BY NAME SELECT * FROM repair_actions")
     con.execute("DELETE FROM audits WHERE audit_id = (SELECT audit_id FROM audit_context)")
     con.execute(
         """

@@ -2,8 +2,7 @@
 -- description: What lifecycle.sql, stored_results.sql and metrics.sql need of every audit before this
 --   one, kept one audit at a time so that their cost follows the findings, not the number
 --   of audits: each finding's latest `lifecycle_events` row (`lifecycle_latest`), its latest
---   `findings_history` row (read from `finding_rows` and, for the values, `finding_values`)
---   with the number of audits it was in and its latest decision
+--   `findings_history` row with the number of audits it was in and its latest decision
 --   (`finding_latest`; the values compared only for the findings this audit does not have),
 --   its earliest sighting and latest status (`finding_seen`, for the
 --   findings step), and every repair action proposed for it (`proposed_actions`); which
@@ -16,6 +15,7 @@
 --   matches), the tables are rebuilt from every audit before this one. Otherwise an audit
 --   folds in the audits published since (normally one, the audit before it; a re-run of
 --   the latest audit, none).
+CREATE TABLE IF NOT EXISTS repair_actions_history AS SELECT * FROM repair_actions WHERE false;
 CREATE TABLE IF NOT EXISTS lifecycle_events (
     audit_id VARCHAR, seq BIGINT, as_of TIMESTAMPTZ, finding_id VARCHAR, subject_kind VARCHAR, subject_id VARCHAR,
     mismatch_type VARCHAR, workflow VARCHAR, run_id VARCHAR, system VARCHAR, status VARCHAR,
@@ -70,7 +70,7 @@ CREATE OR REPLACE TEMP TABLE fold_rows AS
 SELECT h.finding_id, a.seq, a.as_of, h.subject_kind, h.subject_id, h.run_id, h.workflow, h.system,
     h.mismatch_type, h.severity, h.repair_pattern,
     h.decision, h.decided_by, h.decided_at, h.first_seen_at, h.status
-FROM finding_rows h JOIN fold_audits a USING (audit_id);
+FROM findings_history h JOIN fold_audits a USING (audit_id);
 
 CREATE OR REPLACE TEMP TABLE fold_findings AS
 WITH folded AS (
@@ -101,14 +101,12 @@ INSERT INTO finding_latest BY NAME SELECT * FROM fold_findings;
 -- the same audit under other rules or configuration.
 UPDATE finding_latest l SET intended = v.intended, recorded = v.recorded, observed = v.observed, evidence = v.evidence
 FROM (
-    SELECT h.finding_id, v.intended, v.recorded, history_observed(v.observed, h.export_observed_at_text) AS observed,
-        v.evidence
-    FROM finding_rows h
+    SELECT h.finding_id, h.intended, h.recorded, h.observed, h.evidence
+    FROM findings_history h
     SEMI JOIN (
         SELECT l.finding_id, a.audit_id FROM finding_latest l JOIN audits a USING (seq)
         WHERE l.evidence IS NULL AND l.finding_id NOT IN (SELECT finding_id FROM findings)
     ) n ON h.finding_id = n.finding_id AND h.audit_id = n.audit_id
-    JOIN finding_values v USING (values_id)
 ) v
 WHERE l.finding_id = v.finding_id;
 
@@ -144,7 +142,7 @@ WITH line_rows AS (
     SELECT finding_id, workflow, mismatch_type, seq FROM fold_rows
     UNION ALL  -- counted again: the audits already folded for the rest (none unless a key moved)
     SELECT h.finding_id, h.workflow, h.mismatch_type, p.seq
-    FROM finding_rows h
+    FROM findings_history h
     JOIN (SELECT audit_id, seq FROM fold_published
           WHERE seq > (SELECT through_seq FROM lines_from) AND seq <= (SELECT through_seq FROM fold_from)) p
         USING (audit_id)
@@ -161,7 +159,7 @@ EXCEPT SELECT * FROM line_audits;
 
 INSERT INTO proposed_actions
 SELECT DISTINCT h.finding_id, h.action_id, h.pattern, h.requires_approval
-FROM action_rows h SEMI JOIN fold_audits USING (audit_id)
+FROM repair_actions_history h SEMI JOIN fold_audits USING (audit_id)
 EXCEPT SELECT * FROM proposed_actions;
 
 DELETE FROM history_folded;

@@ -433,7 +433,7 @@ COMMENT ON COLUMN findings.decided_at IS 'its decided_at';
 COMMENT ON COLUMN findings.decision_holds IS 'true if the decision''s baseline_hash is NULL or equals state_hash; false if the evidence changed since the decision; NULL when there is no decision';
 
 -- findings_history
-COMMENT ON VIEW findings_history IS 'One row per (finding, audit): every audit''s findings, appended by publish. Re-running an audit replaces its rows. The columns are exactly those of findings, so status and lifecycle_status are as of that audit. Use this view, or lifecycle_events, for anything "over time"; order audits by joining audits and using seq. A view over internal.finding_rows (each row without the values compared) and internal.finding_values (each distinct set of values once): delete an audit''s rows from internal.finding_rows.';
+COMMENT ON TABLE findings_history IS 'One row per (finding, audit): every audit''s findings, appended by publish. Re-running an audit replaces its rows. The columns are exactly those of findings, so status and lifecycle_status are as of that audit. Use this table, or lifecycle_events, for anything "over time"; order audits by joining audits and using seq.';
 COMMENT ON COLUMN findings_history.finding_id IS 'TAXONOMY. fnd_ + the first 24 hex digits of sha256(subject_kind|subject_id|mismatch_type). It is the same in every audit while the subject keeps that type';
 COMMENT ON COLUMN findings_history.audit_id IS 'TAXONOMY. audit that produced the row';
 COMMENT ON COLUMN findings_history.subject_kind IS 'TAXONOMY. intent · run · effect';
@@ -485,7 +485,7 @@ COMMENT ON COLUMN repair_actions.touches_external_system IS 'pattern is forward_
 COMMENT ON COLUMN repair_actions.explanation IS 'one line for a person. NULL in one case today: an operator''s retry decision on a status_patch type (satisfied_out_of_band, false_completion, stale_run_status), whose operation has no retry sentence';
 
 -- repair_actions_history
-COMMENT ON VIEW repair_actions_history IS 'One row per (action, audit): every audit''s repair_actions, appended by publish. Re-running an audit replaces its rows. The columns are exactly those of repair_actions. applied_repairs looks actions up here, so an executor may report an action of any earlier plan.';
+COMMENT ON TABLE repair_actions_history IS 'One row per (action, audit): every audit''s repair_actions, appended by publish. Re-running an audit replaces its rows. The columns are exactly those of repair_actions. applied_repairs looks actions up here, so an executor may report an action of any earlier plan.';
 COMMENT ON COLUMN repair_actions_history.action_id IS 'act_ + the first 24 hex digits of sha256(finding_id|pattern|target_system|target_external_id|preconditions). The same finding in the same observed state gives the same id in every audit';
 COMMENT ON COLUMN repair_actions_history.audit_id IS 'audit that planned it';
 COMMENT ON COLUMN repair_actions_history.finding_id IS 'finding it repairs';

@@ -9,8 +9,8 @@
 --   through the audit `history_folded` names, and only the rows of the audits published
 --   since (normally one: the previous audit); it reads every audit before this one when
 --   the fold does not hold for them (as there: this audit is one of those folded, or they
---   changed outside an audit). It reads `finding_rows`, `findings_history`'s rows without
---   the values compared (rules/analyst/history_storage.sql): none on a first audit.
+--   changed outside an audit). `prior_rows` is `findings_history` (its columns read here),
+--   empty on a first audit (reckon/engine.py).
 CREATE TABLE IF NOT EXISTS internal.history_folded (through_seq BIGINT, audits_digest VARCHAR);
 CREATE TABLE IF NOT EXISTS internal.finding_seen (
     finding_id VARCHAR, first_seen_at TIMESTAMPTZ, seq BIGINT, status VARCHAR
@@ -38,7 +38,7 @@ SELECT audit_id, seq FROM audits WHERE seq < (SELECT seq FROM audit_context);
 CREATE OR REPLACE TEMP TABLE prior_folded AS SELECT * FROM folded_through();
 
 CREATE OR REPLACE TEMP VIEW prior_findings AS
-SELECT h.finding_id, h.detected_at, h.state_hash FROM finding_rows h SEMI JOIN prior_audits USING (audit_id);
+SELECT h.finding_id, h.detected_at, h.state_hash FROM prior_rows h SEMI JOIN prior_audits USING (audit_id);
 
 CREATE OR REPLACE TEMP TABLE prior_seen AS
 WITH seen AS (
@@ -46,7 +46,7 @@ WITH seen AS (
     WHERE (SELECT through_seq FROM prior_folded) > 0
     UNION ALL
     SELECT h.finding_id, h.first_seen_at, p.seq, h.status
-    FROM finding_rows h
+    FROM prior_rows h
     JOIN (SELECT audit_id, seq FROM prior_audits WHERE seq > (SELECT through_seq FROM prior_folded)) p USING (audit_id)
 )
 SELECT finding_id, min(first_seen_at) AS first_seen_at,
