@@ -8,7 +8,9 @@
 --   line, the most specific one (reckon.yaml `prevention:` for its workflow, then for its
 --   system, else its rule's header). Reads the audits before this one as history_fold.sql
 --   folded them; runs after lifecycle.sql (its status and resolution);
---   metrics.sql gathers the prevention lines into `prevention_backlog`.
+--   metrics.sql gathers the prevention lines into `prevention_backlog`. `stored_results`
+--   is a view: each finding's row is kept without the values compared
+--   (`stored_result_rows`), which the view reads where they already are.
 
 -- Each finding's latest row: this audit's, else its latest before it (history_fold.sql),
 -- with the audits it was in and its latest decision, who and when (this audit's, else the
@@ -17,7 +19,7 @@
 CREATE OR REPLACE TEMP TABLE stored_last AS
 WITH last_rows AS (
     SELECT f.finding_id, c.seq, c.as_of, f.subject_kind, f.subject_id, f.run_id, f.workflow, f.system,
-        f.mismatch_type, f.severity, f.repair_pattern, f.intended, f.recorded, f.observed, f.evidence,
+        f.mismatch_type, f.severity, f.repair_pattern, f.evidence,
         coalesce(o.audits_present, 0) + 1 AS audits_present,
         coalesce(CASE WHEN f.decision IS NOT NULL THEN f.decision END, o.decision) AS decision,
         coalesce(CASE WHEN f.decision IS NOT NULL THEN f.decided_by END, o.decided_by) AS decided_by,
@@ -25,11 +27,12 @@ WITH last_rows AS (
     FROM findings f CROSS JOIN audit_context c LEFT JOIN finding_latest o USING (finding_id)
     UNION ALL
     SELECT l.finding_id, l.seq, l.as_of, l.subject_kind, l.subject_id, l.run_id, l.workflow, l.system,
-        l.mismatch_type, l.severity, l.repair_pattern, l.intended, l.recorded, l.observed, l.evidence,
+        l.mismatch_type, l.severity, l.repair_pattern, l.evidence,
         l.audits_present, l.decision, l.decided_by, l.decided_at
     FROM finding_latest l ANTI JOIN findings USING (finding_id)
 )
-SELECT *, coalesce(evidence ->> 'object_snapshot_id', evidence ->> 'snapshot_id') AS object_snapshot_id
+SELECT * EXCLUDE (evidence), evidence ->> 'matched_by' AS matched_by,
+    coalesce(evidence ->> 'object_snapshot_id', evidence ->> 'snapshot_id') AS object_snapshot_id
 FROM last_rows;
 
 -- Each finding's latest lifecycle row: this audit's (lifecycle.sql wrote it), else its latest before it.
@@ -43,7 +46,8 @@ UNION ALL
 SELECT finding_id, status, first_seen_at, last_seen_at, resolved_at, resolution
 FROM lifecycle_latest ANTI JOIN this_audit USING (finding_id);
 
-CREATE OR REPLACE TABLE stored_results AS
+-- Each finding's row without the values compared: the view `stored_results` below adds them.
+CREATE OR REPLACE TABLE internal.stored_result_rows AS
 WITH proposed AS (
     SELECT finding_id, list(DISTINCT action_id ORDER BY action_id) AS action_ids FROM (
         SELECT finding_id, action_id FROM proposed_actions
@@ -75,8 +79,7 @@ SELECT
     CASE WHEN s.origin = 'live' THEN 'live' ELSE 'snapshot' END AS verified_by,
     v.snapshot_id AS verified_snapshot_id,
     s.observed_at AS verified_at,
-    l.evidence ->> 'matched_by' AS matched_by,
-    l.intended, l.recorded, l.observed,
+    l.matched_by,
     l.repair_pattern AS proposed_pattern,
     coalesce(pr.action_ids, []) AS proposed_action_ids,
     a.action_id AS applied_action_id, a.pattern AS applied_pattern, a.applied_at, a.actor AS applied_by,
@@ -105,3 +108,22 @@ LEFT JOIN cfg_prevention ps ON ps.mismatch_type = l.mismatch_type AND ps.scope =
 ORDER BY l.finding_id;
 
 DROP TABLE stored_last; DROP TABLE stored_lifecycle;
+
+-- The values compared are the finding's row in this audit's `findings` while it has one,
+-- else those `finding_latest` keeps for the findings an audit lacks (history_fold.sql):
+-- written once there, not copied into every audit's stored results. Internal tables are
+-- named with their schema, so a plain session on the analyst copy reads the view too.
+CREATE OR REPLACE VIEW stored_results AS
+SELECT r.finding_id, r.subject_kind, r.subject_id, r.run_id, r.workflow, r.system, r.mismatch_type, r.severity,
+    r.status, r.resolution, r.first_seen_at, r.last_seen_at, r.resolved_at, r.audits_present, r.verified_by,
+    r.verified_snapshot_id, r.verified_at, r.matched_by,
+    CASE WHEN f.finding_id IS NULL THEN l.intended ELSE f.intended END AS intended,
+    CASE WHEN f.finding_id IS NULL THEN l.recorded ELSE f.recorded END AS recorded,
+    CASE WHEN f.finding_id IS NULL THEN l.observed ELSE f.observed END AS observed,
+    r.proposed_pattern, r.proposed_action_ids, r.applied_action_id, r.applied_pattern, r.applied_at, r.applied_by,
+    r.decision, r.decided_by, r.decided_at, r.approved_by, r.person_roles, r.person_involved, r.people,
+    r.prevention, r.prevention_scope
+FROM internal.stored_result_rows r
+LEFT JOIN main.findings f USING (finding_id)
+LEFT JOIN internal.finding_latest l ON f.finding_id IS NULL AND l.finding_id = r.finding_id
+ORDER BY r.finding_id;

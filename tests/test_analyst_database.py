@@ -127,6 +127,14 @@ def test_every_view_reads_in_an_analysts_bare_session(demo):
         counts = {(schema, view): con.execute(f'SELECT count(*) FROM {schema}."{view}"').fetchone()[0]
                   for schema, view in views}
     assert counts[("main", "open_findings")] > 0 and counts[("main", "raw_events")] > 0
+    # Attached under another name, as from an analyst's own database: the public views read
+    # the same, one that names an internal table with its schema (stored_results) too.
+    plain = {key: n for key, n in counts.items() if key[0] == "main" and key[1] not in database.FILE_VIEWS}
+    with duckdb.connect() as con:
+        con.execute("ATTACH ? AS analyst_copy (READ_ONLY)", [str(demo.root / database.READ_COPY)])
+        attached = {(schema, view): con.execute(f'SELECT count(*) FROM analyst_copy.{schema}."{view}"').fetchone()[0]
+                    for schema, view in plain}
+    assert attached == plain and plain[("main", "stored_results")] > 0
 
 
 def to_earlier_layout(path: Path) -> None:

@@ -645,7 +645,7 @@ COMMENT ON COLUMN prevention_backlog.systems IS 'the systems of its findings (em
 COMMENT ON COLUMN prevention_backlog.consecutive_audits IS 'consecutive audits, ending with this one, that had a finding of this line (0 when this audit had none); NULL on rows computed before it existed';
 
 -- stored_results
-COMMENT ON TABLE stored_results IS 'The stored result (TAXONOMY.md step 5): one row per finding over its whole life, every audit up to the latest, rebuilt by each audit (reports/stored_results.sql). What was found, how the truth was verified (as of the last audit the finding was present in), the repair proposed and applied, whether a person was involved, and its prevention line.';
+COMMENT ON VIEW stored_results IS 'The stored result (TAXONOMY.md step 5): one row per finding over its whole life, every audit up to the latest, rebuilt by each audit (reports/stored_results.sql). What was found, how the truth was verified (as of the last audit the finding was present in), the repair proposed and applied, whether a person was involved, and its prevention line.';
 COMMENT ON COLUMN stored_results.finding_id IS 'as in findings';
 COMMENT ON COLUMN stored_results.subject_kind IS 'intent · run · effect';
 COMMENT ON COLUMN stored_results.subject_id IS 'the intent id, the run id, or system:external_id';
