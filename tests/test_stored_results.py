@@ -191,3 +191,24 @@ def test_a_finding_read_from_a_live_snapshot_says_so(tmp_path):
     assert {(by, origin) for system, by, shown, origin in rows if system == "stripe" and shown} == {("live", "live")}
     assert {by for system, by, _, _ in rows if system != "stripe"} == {"snapshot"}
     assert all(origin != "live" and by == "snapshot" for _, by, shown, origin in rows if not shown)
+
+
+def test_a_stored_results_table_of_an_earlier_version_becomes_the_view(tmp_path):
+    """A database where `stored_results` is a table (an earlier version's): the next audit
+    (a re-run over the same snapshots) replaces it with the view, and the rows read the
+    same, those of the findings gone since included."""
+    root = tmp_path / "ws"
+    simulate(root, 30, SEED)
+    run_audit(Workspace.open(root))
+    advance(root, 2, SEED)
+    run_audit(Workspace.open(root))
+    days = Days(root, [])
+    before = days.query("SELECT * FROM stored_results")
+    assert days.query("SELECT count(*) FROM stored_results ANTI JOIN findings USING (finding_id)")[0][0] > 0
+    with duckdb.connect(str(root / "reckon.duckdb")) as con:
+        con.execute("CREATE TABLE stored_results_table AS SELECT * FROM stored_results; DROP VIEW stored_results; "
+                    "ALTER TABLE stored_results_table RENAME TO stored_results")
+    run_audit(Workspace.open(root))
+    assert days.query("SELECT table_type FROM information_schema.tables WHERE table_name = 'stored_results'") == [
+        ("VIEW",)]
+    assert days.query("SELECT * FROM stored_results") == before
