@@ -158,6 +158,8 @@ def test_bench_history_prints_the_history_steps_of_each_audit_shown(tmp_path, ca
     rows = [[c.strip() for c in line.strip("|").split("|")] for line in capsys.readouterr().out.splitlines()
             if re.match(r"\| \d", line)]
     assert [row[0] for row in rows] == ["1", "2", "3"]
-    assert all(len(row) == len(HISTORY_STEPS) + 4 for row in rows)
-    history_rows = [int(row[-2].replace(",", "")) for row in rows]
+    assert all(len(row) == len(HISTORY_STEPS) + 5 for row in rows)
+    history_rows = [int(row[-3].replace(",", "")) for row in rows]
     assert 0 < history_rows[0] < history_rows[1] < history_rows[2]  # every audit appends its findings
+    sizes = [float(row[-1].removesuffix(" MB").replace(",", "")) for row in rows]
+    assert 0 < sizes[0] <= sizes[2]  # the database file, which the history makes grow
