@@ -32,7 +32,7 @@ import json
 
 import duckdb
 
-from reckon.database import PUBLIC_TABLES, qualified, run_script, table_exists
+from reckon.database import PUBLIC_TABLES, PUBLIC_VIEWS, qualified, run_script, table_exists
 from rules import FINDINGS_DIR, MACROS_FILE, MODELS_DIR, Model, load_models
 
 MODELS = load_models()
@@ -88,16 +88,18 @@ def resume(con: duckdb.DuckDBPyConnection, print_: str, snapshot_ids: set[str], 
 
 
 def _drop_misplaced(con: duckdb.DuckDBPyConnection) -> None:
-    """Drop every table and view in `main` that is not public. An earlier version kept
-    them all there, `model_state` too: its workspace then starts over, and builds every
-    table where it now lives. An interrupted audit may leave a public table's
+    """Drop every table and view in `main` that is not public, and every table there whose
+    name is a public view's. An earlier version kept them all there, `model_state` too: its
+    workspace then starts over, and builds every table where it now lives; and it kept
+    `stored_results` as a table. An interrupted audit may leave a public table's
     `scoped_<t>` there, rebuilt by the next one."""
     found = con.execute(
-        "SELECT 'TABLE', table_name FROM duckdb_tables() WHERE NOT temporary AND table_name NOT IN (SELECT unnest(?)) "
+        "SELECT 'TABLE', table_name FROM duckdb_tables() WHERE NOT temporary "
+        "AND (table_name NOT IN (SELECT unnest(?)) OR table_name IN (SELECT unnest(?))) "
         "AND database_name = current_database() AND schema_name = 'main' "
         "UNION ALL SELECT 'VIEW', view_name FROM duckdb_views() WHERE NOT internal AND NOT temporary "
         "AND view_name NOT IN (SELECT unnest(?)) AND database_name = current_database() AND schema_name = 'main'",
-        [list(PUBLIC_TABLES)] * 2).fetchall()
+        [list(PUBLIC_TABLES), list(PUBLIC_VIEWS), list(PUBLIC_TABLES)]).fetchall()
     for kind, name in found:  # names from the database's own catalog, quoted all the same
         con.execute(f'DROP {kind} main."{name}"')
 

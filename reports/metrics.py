@@ -19,9 +19,6 @@ def compute_metrics(con: duckdb.DuckDBPyConnection) -> int:
     con.execute("BEGIN")
     run_script(con, HERE / "history_fold.sql")
     run_script(con, HERE / "lifecycle.sql")
-    if con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
-                   "AND schema_name = 'main' AND table_name = 'stored_results'").fetchone()[0]:
-        con.execute("DROP TABLE stored_results")  # a table before it became a view (an earlier version)
     run_script(con, HERE / "stored_results.sql")
     run_script(con, HERE / "metrics.sql")
     con.execute("COMMIT")

@@ -107,6 +107,9 @@ def test_both_databases_hold_the_public_tables_in_main_and_the_rest_in_internal(
         assert tables["main"] == set(PUBLIC_TABLES)
         assert {"cfg_systems", "cfg_policies", "scope_runs", "rule_hits", "intent_keys", "intent_subjects",
                 "model_state"} <= tables[INTERNAL_SCHEMA]
+    views = {v for (v,) in copy.execute("SELECT view_name FROM duckdb_views() WHERE schema_name = 'main' "
+                                        "AND NOT internal AND database_name = current_database()").fetchall()}
+    assert views == set(database.PUBLIC_VIEWS)  # what an audit drops when it finds one of them as a table
     # the copy is the audit's database as it is
     assert layout(copy) == audited
 
