@@ -10,11 +10,22 @@
 --   and this step builds the rows of the hits that have none (`audit_id`: the audit that
 --   built it). Only the export's freshness (`export_observed_at`) moves for every intent;
 --   `intent_subjects` adds it on reading. The catalog's facts that refine an intent's
---   repair pattern (40_assemble.sql) are run-scoped too, and kept beside it.
+--   repair pattern (40_assemble.sql) are run-scoped too, and kept beside it, and so is
+--   what the repair plan reads of the intent and its object (`plan`): the plan then reads
+--   the open intents' rows here, not every row of the wide `intent_state`, `intended` and
+--   `observed` (rules/repairs/20_repair_actions.sql).
 CREATE TABLE IF NOT EXISTS internal.intent_subject_context (
     subject_id VARCHAR, run_id VARCHAR, workflow VARCHAR, system VARCHAR,
     intended VARCHAR, recorded VARCHAR, observed VARCHAR, evidence VARCHAR, state_hash VARCHAR,
-    reversible BOOLEAN, safe_to_retry BOOLEAN, has_key BOOLEAN, audit_id VARCHAR
+    reversible BOOLEAN, safe_to_retry BOOLEAN, has_key BOOLEAN, audit_id VARCHAR,
+    plan STRUCT(
+        step VARCHAR, action VARCHAR, object_type VARCHAR, idempotency_key VARCHAR, target_object_type VARCHAR,
+        target_key VARCHAR, targets VARCHAR[], required BOOLEAN, compensation VARCHAR, recorded_outcome VARCHAR,
+        attempts INTEGER, first_attempt_at TIMESTAMPTZ, last_attempt_at TIMESTAMPTZ, receipt_external_id VARCHAR,
+        last_attempt_key VARCHAR, external_id VARCHAR, object_state VARCHAR, raw_status VARCHAR, last_actor VARCHAR,
+        settle_seconds BIGINT, acted_at TIMESTAMPTZ, idempotency_ttl_seconds BIGINT, n_diff BIGINT, field_diff JSON,
+        fresh BOOLEAN, observed_state VARCHAR, expected VARCHAR, fields VARCHAR
+    )
 );
 DELETE FROM intent_subject_context WHERE subject_id NOT IN (SELECT subject_id FROM intent_hits);
 CREATE OR REPLACE TEMP TABLE unbuilt AS
@@ -84,7 +95,18 @@ SELECT
     i.idempotency_key IS NOT NULL OR s.intent_id IN (
         SELECT intent_id FROM intent_keys WHERE key <> intent_id AND intent_id IN (SELECT subject_id FROM unbuilt)
     ) AS has_key,
-    (SELECT audit_id FROM audit_context) AS audit_id
+    (SELECT audit_id FROM audit_context) AS audit_id,
+    {
+        'step': s.step, 'action': s.action, 'object_type': s.object_type, 'idempotency_key': s.idempotency_key,
+        'target_object_type': s.target_object_type, 'target_key': s.target_key, 'targets': s.targets,
+        'required': s.required, 'compensation': s.compensation, 'recorded_outcome': s.recorded_outcome,
+        'attempts': s.attempts, 'first_attempt_at': s.first_attempt_at, 'last_attempt_at': s.last_attempt_at,
+        'receipt_external_id': s.receipt_external_id, 'last_attempt_key': s.last_attempt_key,
+        'external_id': s.external_id, 'object_state': s.object_state, 'raw_status': s.raw_status,
+        'last_actor': s.last_actor, 'settle_seconds': s.settle_seconds, 'acted_at': s.acted_at,
+        'idempotency_ttl_seconds': s.idempotency_ttl_seconds, 'n_diff': s.n_diff, 'field_diff': s.field_diff,
+        'fresh': s.fresh, 'observed_state': s.observed_state, 'expected': i.expected, 'fields': o.fields
+    } AS plan
 FROM states s
 JOIN (
     FROM intended
@@ -98,7 +120,7 @@ LEFT JOIN matched m USING (intent_id);
 DROP TABLE unbuilt;
 
 CREATE OR REPLACE VIEW internal.intent_subjects AS
-SELECT c.* EXCLUDE (reversible, safe_to_retry, has_key, audit_id) REPLACE (
+SELECT c.* EXCLUDE (reversible, safe_to_retry, has_key, audit_id, plan) REPLACE (
     concat(substr(c.observed, 1, length(c.observed) - 1), ',"export_observed_at":',
            coalesce(to_json(sf.newest_observed_at)::VARCHAR, 'null'), '}') AS observed)
 FROM intent_subject_context c

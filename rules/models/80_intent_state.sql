@@ -58,7 +58,14 @@ SELECT
     ko.owner_id AS key_owner_id
 FROM intent_matched a
 LEFT JOIN others x USING (intent_id)
-LEFT JOIN observed o ON o.system = a.system AND o.external_id = a.external_id
+-- The chosen objects fetched by row id (a narrow scan finds them): a scan of the wide
+-- columns fetched them for every object, where a day's scope needs a few.
+LEFT JOIN (
+    FROM observed SEMI JOIN (
+        SELECT k.rowid AS row_id FROM observed k
+        SEMI JOIN intent_matched m ON k.system = m.system AND k.external_id = m.external_id
+    ) r ON observed.rowid = r.row_id
+) o ON o.system = a.system AND o.external_id = a.external_id
 LEFT JOIN key_owner ko ON ko.system = o.system AND ko.natural_key = o.natural_key;
 
 -- Each intended field of a matched intent: where the system shows it (the mapping, else
@@ -132,6 +139,15 @@ SELECT intent_id,
             FILTER (unverified_reason IS NOT NULL)) AS unverified_fields
 FROM judged_fields
 GROUP BY intent_id;
+
+-- The intents whose recorded receipt names an object the system's export has. A join from
+-- the scope's receipts: a correlated NOT EXISTS on `observed` hashed every object each
+-- audit (a null-safe mark join), whatever the scope.
+CREATE OR REPLACE TEMP TABLE receipt_found AS
+SELECT DISTINCT r.intent_id
+FROM scoped_recorded r
+JOIN scoped_intended i USING (intent_id)
+JOIN observed o ON o.system = i.system AND o.external_id = r.receipt_external_id;
 
 CREATE OR REPLACE TABLE scoped_intent_state AS
 WITH intent_base AS (
@@ -230,11 +246,12 @@ SELECT
     CASE WHEN j.strength <= 3 OR (j.strength = 4 AND j.agent_last_writer) THEN 'agent'
          WHEN j.strength = 4 THEN 'other' END AS produced_by,
     -- The recorded receipt names an object the (fresh) export does not have.
-    j.receipt_external_id IS NOT NULL AND j.fresh
-        AND NOT EXISTS (SELECT 1 FROM observed o2 WHERE o2.system = j.system AND o2.external_id = j.receipt_external_id) AS receipt_unknown
-FROM visible j;
+    j.receipt_external_id IS NOT NULL AND j.fresh AND rf.intent_id IS NULL AS receipt_unknown
+FROM visible j
+LEFT JOIN receipt_found rf USING (intent_id);
 DROP TABLE intent_matched;
 DROP TABLE key_owner;
 DROP TABLE intent_object;
 DROP TABLE intent_diffs;
 DROP TABLE intent_fields;
+DROP TABLE receipt_found;

@@ -7,43 +7,39 @@
 --   observed state gives the same action id in every audit.
 -- Staged like rules/findings/40_assemble.sql: the large tables are first reduced to the
 -- open findings' subjects, so that no statement holds several of them in memory at once.
--- Only the columns the plan reads (here and in plan_objects): the tables are wide, and a
--- scan fetches every column it projects for every row before the few open findings'
--- intents and objects are picked out.
+-- What the plan reads of an open intent, its chosen object's fields included, the findings
+-- step keeps with the intent's context (`plan`, rules/findings/10_subjects.sql): a scan of
+-- the wide `intent_state` fetched every column it projects for every row before the open
+-- intents were picked out.
 CREATE OR REPLACE TEMP TABLE open_intents AS
-WITH subjects AS (SELECT subject_id FROM findings WHERE status = 'open' AND subject_kind = 'intent')
-SELECT s.*, i.expected
-FROM (
-    SELECT intent_id, run_id, workflow, step, action, system, object_type, idempotency_key, target_object_type,
-        target_key, targets, required, reversible, compensation, recorded_outcome, attempts, first_attempt_at,
-        last_attempt_at, receipt_external_id, last_attempt_key, external_id, object_state, raw_status, last_actor,
-        settle_seconds, acted_at, idempotency_ttl_seconds, n_diff, field_diff, fresh, observed_state
-    FROM intent_state WHERE intent_id IN (SELECT subject_id FROM subjects)
-) s
-LEFT JOIN (SELECT intent_id, expected FROM intended WHERE intent_id IN (SELECT subject_id FROM subjects)) i
-    ON i.intent_id = s.intent_id;
+SELECT c.subject_id AS intent_id, c.run_id, c.workflow, c.system, c.reversible, unnest(c.plan)
+FROM intent_subject_context c
+WHERE c.subject_id IN (SELECT subject_id FROM findings WHERE status = 'open' AND subject_kind = 'intent');
 
--- The objects the plan reads: each intent's chosen object, every match of an intent
--- observed twice or more (its extras are compensated), and effect subjects.
+-- The other objects the plan reads: every match of an intent observed twice or more (its
+-- extras are compensated), and effect subjects. Fetched by row id: a narrow scan finds
+-- them, and the wide read skips what it does not need.
 CREATE OR REPLACE TEMP TABLE plan_matches AS
 SELECT m.intent_id, m.system, m.external_id
 FROM matches m
 WHERE m.is_primary AND m.intent_id IN (SELECT intent_id FROM open_intents WHERE observed_state = 'duplicate');
 
 CREATE OR REPLACE TEMP TABLE plan_objects AS
-SELECT o.system, o.external_id, o.object_type, o.state, o.raw_status, o.created_at, o.fields FROM observed o
+SELECT o.system, o.external_id, o.object_type, o.state, o.raw_status, o.created_at FROM observed o
 SEMI JOIN (
-    SELECT system, external_id FROM open_intents
-    UNION ALL SELECT system, external_id FROM plan_matches
-    UNION ALL SELECT system, substr(subject_id, length(system) + 2) FROM findings
-    WHERE status = 'open' AND subject_kind = 'effect'
-) k ON o.system = k.system AND o.external_id = k.external_id;
+    SELECT k.rowid AS row_id FROM observed k
+    SEMI JOIN (
+        SELECT system, external_id FROM plan_matches
+        UNION ALL SELECT system, substr(subject_id, length(system) + 2) FROM findings
+        WHERE status = 'open' AND subject_kind = 'effect'
+    ) w ON k.system = w.system AND k.external_id = w.external_id
+) r ON o.rowid = r.row_id;
 
 -- Findings closed by an operator's decision that still holds need no action.
 CREATE OR REPLACE TEMP TABLE open_findings AS
 SELECT f.*, s.* EXCLUDE (run_id, workflow, system, object_type),
     coalesce(s.object_type, e.object_type) AS object_type,
-    o.fields, sf.newest_observed_at,
+    sf.newest_observed_at,
     -- What the type's header says (rules/mismatches/): the operation a forward completion or
     -- status patch carries out (a retry with a new key when an operator asked for a retry of
     -- a type that names none), the duplicate risk, the next action in words.
@@ -52,7 +48,6 @@ SELECT f.*, s.* EXCLUDE (run_id, workflow, system, object_type),
 FROM findings f
 JOIN mismatch_types t ON t.mismatch_type = f.mismatch_type
 LEFT JOIN open_intents s ON f.subject_kind = 'intent' AND s.intent_id = f.subject_id
-LEFT JOIN plan_objects o ON o.system = s.system AND o.external_id = s.external_id
 LEFT JOIN plan_objects e ON f.subject_kind = 'effect' AND e.system = f.system
     AND e.external_id = substr(f.subject_id, length(f.system) + 2)
 LEFT JOIN system_freshness sf ON f.subject_kind = 'intent' AND sf.system = f.system
