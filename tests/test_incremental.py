@@ -121,6 +121,33 @@ def test_an_intents_finding_context_is_rebuilt_only_for_the_runs_in_scope(tmp_pa
     assert sorted(built) == [(False, False), (True, True)]
 
 
+def test_the_plans_kept_intent_columns_are_what_the_tables_hold(tmp_path):
+    """The repair plan reads an open intent from its kept context (`plan`), not from the
+    wide tables: after incremental days, every kept row, built this audit or kept from an
+    older one, holds what `intent_state`, `intended` and `observed` hold now."""
+    roots = twins(tmp_path, 60, 7)
+    for day in (2, 3):
+        for root in roots.values():
+            advance(root, day, 7)
+            run_audit(Workspace.open(root))
+    assert_same(roots["incremental"], roots["full"])
+    with duckdb.connect(str(roots["incremental"] / "reckon.duckdb"), read_only=True) as con:
+        search_internal(con)
+        fields = [f for (f,) in con.execute(
+            "SELECT unnest(struct_keys(any_value(plan))) FROM intent_subject_context").fetchall()]
+        now = ", ".join(f"s.{f}" for f in fields if f not in ("expected", "fields"))
+        kept, stale, older = con.execute(
+            f"""SELECT count(*), count(*) FILTER (c.plan IS DISTINCT FROM now),
+                   count(*) FILTER (c.audit_id <> (SELECT audit_id FROM audit_context))
+            FROM intent_subject_context c
+            JOIN (SELECT s.intent_id, struct_pack({now}, expected := i.expected, fields := o.fields) AS now
+                  FROM intent_state s JOIN intended i USING (intent_id)
+                  LEFT JOIN observed o ON o.system = s.system AND o.external_id = s.external_id) t
+                ON t.intent_id = c.subject_id""").fetchone()
+    assert len(fields) > 20 and kept > 0 and older > 0
+    assert stale == 0
+
+
 def test_findings_lost_after_the_models_commit_are_caught_up(tmp_path):
     """A worker dies between the models' commit and the findings step: the audit run again
     on the same snapshots still gives every finding the context of the runs the lost one
