@@ -58,14 +58,7 @@ SELECT
     ko.owner_id AS key_owner_id
 FROM intent_matched a
 LEFT JOIN others x USING (intent_id)
--- The chosen objects fetched by row id (a narrow scan finds them): a scan of the wide
--- columns fetched them for every object, where a day's scope needs a few.
-LEFT JOIN (
-    FROM observed SEMI JOIN (
-        SELECT k.rowid AS row_id FROM observed k
-        SEMI JOIN intent_matched m ON k.system = m.system AND k.external_id = m.external_id
-    ) r ON observed.rowid = r.row_id
-) o ON o.system = a.system AND o.external_id = a.external_id
+LEFT JOIN observed o ON o.system = a.system AND o.external_id = a.external_id
 LEFT JOIN key_owner ko ON ko.system = o.system AND ko.natural_key = o.natural_key;
 
 -- Each intended field of a matched intent: where the system shows it (the mapping, else
