@@ -14,11 +14,11 @@ from datetime import UTC, datetime
 import duckdb
 
 from reckon import compaction, incremental, read_copy
-from reckon.database import READ_COPY, run_script, table_exists
+from reckon.database import READ_COPY, qualified, run_script, table_exists
 from reckon.inputs import register_audit, register_inputs
 from reckon.snapshots import Snapshot, list_snapshots, take_snapshot
 from reckon.workspace import Workspace
-from rules import FINDINGS_DIR, REPAIRS_DIR, RULES_DIR, load_rules
+from rules import FINDINGS_DIR, REPAIRS_DIR, RULES_DIR, RUN_SCOPE_TABLES, SUBJECT_KINDS, load_rules
 
 # --- snapshots ---------------------------------------------------------------
 
@@ -51,7 +51,7 @@ def prepare(con: duckdb.DuckDBPyConnection, ws: Workspace) -> str:
 def detect_findings(con: duckdb.DuckDBPyConnection) -> int:
     """Run every mismatch rule; keep one primary finding per subject by precedence."""
     rules = load_rules()
-    by_kind = {kind: [r for r in rules if r.subject_kind == kind] for kind in ("intent", "run", "effect")}
+    by_kind = {kind: [r for r in rules if r.subject_kind == kind and r.scope == "all"] for kind in SUBJECT_KINDS}
     con.execute("BEGIN")
     run_script(con, REPAIRS_DIR / "10_patterns.sql")
     # Findings of earlier audits (none on the first): for first_seen_at, decisions, lifecycle.
@@ -68,12 +68,13 @@ def detect_findings(con: duckdb.DuckDBPyConnection) -> int:
         # Audited by a version without `finding_seen`: the fold starts over, this one with it.
         con.execute("DELETE FROM history_folded")
     run_script(con, FINDINGS_DIR / "05_prior.sql")
-    _hits(con, "intent_hits", by_kind["intent"])
+    _run_scope_hits(con, [r for r in rules if r.scope == "run"])
+    _hits(con, "intent_hits", "intent", by_kind["intent"])
     con.execute("CREATE OR REPLACE TABLE internal.rule_hits AS SELECT * FROM intent_hits")
     run_script(con, FINDINGS_DIR / "10_subjects.sql")
     # Run-level rules read the intents' primary findings (false_completion does).
     run_script(con, FINDINGS_DIR / "20_decisions.sql")
-    _hits(con, "other_hits", by_kind["run"] + by_kind["effect"])
+    _hits(con, "other_hits", "run", by_kind["run"] + by_kind["effect"])
     con.execute("INSERT INTO rule_hits SELECT * FROM other_hits")
     for script in ("30_run_subjects.sql", "40_assemble.sql", "50_status.sql", "60_suspicious_runs.sql"):
         run_script(con, FINDINGS_DIR / script)
@@ -84,13 +85,57 @@ def detect_findings(con: duckdb.DuckDBPyConnection) -> int:
     return con.execute("SELECT count(*) FROM findings").fetchone()[0]
 
 
-def _hits(con: duckdb.DuckDBPyConnection, table: str, rules: list) -> None:
-    if rules:
-        body = "\nUNION ALL\n".join(r.hits_sql() for r in rules)
-    else:
-        body = ("SELECT NULL::VARCHAR rule_id, NULL::VARCHAR mismatch_type, NULL::VARCHAR subject_kind, "
-                "NULL::VARCHAR severity, NULL::INTEGER precedence, NULL::VARCHAR subject_id WHERE false")
-    con.execute(f"CREATE OR REPLACE TABLE internal.{table} AS {body}")  # rule hits: bookkeeping
+# A rule's hit, with no rule to union (as `Rule.hits_sql` labels its rows).
+NO_HITS = ("SELECT NULL::VARCHAR rule_id, NULL::VARCHAR mismatch_type, NULL::VARCHAR subject_kind, "
+           "NULL::VARCHAR severity, NULL::INTEGER precedence, NULL::VARCHAR subject_id WHERE false")
+
+
+def _hits(con: duckdb.DuckDBPyConnection, table: str, kept_kind: str, rules: list) -> None:
+    """`table`: the kept hits of `kept_kind` and the hits of `rules`, evaluated now."""
+    kept = f"SELECT * EXCLUDE (run_id) FROM {incremental.RUN_SCOPE_HITS} WHERE subject_kind = '{kept_kind}'"
+    con.execute(f"CREATE OR REPLACE TABLE internal.{table} AS {kept}\nUNION ALL\n{_union(rules)}")  # bookkeeping
+
+
+def _union(rules: list) -> str:
+    return "\nUNION ALL\n".join([r.hits_sql() for r in rules] or [NO_HITS])
+
+
+def _run_scope_hits(con: duckdb.DuckDBPyConnection, rules: list) -> None:
+    """The `scope: run` rules' hits (`RUN_SCOPE_HITS`), each with its run. Kept between
+    audits: evaluated for the runs the commits queued since (`HITS_PENDING`) over those
+    runs' rows only, the others' kept; for every run when none are kept (a full audit)."""
+    hits, pending = incremental.RUN_SCOPE_HITS, incremental.HITS_PENDING
+    with_run = ("SELECT h.*, CASE h.subject_kind WHEN 'run' THEN h.subject_id ELSE i.run_id END AS run_id "
+                f"FROM ({_union(rules)}) h "
+                "LEFT JOIN intent_state i ON h.subject_kind = 'intent' AND i.intent_id = h.subject_id")
+    if not table_exists(con, hits):
+        con.execute(f"CREATE TABLE internal.{hits} AS {with_run}")
+        con.execute(f"CREATE OR REPLACE TABLE internal.{pending} AS SELECT run_id FROM run_state WHERE false")
+        return
+    # The queued runs' rows by row id (a scan of `run_id` alone finds them), only the
+    # columns the rules name; the rules' table names are bound to them.
+    for table in RUN_SCOPE_TABLES:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE pending_{table} AS SELECT {_named_columns(con, table, rules)} "
+                    f"FROM {table} SEMI JOIN "
+                    f"(SELECT rowid AS row_id FROM {table} WHERE run_id IN (SELECT run_id FROM {pending})) k "
+                    f"ON {table}.rowid = k.row_id")
+    bound = ", ".join(f"{table} AS NOT MATERIALIZED (FROM pending_{table})" for table in RUN_SCOPE_TABLES)
+    con.execute(f"DELETE FROM {hits} WHERE run_id IN (SELECT run_id FROM {pending})")
+    con.execute(f"INSERT INTO {hits} WITH {bound} {with_run}")
+    con.execute(f"DELETE FROM {pending}; " + " ".join(f"DROP TABLE pending_{t};" for t in RUN_SCOPE_TABLES))
+
+
+def _named_columns(con: duckdb.DuckDBPyConnection, table: str, rules: list) -> str:
+    """The select list of `table`'s columns that `rules` name (every one if a rule reads
+    whole rows), with the keys a hit is placed by. Names from the database's own catalog."""
+    named = [rule.columns for rule in rules]
+    if None in named:
+        return "*"
+    wanted = set().union(*named) | {"run_id", "intent_id"}
+    schema, name = qualified(table).split(".")
+    columns = con.execute("SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() "
+                          "AND schema_name = ? AND table_name = ? ORDER BY column_index", [schema, name]).fetchall()
+    return ", ".join(f'"{column}"' for (column,) in columns if column in wanted)
 
 
 # --- the repair plan ---------------------------------------------------------------

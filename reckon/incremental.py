@@ -4,7 +4,7 @@ when it starts over. Every piece of it is here or in the model SQL (rules/models
 Invariants (tests/test_incremental.py proves the first one table by table):
 
 1. An incremental audit gives exactly the tables a full audit of the same snapshots gives.
-2. The kept tables (`KEPT_TABLES`, every model's `scoped_tables` and `SUBJECT_CONTEXT`) were
+2. The kept tables (`KEPT_TABLES`, every model's `scoped_tables`, `SUBJECT_CONTEXT` and `RUN_SCOPE_HITS`) were
    computed by the SQL (`FINGERPRINTED`) and catalog whose fingerprint `model_state` holds, from the snapshots
    `folded_snapshots` lists. If the fingerprint differs, a folded snapshot is gone, or
    `policies.incremental` is false, the audit starts over: `resume` drops them all.
@@ -33,7 +33,7 @@ import json
 import duckdb
 
 from reckon.database import PUBLIC_TABLES, PUBLIC_VIEWS, qualified, run_script, table_exists
-from rules import FINDINGS_DIR, MACROS_FILE, MODELS_DIR, Model, load_models
+from rules import FINDINGS_DIR, MACROS_FILE, MODELS_DIR, Model, load_models, load_rules
 
 MODELS = load_models()
 # Tables an audit keeps for the next one, besides the run-scoped model tables.
@@ -45,6 +45,11 @@ SCOPED_TABLES = tuple(t for model in MODELS for t in model.scoped_tables)
 # run-scoped too: the commit drops the scope's rows, the findings step builds what is missing.
 SUBJECT_CONTEXT = "intent_subject_context"
 SUBJECTS_FILE = FINDINGS_DIR / "10_subjects.sql"
+# The hits of the `scope: run` rules, with each hit's run, kept between audits: the commit
+# queues the scope's runs in `HITS_PENDING`, and the findings step evaluates those rules
+# for the queued runs only, replaces their hits and empties the queue (reckon/engine.py).
+RUN_SCOPE_HITS = "run_scope_hits"
+HITS_PENDING = "hits_pending_runs"
 # The objects no intent claims (rules/models/67_unclaimed.sql): one audit's bookkeeping,
 # dropped at its commit.
 UNCLAIMED = "unclaimed"
@@ -58,9 +63,10 @@ CREATE TABLE IF NOT EXISTS internal.folded_snapshots (snapshot_id VARCHAR);
 """
 
 
-# The SQL whose output the kept tables hold: every model script, the macros they call, and
-# the findings' script that builds the kept intent context.
-FINGERPRINTED = (*sorted(MODELS_DIR.rglob("*.sql")), MACROS_FILE, SUBJECTS_FILE)
+# The SQL whose output the kept tables hold: every model script, the macros they call, the
+# findings' script that builds the kept intent context, and the rules whose hits are kept.
+FINGERPRINTED = (*sorted(MODELS_DIR.rglob("*.sql")), MACROS_FILE, SUBJECTS_FILE,
+                 *sorted(rule.path for rule in load_rules() if rule.scope == "run"))
 
 
 def fingerprint(catalog: list[list[dict]]) -> str:
@@ -81,7 +87,7 @@ def resume(con: duckdb.DuckDBPyConnection, print_: str, snapshot_ids: set[str], 
     folded = {row[0] for row in con.execute("SELECT snapshot_id FROM folded_snapshots").fetchall()}
     if allowed and kept == {print_} and folded <= snapshot_ids:
         return folded
-    for table in (*KEPT_TABLES, *SCOPED_TABLES, SUBJECT_CONTEXT, "model_state"):
+    for table in (*KEPT_TABLES, *SCOPED_TABLES, SUBJECT_CONTEXT, RUN_SCOPE_HITS, HITS_PENDING, "model_state"):
         con.execute(f"DROP TABLE IF EXISTS {table}")
     con.execute(STATE_DDL)
     return set()
@@ -134,6 +140,10 @@ def commit(con: duckdb.DuckDBPyConnection) -> int:
             con.execute(f"ALTER TABLE scoped_{table} RENAME TO {table}")
     if incremental and table_exists(con, SUBJECT_CONTEXT):  # a full audit's resume dropped it
         con.execute(f"DELETE FROM {SUBJECT_CONTEXT} WHERE run_id IN (SELECT run_id FROM scope_runs)")
+    if incremental and table_exists(con, RUN_SCOPE_HITS):  # likewise; the findings step rebuilds them all
+        # Added to, not replaced: a findings step that never ran leaves its runs queued.
+        con.execute(f"INSERT INTO {HITS_PENDING} SELECT run_id FROM scope_runs "
+                    f"EXCEPT SELECT run_id FROM {HITS_PENDING}")
     con.execute(f"DROP VIEW scoped_events; DROP VIEW claims_outside_scope; DROP TABLE IF EXISTS scope_event_rows; "
                 f"DROP TABLE IF EXISTS {UNCLAIMED}")
     con.execute("DELETE FROM changed_runs; DELETE FROM changed_objects; DELETE FROM changed_fields")

@@ -14,9 +14,12 @@ header of metadata in SQL comments, in the style of dbt singular tests:
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+
+import duckdb
 
 RULES_DIR = Path(__file__).resolve().parent
 MODELS_DIR = RULES_DIR / "models"
@@ -43,6 +46,11 @@ OPERATIONS = {
 }  # fmt: skip
 # What the metrics count a type as (reports/metrics.sql: findings_by_category, duplicate incidents).
 METRIC_CATEGORIES = ("duplicate", "drift", "failure", "missing", "bookkeeping", "pending", "orphan")
+# `scope: run`: a subject's hits depend only on its own run's rows of these tables, so an
+# incremental audit evaluates the rule for the runs in scope and keeps the others' hits
+# (reckon/engine.py); `scope: all` (the default): the rule reads anything, every audit.
+SCOPES = ("all", "run")
+RUN_SCOPE_TABLES = ("intent_state", "run_state")
 REQUIRED_KEYS = ("rule_id", "mismatch_type", "subject_kind", "severity", "precedence", "repair", "duplicate_risk",
                  "next_action", "prevention", "metric", "description")
 _CHOICE = re.compile(r"^(\w+)(?: if (\w+) else (\w+))?$")
@@ -85,6 +93,8 @@ class Rule:
     next_action: str = ""  # what an operator should do next, in words
     prevention: str = ""  # the follow-up work that stops it recurring
     metric: str = ""  # the category the metrics count it in
+    scope: str = "all"  # SCOPES
+    columns: frozenset[str] | None = None  # of a `scope: run` rule: the names its SQL mentions (None: whole rows)
 
     def catalog_row(self) -> dict[str, object]:
         """The type's row in the `mismatch_types` table the repair and metrics SQL read."""
@@ -153,6 +163,10 @@ def parse_rule(path: Path) -> Rule:
                         f"({', '.join(op for op, p in OPERATIONS.items() if p in needs) or 'it needs none'})")
     if meta["metric"] not in METRIC_CATEGORIES:
         raise RuleError(f"{path.name}: metric must be one of {METRIC_CATEGORIES}")
+    scope = meta.get("scope") or "all"
+    if scope not in SCOPES:
+        raise RuleError(f"{path.name}: scope must be one of {SCOPES}")
+    columns = _run_scope_columns(path, meta["subject_kind"], sql) if scope == "run" else None
     return Rule(
         rule_id=meta["rule_id"],
         mismatch_type=meta["mismatch_type"],
@@ -168,7 +182,55 @@ def parse_rule(path: Path) -> Rule:
         next_action=meta["next_action"],
         prevention=meta["prevention"],
         metric=meta["metric"],
+        scope=scope,
+        columns=columns,
     )
+
+
+def _run_scope_columns(path: Path, subject_kind: str, sql: str) -> frozenset[str] | None:
+    """Check a `scope: run` rule: it judges an intent or a run and reads only
+    `RUN_SCOPE_TABLES`, unqualified (the engine binds those names to the scope's rows).
+    Returns every name its column references and join columns mention, which the engine
+    fetches of the scope's rows; None when it reads whole rows (`*`, `COLUMNS`, a
+    positional or natural join, a row named by its table or alias). By DuckDB's parser."""
+    if subject_kind == "effect":
+        raise RuleError(f"{path.name}: scope run is for intent and run rules (an effect has no run)")
+    with duckdb.connect() as con:
+        tree = json.loads(con.execute("SELECT json_serialize_sql(?)", [sql]).fetchone()[0])
+    if tree["error"] or len(tree["statements"]) != 1:
+        raise RuleError(f"{path.name}: its SQL must be one SELECT ({tree.get('error_message', 'several statements')})")
+    tables, ctes, relations, names, single = set(), set(), set(), set(), set()
+    whole_rows = False
+    stack: list = [tree["statements"]]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+            continue
+        if not isinstance(node, dict):
+            continue
+        stack.extend(node.values())
+        kind = node.get("class") or node.get("type")
+        if kind == "TABLE_FUNCTION":
+            raise RuleError(f"{path.name}: scope run rules read tables, not table functions")
+        if kind == "BASE_TABLE":
+            tables.add((node["catalog_name"], node["schema_name"], node["table_name"]))
+        if kind in ("STAR", "POSITIONAL_REFERENCE") or node.get("ref_type") in ("NATURAL", "POSITIONAL"):
+            whole_rows = True
+        if kind == "COLUMN_REF":
+            names.update(node["column_names"])
+            if len(node["column_names"]) == 1:  # a column, or a whole row by its relation's name
+                single.add(node["column_names"][0])
+        names.update(node.get("using_columns") or [])
+        if kind in ("BASE_TABLE", "SUBQUERY"):
+            relations.update(filter(None, [node.get("alias"), node.get("table_name")]))
+        ctes.update(entry["key"] for entry in (node.get("cte_map") or {}).get("map") or [])
+    outside = sorted(".".join(filter(None, t)) for t in tables
+                     if t[:2] != ("", "") or t[2] not in (*RUN_SCOPE_TABLES, *ctes))
+    if outside:
+        raise RuleError(f"{path.name}: scope run rules read only {', '.join(RUN_SCOPE_TABLES)} (unqualified); "
+                        f"it reads {', '.join(outside)}")
+    return None if whole_rows or single & (relations | ctes) else frozenset(names)
 
 
 def _choice(path: Path, meta: dict[str, str], key: str, values: tuple[str, ...], conditions: tuple[str, ...]) -> Choice:

@@ -27,7 +27,7 @@ from reckon import buckets
 from reckon.database import search_internal
 from reckon.incremental import FINGERPRINTED, MODEL_TABLES
 from reckon.workspace import Workspace
-from rules import RULES_DIR
+from rules import RULES_DIR, load_rules
 from simulator import simulate
 from simulator.timeline import advance
 
@@ -196,10 +196,14 @@ def test_changed_rules_or_catalog_start_over(tmp_path):
 
 
 def test_the_fingerprint_covers_the_sql_of_every_kept_table():
-    """The intents' finding context is kept, so the script that builds it is fingerprinted
-    with the models: a changed script starts over instead of keeping rows of the old one."""
+    """The intents' finding context and the `scope: run` rules' hits are kept, so the SQL
+    that builds them is fingerprinted with the models: a changed script starts over instead
+    of keeping rows of the old one."""
     kept_builders = {p.relative_to(RULES_DIR).as_posix() for p in FINGERPRINTED}
     assert "findings/10_subjects.sql" in kept_builders
+    scopes = {f"mismatches/{rule.path.name}": rule.scope for rule in load_rules()}
+    assert {path for path, scope in scopes.items() if scope == "run"} == kept_builders & scopes.keys()
+    assert set(scopes.values()) == {"run", "all"}
     assert {p.relative_to(RULES_DIR).as_posix() for p in RULES_DIR.glob("models/**/*.sql")} <= kept_builders
 
 

@@ -9,6 +9,7 @@
 -- next_action: retry by hand: no idempotency key protects an automatic retry
 -- prevention: send an idempotency key with every call so that a lost call can be retried safely
 -- metric: missing
+-- scope: run
 -- description: The call's outcome is unknown to the runtime, and a fresh export taken past
 --   the settle window shows nothing: it did not happen.
 SELECT intent_id AS subject_id

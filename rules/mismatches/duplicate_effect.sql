@@ -8,6 +8,7 @@
 -- next_action: decide which duplicate to keep and reverse the others by hand
 -- prevention: send the idempotency key with every call and reuse it on every retry
 -- metric: duplicate
+-- scope: run
 -- description: Two or more distinct objects matched to one intent are live (success or
 --   pending): a retry or a duplicated webhook produced the effect twice.
 SELECT intent_id AS subject_id

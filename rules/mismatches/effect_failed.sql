@@ -9,6 +9,7 @@
 -- next_action: fix the cause, then retry or cancel the intent
 -- prevention: record success only once the system confirms the effect (webhook or read-back), not when it accepts the call
 -- metric: failure
+-- scope: run
 -- description: The runtime recorded success but the system shows the effect failed or
 --   reversed (refund failed/canceled, message bounced/dropped).
 SELECT intent_id AS subject_id

@@ -9,6 +9,7 @@
 -- next_action: patch the fields that did not take
 -- prevention: write every field in one request and read the object back before recording success
 -- metric: drift
+-- scope: run
 -- description: The effect is present but some intended fields do not hold, and the agent
 --   was the last writer (a partial write), or no one can tell who was: the weaker claim,
 --   with the uncertainty in the finding's evidence (`last_writer_basis`).

@@ -9,6 +9,7 @@
 -- next_action: execute the missing step only
 -- prevention: mark a run complete only when every required step has a recorded outcome
 -- metric: missing
+-- scope: run
 -- description: A required or declared step never started, although an earlier step of the
 --   same run is observed done, and the run is terminal or past its completion window.
 SELECT s.intent_id AS subject_id

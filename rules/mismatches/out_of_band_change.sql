@@ -8,6 +8,7 @@
 -- next_action: adopt the outside change, or re-apply the intended values
 -- prevention: flag records the agent manages, or route manual edits through the workflow
 -- metric: drift
+-- scope: run
 -- description: The effect is present but its fields differ from the intended ones, and the
 --   last change was someone else's, on evidence: an actor id that is not the agent's, or,
 --   where the system names no actor, an edit after the agent's write and its settle window.

@@ -8,6 +8,7 @@
 -- next_action: confirm with the system; re-run the step if it never happened
 -- prevention: store the receipt the system returned and check it exists before marking the step done
 -- metric: missing
+-- scope: run
 -- description: The runtime recorded success, but past the settle window nothing matches,
 --   or the recorded receipt names an object the system does not have.
 SELECT intent_id AS subject_id

@@ -8,6 +8,7 @@
 -- next_action: record the receipt and resume the run
 -- prevention: store the receipt before acknowledging the queue message
 -- metric: bookkeeping
+-- scope: run
 -- description: The agent's effect is present (matched by correlation key, target or
 --   receipt) but the runtime has no receipt: the worker died after the side effect, or the
 --   webhook that carries the receipt never came (a success recorded with no receipt on any

@@ -9,6 +9,7 @@
 -- next_action: nothing to redo: mark the intent satisfied by whoever did it
 -- prevention: look for an existing effect by its natural key before acting
 -- metric: bookkeeping
+-- scope: run
 -- description: The runtime has no success, yet the intended effect is present, produced by
 --   someone else: matched by natural key only, with none of this intent's correlation
 --   keys, and its last writer is not the agent.

@@ -9,6 +9,7 @@
 -- next_action: mark the run complete
 -- prevention: set a run's status from the verified state of its steps, not the worker's last message
 -- metric: bookkeeping
+-- scope: run
 -- description: Every required intent of the run is observed done, yet the run is not
 --   recorded complete (failed, escalated, needs_reconciliation, or still running or
 --   awaiting approval past its completion window).

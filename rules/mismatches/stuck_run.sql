@@ -8,6 +8,7 @@
 -- next_action: resolve the run's intent findings, then resume or fail the run
 -- prevention: alert on runs past their completion window and resume them from their last verified step
 -- metric: pending
+-- scope: run
 -- description: The run is not terminal, is past its completion window, and not all of its
 --   required intents are done.
 SELECT run_id AS subject_id

@@ -8,6 +8,7 @@
 -- next_action: wait for the settle window, then re-check
 -- prevention: reconcile timed-out calls by their idempotency key instead of assuming an outcome
 -- metric: pending
+-- scope: run
 -- description: The call's outcome is unknown to the runtime and the system cannot tell yet:
 --   the effect is pending, the export is older than the attempt plus the settle window,
 --   or the system is not exported.

@@ -102,6 +102,27 @@ def test_a_well_formed_rule_parses(tmp_path: Path) -> None:
     rule = parse_rule(_write_rule(tmp_path, "bogus_type.sql", GOOD_HEADER))
     assert (rule.rule_id, rule.mismatch_type, rule.precedence) == ("R999", "bogus_type", 99)
     assert rule.sql == GOOD_SQL
+    assert rule.scope == "all"
+
+
+def test_a_run_scope_rule_may_read_its_tables_through_its_own_ctes(tmp_path: Path) -> None:
+    sql = ("WITH late AS (SELECT run_id FROM run_state WHERE past_window) "
+           "SELECT intent_id AS subject_id FROM intent_state SEMI JOIN late USING (run_id)")
+    rule = parse_rule(_write_rule(tmp_path, "bogus_type.sql", {**GOOD_HEADER, "scope": "run"}, sql))
+    assert rule.scope == "run"
+    # What an incremental audit fetches of the scope's rows: every name the SQL mentions.
+    assert {"run_id", "past_window", "intent_id"} <= rule.columns
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT s.intent_id AS subject_id FROM intent_state s WHERE s IS NOT NULL",
+    "SELECT intent_id AS subject_id FROM (SELECT * FROM intent_state)",
+    "SELECT intent_id AS subject_id FROM intent_state NATURAL JOIN run_state",
+    "SELECT intent_id AS subject_id FROM intent_state WHERE COLUMNS('n_.*') > 0",
+])
+def test_a_run_scope_rule_that_reads_whole_rows_gets_whole_rows(tmp_path: Path, sql: str) -> None:
+    rule = parse_rule(_write_rule(tmp_path, "bogus_type.sql", {**GOOD_HEADER, "scope": "run"}, sql))
+    assert rule.columns is None
 
 
 @pytest.mark.parametrize(
@@ -147,6 +168,22 @@ def test_a_well_formed_rule_parses(tmp_path: Path) -> None:
         pytest.param({**GOOD_HEADER, "duplicate_risk": "low if lucky else high"}, GOOD_SQL,
                      "duplicate_risk condition", id="unknown risk condition"),
         pytest.param({**GOOD_HEADER, "metric": "misc"}, GOOD_SQL, "metric", id="unknown metric category"),
+        pytest.param({**GOOD_HEADER, "scope": "day"}, GOOD_SQL, "scope must be", id="unknown scope"),
+        pytest.param({**GOOD_HEADER, "scope": "run", "subject_kind": "effect"},
+                     "SELECT system || ':' || external_id AS subject_id FROM observed", "an effect has no run",
+                     id="effect rule scoped to a run"),
+        pytest.param({**GOOD_HEADER, "scope": "run"},
+                     "SELECT s.intent_id AS subject_id FROM intent_state s SEMI JOIN matches m USING (intent_id)",
+                     "it reads matches", id="run scope reading another table"),
+        pytest.param({**GOOD_HEADER, "scope": "run"},
+                     "SELECT intent_id AS subject_id FROM intent_state WHERE EXISTS (SELECT 1 FROM audit_context)",
+                     "it reads audit_context", id="run scope reading the clock in a subquery"),
+        pytest.param({**GOOD_HEADER, "scope": "run"}, "SELECT intent_id AS subject_id FROM main.intent_state",
+                     "it reads main.intent_state", id="run scope naming the table's schema"),
+        pytest.param({**GOOD_HEADER, "scope": "run"}, "SELECT subject_id FROM read_parquet('hits.parquet')",
+                     "not table functions", id="run scope reading a file"),
+        pytest.param({**GOOD_HEADER, "scope": "run"}, "SELECT intent_id AS subject_id FROM intent_state; SELECT 1",
+                     "must be one SELECT", id="run scope with two statements"),
     ],
 )
 def test_malformed_header_raises_rule_error_naming_the_file(
