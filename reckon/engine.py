@@ -49,7 +49,8 @@ def prepare(con: duckdb.DuckDBPyConnection, ws: Workspace) -> str:
 
 
 def detect_findings(con: duckdb.DuckDBPyConnection) -> int:
-    """Run every mismatch rule; keep one primary finding per subject by precedence."""
+    """Run every mismatch rule (those of `scope: run` for the queued runs only, the other
+    runs' hits kept); keep one primary finding per subject by precedence."""
     rules = load_rules()
     by_kind = {kind: [r for r in rules if r.subject_kind == kind and r.scope == "all"] for kind in SUBJECT_KINDS}
     con.execute("BEGIN")
