@@ -14,6 +14,7 @@ header of metadata in SQL comments, in the style of dbt singular tests:
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -195,8 +196,7 @@ def _run_scope_columns(path: Path, subject_kind: str, sql: str) -> frozenset[str
     positional or natural join, a row named by its table or alias). By DuckDB's parser."""
     if subject_kind == "effect":
         raise RuleError(f"{path.name}: scope run is for intent and run rules (an effect has no run)")
-    with duckdb.connect() as con:
-        tree = json.loads(con.execute("SELECT json_serialize_sql(?)", [sql]).fetchone()[0])
+    tree = _syntax_tree(sql)
     if tree["error"] or len(tree["statements"]) != 1:
         raise RuleError(f"{path.name}: its SQL must be one SELECT ({tree.get('error_message', 'several statements')})")
     tables, ctes, relations, names, single = set(), set(), set(), set(), set()
@@ -231,6 +231,20 @@ def _run_scope_columns(path: Path, subject_kind: str, sql: str) -> frozenset[str
         raise RuleError(f"{path.name}: scope run rules read only {', '.join(RUN_SCOPE_TABLES)} (unqualified); "
                         f"it reads {', '.join(outside)}")
     return None if whole_rows or single & (relations | ctes) else frozenset(names)
+
+
+@functools.cache
+def _syntax_tree(sql: str) -> dict:
+    """DuckDB's parse of `sql` (json_serialize_sql), once per text and process: rules load
+    on every audit."""
+    with _parser().cursor() as con:
+        return json.loads(con.execute("SELECT json_serialize_sql(?)", [sql]).fetchone()[0])
+
+
+@functools.cache
+def _parser() -> duckdb.DuckDBPyConnection:
+    # One in-memory database per process (about 20 ms to open); a cursor per parse, for threads.
+    return duckdb.connect()
 
 
 def _choice(path: Path, meta: dict[str, str], key: str, values: tuple[str, ...], conditions: tuple[str, ...]) -> Choice:
