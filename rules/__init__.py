@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -237,13 +238,14 @@ def _run_scope_columns(path: Path, subject_kind: str, sql: str) -> frozenset[str
 def _syntax_tree(sql: str) -> dict:
     """DuckDB's parse of `sql` (json_serialize_sql), once per text and process: rules load
     on every audit."""
-    with _parser().cursor() as con:
+    with _parser(os.getpid()).cursor() as con:
         return json.loads(con.execute("SELECT json_serialize_sql(?)", [sql]).fetchone()[0])
 
 
 @functools.cache
-def _parser() -> duckdb.DuckDBPyConnection:
-    # One in-memory database per process (about 20 ms to open); a cursor per parse, for threads.
+def _parser(pid: int) -> duckdb.DuckDBPyConnection:
+    # One in-memory database per process (about 20 ms to open; a forked child opens its
+    # own: the parent's has no threads there); a cursor per parse, for threads.
     return duckdb.connect()
 
 
