@@ -64,6 +64,7 @@ class Step:
     peak_rss: int | None = None  # the process's peak resident set during the step
     written_bytes: int | None = None  # the analyst copy's: the bytes written of it (reckon/read_copy.py)
     compared_by: str | None = None  # and how its blocks were compared: digests, bytes, none (whole)
+    start: float | None = None  # perf_counter at its start: steps run side by side overlap (the snapshots)
 
 
 @dataclass
@@ -76,7 +77,7 @@ class Clock:
     def step(self, name: str) -> Iterator[Step]:
         measured = reset_peak_rss()
         wall, cpu = time.perf_counter(), cpu_seconds()
-        entry = Step(name, 0.0, 0.0)
+        entry = Step(name, 0.0, 0.0, start=wall)
         try:
             yield entry
         finally:

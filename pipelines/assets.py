@@ -1,10 +1,12 @@
 """The audit's assets: one per step of `pipelines.steps`, generated from that list. State
 passes through the workspace's DuckDB file, so the assets run one after another in one
-process (no lock waits). No `from __future__ import annotations`: Dagster reads the
-`context` annotation."""
+process (no lock waits). The snapshot steps are the exception: their assets (one per
+source) share one op, which runs them side by side when that pays (`run_steps`). No
+`from __future__ import annotations`: Dagster reads the `context` annotation."""
 
 import math
 import os
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -12,7 +14,7 @@ from typing import Any
 import dagster as dg
 
 from pipelines.resources import ReckonWorkspace
-from pipelines.steps import AuditRun, Markdown, Step, Table, audit_steps, run_step
+from pipelines.steps import AuditRun, Markdown, Step, Table, audit_steps, run_step, run_steps
 from reckon.config import Config
 
 
@@ -37,6 +39,26 @@ def step_asset(step: Step, buckets: int = 1) -> dg.AssetsDefinition:
         return dg.MaterializeResult(metadata=dagster_metadata(metadata))
 
     return _asset
+
+
+def snapshot_assets(steps: list[Step], buckets: int = 1) -> dg.AssetsDefinition:
+    """The snapshot steps' assets, one per source, in one op: the in-process executor runs
+    one op at a time, and the sources' snapshots are worth running at once. Any subset of
+    them can be materialized; a source that fails fails the op once the others are in."""
+
+    @dg.multi_asset(name="snapshots", can_subset=True, specs=[
+        dg.AssetSpec(step.name, group_name=step.group, description=step.description, kinds=set(step.kinds),
+                     skippable=True) for step in steps])  # fmt: skip
+    def _assets(context: dg.AssetExecutionContext, workspace: ReckonWorkspace) -> Iterator[dg.MaterializeResult]:
+        chosen = [step for step in steps if dg.AssetKey(step.name) in context.selected_asset_keys]
+        run = AuditRun(workspace.open(), started_at=_run_start(context), buckets=buckets)
+        try:
+            for step, metadata in run_steps(chosen, run):
+                yield dg.MaterializeResult(asset_key=step.name, metadata=dagster_metadata(metadata))
+        finally:
+            run.close()
+
+    return _assets
 
 
 def bucket_asset(step: Step, buckets: int) -> dg.AssetsDefinition:
@@ -95,4 +117,6 @@ def _run_start(context: dg.AssetExecutionContext) -> datetime:
 
 def build_assets(config: Config) -> list[dg.AssetsDefinition]:
     buckets = config.policies.buckets
-    return [step_asset(step, buckets) for step in audit_steps(config, buckets)]
+    steps = audit_steps(config, buckets)
+    snapshots = [step for step in steps if step.source]
+    return [snapshot_assets(snapshots, buckets), *(step_asset(step, buckets) for step in steps if not step.source)]

@@ -1,12 +1,13 @@
 """One whole audit in this process, without the orchestrator: the steps of
-`pipelines.steps`, in order, on one connection (tests, the demo's earlier days and the
-benchmark use it; `reckon audit` runs the same steps as the Dagster job)."""
+`pipelines.steps`, in order, on one connection, the snapshots side by side when that pays
+(`run_steps`; tests, the demo's earlier days and the benchmark use it; `reckon audit` runs
+the same steps as the Dagster job)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from pipelines.steps import AuditRun, audit_steps, run_step
+from pipelines.steps import AuditRun, audit_steps, run_steps
 from reckon.locking import DEFAULT_TIMEOUT, workspace_lock
 from reckon.workspace import Workspace
 
@@ -22,8 +23,8 @@ def run_audit(ws: Workspace, lock_timeout: float = DEFAULT_TIMEOUT, buckets: int
         buckets = buckets or ws.config.policies.buckets
         run = AuditRun(ws, buckets=buckets)
         try:
-            for step in audit_steps(ws.config, buckets, report):
-                run_step(step, run)
+            for _ in run_steps(audit_steps(ws.config, buckets, report), run):
+                pass
         finally:
             run.close()
     return run.audit

@@ -10,8 +10,10 @@ An audit in buckets builds the models as bucket_inputs -> bucket_claims -> bucke
 Each step says what runs, which steps it reads from (`after`: the Dagster lineage) and
 whether it needs the workspace database open (`database`). The Dagster assets
 (`pipelines.assets`), the in-process runner (`pipelines.runner.run_audit`) and the
-benchmark all build their work from `audit_steps`; timing and memory probes attach as
-hooks (`add_hook`), never by patching functions.
+benchmark all build their work from `audit_steps`; the runners run it with `run_steps`
+(which runs the snapshot steps side by side when their sources hold enough new bytes); timing and
+memory probes attach as hooks (`add_hook`), never by patching functions: a hook of the
+snapshot steps may then be entered in several threads at once.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -77,6 +80,8 @@ class AuditRun:
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     buckets: int = 1
     bucket: int | None = None  # the one bucket a partition runs (steps with a `phase`); None: all
+    # While snapshots run side by side: the sources whose files a worker process parses.
+    offload: frozenset[str] = frozenset()
     # How the connection is made (the benchmark's profiler wraps it).
     connect: Callable[[Workspace], AbstractContextManager[duckdb.DuckDBPyConnection]] = database.connect
     audit: dict[str, Any] = field(default_factory=dict)  # the `audits` row, once published
@@ -106,6 +111,7 @@ class Step:
     database: str = "open"  # "open": on the run's connection; "closed": the file whole; "none"
     kinds: frozenset[str] = frozenset({"duckdb"})
     phase: str = ""  # an audit in buckets' phase (reckon/buckets.py): one pass per bucket, anywhere
+    source: str = ""  # a snapshot step's source: consecutive such steps may run side by side (`run_steps`)
 
 
 # A hook wraps a step: `hook(step, run, metadata)` is entered before the step runs and left
@@ -158,15 +164,53 @@ def run_step(step: Step, run: AuditRun) -> dict[str, Any]:
     return metadata
 
 
+def run_steps(steps: list[Step], run: AuditRun) -> Iterator[tuple[Step, dict[str, Any]]]:
+    """Each step run, in the list's order, with its metadata. Consecutive snapshot steps run
+    side by side when some of their sources hold enough unread bytes to be parsed in a
+    worker process of their own (`engine.side_by_side`): `policies.threads` at a time, so
+    that one source's Python parsing no longer waits for another's."""
+    at = 0
+    while at < len(steps):
+        end = at + 1
+        while steps[at].source and end < len(steps) and steps[end].source:
+            end += 1
+        batch, at = steps[at:end], end
+        offload = engine.side_by_side(run.ws, [step.source for step in batch]) if len(batch) > 1 else frozenset()
+        if offload:
+            yield from _side_by_side(batch, run, offload)
+        else:
+            for step in batch:
+                yield step, run_step(step, run)
+
+
+def _side_by_side(steps: list[Step], run: AuditRun, offload: frozenset[str]) -> Iterator[tuple[Step, dict[str, Any]]]:
+    """The snapshot steps at once, in threads (those of `offload` mostly wait on their
+    worker process). Every one runs to its end, as one after another would: a failed
+    source's error is raised once the others' snapshots are in, after their metadata."""
+    run.close()  # no step of these opens the database; closed here, not by each thread
+    run.offload = offload
+    try:
+        with ThreadPoolExecutor(run.ws.config.policies.threads, thread_name_prefix="snapshot") as pool:
+            done = [(step, pool.submit(run_step, step, run)) for step in steps]
+    finally:
+        run.offload = frozenset()
+    errors = [future.exception() for _, future in done if future.exception() is not None]
+    for step, future in done:
+        if future.exception() is None:
+            yield step, future.result()
+    if errors:
+        raise errors[0]
+
+
 # --- what each step runs ------------------------------------------------------------------
 
 
 def _snapshot(source: str) -> Callable[[AuditRun], dict[str, Any]]:
     def snapshot(run: AuditRun) -> dict[str, Any]:
-        snap = engine.ingest(run.ws, source)
+        snap = engine.ingest(run.ws, source, source in run.offload)
         return {"snapshot_id": snap.snapshot_id if snap else "(no new files)", "rows": snap.rows if snap else 0,
                 "quarantined": snap.quarantined if snap else 0, "files": len(snap.files) if snap else 0,
-                "bytes": sum(f.size for f in snap.files) if snap else 0}
+                "bytes": sum(f.size for f in snap.files) if snap else 0, "parsed_in_worker": source in run.offload}
 
     return snapshot
 
@@ -272,7 +316,7 @@ def audit_steps(config: Config, buckets: int = 1, report: bool = True) -> list[S
     `report` the HTML report is left out (`reckon report` writes it on demand)."""
     snapshots = [Step(f"snapshot_{s.name}", "snapshots",
                       f"Immutable Parquet snapshot of the `{s.name}` landing files ({s.connector} connector).",
-                      _snapshot(s.name), database="none", kinds=frozenset({"parquet"}))
+                      _snapshot(s.name), database="none", kinds=frozenset({"parquet"}), source=s.name)
                  for s in config.sources]  # fmt: skip
     inputs = Step(AUDIT_INPUTS, "models",
                   "Registers the snapshot set, the config tables and the audit's id and as-of time.",

@@ -13,20 +13,35 @@ from datetime import UTC, datetime
 
 import duckdb
 
-from reckon import compaction, incremental, read_copy
+from reckon import compaction, file_reads, incremental, read_copy
 from reckon.database import READ_COPY, qualified, run_script, table_exists
 from reckon.inputs import register_audit, register_inputs
-from reckon.snapshots import Snapshot, list_snapshots, take_snapshot
+from reckon.snapshots import Snapshot, list_snapshots, take_snapshot, unread_bytes
 from reckon.workspace import Workspace
 from rules import FINDINGS_DIR, REPAIRS_DIR, RULES_DIR, RUN_SCOPE_TABLES, SUBJECT_KINDS, load_rules
 
 # --- snapshots ---------------------------------------------------------------
 
 
-def ingest(ws: Workspace, source_name: str) -> Snapshot | None:
-    """Snapshot one source's new landing files (None when nothing changed)."""
+def ingest(ws: Workspace, source_name: str, offload: bool = False) -> Snapshot | None:
+    """Snapshot one source's new landing files (None when nothing changed); with `offload`
+    its files are parsed in a worker process, for a caller snapshotting sources side by side."""
     source = next(s for s in ws.config.sources if s.name == source_name)
-    return take_snapshot(ws, source)
+    return take_snapshot(ws, source, offload)
+
+
+def side_by_side(ws: Workspace, source_names: list[str]) -> frozenset[str]:
+    """The sources to parse in worker processes of their own while these sources are
+    snapshotted side by side: those with `file_reads.PARALLEL_MIN_BYTES` or more unread (a
+    worker's start, about half a second, is then small beside their parsing); the others are
+    read in their threads. Empty, one after another being as fast, with one thread or fewer
+    than two sources with unread files, or none that large."""
+    if ws.config.policies.threads < 2 or len(source_names) < 2:
+        return frozenset()
+    unread = {s.name: unread_bytes(ws, s) for s in ws.config.sources if s.name in source_names}
+    if sum(1 for n in unread.values() if n) < 2:
+        return frozenset()
+    return frozenset(name for name, n in unread.items() if n >= file_reads.PARALLEL_MIN_BYTES)
 
 
 # --- the audit's inputs ------------------------------------------------------

@@ -12,6 +12,11 @@ counts are the ones a single reader gives (tests/test_file_reads.py compares the
 
 A worker that finishes a file gets the next one at once; at most two files per worker are
 being read or waiting to be taken, so the IPC files on disk stay few.
+
+When several sources are snapshotted side by side (`pipelines.steps.run_steps`), each in a
+thread of the caller's, each source's files go to one worker of its own whatever their
+number and size (`offload`): the threads then mostly wait on their workers, and the
+sources' Python parsing runs on as many cores as there are sources at once.
 """
 
 from __future__ import annotations
@@ -50,11 +55,12 @@ class FileRead:
 
 class FileReads:
     """The batches of each file, in the order given: read here, or by `workers` processes
-    when there are several files and enough bytes. What a worker noted is added to `reader`
-    and `sink` when its file's batches are done: its rejections, repeats dropped and fields seen."""
+    when there are several files and enough bytes, or by one process with `offload`. What a
+    worker noted is added to `reader` and `sink` when its file's batches are done: its
+    rejections, repeats dropped and fields seen."""
 
     def __init__(self, reader: Reader, sink: QuarantineSink, paths: list[Path], size: int, scratch: Path,
-                 workers: int) -> None:
+                 workers: int, offload: bool = False) -> None:
         """`size`: the files' bytes in all (the snapshot's entries know them)."""
         self.reader, self.sink, self.scratch = reader, sink, scratch
         self.paths = paths
@@ -62,9 +68,11 @@ class FileReads:
         self.next = 0  # the index of the next file asked for
         self.sent = 0  # the index of the next file to give a worker
         self.answers: dict[int, Any] = {}  # what the workers answered for files not taken yet
-        if workers > 1 and len(paths) > 1 and size >= PARALLEL_MIN_BYTES:
+        if offload and paths:
+            self.workers = [_Worker()]
+        elif workers > 1 and len(paths) > 1 and size >= PARALLEL_MIN_BYTES:
             self.workers = [_Worker() for _ in range(min(workers, len(paths)))]
-            self._give_work()
+        self._give_work()
 
     def __enter__(self) -> FileReads:
         return self

@@ -112,8 +112,23 @@ class MissingSourceError(ValueError):
     """A required source's paths match no file and it was never snapshotted."""
 
 
-def take_snapshot(ws: Workspace, source: Source) -> Snapshot | None:
-    """Snapshot the source's new landing files; None when there are none.
+def unread_bytes(ws: Workspace, source: Source) -> int:
+    """The bytes of the source's landing files that no snapshot read at their path, size
+    and modification time (the quick check of `take_snapshot`): what it would hash and
+    most likely read, found without reading anything."""
+    seen = {(f.path, f.size, f.mtime_ns) for s in list_snapshots(ws, source.name) for f in s.files}
+    total = 0
+    for path in ws.landing_files(source.paths):
+        stat = path.stat()
+        if (str(path.relative_to(ws.root)), stat.st_size, stat.st_mtime_ns) not in seen:
+            total += stat.st_size
+    return total
+
+
+def take_snapshot(ws: Workspace, source: Source, offload: bool = False) -> Snapshot | None:
+    """Snapshot the source's new landing files; None when there are none. With `offload`
+    the files are parsed in a worker process (reckon/file_reads.py), so that the caller's
+    threads can snapshot several sources at once.
 
     A file is identified by its content: content already in a snapshot of the source is
     not read again, whatever its path or modification time now (a copied or re-touched
@@ -156,7 +171,7 @@ def take_snapshot(ws: Workspace, source: Source) -> Snapshot | None:
     if not entries:
         return None
 
-    return _store(ws, source, reader, entries)
+    return _store(ws, source, reader, entries, offload=offload)
 
 
 def take_live_snapshot(ws: Workspace, source: Source, path: Path, observed_at: datetime) -> Snapshot:
@@ -171,7 +186,8 @@ def take_live_snapshot(ws: Workspace, source: Source, path: Path, observed_at: d
     return _store(ws, source, reader, [entry], origin=LIVE)
 
 
-def _store(ws: Workspace, source: Source, reader: Reader, entries: list[FileEntry], origin: str = EXPORT) -> Snapshot:
+def _store(ws: Workspace, source: Source, reader: Reader, entries: list[FileEntry], origin: str = EXPORT,
+           offload: bool = False) -> Snapshot:
     """Read the entries' files into a new snapshot folder, renamed into place whole."""
     reader_cls = type(reader)
     snapshot_id = _snapshot_id(source, reader, entries, origin)
@@ -187,7 +203,7 @@ def _store(ws: Workspace, source: Source, reader: Reader, entries: list[FileEntr
     staging = ws.snapshots / ".staging" / f"{source.name}-{snapshot_id}-{os.getpid()}"
     staging.mkdir(parents=True)
     try:
-        entries = _write(ws, reader, source, entries, snapshot_id, staging)
+        entries = _write(ws, reader, source, entries, snapshot_id, staging, offload)
         fields_added, fields_missing = reader.field_drift()
         manifest = {
             "format_version": FORMAT_VERSION,
@@ -222,7 +238,8 @@ def _store(ws: Workspace, source: Source, reader: Reader, entries: list[FileEntr
 
 
 def _write(
-    ws: Workspace, reader: Reader, source: Source, entries: list[FileEntry], snapshot_id: str, folder: Path
+    ws: Workspace, reader: Reader, source: Source, entries: list[FileEntry], snapshot_id: str, folder: Path,
+    offload: bool,
 ) -> list[FileEntry]:
     schema = with_snapshot_columns(reader.schema)
     sink = QuarantineSink(source.name)
@@ -230,7 +247,7 @@ def _write(
     readable = [e for e in entries if e.refused is None]
     with (pq.ParquetWriter(folder / "data.parquet", schema, compression="zstd") as writer,
           FileReads(reader, sink, [ws.root / e.path for e in readable], sum(e.size for e in readable), folder,
-                    ws.config.policies.threads) as reads):
+                    ws.config.policies.threads, offload) as reads):
         group = RowGroup(writer)
         for entry in entries:
             if entry.refused is not None:

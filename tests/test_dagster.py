@@ -6,6 +6,7 @@ import dagster as dg
 
 from pipelines.automation import landing_fingerprint
 from pipelines.definitions import AUDIT_JOB, build_definitions
+from reckon import file_reads
 from reckon.workspace import Workspace
 from simulator import simulate
 
@@ -20,7 +21,8 @@ def test_definitions_load_from_the_demo_config_without_a_workspace(tmp_path):
     assert {s.name for s in defs.sensors} == {"new_landing_files"}
 
 
-def test_audit_job_materializes_every_asset_in_process(tmp_path):
+def test_audit_job_materializes_every_asset_in_process(tmp_path, monkeypatch):
+    monkeypatch.setattr(file_reads, "PARALLEL_MIN_BYTES", 0)  # the sources snapshotted side by side
     sim = simulate(tmp_path / "ws", runs=40, seed=9)
     defs = build_definitions(str(sim.workspace))
     with dg.instance_for_test() as instance:
@@ -78,3 +80,19 @@ def test_plan_files_appear_only_for_a_published_audit(tmp_path):
     finally:
         run.close()
     assert not list((ws.root / "exports").glob("repair-plan-*"))
+
+
+def test_one_source_snapshot_materializes_alone(tmp_path):
+    """The snapshot assets share one op, and any of them can be materialized on its own."""
+    from reckon.snapshots import list_snapshots
+
+    sim = simulate(tmp_path / "ws", runs=20, seed=3)
+    defs = build_definitions(str(sim.workspace))
+    key = dg.AssetKey("snapshot_stripe_refunds")
+    with dg.instance_for_test() as instance:
+        result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+            instance=instance, asset_selection=[key])
+    assert result.success
+    assert [m.asset_key for m in result.get_asset_materialization_events()] == [key]
+    ws = Workspace.open(sim.workspace)
+    assert [s.name for s in ws.config.sources if list_snapshots(ws, s.name)] == ["stripe_refunds"]

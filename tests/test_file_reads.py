@@ -1,15 +1,21 @@
 """A snapshot's files read by worker processes (reckon/file_reads.py) give the snapshot a
-single reader gives: the same rows in the same order, the same quarantine, the same counts."""
+single reader gives: the same rows in the same order, the same quarantine, the same counts;
+and so do sources snapshotted side by side (`pipelines.steps.run_steps`)."""
 
 from __future__ import annotations
 
 import gc
 import gzip
+import itertools
 import json
+import os
 import pickle
 import shutil
 import subprocess
 import sys
+import threading
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pyarrow as pa
@@ -19,10 +25,11 @@ import pytest
 from connectors import CONNECTORS
 from connectors.base import QuarantineSink
 from connectors.files import JsonDocument
+from pipelines.steps import AuditRun, add_hook, audit_steps, run_steps
 from reckon import file_reads
 from reckon.engine import ingest
 from reckon.file_reads import FileReads
-from reckon.snapshots import source_options
+from reckon.snapshots import MissingSourceError, list_snapshots, source_options, unread_bytes
 from reckon.workspace import Workspace
 from simulator import simulate
 
@@ -48,9 +55,10 @@ def _hostile_workspace(root: Path) -> Path:
 
 
 def _snapshot_tables(ws: Workspace) -> dict[str, tuple]:
+    """Each source's snapshot (taken now, or the one taken already) as tables and manifest."""
     out = {}
     for source in ws.config.sources:
-        snap = ingest(ws, source.name)
+        snap = ingest(ws, source.name) or list_snapshots(ws, source.name)[-1]
         manifest = json.loads((snap.folder / "_manifest.json").read_text())
         out[source.name] = (pq.read_table(snap.data_file), pq.read_table(snap.quarantine_file), manifest)
     return out
@@ -148,3 +156,91 @@ def test_a_zendesk_page_checked_for_its_export_time_goes_to_the_worker_parsed(tm
     del kept, worker
     gc.collect()
     assert not spill.exists()  # the worker's copy removed the records once read
+
+
+def _run_snapshot_steps(ws: Workspace) -> tuple[list[tuple[str, dict]], dict[str, tuple[str, float, float]], float]:
+    """The snapshot steps through `run_steps`, as an audit runs them: what each returned, the
+    thread each ran in with its start and end, and the CPU seconds of waited child processes."""
+    seen: dict[str, tuple[str, float, float]] = {}
+
+    @contextmanager
+    def where(step, run, metadata):
+        start = time.perf_counter()
+        yield
+        seen[step.name] = (threading.current_thread().name, start, time.perf_counter())
+
+    steps = [step for step in audit_steps(ws.config) if step.source]
+    before = os.times()
+    undo = add_hook(where)
+    try:
+        done = [(step.name, metadata) for step, metadata in run_steps(steps, AuditRun(ws))]
+    finally:
+        undo()
+    after = os.times()
+    return done, seen, round(after.children_user + after.children_system - before.children_user - before.children_system, 3)
+
+
+def test_sources_snapshotted_side_by_side_equal_one_after_another(tmp_path, monkeypatch):
+    one = _hostile_workspace(tmp_path / "one")
+    many = tmp_path / "many"
+    shutil.copytree(one, many, symlinks=True)
+    monkeypatch.setattr(file_reads, "PARALLEL_MIN_BYTES", 1 << 62)  # no source large enough: one after another
+    in_turn, turn_threads, turn_children = _run_snapshot_steps(Workspace.open(one))
+    # The larger half of the sources large enough for a worker of their own, the others read in their threads.
+    unread = {source.name: unread_bytes(Workspace.open(many), source) for source in Workspace.open(many).config.sources}
+    monkeypatch.setattr(file_reads, "PARALLEL_MIN_BYTES", sorted(unread.values())[len(unread) // 2])
+    side, side_threads, side_children = _run_snapshot_steps(Workspace.open(many))
+
+    assert [name for name, _ in side] == [name for name, _ in in_turn]  # metadata in the list's order
+    assert {thread for thread, _, _ in turn_threads.values()} == {"MainThread"} and turn_children == 0
+    assert not any(metadata["parsed_in_worker"] for _, metadata in in_turn)
+    assert all(thread.startswith("snapshot") for thread, _, _ in side_threads.values())
+    spans = sorted((start, end) for _, start, end in side_threads.values())
+    assert any(later[0] < earlier[1] for earlier, later in itertools.pairwise(spans))  # some ran at once
+    in_worker = {name.removeprefix("snapshot_"): metadata["parsed_in_worker"] for name, metadata in side}
+    assert in_worker == {name: n >= file_reads.PARALLEL_MIN_BYTES for name, n in unread.items()}
+    assert any(in_worker.values()) and not all(in_worker.values()) and side_children > 0
+    assert [m["snapshot_id"] for _, m in side] == [m["snapshot_id"] for _, m in in_turn]
+    alone, together = _snapshot_tables(Workspace.open(one)), _snapshot_tables(Workspace.open(many))
+    for name, (rows, quarantine, manifest) in alone.items():
+        assert rows.num_rows > 0 and rows.equals(together[name][0]), name
+        assert quarantine.equals(together[name][1]) and manifest == together[name][2], name
+    assert alone["workflow_log"][2]["quarantined"] >= 2 and alone["sendgrid_events"][2]["repeats_dropped"] >= 3
+    assert not list(many.glob("snapshots/**/*.arrow")) and not list(many.glob("snapshots/.staging/*"))
+
+
+def test_a_source_offloaded_is_parsed_by_a_worker_process(tmp_path, monkeypatch):
+    """`offload` sends even one small file to a worker process: the same snapshot, its
+    parsing done by a child."""
+    here = Workspace.open(_hostile_workspace(tmp_path / "here"))
+    shutil.copytree(here.root, tmp_path / "there", symlinks=True)
+    there = Workspace.open(tmp_path / "there")
+    monkeypatch.setattr(file_reads, "PARALLEL_MIN_BYTES", 1 << 62)  # no workers of the source's own
+    for name in ("stripe_refunds", "workflow_log"):
+        children = []
+        for ws, offload in ((here, False), (there, True)):
+            before = os.times()
+            snap = ingest(ws, name, offload)
+            after = os.times()
+            children.append(round(after.children_user + after.children_system
+                                  - before.children_user - before.children_system, 3))
+            assert snap is not None and snap.rows > 0
+        assert children[0] == 0 and children[1] > 0, name
+        assert list_snapshots(here, name)[-1].snapshot_id == list_snapshots(there, name)[-1].snapshot_id
+        assert pq.read_table(list_snapshots(here, name)[-1].data_file).equals(
+            pq.read_table(list_snapshots(there, name)[-1].data_file))
+
+
+def test_a_source_failing_side_by_side_leaves_the_others_snapshotted(tmp_path, monkeypatch):
+    ws = Workspace.open(_hostile_workspace(tmp_path / "ws"))
+    for path in (ws.landing / "stripe").iterdir():
+        path.unlink()  # a required source with no file: its snapshot raises
+    monkeypatch.setattr(file_reads, "PARALLEL_MIN_BYTES", 0)
+    steps = [step for step in audit_steps(ws.config) if step.source]
+    done = []
+    with pytest.raises(MissingSourceError, match="stripe_refunds"):
+        for step, _ in run_steps(steps, AuditRun(ws)):
+            done.append(step.source)
+    others = [s.name for s in ws.config.sources if s.name != "stripe_refunds"]
+    assert done == others
+    assert all(list_snapshots(ws, name) for name in others) and not list_snapshots(ws, "stripe_refunds")
