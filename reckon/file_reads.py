@@ -14,9 +14,9 @@ A worker that finishes a file gets the next one at once; at most two files per w
 being read or waiting to be taken, so the IPC files on disk stay few.
 
 When several sources are snapshotted side by side (`pipelines.steps.run_steps`), each in a
-thread of the caller's, each source's files go to one worker of its own whatever their
-number and size (`offload`): the threads then mostly wait on their workers, and the
-sources' Python parsing runs on as many cores as there are sources at once.
+thread of the caller's, a source with PARALLEL_MIN_BYTES or more of new files has them all
+parsed by one worker of its own, whatever their number (`offload`): its thread then mostly
+waits, and the sources' Python parsing runs on as many cores as there are sources at once.
 """
 
 from __future__ import annotations
