@@ -269,7 +269,7 @@ def test_history_report_charts_every_audit(timeline):  # noqa: F811
 
 def test_dagster_asset_writes_the_report_and_headline_metadata(demo):
     a = demo[0]
-    (audit_report,) = [x for x in build_assets(a.ws.config) if x.key == dg.AssetKey("audit_report")]
+    (audit_report,) = [x for x in build_assets(a.ws.config) if dg.AssetKey("audit_report") in x.keys]
     result = dg.materialize([audit_report], resources={"workspace": ReckonWorkspace(root=str(a.ws.root))})
     assert result.success
     meta = result.get_asset_materialization_events()[0].materialization.metadata
