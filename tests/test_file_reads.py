@@ -25,7 +25,7 @@ import pytest
 from connectors import CONNECTORS
 from connectors.base import QuarantineSink
 from connectors.files import JsonDocument
-from pipelines.steps import AuditRun, add_hook, audit_steps, run_steps
+from pipelines.steps import AuditRun, add_hook, audit_steps, run_step, run_steps
 from reckon import file_reads
 from reckon.engine import ingest
 from reckon.file_reads import FileReads
@@ -210,21 +210,22 @@ def test_sources_snapshotted_side_by_side_equal_one_after_another(tmp_path, monk
 
 
 def test_a_source_offloaded_is_parsed_by_a_worker_process(tmp_path, monkeypatch):
-    """`offload` sends even one small file to a worker process: the same snapshot, its
-    parsing done by a child."""
+    """A snapshot step whose source the run offloads sends even small files to a worker
+    process: the same snapshot, its parsing done by a child."""
     here = Workspace.open(_hostile_workspace(tmp_path / "here"))
     shutil.copytree(here.root, tmp_path / "there", symlinks=True)
     there = Workspace.open(tmp_path / "there")
     monkeypatch.setattr(file_reads, "PARALLEL_MIN_BYTES", 1 << 62)  # no workers of the source's own
+    steps = {step.source: step for step in audit_steps(here.config) if step.source}
     for name in ("stripe_refunds", "workflow_log"):
         children = []
-        for ws, offload in ((here, False), (there, True)):
+        for ws, offload in ((here, frozenset()), (there, frozenset({name}))):
             before = os.times()
-            snap = ingest(ws, name, offload)
+            metadata = run_step(steps[name], AuditRun(ws, offload=offload))
             after = os.times()
             children.append(round(after.children_user + after.children_system
                                   - before.children_user - before.children_system, 3))
-            assert snap is not None and snap.rows > 0
+            assert metadata["rows"] > 0 and metadata["parsed_in_worker"] == bool(offload)
         assert children[0] == 0 and children[1] > 0, name
         assert list_snapshots(here, name)[-1].snapshot_id == list_snapshots(there, name)[-1].snapshot_id
         assert pq.read_table(list_snapshots(here, name)[-1].data_file).equals(
