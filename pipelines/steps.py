@@ -194,10 +194,12 @@ def _side_by_side(steps: list[Step], run: AuditRun, offload: frozenset[str]) -> 
             done = [(step, pool.submit(run_step, step, run)) for step in steps]
     finally:
         run.offload = frozenset()
-    errors = [future.exception() for _, future in done if future.exception() is not None]
+    errors = []
     for step, future in done:
-        if future.exception() is None:
+        if (error := future.exception()) is None:
             yield step, future.result()
+        else:
+            errors.append(error)
     if errors:
         raise errors[0]
 

@@ -117,12 +117,15 @@ def unread_bytes(ws: Workspace, source: Source) -> int:
     and modification time (the quick check of `take_snapshot`): what it would hash and
     most likely read, found without reading anything."""
     seen = {(f.path, f.size, f.mtime_ns) for s in list_snapshots(ws, source.name) for f in s.files}
-    total = 0
-    for path in ws.landing_files(source.paths):
-        stat = path.stat()
-        if (str(path.relative_to(ws.root)), stat.st_size, stat.st_mtime_ns) not in seen:
-            total += stat.st_size
-    return total
+    keys = (_quick_key(ws, path) for path in ws.landing_files(source.paths))
+    return sum(key[1] for key in keys if key not in seen)  # key[1]: the file's size
+
+
+def _quick_key(ws: Workspace, path: Path) -> tuple[str, int, int]:
+    """A landing file's path in the workspace, size and modification time: a file whose key
+    a snapshot of its source read is not hashed again (a quick check, as rsync's)."""
+    stat = path.stat()
+    return str(path.relative_to(ws.root)), stat.st_size, stat.st_mtime_ns
 
 
 def take_snapshot(ws: Workspace, source: Source, offload: bool = False) -> Snapshot | None:
@@ -146,21 +149,18 @@ def take_snapshot(ws: Workspace, source: Source, offload: bool = False) -> Snaps
     # Content seen -> the export time it was first read with (a fixed time in reckon.yaml
     # is part of the content's identity: changing it reads the file again).
     read_before = {(f.sha256, f.observed_at if fixed else None): f for f in earlier}
-    # Quick check (as rsync's): a file with the path, size and mtime of one already read
-    # is not hashed again.
     seen = {(f.path, f.size, f.mtime_ns): f for f in earlier if f.mtime_ns is not None}
     entries = []
     for path in files:
-        stat = path.stat()
-        rel = str(path.relative_to(ws.root))
-        prior = seen.get((rel, stat.st_size, stat.st_mtime_ns))
+        rel, size, mtime_ns = key = _quick_key(ws, path)
+        prior = seen.get(key)
         sha = prior.sha256 if prior else _sha256(path)
         observed_at = _observed_at(reader, source, path).isoformat() if fixed else None
         if (sha, observed_at) in read_before:
             continue
         if observed_at is None:
             observed_at = _observed_at(reader, source, path).isoformat()
-        entry = FileEntry(path=rel, size=stat.st_size, sha256=sha, observed_at=observed_at, mtime_ns=stat.st_mtime_ns)
+        entry = FileEntry(path=rel, size=size, sha256=sha, observed_at=observed_at, mtime_ns=mtime_ns)
         read_before[(sha, observed_at if fixed else None)] = entry  # the same content twice: read once
         entries.append(entry)
     for link in refused:  # reported once, like content: until the link or its target changes
