@@ -20,20 +20,18 @@ SELECT
     ) AS baseline_hash
 FROM latest l;
 
--- The intents' subjects, built once (40_assemble.sql adds the runs' and effects').
-CREATE OR REPLACE TEMP TABLE finding_subjects AS SELECT 'intent' AS subject_kind, * FROM intent_subjects;
-
 CREATE OR REPLACE TABLE internal.intent_findings AS
 WITH primary_hits AS (
-    SELECT h.*, i.run_id,
+    SELECT h.*,
         'fnd_' || substr(sha256('intent|' || h.subject_id || '|' || h.mismatch_type), 1, 24) AS finding_id
     FROM intent_hits h
-    JOIN intended i ON i.intent_id = h.subject_id
     QUALIFY row_number() OVER (PARTITION BY h.subject_id ORDER BY h.precedence, h.rule_id) = 1
 )
-SELECT p.*, s.state_hash,
+-- The run and the state hash from the intent's kept context (10_subjects.sql), which every
+-- hit intent has: no scan of `intended` for them.
+SELECT p.* EXCLUDE (finding_id), s.run_id, p.finding_id, s.state_hash,
     coalesce(d.decision IN ('accept_external_truth', 'ignore')
              AND coalesce(d.baseline_hash = s.state_hash, true), false) AS closed
 FROM primary_hits p
-JOIN finding_subjects s ON s.subject_kind = 'intent' AND s.subject_id = p.subject_id
+JOIN intent_subject_context s ON s.subject_id = p.subject_id
 LEFT JOIN decision_in_force d ON d.finding_id = p.finding_id;

@@ -20,9 +20,11 @@ LEFT JOIN (
 ) s ON s.subject_kind = p.subject_kind AND s.subject_id = p.subject_id
 WHERE p.rank = 1;
 
--- finding_subjects holds the intents' subjects already (20_decisions.sql).
-INSERT INTO finding_subjects SELECT 'run', * FROM run_subjects;
-INSERT INTO finding_subjects SELECT 'effect', * FROM effect_subjects;
+-- The runs' and effects' subjects, built once (their views read `run_state` and `observed`);
+-- the intents' are read from their kept context as they are, not copied.
+CREATE OR REPLACE TEMP TABLE finding_subjects AS
+SELECT 'run' AS subject_kind, * FROM run_subjects
+UNION ALL SELECT 'effect', * FROM effect_subjects;
 
 CREATE OR REPLACE TEMP TABLE hit_effects AS
 SELECT o.system || ':' || o.external_id AS subject_id, c.compensation
@@ -64,7 +66,8 @@ SELECT
     NULL::TIMESTAMPTZ AS decided_at,
     NULL::BOOLEAN AS decision_holds
 FROM primary_hits h
-JOIN finding_subjects s ON s.subject_kind = h.subject_kind AND s.subject_id = h.subject_id
+JOIN (SELECT 'intent' AS subject_kind, * FROM intent_subjects UNION ALL FROM finding_subjects) s
+    ON s.subject_kind = h.subject_kind AND s.subject_id = h.subject_id
 JOIN context c ON c.subject_kind = h.subject_kind AND c.subject_id = h.subject_id
 JOIN mismatch_types t ON t.mismatch_type = h.mismatch_type
 LEFT JOIN prior_seen p ON p.finding_id = h.finding_id
