@@ -6,8 +6,9 @@
     python -m bench --quick          # one ~50k-intent run
 
 For each N it generates a workspace of N intents spread over `--days` days (and, for
-the incremental figure, two more days of N/days intents held back), then, each phase in
-a child process of its own so that no phase's memory counts in another's peak RSS:
+the incremental figures, two more days of N/days intents and a day of `QUIET_INTENTS`
+held back), then, each phase in a child process of its own so that no phase's memory
+counts in another's peak RSS:
 
 1. ingest: every source's snapshot step (landing files -> snapshot);
 2. the full audit's steps (`pipelines.steps`: inputs, models, findings, plan, exports, metrics, publish),
@@ -19,7 +20,8 @@ a child process of its own so that no phase's memory counts in another's peak RS
 4. incremental: the first held-back day is moved into landing/ and audited (a warm-up:
    the first audit after a full one writes the analyst copy's second slot whole), then
    the second, whose `run_audit` is timed (ingest of the new files + audit), as a share
-   of the full audit of step 2.
+   of the full audit of step 2; then the quiet day of a few intents, timed the same way:
+   what an audit costs whatever its day brings (it rewrites every open finding).
 
 It prints one Markdown table per N, every figure of this run beside the same figure of
 an earlier run (`--previous`, by default `bench/baseline.json`: copy a run's
@@ -52,6 +54,7 @@ DEFAULT_WORKDIR = Path("/tmp/reckon-bench")
 BASELINE = REPO / "bench" / "baseline.json"  # the figures a run is compared with: a results.json kept in git
 QUICK_INTENTS = 50_000
 TINY_INTENTS = 1_000
+QUIET_INTENTS = 30  # the last held-back day: next to nothing new
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -130,17 +133,20 @@ def bench_one(n: int, args: argparse.Namespace, say) -> dict:
     if need > free:
         say(f"warning: N={n:,} needs about {need / 1e9:.0f} GB of disk, {free / 1e9:.0f} GB free in {args.workdir}")
     ws, logs = base / "ws", base / "logs"
-    held_back = [base / "next", base / "next2"]  # a warm-up day, then the day measured
+    # Days held back and landed one at a time: a warm-up, the day measured, a quiet day.
+    day = max(2, n // args.days)
+    held_back = [("incremental_first", base / "next", day), ("incremental", base / "next2", day),
+                 ("incremental_quiet", base / "quiet", QUIET_INTENTS)]
     result: dict = {"intents": n}
     gen_args = {"days": args.days, "seed": args.seed, "fault_share": args.fault_share}
     say(f"N={n:,}: generating {args.days} days")
     result["generate"] = child("generate", ws, logs, intents=n, **gen_args)
     if not args.skip_incremental:
-        say(f"N={n:,}: generating days {args.days + 1} and {args.days + 2} (held back)")
+        say(f"N={n:,}: generating days {args.days + 1} to {args.days + 3} (held back)")
         result["generate_next"] = [
-            child("generate", folder, logs, intents=max(2, n // args.days), days=1, seed=args.seed,
+            child("generate", folder, logs, intents=intents, days=1, seed=args.seed,
                   fault_share=args.fault_share, first_day=args.days + offset)
-            for offset, folder in enumerate(held_back, start=1)]
+            for offset, (_, folder, intents) in enumerate(held_back, start=1)]
     result["memory_limit"], result["threads"] = configure(ws, args.memory_limit, args.threads)
     say(f"N={n:,}: ingest")
     result["ingest"] = child("ingest", ws, logs)
@@ -154,7 +160,7 @@ def bench_one(n: int, args: argparse.Namespace, say) -> dict:
     if not args.skip_incremental:
         # The first day after a full audit writes the analyst copy's second slot whole
         # (reckon/read_copy.py); from the next day on every audit runs as the measured one.
-        for key, offset, folder in (("incremental_first", 1, held_back[0]), ("incremental", 2, held_back[1])):
+        for offset, (key, folder, _) in enumerate(held_back, start=1):
             land(folder, ws)
             say(f"N={n:,}: incremental audit (day {args.days + offset})")
             result[key] = child("run_audit", ws, logs)

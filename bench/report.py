@@ -41,7 +41,7 @@ def verdict(ok: bool | None) -> str:
 
 def single_pass(r: dict) -> dict:
     """The last single-pass audit of the workspace, which the audit in buckets rebuilds."""
-    return r.get("incremental") or r["audit"]
+    return r.get("incremental_quiet") or r.get("incremental") or r["audit"]
 
 
 def span(steps: list[dict]) -> float:
@@ -87,6 +87,9 @@ def derive(r: dict) -> dict:
         d["inc_ingest"] = span([s for s in inc["steps"] if s["name"].startswith("snapshots:")])
         d["inc_share"] = d["inc_wall"] / d["audit_wall"]
         d["inc_share_full"] = d["inc_wall"] / (d["audit_wall"] + d["ingest_wall"])
+    if r.get("incremental_quiet"):
+        d["quiet_wall"] = r["incremental_quiet"]["total"]["wall"]
+        d["quiet_share"] = d["quiet_wall"] / d["audit_wall"]
     return d
 
 
@@ -182,6 +185,10 @@ def figures(r: dict, options: dict) -> list[Figure]:
         row("**incremental / full audit**",
             f"**{d['inc_share'] * 100:.0f}%** (vs ingest + audit: {d['inc_share_full'] * 100:.0f}%)",
             f"≤ {INCREMENTAL_SHARE_MAX:.0%}{verdict(d['inc_share'] <= INCREMENTAL_SHARE_MAX)}")
+    if r.get("incremental_quiet"):
+        quiet = r["incremental_quiet"]
+        row(f"incremental: a quiet day added ({r['generate_next'][-1]['intents']:,} intents; what any audit costs)",
+            f"{secs(d['quiet_wall'])} ({secs(quiet['total']['cpu'])}) · {d['quiet_share'] * 100:.0f}% of the full audit")
     return out
 
 
